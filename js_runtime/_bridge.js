@@ -1,0 +1,146 @@
+// js_runtime bridge: evaluated once in every fresh context, before any other code.
+//
+// It returns [dispatch, host]. Python holds `dispatch` (never exposed as a global)
+// and calls it with (op, argsJson); every answer is a JSON string built here, under
+// the time limit, so Python never converts a user value itself. `host` is handed
+// to trusted installers (the jsflow prelude) so they can queue commands and
+// register ops without any global the script could reach.
+(function () {
+  'use strict';
+  const G = globalThis;
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+  const indirectEval = G.eval;
+  const apply = Reflect.apply;
+  const defineProperty = Object.defineProperty;
+  const getOwnDesc = Object.getOwnPropertyDescriptor;
+  const freeze = Object.freeze;
+  const StringCtor = String;
+  const MAX_MESSAGE = 2000;
+  const MAX_STACK = 4000;
+
+  // --- hardening -----------------------------------------------------------
+  // Error.prototype and friends are frozen so a script cannot plant a looping
+  // getter or toString that Python would later run without a time limit when
+  // it turns an (uncatchable) interrupt into a string. Data properties become
+  // accessors whose setter defines an own property on the receiver, so the
+  // usual `this.name = 'MyError'` in subclasses keeps working.
+  function tamperProof(obj) {
+    for (const key of Reflect.ownKeys(obj)) {
+      const desc = getOwnDesc(obj, key);
+      if (!desc || !('value' in desc) || !desc.configurable) continue;
+      const value = desc.value;
+      defineProperty(obj, key, {
+        configurable: false,
+        enumerable: desc.enumerable,
+        get() { return value; },
+        set(v) {
+          if (this === obj) throw new TypeError('Cannot assign to ' + StringCtor(key) + ' of a frozen prototype');
+          defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    }
+    freeze(obj);
+  }
+  const errorCtors = ['Error', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError',
+    'TypeError', 'URIError', 'InternalError', 'AggregateError', 'SuppressedError'];
+  for (const name of errorCtors) {
+    const C = G[name];
+    if (typeof C !== 'function') continue;
+    tamperProof(C.prototype);
+  }
+  defineProperty(G.Error, 'stackTraceLimit', { value: 10, writable: false, configurable: false });
+  if (typeof G.Error.prepareStackTrace !== 'undefined') delete G.Error.prepareStackTrace;
+  // ToPrimitive looks up Symbol.toPrimitive through the prototype chain, up to
+  // Object.prototype; pin that slot so it cannot be planted there.
+  defineProperty(Object.prototype, Symbol.toPrimitive, {
+    configurable: false,
+    enumerable: false,
+    get() { return undefined; },
+    set(v) {
+      if (this === Object.prototype) throw new TypeError('Cannot plant Symbol.toPrimitive on Object.prototype');
+      defineProperty(this, Symbol.toPrimitive, { value: v, writable: true, enumerable: false, configurable: true });
+    },
+  });
+
+  // --- error description -----------------------------------------------------
+  function clip(s, n) {
+    s = StringCtor(s);
+    return s.length > n ? s.slice(0, n) + '... [truncated ' + (s.length - n) + ' chars]' : s;
+  }
+  function limitKind(name, message) {
+    if (name === 'InternalError' && message === 'interrupted') return 'time';
+    if (name === 'InternalError' && message === 'out of memory') return 'memory';
+    if ((name === 'RangeError' || name === 'InternalError') &&
+        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
+    return null;
+  }
+  // Turns any thrown value into {name, message, stack, limit}. Reading a hostile
+  // value's properties runs its getters, which is fine here: we are under the
+  // time limit, and a failure falls back to a fixed description.
+  function describeError(e) {
+    let name = 'Error', message = '', stack = '';
+    try {
+      if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
+        const n = e.name, m = e.message, s = e.stack;
+        name = n === undefined ? 'Error' : clip(n, 200);
+        message = m === undefined ? clip(e, MAX_MESSAGE) : clip(m, MAX_MESSAGE);
+        stack = s === undefined ? '' : clip(s, MAX_STACK);
+      } else {
+        name = 'Error';
+        message = clip(e, MAX_MESSAGE);
+      }
+    } catch (inner) {
+      name = 'Error';
+      message = '<error value could not be described>';
+      stack = '';
+    }
+    return { name, message, stack, limit: limitKind(name, message) };
+  }
+
+  // --- command queue and ops -------------------------------------------------
+  let queue = [];
+  const ops = Object.create(null);
+  const host = freeze({
+    emit(cmd) { queue[queue.length] = cmd; },
+    register(name, fn) { ops[name] = fn; },
+    describeError,
+    stringify,
+    parse,
+  });
+  ops.__take = function () { const out = queue; queue = []; return out; };
+  ops.__evalScript = function (src) { indirectEval(src); return null; };
+  ops.__typeofGlobal = function (name) { return typeof G[name]; };
+  ops.__exportTypes = function (holder, names) {
+    const obj = G[holder];
+    const out = {};
+    for (const n of names) out[n] = typeof obj[n];
+    return out;
+  };
+  ops.__install = function () { throw new TypeError('install goes through Python'); };
+
+  function dispatch(op, argsJson) {
+    try {
+      const fn = ops[op];
+      if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
+      const args = argsJson ? parse(argsJson) : [];
+      const value = apply(fn, undefined, args);
+      return stringify({ ok: value === undefined ? null : value });
+    } catch (e) {
+      const d = describeError(e);
+      try { return stringify({ error: d }); } catch (e2) {
+        return stringify({ error: { name: 'Error', message: 'unserialisable error', stack: '', limit: d.limit } });
+      }
+    }
+  }
+  // Module evaluation yields a promise; this records how it settles, described
+  // safely, so Python never touches the rejection value.
+  let moduleState = null;
+  function watchModule(p) {
+    moduleState = { settled: false };
+    p.then(() => { moduleState = { settled: true }; },
+      (e) => { moduleState = { settled: true, error: describeError(e) }; });
+  }
+  ops.__moduleState = function () { return moduleState; };
+  return [dispatch, host, watchModule];
+})()

@@ -1,0 +1,295 @@
+"""One QuickJS context with limits, a JSON bridge and a command queue.
+
+Why it is shaped like this (see ARCHITECTURE.md, "QuickJS facts"):
+
+- The guest never calls into Python. Trusted code queues commands with
+  ``host.emit`` and Python collects them with :meth:`Sandbox.take_commands`.
+- Every answer crosses as a JSON string produced inside JS under the time
+  limit, so Python never runs a guest getter, ``toJSON`` or ``toString``
+  without a limit, and strings survive NUL and lone surrogates.
+- CPU time is one budget per :meth:`Sandbox.start_budget`, spent by every
+  eval and every job; it is re-armed before each call because the binding's
+  limit is per call. A wall-clock budget backs it up.
+- After a limit fires the context is discarded (quickjs-ng may leave promises
+  pending after an interrupt): every later call raises SandboxClosedError.
+- A context is not thread-safe: use one sandbox from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import quickjs
+
+from ._errors import (
+    LIMIT_ERRORS,
+    BridgeError,
+    JSError,
+    JSRuntimeError,
+    MemoryLimitExceeded,
+    ResourceLimitExceeded,
+    SandboxClosedError,
+    StackLimitExceeded,
+    TimeLimitExceeded,
+)
+
+_BRIDGE_SOURCE = resources.files(__package__).joinpath("_bridge.js").read_text("utf-8")
+_EXPORTS_GLOBAL = "__jsr_module_exports"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Limits for one sandbox. ``time`` is CPU seconds per budget; ``wall``
+    defaults to ``2 * time + 1`` seconds of wall time spent inside JS."""
+
+    time: float = 10.0
+    memory: int = 128 * 2**20
+    stack: int = 1 * 2**20
+    wall: float | None = None
+
+    @property
+    def wall_budget(self) -> float:
+        return self.wall if self.wall is not None else 2 * self.time + 1
+
+
+def encode(value: Any) -> str:
+    """JSON for the guest: ASCII only, so NULs and lone surrogates cross intact."""
+    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+class Sandbox:
+    """A QuickJS runtime+context pair with a hardened bridge installed."""
+
+    def __init__(self, limits: SandboxLimits | None = None) -> None:
+        self.limits = limits or SandboxLimits()
+        self._ctx: Any = quickjs.Context()
+        self._closed = False
+        self._broken: str | None = None
+        self._cpu_used = 0.0
+        self._wall_used = 0.0
+        self._ctx.set_memory_limit(self.limits.memory)
+        self._ctx.set_max_stack_size(self.limits.stack)
+        self._dispatch, self._host, self._watch_module = self._boot()
+
+    # -- lifecycle ---------------------------------------------------------
+    def _boot(self) -> tuple[Any, Any, Any]:
+        with self._guard():
+            ctx = self._ctx
+            ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
+            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(3))
+            ctx.eval("delete globalThis.__jsr_boot;")
+        return parts  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Release the context. Idempotent; every later call raises."""
+        if self._closed:
+            return
+        self._closed = True
+        self._dispatch = self._host = self._watch_module = None
+        self._ctx = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- budget ------------------------------------------------------------
+    def start_budget(self) -> None:
+        """Start a fresh CPU/wall budget (one per engine call)."""
+        self._cpu_used = 0.0
+        self._wall_used = 0.0
+
+    @property
+    def cpu_used(self) -> float:
+        return self._cpu_used
+
+    def _remaining(self) -> float:
+        cpu_left = self.limits.time - self._cpu_used
+        wall_left = self.limits.wall_budget - self._wall_used
+        if cpu_left <= 0 or wall_left <= 0:
+            self._broken = "time"
+            raise TimeLimitExceeded(f"script exceeded the time limit of {self.limits.time:g}s")
+        return cpu_left
+
+    @contextmanager
+    def _guard(self) -> Iterator[float]:
+        """Arm the time limit with what is left, charge what was spent, and
+        translate every binding error at this one boundary."""
+        if self._closed:
+            raise SandboxClosedError("sandbox is closed")
+        if self._broken:
+            raise SandboxClosedError(f"sandbox was stopped by the {self._broken} limit")
+        remaining = self._remaining()
+        self._ctx.set_time_limit(remaining)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            yield remaining
+        except quickjs.JSException as exc:
+            raise self._translate(exc) from exc
+        except MemoryError as exc:
+            self._broken = "memory"
+            raise MemoryLimitExceeded("script exceeded the memory limit") from exc
+        finally:
+            self._cpu_used += time.process_time() - cpu0
+            self._wall_used += time.perf_counter() - wall0
+
+    def _translate(self, exc: BaseException) -> JSRuntimeError:
+        text = str(exc.args[0]) if exc.args else str(exc)
+        first, _, stack = text.partition("\n")
+        name, _, message = first.partition(": ")
+        if isinstance(exc, quickjs.StackOverflow) or "call stack size exceeded" in first:
+            self._broken = "stack"
+            return StackLimitExceeded("script exceeded the stack limit", stack=stack[:4000])
+        if first == "InternalError: interrupted":
+            self._broken = "time"
+            return TimeLimitExceeded(
+                f"script exceeded the time limit of {self.limits.time:g}s", stack=stack[:4000]
+            )
+        if first == "InternalError: out of memory":
+            self._broken = "memory"
+            return MemoryLimitExceeded("script exceeded the memory limit", stack=stack[:4000])
+        return JSError(name[:200], message[:2000], stack[:4000])
+
+    # -- evaluation ----------------------------------------------------------
+    def install(self, source: str) -> None:
+        """Run trusted code as ``function (host) { source }``: it can queue
+        commands and register ops without exposing anything to guest code."""
+        with self._guard():
+            installer = self._ctx.eval(f"(function (host) {{ 'use strict';\n{source}\n}})")
+            installer(self._host)
+
+    def call(self, op: str, *args: Any) -> Any:
+        """Call an op registered by trusted code; arguments and result are JSON."""
+        return self.call_encoded(op, encode(list(args)))
+
+    def call_encoded(self, op: str, args_json: str) -> Any:
+        """Like :meth:`call` with the argument list already JSON-encoded."""
+        with self._guard():
+            answer = self._dispatch(op, args_json)
+        return self._decode_answer(answer)
+
+    def _decode_answer(self, answer: Any) -> Any:
+        if not isinstance(answer, str):
+            raise BridgeError(f"bridge answered {type(answer).__name__}, not JSON text")
+        try:
+            reply = json.loads(answer)
+        except ValueError as exc:
+            raise BridgeError("bridge answered malformed JSON") from exc
+        if not isinstance(reply, dict):
+            raise BridgeError("bridge answered a non-object")
+        if "error" in reply:
+            raise self._guest_error(reply["error"])
+        return reply.get("ok")
+
+    def _guest_error(self, desc: Any) -> JSRuntimeError:
+        if not isinstance(desc, dict):
+            return BridgeError("bridge answered a malformed error")
+        limit = desc.get("limit")
+        if limit in LIMIT_ERRORS:
+            self._broken = limit
+            return LIMIT_ERRORS[limit](
+                f"script exceeded the {limit} limit", stack=str(desc.get("stack", ""))
+            )
+        return JSError(
+            str(desc.get("name", "Error")), str(desc.get("message", "")), str(desc.get("stack", ""))
+        )
+
+    def run_script(self, source: str) -> None:
+        """Evaluate guest code as a classic script (global declarations stay global)."""
+        self.call("__evalScript", source)
+
+    def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
+        """Evaluate guest code as an ES module and publish the named exports.
+
+        Nothing in the binding returns a module's exports, so a line is appended
+        that copies the requested bindings to a global object. Returns
+        ``{export: typeof value}`` for the requested names.
+        """
+        code = _module_with_export_capture(source, exports)
+        with self._guard():
+            promise = self._ctx.module(code)
+            self._watch_module(promise)
+        self.drain()
+        state = self.call("__moduleState")
+        if not state or not state.get("settled"):
+            raise JSError("Error", "module evaluation did not finish (top-level await never settled)")
+        if state.get("error"):
+            raise self._guest_error(state["error"])
+        types = self.call("__typeofGlobal", _EXPORTS_GLOBAL)
+        if types != "object":
+            return dict.fromkeys(exports, "undefined")
+        return self.call("__exportTypes", _EXPORTS_GLOBAL, list(exports))
+
+    def drain(self) -> int:
+        """Run pending jobs until none is left; returns how many ran.
+
+        Each job is one binding call with its own limit, so the shared budget is
+        checked after every job: a chain of short jobs cannot run forever."""
+        ctx = self._ctx
+        count = 0
+        with self._guard() as remaining:
+            deadline = time.process_time() + remaining
+            wall_deadline = time.perf_counter() + self.limits.wall_budget - self._wall_used
+            while ctx.execute_pending_job():
+                count += 1
+                if time.process_time() > deadline or time.perf_counter() > wall_deadline:
+                    self._broken = "time"
+                    raise TimeLimitExceeded(
+                        f"script exceeded the time limit of {self.limits.time:g}s"
+                    )
+        return count
+
+    def take_commands(self) -> list[Any]:
+        """Collect the commands queued by trusted code since the last take."""
+        out = self.call("__take")
+        if not isinstance(out, list):
+            raise BridgeError("command queue is not a list")
+        return out
+
+    def memory_usage(self) -> dict[str, Any]:
+        if self._closed:
+            raise SandboxClosedError("sandbox is closed")
+        return dict(self._ctx.memory())
+
+
+_EXPORT_LIST = re.compile(r"export\s*\{([^}]*)\}\s*;?")
+_EXPORT_DEFAULT = re.compile(r"^(\s*)export\s+default\s+", re.MULTILINE)
+_DEFAULT_LOCAL = "__jsr_default_export"
+
+
+def _module_with_export_capture(source: str, exports: Sequence[str]) -> str:
+    """Append a line copying exported bindings to a global (see run_module)."""
+    local_of: dict[str, str] = {name: name for name in exports}
+    for match in _EXPORT_LIST.finditer(source):
+        for item in match.group(1).split(","):
+            parts = item.split()
+            if len(parts) == 3 and parts[1] == "as":
+                local_of[parts[2]] = parts[0]
+    if "default" in exports and _EXPORT_DEFAULT.search(source):
+        source = _EXPORT_DEFAULT.sub(lambda m: f"{m.group(1)}const {_DEFAULT_LOCAL} = ", source)
+        local_of["default"] = _DEFAULT_LOCAL
+    pairs = ", ".join(
+        f"{json.dumps(name)}: (() => {{ try {{ return {local_of[name]}; }} "
+        f"catch (e) {{ return undefined; }} }})()"
+        for name in exports
+        if _is_identifier(local_of[name])
+    )
+    return f"{source}\n;globalThis.{_EXPORTS_GLOBAL} = {{ {pairs} }};\n"
+
+
+def _is_identifier(name: str) -> bool:
+    return re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name) is not None
+
+
