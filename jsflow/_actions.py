@@ -1,0 +1,94 @@
+"""What an engine call asks of a replayed run: resume a wait, deliver an
+event, or time a wait out. ``check`` validates the action against the pending
+waits (raising before anything changes) and builds the journal entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._errors import EventNotAwaitedError, WaitNotPendingError
+from ._state import JournalEntry, datetime_to_ms
+
+if TYPE_CHECKING:
+    from ._run import Run
+
+
+@dataclass
+class Action:
+    target: int = -1
+
+    def check(self, run: Run) -> JournalEntry | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _pick(self, run: Run, wait_id: int | None) -> int:
+        pending = run.pending_waits()
+        if wait_id is None:
+            if not pending:
+                raise WaitNotPendingError(None, pending)
+            return pending[0]
+        if wait_id not in pending:
+            raise WaitNotPendingError(wait_id, pending)
+        return wait_id
+
+    @staticmethod
+    def _now(run: Run) -> int:
+        return datetime_to_ms(run.config.clock())
+
+    @staticmethod
+    def _is_retry(run: Run, slot: int) -> bool:
+        record = run.waits.get(slot)
+        return bool(record and record.is_retry)
+
+
+@dataclass
+class Resume(Action):
+    value: Any = None
+    wait_id: int | None = None
+
+    def check(self, run: Run) -> JournalEntry | None:
+        self.target = slot = self._pick(run, self.wait_id)
+        if self._is_retry(run, slot):
+            return None
+        name = run.slots[slot].name
+        return JournalEntry(slot=slot, type="resume", name=name, result=self.value, at_ms=self._now(run))
+
+
+@dataclass
+class RaiseEvent(Action):
+    name: str = ""
+    payload: Any = None
+
+    def check(self, run: Run) -> JournalEntry | None:
+        awaited: list[str] = []
+        for slot in run.pending_waits():
+            rec = run.slots.get(slot)
+            if rec is None or rec.kind != "event" or not rec.names:
+                continue
+            if self.name in rec.names:
+                self.target = slot
+                return JournalEntry(slot=slot, type="event", name=rec.name, result=self.payload,
+                                    event=self.name, at_ms=self._now(run))
+            awaited += [n for n in rec.names if n not in awaited]
+        raise EventNotAwaitedError(self.name, awaited)
+
+
+@dataclass
+class Timeout(Action):
+    wait_id: int | None = None
+
+    def check(self, run: Run) -> JournalEntry | None:
+        if self.wait_id is None:
+            events = [s for s in run.pending_waits() if run.slots[s].kind == "event"]
+            if not events:
+                raise WaitNotPendingError(None, run.pending_waits())
+            slot = events[0]
+        else:
+            slot = self._pick(run, self.wait_id)
+        self.target = slot
+        if self._is_retry(run, slot):
+            return None
+        rec = run.slots[slot]
+        what = f"waitForEvent({', '.join(rec.names or [])})" if rec.kind == "event" else rec.name
+        return JournalEntry(slot=slot, type="timeout", name=rec.name, at_ms=self._now(run),
+                            error={"name": "TimeoutError", "message": f"{what} timed out"})

@@ -1,0 +1,136 @@
+"""Errors of the workflow engine.
+
+Hierarchy::
+
+    WorkflowError                      base of every engine error
+    +-- ScriptError                    the script failed: js_name, message, stack
+    +-- JournalCompatibilityError      the journal no longer matches the script (drift)
+    +-- ResourceLimitError             time, memory or stack limit (limit=...)
+    +-- StateVersionError              state written by a newer jsflow
+    +-- InvalidStateError (ValueError) state that is not a valid WorkflowState
+    +-- EventNotAwaitedError           raise_event for a name no wait listens for
+    +-- WaitNotPendingError (LookupError)  resume/timeout of a wait that is not pending
+    +-- PayloadTooLargeError (ValueError)  a JSON value over limits.payload
+
+``RetryableStepError`` is not a WorkflowError: step functions raise it to ask
+for a durable retry later. Errors carry their facts as attributes, not only in
+the message, so callers never parse text.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+
+class WorkflowError(Exception):
+    """Base class of every error the engine raises or returns."""
+
+
+class ScriptError(WorkflowError):
+    """The workflow script threw, or could not be loaded."""
+
+    def __init__(self, message: str, *, js_name: str = "Error", stack: str = "") -> None:
+        super().__init__(f"{js_name}: {message}" if js_name else message)
+        self.js_name = js_name
+        self.message = message
+        self.stack = stack
+
+
+class JournalCompatibilityError(WorkflowError):
+    """A journaled completion does not match what the script scheduled."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        slot_index: int,
+        expected_type: str | None,
+        expected_name: str | None,
+        encountered_type: str | None,
+        encountered_name: str | None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.slot_index = slot_index
+        self.expected_type = expected_type
+        self.expected_name = expected_name
+        self.encountered_type = encountered_type
+        self.encountered_name = encountered_name
+
+
+class ResourceLimitError(WorkflowError):
+    """The script ran past a sandbox limit: ``limit`` is time, memory or stack."""
+
+    def __init__(self, message: str, *, limit: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.limit = limit
+
+
+class StateVersionError(WorkflowError):
+    """The state was written by a newer version of jsflow."""
+
+    def __init__(self, version: int, supported: int) -> None:
+        super().__init__(
+            f"workflow state has version {version}, newer than this jsflow supports "
+            f"(version {supported}); upgrade jsflow to resume it"
+        )
+        self.version = version
+        self.supported = supported
+
+
+class InvalidStateError(WorkflowError, ValueError):
+    """The state text or object is not a valid WorkflowState."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class EventNotAwaitedError(WorkflowError):
+    """raise_event named an event no pending waitForEvent listens for."""
+
+    def __init__(self, event_name: str, awaited: list[str]) -> None:
+        listening = ", ".join(repr(n) for n in awaited) if awaited else "no events"
+        super().__init__(
+            f"the workflow is not waiting for event {event_name!r} (it waits for {listening})"
+        )
+        self.event_name = event_name
+        self.awaited = awaited
+
+
+class WaitNotPendingError(WorkflowError, LookupError):
+    """A resume or timeout named a wait that is not pending (e.g. already resumed)."""
+
+    def __init__(self, wait_id: int | None, pending: list[int]) -> None:
+        what = "no wait is pending" if not pending else f"pending waits are {pending}"
+        target = "the workflow" if wait_id is None else f"wait {wait_id}"
+        super().__init__(f"cannot complete {target}: {what} (already resumed or finished?)")
+        self.wait_id = wait_id
+        self.pending = pending
+
+
+class PayloadTooLargeError(WorkflowError, ValueError):
+    """A JSON value is larger than ``limits.payload``."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes of JSON, over the limit of {limit} bytes")
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class RetryableStepError(Exception):
+    """Raised by a step to be retried durably at now + retry_after.
+
+    The workflow suspends on a retry wait; nothing is journaled, and resuming
+    the wait runs the step again.
+    """
+
+    def __init__(self, message: str = "", retry_after: timedelta | float = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        if isinstance(retry_after, timedelta):
+            self.retry_after = retry_after
+        else:
+            self.retry_after = timedelta(seconds=float(retry_after))

@@ -1,0 +1,458 @@
+"""One engine call: load the script, replay the journal, apply one action,
+run live until nothing runs, and describe the outcome.
+
+A ``Run`` owns one sandbox. Its phases are separate methods (``start``,
+``apply``, ``live``, ``result``) so that a later cache can keep a suspended
+run's sandbox and call ``apply``/``live`` again without replaying.
+
+Write-ahead: every live completion is appended to the journal and handed to
+``on_journal`` (the host persists it) *before* it is delivered to the script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from js_runtime import JSError, ResourceLimitExceeded, Sandbox, SandboxLimits
+
+from ._actions import Action
+from ._durations import parse_duration
+from ._errors import (
+    JournalCompatibilityError,
+    PayloadTooLargeError,
+    ResourceLimitError,
+    ScriptError,
+    WorkflowError,
+)
+from ._prelude import PRELUDE
+from ._state import (
+    JournalEntry,
+    Limits,
+    Wait,
+    WaitRecord,
+    WorkflowResult,
+    WorkflowState,
+    WorkflowStatus,
+    datetime_to_ms,
+    ms_to_datetime,
+)
+from ._steps import StepContext, StepFunction, StepOutcome, SuspendFunction, execute_step
+
+console_logger = logging.getLogger("jsflow.console")
+_LOG_LEVELS = {
+    "log": logging.INFO,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "debug": logging.DEBUG,
+}
+JournalHook = Callable[[WorkflowState], Awaitable[None] | None]
+
+
+@dataclass
+class RunConfig:
+    """What a run needs from the engine: registrations, limits and clock."""
+
+    steps: dict[str, StepFunction]
+    suspends: dict[str, SuspendFunction]
+    executes: list[str]
+    values: dict[str, Any]
+    limits: Limits
+    clock: Callable[[], datetime]
+    on_console: Callable[[str, str], None] | None
+
+
+@dataclass
+class Slot:
+    slot: int
+    kind: str  # step | suspend | event
+    name: str
+    args: list[Any]
+    at: int
+    names: list[str] | None = None
+    array: bool = False
+    duration: Any = None
+    settled: bool = False
+
+
+class Finished(Exception):
+    """Raised inside a run when its outcome is already decided (fault, drift)."""
+
+    def __init__(self, result: WorkflowResult) -> None:
+        super().__init__(result.status)
+        self.result = result
+
+
+class Run:
+    def __init__(self, config: RunConfig, script: str, state: WorkflowState,
+                 on_journal: JournalHook | None = None) -> None:
+        self.config = config
+        self.script = script
+        self.state = state
+        self.on_journal = on_journal
+        self.journal: list[JournalEntry] = list(state.journal)
+        self.waits: dict[int, WaitRecord] = {w.slot: w for w in state.waits}
+        self.slots: dict[int, Slot] = {}
+        self.runnable: list[int] = []
+        self.done = False
+        self.continued = False
+        limits = config.limits
+        self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory,
+                                             stack=limits.stack))
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    # -- phase 1: load and replay ------------------------------------------
+    def start(self) -> None:
+        """Load the script and replay the journal; raises Finished on drift,
+        load errors or limits."""
+        self.sandbox.start_budget()
+        try:
+            self._load()
+            self._start_entry()
+            self._replay()
+        except ResourceLimitExceeded as exc:
+            raise Finished(self.faulted(_limit_error(exc))) from exc
+
+    def _load(self) -> None:
+        sb, cfg = self.sandbox, self.config
+        sb.install(PRELUDE)
+        sb.call("__define", sorted(cfg.steps), sorted(cfg.suspends))
+        for name, value in cfg.values.items():
+            sb.call("__setValue", name, value)
+        for code in cfg.executes:
+            sb.run_script(code)
+        entry = self.state.entry_point
+        try:
+            if _is_module(self.script):
+                kinds = sb.run_module(self.script, [entry])
+                if kinds.get(entry) == "function":
+                    sb.run_script(
+                        "globalThis.__jsflow_entry = "
+                        f"globalThis.__jsr_module_exports[{_js_str(entry)}];"
+                    )
+                    self.entry_global = "__jsflow_entry"
+                else:
+                    raise Finished(self.faulted(ScriptError(
+                        f"entry point {entry!r} is not exported by the module "
+                        f"(export is {kinds.get(entry, 'undefined')})", js_name="ReferenceError")))
+            else:
+                sb.run_script(self.script)
+                self.entry_global = entry
+        except JSError as exc:
+            raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
+
+    def _start_entry(self) -> None:
+        state = self.state
+        seed = _seed(state.run_id)
+        journal = [e.model_dump(exclude_none=True) for e in self.journal]
+        missing = self.sandbox.call("__start", self.entry_global, state.arguments,
+                                    state.started_at_ms, seed, self.config.limits.payload, journal)
+        if missing:
+            what = missing.get("missing")
+            detail = "is not defined" if what == "undefined" else f"is a {what}, not a function"
+            raise Finished(self.faulted(ScriptError(
+                f"entry point {state.entry_point!r} {detail}", js_name="ReferenceError")))
+        self.sandbox.drain()
+
+    def _replay(self) -> None:
+        sb = self.sandbox
+        if not self.journal:
+            self._process(sb.take_commands())
+            return
+        for _ in range(len(self.journal)):
+            drift = sb.call_encoded("__next", "")
+            if drift is not None:
+                raise Finished(self.faulted(_drift_error(drift)))
+            sb.drain()
+        sb.take_commands()  # replayed output: schedules come from the snapshot
+        snap = sb.call("__snapshot")
+        for raw in snap["pending"]:
+            self._schedule(raw)
+        self.done = bool(snap["done"])
+        self.continued = bool(snap["continued"])
+
+    # -- commands from the sandbox ---------------------------------------------
+    def _process(self, commands: list[Any]) -> None:
+        for cmd in commands:
+            op = cmd.get("op") if isinstance(cmd, dict) else None
+            if op == "schedule":
+                self._schedule(cmd)
+            elif op == "console":
+                self._console(str(cmd.get("level", "log")), str(cmd.get("message", "")))
+            elif op == "done":
+                self.done = True
+            elif op == "continue":
+                self.continued = True
+                return  # nothing after continueAsNew runs
+
+    def _schedule(self, raw: dict[str, Any]) -> None:
+        slot = Slot(slot=int(raw["slot"]), kind=str(raw["kind"]), name=str(raw["name"]),
+                    args=list(raw.get("args") or []), at=int(raw["at"]),
+                    names=raw.get("names"), array=bool(raw.get("array")),
+                    duration=raw.get("duration"))
+        self.slots[slot.slot] = slot
+        if slot.kind == "step":
+            record = self.waits.get(slot.slot)
+            if record is None or not record.is_retry:
+                self.runnable.append(slot.slot)
+        elif slot.slot not in self.waits:
+            self.waits[slot.slot] = WaitRecord(slot=slot.slot, resume_at_ms=self._resume_at(slot))
+
+    def _resume_at(self, slot: Slot) -> int | None:
+        if slot.kind in ("suspend", "event") and slot.duration is not None and (
+            slot.name != "sleep" or "sleep" not in self.config.suspends
+        ):
+            try:
+                delta = parse_duration(slot.duration)
+            except ValueError as exc:
+                raise Finished(self.faulted(ScriptError(f"{slot.name}: {exc}", js_name="TypeError"))) from exc
+            return slot.at + int(delta.total_seconds() * 1000)
+        fn = self.config.suspends.get(slot.name)
+        if fn is None or fn.resume_at is None:
+            return None
+        when = fn.resume_at(*slot.args)
+        if when is None:
+            return None
+        if isinstance(when, timedelta):
+            return slot.at + int(when.total_seconds() * 1000)
+        if isinstance(when, datetime):
+            return datetime_to_ms(when)
+        raise TypeError(f"resume_at of {slot.name!r} returned {type(when).__name__}; "
+                        "expected datetime, timedelta or None")
+
+    def _console(self, level: str, message: str) -> None:
+        console_logger.log(_LOG_LEVELS.get(level, logging.INFO), message)
+        if self.config.on_console is not None:
+            self.config.on_console(level, message)
+
+    # -- phase 2: the action ---------------------------------------------------
+    def pending_waits(self) -> list[int]:
+        """Slots of pending waits, in scheduling order (retry waits included)."""
+        out = [s.slot for s in self.slots.values() if not s.settled and s.kind != "step"]
+        out += [slot for slot, rec in self.waits.items() if rec.is_retry]
+        return sorted(set(out))
+
+    async def apply(self, action: Action | None) -> None:
+        if action is None or self.done or self.continued:
+            if action is not None:
+                action.check(self)  # raises: nothing is pending in a finished run
+            return
+        entry = action.check(self)
+        if entry is None:  # a retry wait: the step runs again
+            slot = action.target
+            self.waits.pop(slot, None)
+            self.runnable.append(slot)
+            return
+        await self.complete(entry)
+
+    # -- phase 3: live -------------------------------------------------------------
+    async def complete(self, entry: JournalEntry) -> None:
+        """Journal a completion, persist it, then deliver it to the script."""
+        self.journal.append(entry)
+        self.waits.pop(entry.slot, None)
+        self.slots[entry.slot].settled = True
+        if self.on_journal is not None:
+            ret = self.on_journal(self.snapshot_state())
+            if inspect.isawaitable(ret):
+                await ret
+        try:
+            self.sandbox.call("__deliver", entry.slot, entry.model_dump(exclude_none=True))
+            self.sandbox.drain()
+            self._process(self.sandbox.take_commands())
+        except ResourceLimitExceeded as exc:
+            raise Finished(self.faulted(_limit_error(exc))) from exc
+        except JSError as exc:
+            raise Finished(self.faulted(_script_error(exc))) from exc
+
+    async def live(self) -> None:
+        """Execute runnable steps until nothing runs: sync steps one at a time in
+        slot order, async steps concurrently, completions in completion order."""
+        queue: asyncio.Queue[tuple[int, StepOutcome]] = asyncio.Queue()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while not (self.done or self.continued):
+                if self.runnable:
+                    slot = self.runnable.pop(0)
+                    step = self.config.steps[self.slots[slot].name]
+                    if step.is_async:
+                        task = asyncio.ensure_future(self._run_step(slot, queue))
+                        tasks.add(task)
+                        task.add_done_callback(tasks.discard)
+                    else:
+                        await self._finish_step(slot, await self._execute(slot))
+                    continue
+                if not tasks and queue.empty():
+                    break
+                slot, outcome = await queue.get()
+                await self._finish_step(slot, outcome)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_step(self, slot: int, queue: asyncio.Queue[tuple[int, StepOutcome]]) -> None:
+        queue.put_nowait((slot, await self._execute(slot)))
+
+    async def _execute(self, slot: int) -> StepOutcome:
+        rec = self.slots[slot]
+        ctx = StepContext(run_id=self.state.run_id, slot=slot, name=rec.name,
+                          metadata=dict(self.state.metadata))
+        return await execute_step(self.config.steps[rec.name], rec.args, ctx,
+                                  self.config.limits.payload)
+
+    async def _finish_step(self, slot: int, outcome: StepOutcome) -> None:
+        rec = self.slots[slot]
+        if outcome.kind == "retry":
+            assert outcome.retry_after is not None
+            at = datetime_to_ms(self.config.clock()) + int(outcome.retry_after.total_seconds() * 1000)
+            prev = self.waits.get(slot)
+            self.waits[slot] = WaitRecord(slot=slot, resume_at_ms=at, is_retry=True,
+                                          attempt=(prev.attempt if prev else 0) + 1,
+                                          error=outcome.error)
+            return
+        at_ms = datetime_to_ms(self.config.clock())
+        if outcome.kind == "ok":
+            entry = JournalEntry(slot=slot, type="step", name=rec.name, result=outcome.value, at_ms=at_ms)
+        else:
+            entry = JournalEntry(slot=slot, type="step_error", name=rec.name, error=outcome.error, at_ms=at_ms)
+        await self.complete(entry)
+
+    # -- phase 4: the outcome ------------------------------------------------------
+    def snapshot_state(self) -> WorkflowState:
+        waits = [self.waits[k] for k in sorted(self.waits)]
+        return self.state.model_copy(update={"journal": list(self.journal), "waits": waits})
+
+    def result(self) -> WorkflowResult:
+        try:
+            info = self.sandbox.call("__outcome")
+        except ResourceLimitExceeded as exc:
+            return self.faulted(_limit_error(exc))
+        if info.get("continued") is not None:
+            return self._continued(info["continued"])
+        outcome = info.get("outcome")
+        state = self.snapshot_state()
+        if outcome and outcome["status"] == "completed":
+            return self._completed(outcome["json"], state)
+        if outcome:
+            return WorkflowResult(WorkflowStatus.FAULTED, state,
+                                  error=_error_from_description(outcome["error"]))
+        waits = self.describe_waits()
+        if waits:
+            return WorkflowResult(WorkflowStatus.SUSPENDED, state, waits=waits)
+        return WorkflowResult(WorkflowStatus.FAULTED, state, error=ScriptError(
+            "the workflow is awaiting something the engine does not know about: no step, "
+            "suspend function, sleep or waitForEvent is pending (a promise that never settles?)",
+            js_name="Error"))
+
+    def _completed(self, text: str, state: WorkflowState) -> WorkflowResult:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > self.config.limits.payload:
+            err = PayloadTooLargeError("the workflow's return value", size, self.config.limits.payload)
+            return WorkflowResult(WorkflowStatus.FAULTED, state, error=err)
+        import json
+
+        return WorkflowResult(WorkflowStatus.COMPLETED, state, value=json.loads(text))
+
+    def _continued(self, args_json: str) -> WorkflowResult:
+        import json
+
+        old = self.state
+        fresh = WorkflowState(
+            run_id=uuid.uuid4().hex, parent_run_id=old.run_id, entry_point=old.entry_point,
+            arguments=json.loads(args_json), started_at_ms=datetime_to_ms(self.config.clock()),
+            metadata=dict(old.metadata))
+        return WorkflowResult(WorkflowStatus.CONTINUED_AS_NEW, fresh)
+
+    def describe_waits(self) -> list[Wait]:
+        out = []
+        for slot in self.pending_waits():
+            rec, record = self.slots.get(slot), self.waits.get(slot)
+            if rec is None:
+                continue
+            at = record.resume_at_ms if record else None
+            out.append(Wait(
+                wait_id=slot, function_name=rec.name, arguments=list(rec.args),
+                resume_at=ms_to_datetime(at) if at is not None else None,
+                event_names=list(rec.names) if rec.kind == "event" and rec.names else None,
+                is_retry=bool(record and record.is_retry)))
+        return out
+
+    def faulted(self, error: WorkflowError) -> WorkflowResult:
+        return WorkflowResult(WorkflowStatus.FAULTED, self.snapshot_state(), error=error)
+
+
+# -- helpers -------------------------------------------------------------------------
+_EXPORT_RE = re.compile(r"(^|[;\n}])\s*export\s", re.MULTILINE)
+
+
+def _is_module(script: str) -> bool:
+    return _EXPORT_RE.search(script) is not None
+
+
+def _js_str(text: str) -> str:
+    import json
+
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _seed(run_id: str) -> list[int]:
+    digest = hashlib.sha256(run_id.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return words if any(words) else [1, 2, 3, 4]
+
+
+def _limit_error(exc: ResourceLimitExceeded) -> ResourceLimitError:
+    return ResourceLimitError(str(exc), limit=exc.limit)
+
+
+_LINE_RE = re.compile(r"<input>:(\d+)(?::(\d+))?")
+
+
+def _script_error(exc: JSError, *, loading: bool = False) -> ScriptError:
+    message = exc.message
+    if loading and exc.name == "SyntaxError":
+        match = _LINE_RE.search(exc.stack)
+        if match:
+            message = f"{message} (line {match.group(1)})"
+    return ScriptError(message, js_name=exc.name, stack=exc.stack)
+
+
+def _error_from_description(desc: dict[str, Any]) -> WorkflowError:
+    limit = desc.get("limit")
+    if limit:
+        return ResourceLimitError(f"script exceeded the {limit} limit", limit=str(limit))
+    return ScriptError(str(desc.get("message", "")), js_name=str(desc.get("name", "Error")),
+                       stack=str(desc.get("stack", "")))
+
+
+def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
+    slot = int(d["slot"])
+    exp_t, exp_n = d.get("expected_type"), d.get("expected_name")
+    enc_t, enc_n = d.get("encountered_type"), d.get("encountered_name")
+    if d.get("finished"):
+        what = (f"the script finished before journal slot {slot} ({exp_t} {exp_n!r}) was "
+                "replayed: the script no longer makes that call")
+    elif enc_t is None:
+        what = (f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
+                "has not scheduled anything at that slot")
+    elif d.get("event") is not None and enc_n == exp_n:
+        what = (f"journal slot {slot} delivered event {d['event']!r}, but the script now "
+                f"waits there for {d.get('encountered_events')}")
+    else:
+        what = (f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
+                f"now calls {enc_t} {enc_n!r} there")
+    return JournalCompatibilityError(
+        f"the script no longer matches the journal: {what}", slot_index=slot,
+        expected_type=exp_t, expected_name=exp_n, encountered_type=enc_t, encountered_name=enc_n)

@@ -1,0 +1,174 @@
+"""The durable state of one workflow run, and what an engine call returns.
+
+The state is a small JSON document: the arguments, the start time and the
+journal of completions. It never contains the script, so a script can be
+upgraded (checked by replay) without migrating state. ``version`` guards the
+format: older versions are read, newer ones refused.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._errors import InvalidStateError, StateVersionError, WorkflowError
+
+EntryType = Literal["step", "step_error", "resume", "event", "timeout"]
+
+
+class JournalEntry(BaseModel):
+    """One completion: which slot, what kind, the outcome and when it happened."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slot: int = Field(ge=0)
+    type: EntryType
+    name: str
+    result: Any = None
+    error: dict[str, str] | None = None
+    at_ms: int
+    event: str | None = None
+
+
+class WaitRecord(BaseModel):
+    """Facts about a pending wait that must not change on replay.
+
+    ``resume_at_ms`` is fixed when the wait is first scheduled (a custom
+    ``resume_at`` callable might not be deterministic); retry waits exist only
+    here, since a retry journals nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slot: int = Field(ge=0)
+    resume_at_ms: int | None = None
+    is_retry: bool = False
+    attempt: int = 0
+    error: dict[str, str] | None = None
+
+
+class WorkflowState(BaseModel):
+    """Everything needed to resume a run, given the same script."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    CURRENT_VERSION: ClassVar[int] = 1
+
+    version: int = 1
+    run_id: str
+    parent_run_id: str | None = None
+    entry_point: str = "main"
+    arguments: list[Any] = Field(default_factory=list)
+    started_at_ms: int
+    journal: list[JournalEntry] = Field(default_factory=list)
+    waits: list[WaitRecord] = Field(default_factory=list)
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def serialize(self) -> str:
+        """Compact JSON; contains ``"version":N``."""
+        return self.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def deserialize(cls, text: str | bytes) -> WorkflowState:
+        """Parse state text, refusing newer versions and malformed documents."""
+        try:
+            raw = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise InvalidStateError(f"workflow state is not valid JSON: {exc}") from exc
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> WorkflowState:
+        if not isinstance(raw, dict):
+            raise InvalidStateError("workflow state must be a JSON object")
+        version = raw.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidStateError("workflow state has no integer 'version' field")
+        if version > cls.CURRENT_VERSION:
+            raise StateVersionError(version, cls.CURRENT_VERSION)
+        if version < 1:
+            raise InvalidStateError(f"workflow state version {version} is not valid")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidStateError(f"workflow state is malformed: {_first_error(exc)}") from exc
+
+    @classmethod
+    def coerce(cls, state: WorkflowState | str | bytes | dict[str, Any]) -> WorkflowState:
+        if isinstance(state, WorkflowState):
+            return state
+        if isinstance(state, dict):
+            return cls.from_dict(state)
+        if isinstance(state, str | bytes):
+            return cls.deserialize(state)
+        raise InvalidStateError(f"expected WorkflowState or its JSON text, got {type(state).__name__}")
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
+
+
+class WorkflowStatus(enum.StrEnum):
+    COMPLETED = "completed"
+    SUSPENDED = "suspended"
+    FAULTED = "faulted"
+    CONTINUED_AS_NEW = "continued_as_new"
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A pending wait. ``wait_id`` is its slot: stable across replays."""
+
+    wait_id: int
+    function_name: str
+    arguments: list[Any]
+    resume_at: datetime | None = None
+    event_names: list[str] | None = None
+    is_retry: bool = False
+
+
+@dataclass(frozen=True)
+class WorkflowResult:
+    status: WorkflowStatus
+    state: WorkflowState
+    value: Any = None
+    error: WorkflowError | None = None
+    waits: list[Wait] = field(default_factory=list)
+
+    @property
+    def suspension(self) -> Wait | None:
+        """The first-scheduled pending wait, if any."""
+        return self.waits[0] if self.waits else None
+
+    def raise_for_status(self) -> WorkflowResult:
+        if self.status is WorkflowStatus.FAULTED and self.error is not None:
+            raise self.error
+        return self
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call limits: JS CPU seconds, runtime memory and stack bytes, and the
+    largest JSON value (argument, result, payload) in bytes."""
+
+    time: float = 10.0
+    memory: int = 128 * 2**20
+    stack: int = 1 * 2**20
+    payload: int = 50 * 2**20
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware (UTC)")
+    return int(round(value.timestamp() * 1000))

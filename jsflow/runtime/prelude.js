@@ -1,0 +1,252 @@
+// jsflow prelude: installed into every fresh sandbox as `function (host) {...}`
+// before the workflow script. It owns the workflow's view of the world: slots,
+// time, randomness, console, and the globals a script may call. Python drives
+// it through the ops registered at the bottom; nothing here calls Python.
+const G = globalThis;
+const stringify = host.stringify;
+const parse = host.parse;
+const describeError = host.describeError;
+const OrigDate = G.Date;
+const indirectEval = G.eval;
+const defineProperty = Object.defineProperty;
+const MAX_CONSOLE = 8192;
+
+// ---- workflow state --------------------------------------------------------
+let now = 0;                 // workflow time, ms since epoch
+let replaying = false;       // true while journaled completions are delivered
+let journal = [];            // entries still to replay (objects)
+let journalIndex = 0;
+const slots = [];            // slot -> {kind, name, args, at, names, array, settle}
+let outcome = null;          // {status:'completed', json} | {status:'faulted', error}
+let continued = null;        // JSON text of continueAsNew args
+let payloadLimit = 50 * 1024 * 1024;
+const stepNames = Object.create(null);
+
+// ---- determinism: clock, randomness, non-deterministic globals -------------
+function WorkflowDate(...args) {
+  if (!new.target) return new OrigDate(now).toString();
+  return Reflect.construct(OrigDate, args.length === 0 ? [now] : args, new.target);
+}
+WorkflowDate.prototype = OrigDate.prototype;
+WorkflowDate.now = function now_() { return now; };
+WorkflowDate.UTC = OrigDate.UTC;
+WorkflowDate.parse = OrigDate.parse;
+defineProperty(OrigDate.prototype, 'constructor', { value: WorkflowDate, writable: true, configurable: true });
+G.Date = WorkflowDate;
+
+let rs = [0, 0, 0, 0];
+function random() {
+  // sfc32: small, fast, and good enough for workflow decisions.
+  let [a, b, c, d] = rs;
+  a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+  const t = (a + b | 0) + d | 0;
+  d = d + 1 | 0;
+  a = b ^ (b >>> 9);
+  b = c + (c << 3) | 0;
+  c = (c << 21) | (c >>> 11);
+  c = c + t | 0;
+  rs = [a, b, c, d];
+  return (t >>> 0) / 4294967296;
+}
+defineProperty(Math, 'random', { value: random, writable: false, configurable: false });
+for (const name of ['performance', 'WeakRef', 'FinalizationRegistry', 'SharedArrayBuffer', 'Atomics']) {
+  delete G[name];
+}
+
+// ---- console ---------------------------------------------------------------
+function formatArg(v) {
+  if (typeof v === 'string') return v;
+  if (v instanceof Error) return (v.stack ? String(v.name) + ': ' + String(v.message) : String(v));
+  try {
+    const s = stringify(v);
+    return s === undefined ? String(v) : s;
+  } catch (e) {
+    return String(v);
+  }
+}
+function makeLogger(level) {
+  return function (...args) {
+    if (replaying) return;
+    let msg = args.map(formatArg).join(' ');
+    if (msg.length > MAX_CONSOLE) msg = msg.slice(0, MAX_CONSOLE) + '... [truncated]';
+    host.emit({ op: 'console', level, message: msg });
+  };
+}
+G.console = Object.freeze({
+  log: makeLogger('log'), info: makeLogger('info'), warn: makeLogger('warn'),
+  error: makeLogger('error'), debug: makeLogger('debug'),
+});
+
+// ---- scheduling ------------------------------------------------------------
+function encodeArgs(name, args) {
+  let text;
+  try { text = stringify(args); } catch (e) {
+    throw new TypeError('arguments of ' + name + ' are not JSON-serialisable: ' + describeError(e).message);
+  }
+  return parse(text);
+}
+// Every step or suspend call takes the next slot; its promise settles when a
+// completion for that slot is delivered (from the journal or live).
+function schedule(kind, name, args, extra) {
+  const encoded = encodeArgs(name, args);
+  const slot = slots.length;
+  let resolve, reject;
+  const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+  const rec = { kind, name, args: encoded, at: now, resolve, reject, settled: false };
+  if (extra) Object.assign(rec, extra);
+  slots[slot] = rec;
+  if (!replaying) host.emit(describeSlot(slot, rec));
+  return promise;
+}
+function describeSlot(slot, rec) {
+  const out = { op: 'schedule', slot, kind: rec.kind, name: rec.name, args: rec.args, at: rec.at };
+  if (rec.kind === 'event') { out.names = rec.names; out.array = rec.array; }
+  if (rec.duration !== undefined) out.duration = rec.duration;
+  return out;
+}
+function makeError(err) {
+  const name = err && err.name ? String(err.name) : 'Error';
+  const message = err && err.message !== undefined ? String(err.message) : '';
+  const Ctor = { TypeError, RangeError, SyntaxError, ReferenceError, URIError, EvalError }[name];
+  const e = Ctor ? new Ctor(message) : new Error(message);
+  if (!Ctor && name !== 'Error') e.name = name;
+  return e;
+}
+function settle(slot, outcome_) {
+  const rec = slots[slot];
+  rec.settled = true;
+  if (outcome_.error) rec.reject(makeError(outcome_.error));
+  else rec.resolve(outcome_.value === undefined ? null : outcome_.value);
+}
+
+// ---- globals for scripts ---------------------------------------------------
+function durationArg(fname, d) {
+  if (typeof d === 'number' || typeof d === 'string') return d;
+  throw new TypeError(fname + ': duration must be a string like "5m" or a number of milliseconds');
+}
+G.sleep = function sleep(duration) {
+  return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { duration: duration });
+};
+G.waitForEvent = function waitForEvent(nameOrNames, opts) {
+  const array = Array.isArray(nameOrNames);
+  const names = array ? nameOrNames.map(String) : [String(nameOrNames)];
+  if (names.length === 0) throw new TypeError('waitForEvent: give at least one event name');
+  const extra = { names, array };
+  const args = [nameOrNames];
+  if (opts && opts.timeout !== undefined) {
+    extra.duration = durationArg('waitForEvent', opts.timeout);
+    args.push({ timeout: opts.timeout });
+  }
+  return schedule('event', 'waitForEvent', args, extra);
+};
+G.continueAsNew = function continueAsNew(...args) {
+  if (continued === null) continued = stringify(encodeArgs('continueAsNew', args));
+  host.emit({ op: 'continue' });
+  return new Promise(() => {});
+};
+
+// ---- ops driven by Python --------------------------------------------------
+host.register('__define', function (steps, suspends) {
+  for (const name of steps) {
+    stepNames[name] = true;
+    G[name] = function (...args) { return schedule('step', name, args); };
+  }
+  for (const name of suspends) {
+    G[name] = function (...args) { return schedule('suspend', name, args); };
+  }
+  return null;
+});
+host.register('__setValue', function (name, value) { G[name] = value; return null; });
+
+host.register('__start', function (entry, args, startedAt, seed, limit, journalEntries) {
+  now = startedAt;
+  rs = seed;
+  payloadLimit = limit;
+  journal = journalEntries;
+  journalIndex = 0;
+  replaying = journal.length > 0;
+  let fn = G[entry];
+  if (fn === undefined && /^[A-Za-z_$][\w$]*$/.test(entry)) {
+    try { fn = indirectEval(entry); } catch (e) { fn = undefined; }  // top-level const/let
+  }
+  if (typeof fn !== 'function') {
+    return { missing: typeof fn };
+  }
+  let ret;
+  try {
+    ret = fn(...args);
+  } catch (e) {
+    finish(Promise.reject(e));
+    return null;
+  }
+  finish(Promise.resolve(ret));
+  return null;
+});
+function finish(p) {
+  p.then((v) => {
+    if (outcome) return;
+    let json;
+    try { json = v === undefined ? 'null' : stringify(v); } catch (e) {
+      outcome = { status: 'faulted', error: describeError(new TypeError('workflow return value is not JSON-serialisable: ' + describeError(e).message)) };
+      host.emit({ op: 'done' });
+      return;
+    }
+    outcome = { status: 'completed', json: json === undefined ? 'null' : json };
+    host.emit({ op: 'done' });
+  }, (e) => {
+    if (outcome) return;
+    outcome = { status: 'faulted', error: describeError(e) };
+    host.emit({ op: 'done' });
+  });
+}
+
+const FAMILY = { step: 'step', step_error: 'step', resume: 'suspend', event: 'suspend', timeout: 'suspend' };
+function familyOf(kind) { return kind === 'step' ? 'step' : 'suspend'; }
+// Delivers the next journaled completion, after checking that the script
+// scheduled the same thing at that slot. Returns null, or a drift report.
+host.register('__next', function () {
+  const entry = journal[journalIndex];
+  const rec = slots[entry.slot];
+  const expected = { expected_type: FAMILY[entry.type], expected_name: entry.name };
+  if (outcome || continued !== null) {
+    return Object.assign(expected, { slot: entry.slot, encountered_type: null, encountered_name: null, finished: true });
+  }
+  if (!rec || rec.settled || familyOf(rec.kind) !== FAMILY[entry.type] || rec.name !== entry.name ||
+      (entry.type === 'event' && rec.names.indexOf(entry.event) < 0)) {
+    return Object.assign(expected, {
+      slot: entry.slot,
+      encountered_type: rec && !rec.settled ? familyOf(rec.kind) : null,
+      encountered_name: rec && !rec.settled ? rec.name : null,
+      event: entry.event === undefined ? null : entry.event,
+      encountered_events: rec && rec.names ? rec.names : null,
+    });
+  }
+  journalIndex += 1;
+  now = entry.at_ms;
+  settle(entry.slot, valueOf(entry, rec));
+  return null;
+});
+function valueOf(entry, rec) {
+  if (entry.type === 'step_error' || entry.type === 'timeout') return { error: entry.error };
+  if (entry.type === 'event' && rec.array) return { value: { name: entry.event, payload: entry.result } };
+  return { value: entry.result };
+}
+// End of replay: from here on console output is live and new slots are reported.
+host.register('__snapshot', function () {
+  replaying = false;
+  const pending = [];
+  for (let i = 0; i < slots.length; i++) {
+    if (!slots[i].settled) pending.push(describeSlot(i, slots[i]));
+  }
+  return { pending, done: outcome !== null, continued: continued !== null };
+});
+host.register('__deliver', function (slot, entry) {
+  const rec = slots[slot];
+  if (!rec || rec.settled) throw new TypeError('slot ' + slot + ' is not pending');
+  now = entry.at_ms;
+  settle(slot, valueOf(entry, rec));
+  return null;
+});
+host.register('__outcome', function () {
+  return { outcome, continued };
+});
