@@ -67,8 +67,14 @@ class RaiseEvent(Action):
                 continue
             if self.name in rec.names:
                 self.target = slot
-                return JournalEntry(slot=slot, type="event", name=rec.name, result=self.payload,
-                                    event=self.name, at_ms=self._now(run))
+                return JournalEntry(
+                    slot=slot,
+                    type="event",
+                    name=rec.name,
+                    result=self.payload,
+                    event=self.name,
+                    at_ms=self._now(run),
+                )
             awaited += [n for n in rec.names if n not in awaited]
         raise EventNotAwaitedError(self.name, awaited)
 
@@ -90,5 +96,10 @@ class Timeout(Action):
             return None
         rec = run.slots[slot]
         what = f"waitForEvent({', '.join(rec.names or [])})" if rec.kind == "event" else rec.name
-        return JournalEntry(slot=slot, type="timeout", name=rec.name, at_ms=self._now(run),
-                            error={"name": "TimeoutError", "message": f"{what} timed out"})
+        return JournalEntry(
+            slot=slot,
+            type="timeout",
+            name=rec.name,
+            at_ms=self._now(run),
+            error={"name": "TimeoutError", "message": f"{what} timed out"},
+        )

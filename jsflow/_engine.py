@@ -127,47 +127,83 @@ class WorkflowEngine:
             raise ValueError(f"unknown retry policy {retry!r}; add it with add_retry_policy") from None
 
     def _config(self) -> RunConfig:
-        return RunConfig(dict(self._steps), dict(self._suspends), list(self._executes),
-                         dict(self._values), self.limits, self.clock, self.on_console)
+        return RunConfig(
+            dict(self._steps),
+            dict(self._suspends),
+            list(self._executes),
+            dict(self._values),
+            self.limits,
+            self.clock,
+            self.on_console,
+        )
 
     # -- async API -------------------------------------------------------------------
-    async def arun_workflow(self, script: str, entry_point: str = "main", *args: Any,
-                            run_id: str | None = None, metadata: dict[str, str] | None = None,
-                            on_journal: JournalHook | None = None) -> WorkflowResult:
+    async def arun_workflow(
+        self,
+        script: str,
+        entry_point: str = "main",
+        *args: Any,
+        run_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         self._check_payload("an argument", list(args))
-        state = WorkflowState(run_id=run_id or uuid.uuid4().hex, entry_point=entry_point,
-                              arguments=list(args), started_at_ms=datetime_to_ms(self.clock()),
-                              metadata=dict(metadata or {}))
+        state = WorkflowState(
+            run_id=run_id or uuid.uuid4().hex,
+            entry_point=entry_point,
+            arguments=list(args),
+            started_at_ms=datetime_to_ms(self.clock()),
+            metadata=dict(metadata or {}),
+        )
         return await self._advance(script, state, None, on_journal)
 
-    async def aresume_workflow(self, script: str, state: WorkflowState | str,
-                               resume_value: Any = None, *, wait_id: int | None = None,
-                               on_journal: JournalHook | None = None) -> WorkflowResult:
+    async def aresume_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        resume_value: Any = None,
+        *,
+        wait_id: int | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         self._check_payload("the resume value", resume_value)
         action = Resume(value=resume_value, wait_id=wait_id)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
-    async def araise_event(self, script: str, state: WorkflowState | str, name: str,
-                           payload: Any = None, *, on_journal: JournalHook | None = None
-                           ) -> WorkflowResult:
+    async def araise_event(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        name: str,
+        payload: Any = None,
+        *,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         self._check_payload("the event payload", payload)
         action = RaiseEvent(name=str(name), payload=payload)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
-    async def atimeout_event(self, script: str, state: WorkflowState | str, *,
-                             wait_id: int | None = None, on_journal: JournalHook | None = None
-                             ) -> WorkflowResult:
+    async def atimeout_event(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        *,
+        wait_id: int | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         action = Timeout(wait_id=wait_id)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
-    async def arecover_workflow(self, script: str, state: WorkflowState | str, *,
-                                on_journal: JournalHook | None = None) -> WorkflowResult:
+    async def arecover_workflow(
+        self, script: str, state: WorkflowState | str, *, on_journal: JournalHook | None = None
+    ) -> WorkflowResult:
         """Replay and run whatever was in flight, with no new event: how a host
         finishes a run whose process died mid-step."""
         return await self._advance(script, WorkflowState.coerce(state), None, on_journal)
 
-    async def _advance(self, script: str, state: WorkflowState, action: Action | None,
-                       on_journal: JournalHook | None) -> WorkflowResult:
+    async def _advance(
+        self, script: str, state: WorkflowState, action: Action | None, on_journal: JournalHook | None
+    ) -> WorkflowResult:
         if not isinstance(script, str):
             raise TypeError(f"script must be a str, not {type(script).__name__}")
         run = Run(self._config(), script, state, on_journal)
@@ -188,28 +224,58 @@ class WorkflowEngine:
             raise PayloadTooLargeError(what, size, self.limits.payload)
 
     # -- sync API ---------------------------------------------------------------------
-    def run_workflow(self, script: str, entry_point: str = "main", *args: Any,
-                     run_id: str | None = None, metadata: dict[str, str] | None = None,
-                     on_journal: JournalHook | None = None) -> WorkflowResult:
-        return _run_coro(self.arun_workflow(script, entry_point, *args, run_id=run_id,
-                                            metadata=metadata, on_journal=on_journal))
+    def run_workflow(
+        self,
+        script: str,
+        entry_point: str = "main",
+        *args: Any,
+        run_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
+        return _run_coro(
+            self.arun_workflow(
+                script, entry_point, *args, run_id=run_id, metadata=metadata, on_journal=on_journal
+            )
+        )
 
-    def resume_workflow(self, script: str, state: WorkflowState | str, resume_value: Any = None,
-                        *, wait_id: int | None = None, on_journal: JournalHook | None = None
-                        ) -> WorkflowResult:
-        return _run_coro(self.aresume_workflow(script, state, resume_value, wait_id=wait_id,
-                                               on_journal=on_journal))
+    def resume_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        resume_value: Any = None,
+        *,
+        wait_id: int | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
+        return _run_coro(
+            self.aresume_workflow(script, state, resume_value, wait_id=wait_id, on_journal=on_journal)
+        )
 
-    def raise_event(self, script: str, state: WorkflowState | str, name: str, payload: Any = None,
-                    *, on_journal: JournalHook | None = None) -> WorkflowResult:
+    def raise_event(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        name: str,
+        payload: Any = None,
+        *,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         return _run_coro(self.araise_event(script, state, name, payload, on_journal=on_journal))
 
-    def timeout_event(self, script: str, state: WorkflowState | str, *, wait_id: int | None = None,
-                      on_journal: JournalHook | None = None) -> WorkflowResult:
+    def timeout_event(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        *,
+        wait_id: int | None = None,
+        on_journal: JournalHook | None = None,
+    ) -> WorkflowResult:
         return _run_coro(self.atimeout_event(script, state, wait_id=wait_id, on_journal=on_journal))
 
-    def recover_workflow(self, script: str, state: WorkflowState | str, *,
-                         on_journal: JournalHook | None = None) -> WorkflowResult:
+    def recover_workflow(
+        self, script: str, state: WorkflowState | str, *, on_journal: JournalHook | None = None
+    ) -> WorkflowResult:
         return _run_coro(self.arecover_workflow(script, state, on_journal=on_journal))
 
     def workflow(self, script: str, entry_point: str = "main") -> BoundWorkflow:
@@ -222,13 +288,16 @@ class BoundWorkflow:
     def __init__(self, engine: WorkflowEngine, script: str, entry_point: str) -> None:
         self.engine, self.script, self.entry_point = engine, script, entry_point
 
-    def run(self, *args: Any, run_id: str | None = None,
-            metadata: dict[str, str] | None = None) -> WorkflowResult:
-        return self.engine.run_workflow(self.script, self.entry_point, *args, run_id=run_id,
-                                        metadata=metadata)
+    def run(
+        self, *args: Any, run_id: str | None = None, metadata: dict[str, str] | None = None
+    ) -> WorkflowResult:
+        return self.engine.run_workflow(
+            self.script, self.entry_point, *args, run_id=run_id, metadata=metadata
+        )
 
-    def resume(self, state: WorkflowState | str, resume_value: Any = None,
-               wait_id: int | None = None) -> WorkflowResult:
+    def resume(
+        self, state: WorkflowState | str, resume_value: Any = None, wait_id: int | None = None
+    ) -> WorkflowResult:
         return self.engine.resume_workflow(self.script, state, resume_value, wait_id=wait_id)
 
     def raise_event(self, state: WorkflowState | str, name: str, payload: Any = None) -> WorkflowResult:
@@ -238,8 +307,21 @@ class BoundWorkflow:
         return self.engine.timeout_event(self.script, state, wait_id=wait_id)
 
 
-_RESERVED = frozenset({"sleep_", "__proto__", "constructor", "continueAsNew", "waitForEvent",
-                       "console", "Date", "Math", "globalThis", "Promise", "JSON"})
+_RESERVED = frozenset(
+    {
+        "sleep_",
+        "__proto__",
+        "constructor",
+        "continueAsNew",
+        "waitForEvent",
+        "console",
+        "Date",
+        "Math",
+        "globalThis",
+        "Promise",
+        "JSON",
+    }
+)
 
 
 def _check_name(name: str) -> None:

@@ -92,9 +92,7 @@ class EventNotAwaitedError(WorkflowError):
 
     def __init__(self, event_name: str, awaited: list[str]) -> None:
         listening = ", ".join(repr(n) for n in awaited) if awaited else "no events"
-        super().__init__(
-            f"the workflow is not waiting for event {event_name!r} (it waits for {listening})"
-        )
+        super().__init__(f"the workflow is not waiting for event {event_name!r} (it waits for {listening})")
         self.event_name = event_name
         self.awaited = awaited
 

@@ -2,6 +2,4 @@
 
 from importlib import resources
 
-PRELUDE: str = (
-    resources.files("jsflow").joinpath("runtime", "prelude.js").read_text("utf-8")
-)
+PRELUDE: str = resources.files("jsflow").joinpath("runtime", "prelude.js").read_text("utf-8")

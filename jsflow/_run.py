@@ -93,8 +93,9 @@ class Finished(Exception):
 
 
 class Run:
-    def __init__(self, config: RunConfig, script: str, state: WorkflowState,
-                 on_journal: JournalHook | None = None) -> None:
+    def __init__(
+        self, config: RunConfig, script: str, state: WorkflowState, on_journal: JournalHook | None = None
+    ) -> None:
         self.config = config
         self.script = script
         self.state = state
@@ -106,8 +107,7 @@ class Run:
         self.done = False
         self.continued = False
         limits = config.limits
-        self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory,
-                                             stack=limits.stack))
+        self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory, stack=limits.stack))
 
     def close(self) -> None:
         self.sandbox.close()
@@ -138,14 +138,19 @@ class Run:
                 kinds = sb.run_module(self.script, [entry])
                 if kinds.get(entry) == "function":
                     sb.run_script(
-                        "globalThis.__jsflow_entry = "
-                        f"globalThis.__jsr_module_exports[{_js_str(entry)}];"
+                        f"globalThis.__jsflow_entry = globalThis.__jsr_module_exports[{_js_str(entry)}];"
                     )
                     self.entry_global = "__jsflow_entry"
                 else:
-                    raise Finished(self.faulted(ScriptError(
-                        f"entry point {entry!r} is not exported by the module "
-                        f"(export is {kinds.get(entry, 'undefined')})", js_name="ReferenceError")))
+                    raise Finished(
+                        self.faulted(
+                            ScriptError(
+                                f"entry point {entry!r} is not exported by the module "
+                                f"(export is {kinds.get(entry, 'undefined')})",
+                                js_name="ReferenceError",
+                            )
+                        )
+                    )
             else:
                 sb.run_script(self.script)
                 self.entry_global = entry
@@ -156,13 +161,23 @@ class Run:
         state = self.state
         seed = _seed(state.run_id)
         journal = [e.model_dump(exclude_none=True) for e in self.journal]
-        missing = self.sandbox.call("__start", self.entry_global, state.arguments,
-                                    state.started_at_ms, seed, self.config.limits.payload, journal)
+        missing = self.sandbox.call(
+            "__start",
+            self.entry_global,
+            state.arguments,
+            state.started_at_ms,
+            seed,
+            self.config.limits.payload,
+            journal,
+        )
         if missing:
             what = missing.get("missing")
             detail = "is not defined" if what == "undefined" else f"is a {what}, not a function"
-            raise Finished(self.faulted(ScriptError(
-                f"entry point {state.entry_point!r} {detail}", js_name="ReferenceError")))
+            raise Finished(
+                self.faulted(
+                    ScriptError(f"entry point {state.entry_point!r} {detail}", js_name="ReferenceError")
+                )
+            )
         self.sandbox.drain()
 
     def _replay(self) -> None:
@@ -197,10 +212,16 @@ class Run:
                 return  # nothing after continueAsNew runs
 
     def _schedule(self, raw: dict[str, Any]) -> None:
-        slot = Slot(slot=int(raw["slot"]), kind=str(raw["kind"]), name=str(raw["name"]),
-                    args=list(raw.get("args") or []), at=int(raw["at"]),
-                    names=raw.get("names"), array=bool(raw.get("array")),
-                    duration=raw.get("duration"))
+        slot = Slot(
+            slot=int(raw["slot"]),
+            kind=str(raw["kind"]),
+            name=str(raw["name"]),
+            args=list(raw.get("args") or []),
+            at=int(raw["at"]),
+            names=raw.get("names"),
+            array=bool(raw.get("array")),
+            duration=raw.get("duration"),
+        )
         self.slots[slot.slot] = slot
         if slot.kind == "step":
             record = self.waits.get(slot.slot)
@@ -210,8 +231,10 @@ class Run:
             self.waits[slot.slot] = WaitRecord(slot=slot.slot, resume_at_ms=self._resume_at(slot))
 
     def _resume_at(self, slot: Slot) -> int | None:
-        if slot.kind in ("suspend", "event") and slot.duration is not None and (
-            slot.name != "sleep" or "sleep" not in self.config.suspends
+        if (
+            slot.kind in ("suspend", "event")
+            and slot.duration is not None
+            and (slot.name != "sleep" or "sleep" not in self.config.suspends)
         ):
             try:
                 delta = parse_duration(slot.duration)
@@ -228,8 +251,9 @@ class Run:
             return slot.at + int(when.total_seconds() * 1000)
         if isinstance(when, datetime):
             return datetime_to_ms(when)
-        raise TypeError(f"resume_at of {slot.name!r} returned {type(when).__name__}; "
-                        "expected datetime, timedelta or None")
+        raise TypeError(
+            f"resume_at of {slot.name!r} returned {type(when).__name__}; expected datetime, timedelta or None"
+        )
 
     def _console(self, level: str, message: str) -> None:
         console_logger.log(_LOG_LEVELS.get(level, logging.INFO), message)
@@ -307,10 +331,10 @@ class Run:
 
     async def _execute(self, slot: int) -> StepOutcome:
         rec = self.slots[slot]
-        ctx = StepContext(run_id=self.state.run_id, slot=slot, name=rec.name,
-                          metadata=dict(self.state.metadata))
-        return await execute_step(self.config.steps[rec.name], rec.args, ctx,
-                                  self.config.limits.payload)
+        ctx = StepContext(
+            run_id=self.state.run_id, slot=slot, name=rec.name, metadata=dict(self.state.metadata)
+        )
+        return await execute_step(self.config.steps[rec.name], rec.args, ctx, self.config.limits.payload)
 
     async def _finish_step(self, slot: int, outcome: StepOutcome) -> None:
         rec = self.slots[slot]
@@ -318,15 +342,21 @@ class Run:
             assert outcome.retry_after is not None
             at = datetime_to_ms(self.config.clock()) + int(outcome.retry_after.total_seconds() * 1000)
             prev = self.waits.get(slot)
-            self.waits[slot] = WaitRecord(slot=slot, resume_at_ms=at, is_retry=True,
-                                          attempt=(prev.attempt if prev else 0) + 1,
-                                          error=outcome.error)
+            self.waits[slot] = WaitRecord(
+                slot=slot,
+                resume_at_ms=at,
+                is_retry=True,
+                attempt=(prev.attempt if prev else 0) + 1,
+                error=outcome.error,
+            )
             return
         at_ms = datetime_to_ms(self.config.clock())
         if outcome.kind == "ok":
             entry = JournalEntry(slot=slot, type="step", name=rec.name, result=outcome.value, at_ms=at_ms)
         else:
-            entry = JournalEntry(slot=slot, type="step_error", name=rec.name, error=outcome.error, at_ms=at_ms)
+            entry = JournalEntry(
+                slot=slot, type="step_error", name=rec.name, error=outcome.error, at_ms=at_ms
+            )
         await self.complete(entry)
 
     # -- phase 4: the outcome ------------------------------------------------------
@@ -346,15 +376,21 @@ class Run:
         if outcome and outcome["status"] == "completed":
             return self._completed(outcome["json"], state)
         if outcome:
-            return WorkflowResult(WorkflowStatus.FAULTED, state,
-                                  error=_error_from_description(outcome["error"]))
+            return WorkflowResult(
+                WorkflowStatus.FAULTED, state, error=_error_from_description(outcome["error"])
+            )
         waits = self.describe_waits()
         if waits:
             return WorkflowResult(WorkflowStatus.SUSPENDED, state, waits=waits)
-        return WorkflowResult(WorkflowStatus.FAULTED, state, error=ScriptError(
-            "the workflow is awaiting something the engine does not know about: no step, "
-            "suspend function, sleep or waitForEvent is pending (a promise that never settles?)",
-            js_name="Error"))
+        return WorkflowResult(
+            WorkflowStatus.FAULTED,
+            state,
+            error=ScriptError(
+                "the workflow is awaiting something the engine does not know about: no step, "
+                "suspend function, sleep or waitForEvent is pending (a promise that never settles?)",
+                js_name="Error",
+            ),
+        )
 
     def _completed(self, text: str, state: WorkflowState) -> WorkflowResult:
         size = len(text.encode("utf-8", "surrogatepass"))
@@ -370,9 +406,13 @@ class Run:
 
         old = self.state
         fresh = WorkflowState(
-            run_id=uuid.uuid4().hex, parent_run_id=old.run_id, entry_point=old.entry_point,
-            arguments=json.loads(args_json), started_at_ms=datetime_to_ms(self.config.clock()),
-            metadata=dict(old.metadata))
+            run_id=uuid.uuid4().hex,
+            parent_run_id=old.run_id,
+            entry_point=old.entry_point,
+            arguments=json.loads(args_json),
+            started_at_ms=datetime_to_ms(self.config.clock()),
+            metadata=dict(old.metadata),
+        )
         return WorkflowResult(WorkflowStatus.CONTINUED_AS_NEW, fresh)
 
     def describe_waits(self) -> list[Wait]:
@@ -382,11 +422,16 @@ class Run:
             if rec is None:
                 continue
             at = record.resume_at_ms if record else None
-            out.append(Wait(
-                wait_id=slot, function_name=rec.name, arguments=list(rec.args),
-                resume_at=ms_to_datetime(at) if at is not None else None,
-                event_names=list(rec.names) if rec.kind == "event" and rec.names else None,
-                is_retry=bool(record and record.is_retry)))
+            out.append(
+                Wait(
+                    wait_id=slot,
+                    function_name=rec.name,
+                    arguments=list(rec.args),
+                    resume_at=ms_to_datetime(at) if at is not None else None,
+                    event_names=list(rec.names) if rec.kind == "event" and rec.names else None,
+                    is_retry=bool(record and record.is_retry),
+                )
+            )
         return out
 
     def faulted(self, error: WorkflowError) -> WorkflowResult:
@@ -409,7 +454,7 @@ def _js_str(text: str) -> str:
 
 def _seed(run_id: str) -> list[int]:
     digest = hashlib.sha256(run_id.encode("utf-8")).digest()
-    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     return words if any(words) else [1, 2, 3, 4]
 
 
@@ -433,8 +478,9 @@ def _error_from_description(desc: dict[str, Any]) -> WorkflowError:
     limit = desc.get("limit")
     if limit:
         return ResourceLimitError(f"script exceeded the {limit} limit", limit=str(limit))
-    return ScriptError(str(desc.get("message", "")), js_name=str(desc.get("name", "Error")),
-                       stack=str(desc.get("stack", "")))
+    return ScriptError(
+        str(desc.get("message", "")), js_name=str(desc.get("name", "Error")), stack=str(desc.get("stack", ""))
+    )
 
 
 def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
@@ -442,17 +488,30 @@ def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
     exp_t, exp_n = d.get("expected_type"), d.get("expected_name")
     enc_t, enc_n = d.get("encountered_type"), d.get("encountered_name")
     if d.get("finished"):
-        what = (f"the script finished before journal slot {slot} ({exp_t} {exp_n!r}) was "
-                "replayed: the script no longer makes that call")
+        what = (
+            f"the script finished before journal slot {slot} ({exp_t} {exp_n!r}) was "
+            "replayed: the script no longer makes that call"
+        )
     elif enc_t is None:
-        what = (f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
-                "has not scheduled anything at that slot")
+        what = (
+            f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
+            "has not scheduled anything at that slot"
+        )
     elif d.get("event") is not None and enc_n == exp_n:
-        what = (f"journal slot {slot} delivered event {d['event']!r}, but the script now "
-                f"waits there for {d.get('encountered_events')}")
+        what = (
+            f"journal slot {slot} delivered event {d['event']!r}, but the script now "
+            f"waits there for {d.get('encountered_events')}"
+        )
     else:
-        what = (f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
-                f"now calls {enc_t} {enc_n!r} there")
+        what = (
+            f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
+            f"now calls {enc_t} {enc_n!r} there"
+        )
     return JournalCompatibilityError(
-        f"the script no longer matches the journal: {what}", slot_index=slot,
-        expected_type=exp_t, expected_name=exp_n, encountered_type=enc_t, encountered_name=enc_n)
+        f"the script no longer matches the journal: {what}",
+        slot_index=slot,
+        expected_type=exp_t,
+        expected_name=exp_n,
+        encountered_type=enc_t,
+        encountered_name=enc_n,
+    )
