@@ -15,7 +15,12 @@
   const defineProperty = Object.defineProperty;
   const getOwnDesc = Object.getOwnPropertyDescriptor;
   const freeze = Object.freeze;
+  const objectKeys = Object.keys;
+  const isArray = Array.isArray;
   const StringCtor = String;
+  const stringSlice = String.prototype.slice;
+  const promiseThen = Promise.prototype.then;
+  const MAX_DEPTH = 1000;
   const MAX_MESSAGE = 2000;
   const MAX_STACK = 4000;
 
@@ -66,7 +71,7 @@
   // --- error description -----------------------------------------------------
   function clip(s, n) {
     s = StringCtor(s);
-    return s.length > n ? s.slice(0, n) + '... [truncated ' + (s.length - n) + ' chars]' : s;
+    return s.length > n ? apply(stringSlice, s, [0, n]) + '... [truncated ' + (s.length - n) + ' chars]' : s;
   }
   function limitKind(name, message) {
     if (name === 'InternalError' && message === 'interrupted') return 'time';
@@ -102,7 +107,7 @@
   let queue = [];
   const ops = Object.create(null);
   const host = freeze({
-    emit(cmd) { queue[queue.length] = cmd; },
+    emit(cmd) { defineProperty(queue, queue.length, { value: cmd, writable: true, enumerable: true, configurable: true }); },
     register(name, fn) { ops[name] = fn; },
     describeError,
     stringify,
@@ -113,23 +118,55 @@
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
   ops.__exportTypes = function (holder, names) {
     const obj = G[holder];
-    const out = {};
-    for (const n of names) out[n] = typeof obj[n];
+    const out = Object.create(null);
+    for (let i = 0; i < names.length; i++) out[names[i]] = typeof obj[names[i]];
     return out;
   };
   ops.__install = function () { throw new TypeError('install goes through Python'); };
 
+  // JSON.stringify of an object pushes onto internal arrays with ordinary [[Set]],
+  // so an index setter planted on Array.prototype or Object.prototype makes it
+  // throw (or run guest code). When the native call throws, serialise by hand
+  // with captured functions and string concatenation; primitives still go
+  // through the native stringify, which touches no array.
+  function toJsonText(value, key, depth) {
+    if (value !== null && typeof value === 'object' && typeof value.toJSON === 'function') {
+      value = apply(value.toJSON, value, [key]);
+    }
+    if (value === null || typeof value !== 'object') return stringify(value);
+    if (depth > MAX_DEPTH) throw new TypeError('value too deeply nested or cyclic');
+    let out = '';
+    if (isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const item = toJsonText(value[i], StringCtor(i), depth + 1);
+        out += (i ? ',' : '') + (item === undefined ? 'null' : item);
+      }
+      return '[' + out + ']';
+    }
+    const keys = objectKeys(value);
+    for (let i = 0; i < keys.length; i++) {
+      const item = toJsonText(value[keys[i]], keys[i], depth + 1);
+      if (item !== undefined) out += (out ? ',' : '') + stringify(keys[i]) + ':' + item;
+    }
+    return '{' + out + '}';
+  }
+  function reply(obj) {
+    try { return stringify(obj); } catch (e) { return toJsonText(obj, '', 0); }
+  }
   function dispatch(op, argsJson) {
     try {
       const fn = ops[op];
       if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
       const args = argsJson ? parse(argsJson) : [];
       const value = apply(fn, undefined, args);
-      return stringify({ ok: value === undefined ? null : value });
+      return reply({ ok: value === undefined ? null : value });
     } catch (e) {
+      // Nothing may escape from here: the binding would turn it into a string
+      // with no time limit. Only the uncatchable interrupt passes through.
       const d = describeError(e);
-      try { return stringify({ error: d }); } catch (e2) {
-        return stringify({ error: { name: 'Error', message: 'unserialisable error', stack: '', limit: d.limit } });
+      try { return reply({ error: d }); } catch (e2) {
+        return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
+          (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
       }
     }
   }
@@ -138,8 +175,8 @@
   let moduleState = null;
   function watchModule(p) {
     moduleState = { settled: false };
-    p.then(() => { moduleState = { settled: true }; },
-      (e) => { moduleState = { settled: true, error: describeError(e) }; });
+    apply(promiseThen, p, [() => { moduleState = { settled: true }; },
+      (e) => { moduleState = { settled: true, error: describeError(e) }; }]);
   }
   ops.__moduleState = function () { return moduleState; };
   return [dispatch, host, watchModule];

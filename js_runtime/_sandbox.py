@@ -34,7 +34,6 @@ from ._errors import (
     JSError,
     JSRuntimeError,
     MemoryLimitExceeded,
-    ResourceLimitExceeded,
     SandboxClosedError,
     StackLimitExceeded,
     TimeLimitExceeded,
@@ -138,6 +137,8 @@ class Sandbox:
             yield remaining
         except quickjs.JSException as exc:
             raise self._translate(exc) from exc
+        except ValueError as exc:  # NUL or lone surrogate in source the binding must encode
+            raise JSError("SyntaxError", f"source cannot be passed to the engine: {exc}") from exc
         except MemoryError as exc:
             self._broken = "memory"
             raise MemoryLimitExceeded("script exceeded the memory limit") from exc
@@ -200,10 +201,12 @@ class Sandbox:
         if limit in LIMIT_ERRORS:
             self._broken = limit
             return LIMIT_ERRORS[limit](
-                f"script exceeded the {limit} limit", stack=str(desc.get("stack", ""))
+                f"script exceeded the {limit} limit", stack=_clip(desc.get("stack", ""), 4100)
             )
         return JSError(
-            str(desc.get("name", "Error")), str(desc.get("message", "")), str(desc.get("stack", ""))
+            _clip(desc.get("name", "Error"), 300),
+            _clip(desc.get("message", ""), 2100),
+            _clip(desc.get("stack", ""), 4100),
         )
 
     def run_script(self, source: str) -> None:
@@ -264,9 +267,22 @@ class Sandbox:
         return dict(self._ctx.memory())
 
 
+def _clip(value: Any, limit: int) -> str:
+    """Bound a guest-supplied field even if the JS-side clipping was subverted."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "... [truncated]"
+
+
 _EXPORT_LIST = re.compile(r"export\s*\{([^}]*)\}\s*;?")
 _EXPORT_DEFAULT = re.compile(r"^(\s*)export\s+default\s+", re.MULTILINE)
+_DEFAULT_NAMED = re.compile(
+    r"^\s*export\s+default\s+(?:async\s+)?(?:function\s*\*?|class)\s*([A-Za-z_$][\w$]*)",
+    re.MULTILINE,
+)
 _DEFAULT_LOCAL = "__jsr_default_export"
+_RESERVED = frozenset(
+    ["await", "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else", "enum", "export", "extends", "false", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "null", "return", "super", "switch", "this", "throw", "true", "try", "typeof", "var", "void", "while", "with", "yield", "let", "static", "implements", "interface", "package", "private", "protected", "public"]
+)
 
 
 def _module_with_export_capture(source: str, exports: Sequence[str]) -> str:
@@ -277,7 +293,12 @@ def _module_with_export_capture(source: str, exports: Sequence[str]) -> str:
             parts = item.split()
             if len(parts) == 3 and parts[1] == "as":
                 local_of[parts[2]] = parts[0]
-    if "default" in exports and _EXPORT_DEFAULT.search(source):
+    named_default = _DEFAULT_NAMED.search(source)
+    if "default" in exports and named_default:
+        # `export default function main() {}` declares `main`: capture that, and
+        # keep the declaration (rewriting it to an expression would unbind `main`).
+        local_of["default"] = named_default.group(1)
+    elif "default" in exports and _EXPORT_DEFAULT.search(source):
         source = _EXPORT_DEFAULT.sub(lambda m: f"{m.group(1)}const {_DEFAULT_LOCAL} = ", source)
         local_of["default"] = _DEFAULT_LOCAL
     pairs = ", ".join(
@@ -290,6 +311,6 @@ def _module_with_export_capture(source: str, exports: Sequence[str]) -> str:
 
 
 def _is_identifier(name: str) -> bool:
-    return re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name) is not None
+    return re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name) is not None and name not in _RESERVED
 
 

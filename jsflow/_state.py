@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -164,6 +164,9 @@ class Limits:
     payload: int = 50 * 2**20
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -171,4 +174,4 @@ def ms_to_datetime(ms: int) -> datetime:
 def datetime_to_ms(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware (UTC)")
-    return int(round(value.timestamp() * 1000))
+    return (value - _EPOCH) // timedelta(milliseconds=1)
