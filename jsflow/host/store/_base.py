@@ -1,0 +1,338 @@
+"""The store interface: what the durable host needs from a database.
+
+Why two classes: the host advances an instance with several writes that
+must land together or not at all (new state + pending waits + history +
+consumed inbox event + consumed token). ``StoreSession`` is that unit of work:
+every per-instance operation, run inside one transaction. ``Store`` opens
+sessions (``with store.transaction() as tx:``) and also offers each session
+operation as a one-shot method that runs in its own short transaction, plus
+the few operations that are store-wide by nature (timer claims, close).
+
+Operations are grouped by concept: scripts, workflows, history, waits,
+inbox, tokens. Records are in ``_records``; errors in ``_errors``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from ._codec import Clock, utc_now
+from ._records import (
+    HistoryEvent,
+    InboxEvent,
+    PendingWait,
+    ScriptVersion,
+    TimerClaim,
+    TokenRecord,
+    WorkflowRecord,
+)
+
+DEFAULT_LIST_LIMIT = 100
+
+
+class StoreSession(ABC):
+    """One transaction's view of the store. Obtain with ``Store.transaction()``.
+
+    Everything done through a session commits when the ``with`` block exits
+    normally and is rolled back entirely when it raises. A session must not be
+    used after its block ends (``StoreClosedError``) nor shared across threads.
+    """
+
+    # -- scripts -------------------------------------------------------------
+    @abstractmethod
+    def put_script(self, name: str, source: str) -> ScriptVersion:
+        """Store ``source`` under ``name``; idempotent (same name + source -> same version).
+
+        The version put most recently becomes the name's latest, so
+        re-registering an older source makes it latest again.
+        """
+
+    @abstractmethod
+    def get_script(self, name: str, hash: str | None = None) -> ScriptVersion | None:
+        """The latest version of ``name``, or the version with ``hash``; None if absent."""
+
+    @abstractmethod
+    def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
+        """Every stored version (of ``name`` if given), by name, oldest registration first."""
+
+    # -- workflows -----------------------------------------------------------
+    @abstractmethod
+    def create_workflow(self, record: WorkflowRecord) -> tuple[WorkflowRecord, bool]:
+        """Insert ``record`` unless its workflow id exists; returns (stored record, created).
+
+        The stored version is 1. Raises ``UnknownScriptError`` when the script
+        version is not stored.
+        """
+
+    @abstractmethod
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        """The instance, or None."""
+
+    @abstractmethod
+    def list_workflows(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        script_name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        """Instances by ``created_at`` then id; ``created_after`` inclusive, ``created_before``
+        exclusive."""
+
+    @abstractmethod
+    def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
+        """Overwrite the instance if its stored version is ``expected_version``
+        (default ``record.version``); returns it with ``version`` + 1 and a new ``updated_at``.
+
+        ``workflow_id``, ``script_name`` and ``created_at`` never change.
+        Raises ``ConcurrencyError`` or ``UnknownWorkflowError``.
+        """
+
+    # -- history -------------------------------------------------------------
+    @abstractmethod
+    def append_history(
+        self,
+        workflow_id: str,
+        kind: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> HistoryEvent:
+        """Append one lifecycle event (seq = previous + 1) to the instance's timeline."""
+
+    @abstractmethod
+    def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
+        """The timeline in seq order, from ``after_seq`` + 1."""
+
+    # -- waits / timers ------------------------------------------------------
+    @abstractmethod
+    def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
+        """Make ``waits`` the instance's complete set of pending waits.
+
+        Claims on the previous rows are dropped (the optimistic version check,
+        not the claim, is what stops a wait from being fired twice).
+        """
+
+    @abstractmethod
+    def list_waits(self, workflow_id: str) -> list[PendingWait]:
+        """The instance's pending waits by wait id."""
+
+    # -- inbox ---------------------------------------------------------------
+    @abstractmethod
+    def enqueue_event(self, workflow_id: str, name: str, payload_json: str) -> int:
+        """Persist an incoming event; returns its id (ids increase). Unknown instance:
+        ``UnknownWorkflowError``."""
+
+    @abstractmethod
+    def get_event(self, event_id: int) -> InboxEvent | None:
+        """One inbox event, delivered or not."""
+
+    @abstractmethod
+    def pending_events(self, workflow_id: str, names: Iterable[str] | None = None) -> list[InboxEvent]:
+        """Undelivered events (named one of ``names`` if given), oldest first."""
+
+    @abstractmethod
+    def mark_event_delivered(self, event_id: int, wait_id: int) -> InboxEvent:
+        """Record delivery to ``wait_id``; ``InboxError`` if unknown or already delivered."""
+
+    # -- tokens --------------------------------------------------------------
+    @abstractmethod
+    def put_token(
+        self,
+        token_hash: str,
+        workflow_id: str,
+        wait_id: int,
+        *,
+        expires_at: datetime | None,
+        kind: str = "hook",
+        metadata: dict[str, Any] | None = None,
+    ) -> TokenRecord:
+        """Store a resume token by its sha256 hash (``ValueError`` for anything else)."""
+
+    @abstractmethod
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        """The token record, used or not; None if unknown."""
+
+    @abstractmethod
+    def consume_token(self, token_hash: str, *, now: datetime | None = None) -> TokenRecord:
+        """Mark the token used, once. Raises ``TokenNotFoundError``, ``TokenUsedError`` or
+        ``TokenExpiredError`` (expired when ``now`` >= ``expires_at``)."""
+
+
+class Store(StoreSession):
+    """A durable store. Every session operation is also a one-shot method here.
+
+    Subclasses implement ``transaction``, ``claim_due_timers``,
+    ``release_claim``, ``complete_claim``, ``next_due_time`` and ``close``.
+    ``clock`` stamps ``created_at``/``updated_at``/``at`` values the caller
+    does not give; decisions that depend on time take ``now=`` explicitly.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or utc_now
+
+    # -- store-wide operations -----------------------------------------------
+    @abstractmethod
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
+        """Open a unit of work: ``with store.transaction() as tx: ...``.
+
+        Commits on normal exit, rolls back on any exception. ``write=False``
+        is a hint for read-only work. Transactions do not nest: calling
+        ``transaction()`` or a one-shot method of this store inside an open
+        transaction on the same thread raises ``StoreError``.
+        """
+
+    @abstractmethod
+    def claim_due_timers(
+        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+    ) -> list[TimerClaim]:
+        """Lease up to ``limit`` waits with ``resume_at`` <= ``now`` that are unclaimed or
+        whose lease expired, earliest first. Each due wait goes to one caller only,
+        across threads and processes, until its lease passes."""
+
+    @abstractmethod
+    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
+        """Give a claimed wait back (claimable again at once); False if not held."""
+
+    @abstractmethod
+    def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
+        """Delete a claimed wait that needs no firing; False if not held by ``worker_id``."""
+
+    @abstractmethod
+    def next_due_time(self) -> datetime | None:
+        """When the next timer becomes claimable (resume_at, or lease end if claimed)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; later use raises ``StoreClosedError``. Idempotent."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- one-shot forms of the session operations ----------------------------
+    def put_script(self, name: str, source: str) -> ScriptVersion:
+        with self.transaction() as tx:
+            return tx.put_script(name, source)
+
+    def get_script(self, name: str, hash: str | None = None) -> ScriptVersion | None:
+        with self.transaction(write=False) as tx:
+            return tx.get_script(name, hash)
+
+    def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
+        with self.transaction(write=False) as tx:
+            return tx.list_scripts(name)
+
+    def create_workflow(self, record: WorkflowRecord) -> tuple[WorkflowRecord, bool]:
+        with self.transaction() as tx:
+            return tx.create_workflow(record)
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        with self.transaction(write=False) as tx:
+            return tx.get_workflow(workflow_id)
+
+    def list_workflows(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        script_name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        with self.transaction(write=False) as tx:
+            return tx.list_workflows(
+                status=status,
+                script_name=script_name,
+                created_after=created_after,
+                created_before=created_before,
+                limit=limit,
+                offset=offset,
+            )
+
+    def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
+        with self.transaction() as tx:
+            return tx.save_workflow(record, expected_version)
+
+    def append_history(
+        self,
+        workflow_id: str,
+        kind: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> HistoryEvent:
+        with self.transaction() as tx:
+            return tx.append_history(workflow_id, kind, detail, at=at)
+
+    def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
+        with self.transaction(write=False) as tx:
+            return tx.list_history(workflow_id, after_seq=after_seq)
+
+    def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
+        with self.transaction() as tx:
+            tx.replace_waits(workflow_id, waits)
+
+    def list_waits(self, workflow_id: str) -> list[PendingWait]:
+        with self.transaction(write=False) as tx:
+            return tx.list_waits(workflow_id)
+
+    def enqueue_event(self, workflow_id: str, name: str, payload_json: str) -> int:
+        with self.transaction() as tx:
+            return tx.enqueue_event(workflow_id, name, payload_json)
+
+    def get_event(self, event_id: int) -> InboxEvent | None:
+        with self.transaction(write=False) as tx:
+            return tx.get_event(event_id)
+
+    def pending_events(self, workflow_id: str, names: Iterable[str] | None = None) -> list[InboxEvent]:
+        with self.transaction(write=False) as tx:
+            return tx.pending_events(workflow_id, names)
+
+    def mark_event_delivered(self, event_id: int, wait_id: int) -> InboxEvent:
+        with self.transaction() as tx:
+            return tx.mark_event_delivered(event_id, wait_id)
+
+    def put_token(
+        self,
+        token_hash: str,
+        workflow_id: str,
+        wait_id: int,
+        *,
+        expires_at: datetime | None,
+        kind: str = "hook",
+        metadata: dict[str, Any] | None = None,
+    ) -> TokenRecord:
+        with self.transaction() as tx:
+            return tx.put_token(
+                token_hash,
+                workflow_id,
+                wait_id,
+                expires_at=expires_at,
+                kind=kind,
+                metadata=metadata,
+            )
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        with self.transaction(write=False) as tx:
+            return tx.get_token(token_hash)
+
+    def consume_token(self, token_hash: str, *, now: datetime | None = None) -> TokenRecord:
+        with self.transaction() as tx:
+            return tx.consume_token(token_hash, now=now)

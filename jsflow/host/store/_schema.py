@@ -1,0 +1,109 @@
+"""Schema of the SQL stores, as ordered migrations.
+
+Why migrations and not "CREATE TABLE IF NOT EXISTS": instances live for
+months, so a database outlives many jsflow releases. Migration N is the list
+entry at index N - 1; ``schema_version`` records every applied one. Opening a
+database applies only the missing ones, in one transaction (DDL is
+transactional in SQLite and PostgreSQL), and refuses a database whose
+version is newer than the code. Never edit a released migration: append one.
+
+The scripts are generic SQL; the few type spellings that differ between
+dialects are ``str.format`` fields filled from ``SQLStore.ddl_types``:
+``{id_pk}`` (auto-increment integer primary key) and ``{bigint}``.
+Statements are separated by ``;`` and must not contain one themselves.
+Timestamps are integer milliseconds since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: core tables
+    """
+    CREATE TABLE scripts (
+        name TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        source TEXT NOT NULL,
+        created_at {bigint} NOT NULL,
+        registered_seq {bigint} NOT NULL,
+        PRIMARY KEY (name, hash)
+    );
+    CREATE TABLE workflows (
+        workflow_id TEXT NOT NULL PRIMARY KEY,
+        script_name TEXT NOT NULL,
+        script_hash TEXT NOT NULL,
+        entry_point TEXT NOT NULL,
+        status TEXT NOT NULL,
+        state TEXT,
+        result_json TEXT,
+        error_json TEXT,
+        created_at {bigint} NOT NULL,
+        updated_at {bigint} NOT NULL,
+        version {bigint} NOT NULL,
+        cancel_reason TEXT,
+        metadata TEXT NOT NULL,
+        FOREIGN KEY (script_name, script_hash) REFERENCES scripts (name, hash)
+    );
+    CREATE TABLE history (
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        seq {bigint} NOT NULL,
+        at {bigint} NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, seq)
+    );
+    CREATE TABLE waits (
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        wait_id {bigint} NOT NULL,
+        function_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        resume_at {bigint},
+        event_names TEXT,
+        is_retry INTEGER NOT NULL,
+        token_hash TEXT,
+        arguments_json TEXT NOT NULL,
+        claimed_by TEXT,
+        claim_expires_at {bigint},
+        PRIMARY KEY (workflow_id, wait_id)
+    );
+    CREATE TABLE inbox (
+        event_id {id_pk},
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        payload_json TEXT NOT NULL,
+        received_at {bigint} NOT NULL,
+        delivered_at {bigint},
+        wait_id {bigint}
+    );
+    CREATE TABLE tokens (
+        token_hash TEXT NOT NULL PRIMARY KEY,
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        wait_id {bigint} NOT NULL,
+        kind TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created_at {bigint} NOT NULL,
+        expires_at {bigint},
+        used_at {bigint}
+    )
+    """,
+    # 2: indexes for the timer scan, the inbox, listings and latest-script lookup
+    """
+    CREATE INDEX waits_due ON waits (resume_at) WHERE resume_at IS NOT NULL;
+    CREATE INDEX inbox_pending ON inbox (workflow_id, event_id) WHERE delivered_at IS NULL;
+    CREATE INDEX workflows_created ON workflows (created_at, workflow_id);
+    CREATE INDEX workflows_status ON workflows (status, created_at);
+    CREATE INDEX workflows_script ON workflows (script_name, created_at);
+    CREATE INDEX scripts_latest ON scripts (name, registered_seq);
+    CREATE INDEX tokens_workflow ON tokens (workflow_id)
+    """,
+)
+
+SCHEMA_VERSION_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version INTEGER NOT NULL PRIMARY KEY, applied_at {bigint} NOT NULL)"
+)
+
+
+def statements(script: str, ddl_types: dict[str, str]) -> list[str]:
+    """Split one migration into executable statements for a dialect."""
+    text = script.format(**ddl_types)
+    return [part.strip() for part in text.split(";") if part.strip()]

@@ -1,0 +1,264 @@
+"""The SQL store: every query written once, for any DB-API driver.
+
+Why one generic class: SQLite (one machine) and PostgreSQL (several
+machines) must behave identically, and two copies of the SQL would drift.
+Dialects subclass ``SQLStore`` and supply only hooks:
+
+- ``_connect()``: open and configure one DB-API connection in autocommit
+  mode (transactions are begun explicitly with ``_begin_sql``);
+- ``placeholder``: the SQL here uses ``?``; others are substituted;
+- ``_begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
+  lock up front (no deadlock on lock upgrade);
+- ``claim_lock_suffix`` / ``row_lock_suffix``: ``FOR UPDATE SKIP LOCKED`` /
+  ``FOR UPDATE`` on PostgreSQL, empty on SQLite (whose write lock is global);
+- ``_insert_ignore_sql``: insert-or-ignore spelling;
+- ``_insert_returning_id``: how to learn an auto-increment id;
+- ``ddl_types``: type spellings for the migrations (see ``_schema``);
+- ``driver_errors`` and ``_translate_error``: the one boundary where driver
+  exceptions become ``StoreError`` (chained with ``from``).
+
+Connections come from a small pool, one per transaction, so any number of
+threads can use one store. Transactions do not nest on a thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+from ._base import Store, StoreSession
+from ._codec import Clock, normalize_time, to_ms, utc_now
+from ._errors import SchemaVersionError, StoreClosedError, StoreError
+from ._records import TimerClaim
+from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
+from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
+
+MAX_IDLE_CONNECTIONS = 8
+
+
+class SQLStore(Store):
+    """Generic SQL store; subclasses provide the dialect hooks listed in the module doc."""
+
+    backend_name = "sql"
+    placeholder = "?"
+    claim_lock_suffix = ""
+    row_lock_suffix = ""
+    ddl_types: dict[str, str] = {
+        "id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT",
+    }
+    driver_errors: tuple[type[BaseException], ...] = ()
+    migrations: tuple[str, ...] = MIGRATIONS
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
+        self._pool_lock = threading.Lock()
+        self._idle: list[Any] = []
+        self._local = threading.local()
+        self._closed = False
+        self._sql_cache: dict[str, str] = {}
+        self._migrate()
+
+    # -- dialect hooks -------------------------------------------------------
+    def _connect(self) -> Any:
+        """Open one configured DB-API connection in autocommit mode."""
+        raise NotImplementedError
+
+    def _begin_sql(self, write: bool) -> str:
+        return "BEGIN"
+
+    def _insert_ignore_sql(self, table: str, columns: tuple[str, ...], conflict: str) -> str:
+        marks = ", ".join("?" for _ in columns)
+        return (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING"
+        )
+
+    def _insert_returning_id(self, cursor: Any, sql: str, params: tuple[Any, ...], key: str) -> int:
+        cursor.execute(self.q(f"{sql} RETURNING {key}"), params)
+        return int(cursor.fetchone()[0])
+
+    def _translate_error(self, exc: BaseException) -> StoreError:
+        return StoreError(f"{self.backend_name} error: {exc}")
+
+    # -- plumbing shared by every dialect ------------------------------------
+    def q(self, sql: str) -> str:
+        """The dialect's spelling of a query written with ``?`` placeholders."""
+        if self.placeholder == "?":
+            return sql
+        cached = self._sql_cache.get(sql)
+        if cached is None:
+            cached = self._sql_cache[sql] = sql.replace("?", self.placeholder)
+        return cached
+
+    def translate(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, StoreError):
+            return exc
+        error = self._translate_error(exc)
+        error.__cause__ = exc
+        return error
+
+    def _checkout(self) -> Any:
+        with self._pool_lock:
+            if self._closed:
+                raise StoreClosedError("store is closed")
+            if self._idle:
+                return self._idle.pop()
+        try:
+            return self._connect()
+        except self.driver_errors as exc:
+            raise self.translate(exc) from exc
+
+    def _checkin(self, conn: Any, healthy: bool) -> None:
+        with self._pool_lock:
+            if healthy and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        with suppress(*self.driver_errors):
+            conn.close()
+
+    def _run(self, conn: Any, sql: str) -> None:
+        try:
+            conn.cursor().execute(sql)
+        except self.driver_errors as exc:
+            raise self.translate(exc) from exc
+
+    @contextmanager
+    def _connection_tx(self, write: bool) -> Iterator[Any]:
+        if getattr(self._local, "active", False):
+            raise StoreError("transactions do not nest: use the open transaction's session")
+        conn = self._checkout()
+        self._local.active = True
+        healthy = False
+        try:
+            self._run(conn, self._begin_sql(write))
+            try:
+                yield conn
+            except BaseException:
+                healthy = self._rollback(conn)
+                raise
+            try:
+                self._run(conn, "COMMIT")
+            except StoreError:
+                self._rollback(conn)
+                raise
+            healthy = True
+        finally:
+            self._local.active = False
+            self._checkin(conn, healthy)
+
+    def _rollback(self, conn: Any) -> bool:
+        """Roll back; False when that failed too (the connection is then discarded)."""
+        try:
+            conn.cursor().execute("ROLLBACK")
+        except self.driver_errors:
+            return False
+        return True
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[StoreSession]:
+        with self._connection_tx(write) as conn:
+            session = SQLSession(self, conn)
+            try:
+                yield session
+            finally:
+                session.done = True
+
+    # -- schema --------------------------------------------------------------
+    def _migrate(self) -> None:
+        """Bring the schema up to date: a cheap read first, the write lock only if needed."""
+        supported = len(self.migrations)
+        try:
+            current = self.schema_version()
+        except StoreError:
+            current = -1  # no schema_version table yet (a fresh database) or unreadable
+        if current > supported:
+            raise SchemaVersionError(current, supported)
+        if current == supported:
+            return
+        with self.transaction() as tx:
+            assert isinstance(tx, SQLSession)
+            tx.execute(SCHEMA_VERSION_DDL.format(**self.ddl_types))
+            current = int(tx.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+            if current > supported:
+                raise SchemaVersionError(current, supported)
+            now = to_ms(utc_now())
+            for version in range(current + 1, supported + 1):
+                for statement in statements(self.migrations[version - 1], self.ddl_types):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (version, now),
+                )
+
+    def schema_version(self) -> int:
+        """The highest migration applied to this database."""
+        with self.transaction(write=False) as tx:
+            assert isinstance(tx, SQLSession)
+            return int(tx.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+
+    # -- timers --------------------------------------------------------------
+    def claim_due_timers(
+        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+    ) -> list[TimerClaim]:
+        now_ms = to_ms(now)
+        lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
+        with self.transaction() as tx:
+            assert isinstance(tx, SQLSession)
+            rows = tx.query(
+                f"SELECT workflow_id, {WAIT_COLUMNS} FROM waits "
+                "WHERE resume_at IS NOT NULL AND resume_at <= ? "
+                "AND (claimed_by IS NULL OR claim_expires_at <= ?) "
+                "ORDER BY resume_at, workflow_id, wait_id LIMIT ?" + self.claim_lock_suffix,
+                (now_ms, now_ms, max(int(limit), 0)),
+            )
+            if not rows:
+                return []
+            tx.executemany(
+                "UPDATE waits SET claimed_by = ?, claim_expires_at = ? WHERE workflow_id = ? AND wait_id = ?",
+                [(worker_id, to_ms(lease_end), row[0], row[1]) for row in rows],
+            )
+            return [TimerClaim(row[0], wait_from_row(row[0], row[1:]), worker_id, lease_end) for row in rows]
+
+    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
+        with self.transaction() as tx:
+            assert isinstance(tx, SQLSession)
+            return (
+                tx.execute(
+                    "UPDATE waits SET claimed_by = NULL, claim_expires_at = NULL "
+                    "WHERE workflow_id = ? AND wait_id = ? AND claimed_by = ?",
+                    (workflow_id, wait_id, worker_id),
+                )
+                > 0
+            )
+
+    def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
+        with self.transaction() as tx:
+            assert isinstance(tx, SQLSession)
+            return (
+                tx.execute(
+                    "DELETE FROM waits WHERE workflow_id = ? AND wait_id = ? AND claimed_by = ?",
+                    (workflow_id, wait_id, worker_id),
+                )
+                > 0
+            )
+
+    def next_due_time(self) -> datetime | None:
+        with self.transaction(write=False) as tx:
+            assert isinstance(tx, SQLSession)
+            value = tx.query(
+                "SELECT MIN(CASE WHEN claimed_by IS NOT NULL AND claim_expires_at > resume_at "
+                "THEN claim_expires_at ELSE resume_at END) FROM waits "
+                "WHERE resume_at IS NOT NULL"
+            )[0][0]
+            return None if value is None else tx.decoder("waits", "next_due").time("resume_at", value)
+
+    def close(self) -> None:
+        with self._pool_lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            with suppress(*self.driver_errors):
+                conn.close()

@@ -1,0 +1,519 @@
+"""The SQL of every per-instance operation, run inside one transaction.
+
+Why separate from ``_sql``: ``SQLStore`` owns connections, transactions,
+migrations and timer claims; this module owns the statements and the
+row <-> record mapping. Every statement goes through ``execute``/``query``,
+the single place where driver errors are translated. Every row read goes
+through a ``RowDecoder``, so a damaged row raises ``CorruptRecordError``
+naming the table and key instead of a ``TypeError`` deep in the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._base import DEFAULT_LIST_LIMIT, StoreSession
+from ._codec import (
+    RowDecoder,
+    check_json_text,
+    check_token_hash,
+    dump_json,
+    normalize_time,
+    to_ms,
+)
+from ._errors import (
+    ConcurrencyError,
+    InboxError,
+    StoreClosedError,
+    TokenExpiredError,
+    TokenNotFoundError,
+    TokenUsedError,
+    UnknownScriptError,
+    UnknownWorkflowError,
+)
+from ._records import (
+    WORKFLOW_STATUSES,
+    HistoryEvent,
+    InboxEvent,
+    PendingWait,
+    ScriptVersion,
+    TokenRecord,
+    WorkflowRecord,
+    validate_wait,
+    validate_workflow,
+)
+
+if TYPE_CHECKING:
+    from ._sql import SQLStore
+
+SCRIPT_COLUMNS = "name, hash, source, created_at"
+WORKFLOW_COLUMNS = (
+    "workflow_id, script_name, script_hash, entry_point, status, state, result_json, "
+    "error_json, created_at, updated_at, version, cancel_reason, metadata"
+)
+WAIT_COLUMNS = "wait_id, function_name, kind, resume_at, event_names, is_retry, token_hash, arguments_json"
+EVENT_COLUMNS = "event_id, workflow_id, name, payload_json, received_at, delivered_at, wait_id"
+TOKEN_COLUMNS = "token_hash, workflow_id, wait_id, kind, created_at, expires_at, used_at, metadata"
+
+
+def script_from_row(row: Sequence[Any]) -> ScriptVersion:
+    d = RowDecoder("scripts", (row[0], row[1]))
+    return ScriptVersion(
+        d.text("name", row[0]),
+        d.text("hash", row[1]),
+        d.text("source", row[2]),
+        d.time("created_at", row[3]),
+    )
+
+
+def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
+    d = RowDecoder("workflows", row[0])
+    status = d.text("status", row[4])
+    if status not in WORKFLOW_STATUSES:
+        raise d.fail(f"status: unknown value {status!r}")
+    return WorkflowRecord(
+        workflow_id=d.text("workflow_id", row[0]),
+        script_name=d.text("script_name", row[1]),
+        script_hash=d.text("script_hash", row[2]),
+        entry_point=d.text("entry_point", row[3]),
+        status=status,
+        state=d.text("state", row[5], optional=True),
+        result_json=d.json_text("result_json", row[6]),
+        error_json=d.json_text("error_json", row[7]),
+        created_at=d.time("created_at", row[8]),
+        updated_at=d.time("updated_at", row[9]),
+        version=d.integer("version", row[10]),
+        cancel_reason=d.text("cancel_reason", row[11], optional=True),
+        metadata=d.metadata("metadata", row[12]),
+    )
+
+
+def wait_from_row(workflow_id: str, row: Sequence[Any]) -> PendingWait:
+    d = RowDecoder("waits", (workflow_id, row[0]))
+    names = None if row[4] is None else d.json("event_names", row[4], list)
+    if names is not None and not all(isinstance(n, str) for n in names):
+        raise d.fail("event_names: expected a list of strings")
+    return PendingWait(
+        wait_id=d.integer("wait_id", row[0]),
+        function_name=d.text("function_name", row[1]),
+        kind=d.text("kind", row[2]),
+        resume_at=d.opt_time("resume_at", row[3]),
+        event_names=None if names is None else tuple(names),
+        is_retry=bool(d.integer("is_retry", row[5])),
+        token_hash=d.text("token_hash", row[6], optional=True),
+        arguments_json=d.json_text("arguments_json", row[7]) or "[]",
+    )
+
+
+def event_from_row(row: Sequence[Any]) -> InboxEvent:
+    d = RowDecoder("inbox", row[0])
+    return InboxEvent(
+        event_id=d.integer("event_id", row[0]),
+        workflow_id=d.text("workflow_id", row[1]),
+        name=d.text("name", row[2]),
+        payload_json=d.json_text("payload_json", row[3]) or "null",
+        received_at=d.time("received_at", row[4]),
+        delivered_at=d.opt_time("delivered_at", row[5]),
+        wait_id=None if row[6] is None else d.integer("wait_id", row[6]),
+    )
+
+
+def token_from_row(row: Sequence[Any]) -> TokenRecord:
+    d = RowDecoder("tokens", row[0])
+    return TokenRecord(
+        token_hash=d.text("token_hash", row[0]),
+        workflow_id=d.text("workflow_id", row[1]),
+        wait_id=d.integer("wait_id", row[2]),
+        kind=d.text("kind", row[3]),
+        created_at=d.time("created_at", row[4]),
+        expires_at=d.opt_time("expires_at", row[5]),
+        used_at=d.opt_time("used_at", row[6]),
+        metadata=d.json("metadata", row[7], dict),
+    )
+
+
+class SQLSession(StoreSession):
+    """A ``StoreSession`` over one DB-API connection inside an open transaction."""
+
+    def __init__(self, store: SQLStore, conn: Any) -> None:
+        self.store = store
+        self.conn = conn
+        self.done = False
+
+    # -- statement helpers (the error-translation boundary) ------------------
+    def _cursor(self) -> Any:
+        if self.done:
+            raise StoreClosedError("transaction already finished")
+        return self.conn.cursor()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the affected row count."""
+        cursor = self._cursor()
+        try:
+            cursor.execute(self.store.q(sql), tuple(params))
+            return int(cursor.rowcount)
+        except self.store.driver_errors as exc:
+            raise self.store.translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        cursor = self._cursor()
+        try:
+            cursor.executemany(self.store.q(sql), [tuple(r) for r in rows])
+        except self.store.driver_errors as exc:
+            raise self.store.translate(exc) from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(self.store.q(sql), tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
+        except self.store.driver_errors as exc:
+            raise self.store.translate(exc) from exc
+
+    def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:
+        cursor = self._cursor()
+        try:
+            return self.store._insert_returning_id(cursor, sql, tuple(params), key)
+        except self.store.driver_errors as exc:
+            raise self.store.translate(exc) from exc
+
+    def decoder(self, table: str, key: object) -> RowDecoder:
+        return RowDecoder(table, key)
+
+    def _now_ms(self) -> int:
+        return to_ms(self.store.clock())
+
+    def _require(self, workflow_id: str) -> None:
+        if not self.query("SELECT 1 FROM workflows WHERE workflow_id = ?", (workflow_id,)):
+            raise UnknownWorkflowError(workflow_id)
+
+    # -- scripts -------------------------------------------------------------
+    def put_script(self, name: str, source: str) -> ScriptVersion:
+        if not isinstance(name, str) or not name or not isinstance(source, str):
+            raise ValueError("script name must be a non-empty string and source a string")
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        seq = self.query("SELECT COALESCE(MAX(registered_seq), 0) + 1 FROM scripts")[0][0]
+        self.execute(
+            self.store._insert_ignore_sql(
+                "scripts",
+                ("name", "hash", "source", "created_at", "registered_seq"),
+                "name, hash",
+            ),
+            (name, digest, source, self._now_ms(), seq),
+        )
+        self.execute(
+            "UPDATE scripts SET registered_seq = ? WHERE name = ? AND hash = ?",
+            (seq, name, digest),
+        )
+        found = self.get_script(name, digest)
+        assert found is not None
+        return found
+
+    def get_script(self, name: str, hash: str | None = None) -> ScriptVersion | None:
+        if hash is None:
+            rows = self.query(
+                f"SELECT {SCRIPT_COLUMNS} FROM scripts WHERE name = ? ORDER BY registered_seq DESC LIMIT 1",
+                (name,),
+            )
+        else:
+            rows = self.query(
+                f"SELECT {SCRIPT_COLUMNS} FROM scripts WHERE name = ? AND hash = ?",
+                (name, hash),
+            )
+        return script_from_row(rows[0]) if rows else None
+
+    def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
+        where, params = ("WHERE name = ? ", (name,)) if name is not None else ("", ())
+        rows = self.query(
+            f"SELECT {SCRIPT_COLUMNS} FROM scripts {where}ORDER BY name, registered_seq", params
+        )
+        return [script_from_row(row) for row in rows]
+
+    # -- workflows -----------------------------------------------------------
+    def _workflow_params(self, r: WorkflowRecord) -> tuple[Any, ...]:
+        return (
+            r.script_hash,
+            r.entry_point,
+            r.status,
+            r.state,
+            r.result_json,
+            r.error_json,
+            to_ms(r.updated_at),
+            r.version,
+            r.cancel_reason,
+            dump_json(r.metadata),
+        )
+
+    def create_workflow(self, record: WorkflowRecord) -> tuple[WorkflowRecord, bool]:
+        record = validate_workflow(record)
+        existing = self.get_workflow(record.workflow_id)
+        if existing is not None:
+            return existing, False
+        if not self.query(
+            "SELECT 1 FROM scripts WHERE name = ? AND hash = ?",
+            (record.script_name, record.script_hash),
+        ):
+            raise UnknownScriptError(record.script_name, record.script_hash)
+        columns = tuple(c.strip() for c in WORKFLOW_COLUMNS.split(","))
+        params = (
+            record.workflow_id,
+            record.script_name,
+            record.script_hash,
+            record.entry_point,
+            record.status,
+            record.state,
+            record.result_json,
+            record.error_json,
+            to_ms(record.created_at),
+            to_ms(record.updated_at),
+            1,
+            record.cancel_reason,
+            dump_json(record.metadata),
+        )
+        created = self.execute(self.store._insert_ignore_sql("workflows", columns, "workflow_id"), params) > 0
+        stored = self.get_workflow(record.workflow_id)
+        assert stored is not None
+        return stored, created
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        rows = self.query(f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,))
+        return workflow_from_row(rows[0]) if rows else None
+
+    def list_workflows(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        script_name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = DEFAULT_LIST_LIMIT,
+        offset: int = 0,
+    ) -> list[WorkflowRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            if not statuses:
+                return []
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if script_name is not None:
+            clauses.append("script_name = ?")
+            params.append(script_name)
+        if created_after is not None:
+            clauses.append("created_at >= ?")
+            params.append(to_ms(created_after))
+        if created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(to_ms(created_before))
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = self.query(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {where}"
+            "ORDER BY created_at, workflow_id LIMIT ? OFFSET ?",
+            (*params, max(int(limit), 0), max(int(offset), 0)),
+        )
+        return [workflow_from_row(row) for row in rows]
+
+    def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
+        record = validate_workflow(record)
+        expected = record.version if expected_version is None else expected_version
+        current = self.get_workflow(record.workflow_id)
+        if current is None:
+            raise UnknownWorkflowError(record.workflow_id)
+        if current.version != expected:
+            raise ConcurrencyError(record.workflow_id, expected, current.version)
+        if (
+            record.script_hash != current.script_hash
+            and self.get_script(current.script_name, record.script_hash) is None
+        ):
+            raise UnknownScriptError(current.script_name, record.script_hash)
+        stored = replace(
+            record,
+            script_name=current.script_name,
+            created_at=current.created_at,
+            updated_at=normalize_time(self.store.clock()),
+            version=expected + 1,
+        )
+        changed = self.execute(
+            "UPDATE workflows SET script_hash = ?, entry_point = ?, status = ?, state = ?, "
+            "result_json = ?, error_json = ?, updated_at = ?, version = ?, cancel_reason = ?, "
+            "metadata = ? WHERE workflow_id = ? AND version = ?",
+            (*self._workflow_params(stored), record.workflow_id, expected),
+        )
+        if changed == 0:  # lost a race between the read and the update (no row lock)
+            actual = self.get_workflow(record.workflow_id)
+            raise ConcurrencyError(record.workflow_id, expected, actual.version if actual else -1)
+        return stored
+
+    # -- history -------------------------------------------------------------
+    def append_history(
+        self,
+        workflow_id: str,
+        kind: str,
+        detail: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> HistoryEvent:
+        self._require(workflow_id)
+        detail = dict(detail or {})
+        detail_text = dump_json(detail)
+        at = normalize_time(self.store.clock() if at is None else at)
+        seq = int(
+            self.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE workflow_id = ?", (workflow_id,))[
+                0
+            ][0]
+        )
+        self.execute(
+            "INSERT INTO history (workflow_id, seq, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
+            (workflow_id, seq, to_ms(at), kind, detail_text),
+        )
+        return HistoryEvent(workflow_id, seq, at, kind, detail)
+
+    def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
+        rows = self.query(
+            "SELECT seq, at, kind, detail FROM history WHERE workflow_id = ? AND seq > ? ORDER BY seq",
+            (workflow_id, after_seq),
+        )
+        events = []
+        for seq, at, kind, detail in rows:
+            d = RowDecoder("history", (workflow_id, seq))
+            events.append(
+                HistoryEvent(
+                    workflow_id,
+                    d.integer("seq", seq),
+                    d.time("at", at),
+                    d.text("kind", kind),
+                    d.json("detail", detail, dict),
+                )
+            )
+        return events
+
+    # -- waits ---------------------------------------------------------------
+    def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
+        self._require(workflow_id)
+        checked = [validate_wait(w) for w in waits]
+        if len({w.wait_id for w in checked}) != len(checked):
+            raise ValueError("duplicate wait_id in replace_waits")
+        self.execute("DELETE FROM waits WHERE workflow_id = ?", (workflow_id,))
+        if not checked:
+            return
+        self.executemany(
+            f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    workflow_id,
+                    w.wait_id,
+                    w.function_name,
+                    w.kind,
+                    None if w.resume_at is None else to_ms(w.resume_at),
+                    None if w.event_names is None else dump_json(list(w.event_names)),
+                    int(bool(w.is_retry)),
+                    w.token_hash,
+                    w.arguments_json,
+                )
+                for w in checked
+            ],
+        )
+
+    def list_waits(self, workflow_id: str) -> list[PendingWait]:
+        rows = self.query(
+            f"SELECT {WAIT_COLUMNS} FROM waits WHERE workflow_id = ? ORDER BY wait_id",
+            (workflow_id,),
+        )
+        return [wait_from_row(workflow_id, row) for row in rows]
+
+    # -- inbox ---------------------------------------------------------------
+    def enqueue_event(self, workflow_id: str, name: str, payload_json: str) -> int:
+        self._require(workflow_id)
+        check_json_text(payload_json, "payload_json")
+        return self.insert_id(
+            "INSERT INTO inbox (workflow_id, name, payload_json, received_at) VALUES (?, ?, ?, ?)",
+            (workflow_id, name, payload_json, self._now_ms()),
+            "event_id",
+        )
+
+    def get_event(self, event_id: int) -> InboxEvent | None:
+        rows = self.query(f"SELECT {EVENT_COLUMNS} FROM inbox WHERE event_id = ?", (event_id,))
+        return event_from_row(rows[0]) if rows else None
+
+    def pending_events(self, workflow_id: str, names: Iterable[str] | None = None) -> list[InboxEvent]:
+        sql = f"SELECT {EVENT_COLUMNS} FROM inbox WHERE workflow_id = ? AND delivered_at IS NULL"
+        params: list[Any] = [workflow_id]
+        if names is not None:
+            wanted = list(names)
+            if not wanted:
+                return []
+            sql += f" AND name IN ({', '.join('?' for _ in wanted)})"
+            params.extend(wanted)
+        return [event_from_row(row) for row in self.query(sql + " ORDER BY event_id", params)]
+
+    def mark_event_delivered(self, event_id: int, wait_id: int) -> InboxEvent:
+        changed = self.execute(
+            "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL",
+            (self._now_ms(), wait_id, event_id),
+        )
+        event = self.get_event(event_id)
+        if event is None:
+            raise InboxError(event_id, "unknown")
+        if changed == 0:
+            raise InboxError(event_id, "delivered")
+        return event
+
+    # -- tokens --------------------------------------------------------------
+    def put_token(
+        self,
+        token_hash: str,
+        workflow_id: str,
+        wait_id: int,
+        *,
+        expires_at: datetime | None,
+        kind: str = "hook",
+        metadata: dict[str, Any] | None = None,
+    ) -> TokenRecord:
+        check_token_hash(token_hash)
+        self._require(workflow_id)
+        metadata = dict(metadata or {})
+        self.execute(
+            f"INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                token_hash,
+                workflow_id,
+                wait_id,
+                kind,
+                self._now_ms(),
+                None if expires_at is None else to_ms(expires_at),
+                None,
+                dump_json(metadata),
+            ),
+        )
+        found = self.get_token(token_hash)
+        assert found is not None
+        return found
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        rows = self.query(
+            f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?" + self.store.row_lock_suffix,
+            (token_hash,),
+        )
+        return token_from_row(rows[0]) if rows else None
+
+    def consume_token(self, token_hash: str, *, now: datetime | None = None) -> TokenRecord:
+        record = self.get_token(token_hash)
+        if record is None:
+            raise TokenNotFoundError(token_hash)
+        now = normalize_time(self.store.clock() if now is None else now)
+        if record.used_at is not None:
+            raise TokenUsedError(token_hash, record.workflow_id, record.wait_id, record.used_at)
+        if record.expires_at is not None and now >= record.expires_at:
+            raise TokenExpiredError(token_hash, record.workflow_id, record.wait_id, record.expires_at)
+        changed = self.execute(
+            "UPDATE tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+            (to_ms(now), token_hash),
+        )
+        if changed == 0:
+            raise TokenUsedError(token_hash, record.workflow_id, record.wait_id, now)
+        return replace(record, used_at=now)
