@@ -20,7 +20,7 @@
   const StringCtor = String;
   const stringSlice = String.prototype.slice;
   const promiseThen = Promise.prototype.then;
-  const MAX_DEPTH = 1000;
+  const MAX_DEPTH = 100;  // the fallback serialiser's nesting bound (cycles end here)
   const MAX_MESSAGE = 2000;
   const MAX_STACK = 4000;
 
@@ -151,7 +151,11 @@
     return '{' + out + '}';
   }
   function reply(obj) {
-    try { return stringify(obj); } catch (e) { return toJsonText(obj, '', 0); }
+    try { return stringify(obj); } catch (e) {
+      // Concatenation builds a rope string, which the binding cannot convert
+      // ("Unknown quickjs tag"); slice(0) flattens it.
+      return apply(stringSlice, toJsonText(obj, '', 0), [0]);
+    }
   }
   function dispatch(op, argsJson) {
     try {
