@@ -163,7 +163,8 @@
       if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
       const args = argsJson ? parse(argsJson) : [];
       const value = apply(fn, undefined, args);
-      return reply({ ok: value === undefined ? null : value });
+      if (value === undefined || value === null) return '{"ok":null}';
+      return reply({ ok: value });
     } catch (e) {
       // Nothing may escape from here: the binding would turn it into a string
       // with no time limit. Only the uncatchable interrupt passes through.

@@ -79,27 +79,29 @@ G.console = Object.freeze({
 
 // ---- scheduling ------------------------------------------------------------
 function encodeArgs(name, args) {
-  let text;
-  try { text = stringify(args); } catch (e) {
+  try { return stringify(args); } catch (e) {
     throw new TypeError('arguments of ' + name + ' are not JSON-serialisable: ' + describeError(e).message);
   }
-  return parse(text);
 }
 // Every step or suspend call takes the next slot; its promise settles when a
-// completion for that slot is delivered (from the journal or live).
+// completion for that slot is delivered (from the journal or live). Arguments
+// are captured as JSON text at call time and parsed only when reported.
 function schedule(kind, name, args, extra) {
-  const encoded = encodeArgs(name, args);
+  const argsJson = encodeArgs(name, args);
   const slot = slots.length;
   let resolve, reject;
   const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
-  const rec = { kind, name, args: encoded, at: now, resolve, reject, settled: false };
-  if (extra) Object.assign(rec, extra);
+  const rec = { kind, name, argsJson, at: now, resolve, reject, settled: false, names: null, array: false, duration: undefined };
+  if (extra !== undefined) {
+    if (extra.names !== undefined) { rec.names = extra.names; rec.array = extra.array; }
+    if (extra.duration !== undefined) rec.duration = extra.duration;
+  }
   slots[slot] = rec;
   if (!replaying) host.emit(describeSlot(slot, rec));
   return promise;
 }
 function describeSlot(slot, rec) {
-  const out = { op: 'schedule', slot, kind: rec.kind, name: rec.name, args: rec.args, at: rec.at };
+  const out = { op: 'schedule', slot, kind: rec.kind, name: rec.name, args: parse(rec.argsJson), at: rec.at };
   if (rec.kind === 'event') { out.names = rec.names; out.array = rec.array; }
   if (rec.duration !== undefined) out.duration = rec.duration;
   return out;
@@ -114,9 +116,11 @@ function makeError(err) {
 }
 function settle(slot, outcome_) {
   const rec = slots[slot];
+  const resolve = rec.resolve, reject = rec.reject;
   rec.settled = true;
-  if (outcome_.error) rec.reject(makeError(outcome_.error));
-  else rec.resolve(outcome_.value === undefined ? null : outcome_.value);
+  rec.resolve = rec.reject = null;  // let the promise machinery be collected
+  if (outcome_.error) reject(makeError(outcome_.error));
+  else resolve(outcome_.value === undefined ? null : outcome_.value);
 }
 
 // ---- globals for scripts ---------------------------------------------------
@@ -140,7 +144,7 @@ G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   return schedule('event', 'waitForEvent', args, extra);
 };
 G.continueAsNew = function continueAsNew(...args) {
-  if (continued === null) continued = stringify(encodeArgs('continueAsNew', args));
+  if (continued === null) continued = encodeArgs('continueAsNew', args);
   host.emit({ op: 'continue' });
   return new Promise(() => {});
 };
@@ -207,25 +211,28 @@ function familyOf(kind) { return kind === 'step' ? 'step' : 'suspend'; }
 host.register('__next', function () {
   const entry = journal[journalIndex];
   const rec = slots[entry.slot];
-  const expected = { expected_type: FAMILY[entry.type], expected_name: entry.name };
-  if (outcome || continued !== null) {
-    return Object.assign(expected, { slot: entry.slot, encountered_type: null, encountered_name: null, finished: true });
-  }
-  if (!rec || rec.settled || familyOf(rec.kind) !== FAMILY[entry.type] || rec.name !== entry.name ||
-      (entry.type === 'event' && rec.names.indexOf(entry.event) < 0)) {
-    return Object.assign(expected, {
-      slot: entry.slot,
-      encountered_type: rec && !rec.settled ? familyOf(rec.kind) : null,
-      encountered_name: rec && !rec.settled ? rec.name : null,
-      event: entry.event === undefined ? null : entry.event,
-      encountered_events: rec && rec.names ? rec.names : null,
-    });
+  const family = FAMILY[entry.type];
+  if (outcome || continued !== null || rec === undefined || rec.settled || familyOf(rec.kind) !== family ||
+      rec.name !== entry.name || (entry.type === 'event' && rec.names.indexOf(entry.event) < 0)) {
+    return drift(entry, rec);
   }
   journalIndex += 1;
   now = entry.at_ms;
   settle(entry.slot, valueOf(entry, rec));
   return null;
 });
+function drift(entry, rec) {
+  const report = { slot: entry.slot, expected_type: FAMILY[entry.type], expected_name: entry.name,
+    encountered_type: null, encountered_name: null };
+  if (outcome || continued !== null) { report.finished = true; return report; }
+  if (rec && !rec.settled) {
+    report.encountered_type = familyOf(rec.kind);
+    report.encountered_name = rec.name;
+    report.encountered_events = rec.names;
+  }
+  report.event = entry.event === undefined ? null : entry.event;
+  return report;
+}
 function valueOf(entry, rec) {
   if (entry.type === 'step_error' || entry.type === 'timeout') return { error: entry.error };
   if (entry.type === 'event' && rec.array) return { value: { name: entry.event, payload: entry.result } };
