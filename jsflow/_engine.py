@@ -12,13 +12,16 @@ import asyncio
 import json
 import threading
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import httpx
+
 from ._actions import Action, RaiseEvent, Resume, Timeout
 from ._errors import PayloadTooLargeError
+from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
 from ._retry import RetryPolicy
 from ._run import Finished, JournalHook, Run, RunConfig
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
@@ -63,6 +66,7 @@ class WorkflowEngine:
         self._policies: dict[str, RetryPolicy] = {}
         self._executes: list[str] = []
         self._values: dict[str, Any] = {}
+        self._fetcher: Fetcher | None = None  # issue 5: enable_fetch
 
     # -- registration ----------------------------------------------------------
     def register_step_function(
@@ -102,6 +106,37 @@ class WorkflowEngine:
         self._policies[name] = policy
         return self
 
+    def enable_fetch(
+        self,
+        client: httpx.Client | httpx.AsyncClient | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | str | None = None,
+        allow_hosts: Sequence[str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        resolver: Resolver | None = None,
+    ) -> WorkflowEngine:
+        """Give scripts a WHATWG-style ``fetch(url, init)`` (issue 5; see ``_fetch.py``).
+
+        Each ``await fetch(...)`` in the workflow is one journaled step named
+        ``fetch`` (replay never re-sends); inside a JS ``step()`` it belongs to
+        the step. ``retry`` retries transport errors in-process. Hosts outside
+        ``allow_hosts`` (when given) and non-public addresses not explicitly
+        allowed are refused before connecting. ``resolver(host, port)`` replaces
+        DNS (tests, or a resolver the caller controls); it returns addresses.
+        """
+        if "fetch" in self._steps or "fetch" in self._suspends:
+            raise ValueError("a step or suspend function named 'fetch' is already registered")
+        self._fetcher = Fetcher(
+            client,
+            timeout=timeout,
+            retry=self._policy(retry),
+            allow_hosts=allow_hosts,
+            max_response_bytes=max_response_bytes,
+            resolver=resolver,
+        )
+        return self
+
     def enable_external_events(self) -> WorkflowEngine:
         """Parity with Jint.Workflows: waitForEvent is always available."""
         return self
@@ -127,14 +162,18 @@ class WorkflowEngine:
             raise ValueError(f"unknown retry policy {retry!r}; add it with add_retry_policy") from None
 
     def _config(self) -> RunConfig:
+        steps = dict(self._steps)
+        if self._fetcher is not None:  # issue 5: fetch is a built-in async step
+            steps["fetch"] = StepFunction("fetch", self._fetcher, None, True)
         return RunConfig(
-            dict(self._steps),
+            steps,
             dict(self._suspends),
             list(self._executes),
             dict(self._values),
             self.limits,
             self.clock,
             self.on_console,
+            fetch=self._fetcher is not None,
         )
 
     # -- async API -------------------------------------------------------------------
@@ -310,6 +349,7 @@ class BoundWorkflow:
 _RESERVED = frozenset(
     {
         "sleep_",
+        "step",  # issue 5: the JS step() global
         "__proto__",
         "constructor",
         "continueAsNew",

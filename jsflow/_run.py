@@ -35,6 +35,8 @@ from ._errors import (
     ScriptError,
     WorkflowError,
 )
+from ._jssteps import COMMANDS as JS_STEP_COMMANDS
+from ._jssteps import JsSteps
 from ._prelude import PRELUDE
 from ._state import (
     JournalEntry,
@@ -71,6 +73,7 @@ class RunConfig:
     limits: Limits
     clock: Callable[[], datetime]
     on_console: Callable[[str, str], None] | None
+    fetch: bool = False  # issue 5: wrap the built-in 'fetch' step as WHATWG fetch
 
 
 @dataclass
@@ -106,6 +109,7 @@ class Run:
         self.waits: dict[int, WaitRecord] = {w.slot: w for w in state.waits}
         self.slots: dict[int, Slot] = {}
         self.runnable: list[int] = []
+        self.js = JsSteps(self)  # issue 5: JS step bodies and their ephemeral calls
         self.done = False
         self.continued = False
         limits = config.limits
@@ -130,6 +134,8 @@ class Run:
         sb, cfg = self.sandbox, self.config
         sb.install(PRELUDE)
         sb.call("__define", sorted(cfg.steps), sorted(cfg.suspends))
+        if cfg.fetch:  # issue 5
+            sb.call("__enableFetch")
         for name, value in cfg.values.items():
             sb.call("__setValue", name, value)
         for code in cfg.executes:
@@ -202,6 +208,8 @@ class Run:
                 self._console(str(cmd.get("level", "log")), str(cmd.get("message", "")))
             elif op == "done":
                 self.done = True
+            elif op in JS_STEP_COMMANDS:  # issue 5
+                self.js.command(cmd)
             elif op == "continue":
                 self.continued = True
                 return  # nothing after continueAsNew runs
@@ -218,7 +226,7 @@ class Run:
             duration=raw.get("duration"),
         )
         self.slots[slot.slot] = slot
-        if slot.kind == "step":
+        if slot.kind in ("step", "jsstep"):  # jsstep: issue 5, a JS step body to run
             record = self.waits.get(slot.slot)
             if record is None or not record.is_retry:
                 self.runnable.append(slot.slot)
@@ -258,7 +266,7 @@ class Run:
     # -- phase 2: the action ---------------------------------------------------
     def pending_waits(self) -> list[int]:
         """Slots of pending waits, in scheduling order (retry waits included)."""
-        out = [s.slot for s in self.slots.values() if not s.settled and s.kind != "step"]
+        out = [s.slot for s in self.slots.values() if not s.settled and s.kind not in ("step", "jsstep")]
         out += [slot for slot, rec in self.waits.items() if rec.is_retry]
         return sorted(set(out))
 
@@ -297,12 +305,18 @@ class Run:
     async def live(self) -> None:
         """Execute runnable steps until nothing runs: sync steps one at a time in
         slot order, async steps concurrently, completions in completion order."""
-        queue: asyncio.Queue[tuple[int, StepOutcome]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[Any, StepOutcome | None]] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not (self.done or self.continued):
+                if self.js.has_work():  # issue 5
+                    await self.js.pump(queue, tasks)
+                    continue
                 if self.runnable:
                     slot = self.runnable.pop(0)
+                    if self.slots[slot].kind == "jsstep":  # issue 5
+                        self.js.start(slot)
+                        continue
                     step = self.config.steps[self.slots[slot].name]
                     if step.is_async:
                         task = asyncio.ensure_future(self._run_step(slot, queue))
@@ -313,15 +327,19 @@ class Run:
                     continue
                 if not tasks and queue.empty():
                     break
-                slot, outcome = await queue.get()
-                await self._finish_step(slot, outcome)
+                key, outcome = await queue.get()
+                if isinstance(key, tuple):  # issue 5: an item of the JS step driver
+                    await self.js.on_item(key, outcome)
+                    continue
+                assert outcome is not None
+                await self._finish_step(key, outcome)
         finally:
             for task in tasks:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _run_step(self, slot: int, queue: asyncio.Queue[tuple[int, StepOutcome]]) -> None:
+    async def _run_step(self, slot: int, queue: asyncio.Queue[tuple[Any, StepOutcome | None]]) -> None:
         queue.put_nowait((slot, await self._execute(slot)))
 
     async def _execute(self, slot: int) -> StepOutcome:

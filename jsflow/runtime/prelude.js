@@ -86,7 +86,11 @@ function encodeArgs(name, args) {
 // Every step or suspend call takes the next slot; its promise settles when a
 // completion for that slot is delivered (from the journal or live). Arguments
 // are captured as JSON text at call time and parsed only when reported.
+// JS steps (runtime/steps.js) set stepHook: a call made inside a running step
+// body is answered by the hook (not journaled) instead of taking a slot.
+let stepHook = null;
 function schedule(kind, name, args, extra) {
+  if (stepHook !== null) { const p = stepHook(kind, name, args); if (p !== undefined) return p; }
   const argsJson = encodeArgs(name, args);
   const slot = slots.length;
   let resolve, reject;
@@ -205,7 +209,7 @@ function finish(p) {
 }
 
 const FAMILY = { step: 'step', step_error: 'step', resume: 'suspend', event: 'suspend', timeout: 'suspend' };
-function familyOf(kind) { return kind === 'step' ? 'step' : 'suspend'; }
+function familyOf(kind) { return kind === 'step' || kind === 'jsstep' ? 'step' : 'suspend'; }  // jsstep: steps.js
 // Delivers the next journaled completion, after checking that the script
 // scheduled the same thing at that slot. Returns null, or a drift report.
 host.register('__next', function () {
