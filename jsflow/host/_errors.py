@@ -1,0 +1,148 @@
+"""Errors raised by ``WorkflowHost``.
+
+Why a hierarchy of its own: a caller of the host (the CLI, an HTTP handler,
+application code) must tell "no such workflow" (404) from "already resumed"
+(409) from "stored state is corrupt" (500, page someone) without parsing
+messages. Every class carries its facts as attributes. Where the store or
+engine already has a class for the same fact, the host class inherits from
+both, so ``except HostError`` and ``except store.UnknownWorkflowError`` (or
+``except WaitNotPendingError``) both work. Store errors are translated into
+these at one boundary (``translate``), with the original chained as
+``__cause__``.
+
+::
+
+    HostError                                 base of everything the host raises
+    ├── HostClosedError                       the host was used after close()
+    ├── UnknownWorkflowError  (+store)        no instance with that id
+    ├── UnknownScriptError    (+store)        no script with that name/hash
+    ├── WorkflowFinishedError                 the instance is completed/faulted/cancelled
+    ├── WorkflowNotFaultedError               retry() of an instance that is not faulted
+    ├── AlreadyResumedError   (+WaitNotPendingError)  the wait was completed by someone else
+    ├── CorruptStateError     (+InvalidStateError)    the stored engine state cannot be read
+    ├── WorkflowBusyError                     too many concurrent writers; try again
+    ├── UpgradeError                          upgrade() refused: replay found drift
+    └── TokenError            (+store)        resume-token problems
+        ├── TokenNotFoundError (+store)       forged or unknown token
+        ├── TokenUsedError     (+store)       single use: already consumed
+        └── TokenExpiredError  (+store)       past expires_at (or its wait timed out)
+
+Engine errors that are about the caller's input pass through unchanged:
+``PayloadTooLargeError`` and ``TypeError`` for payloads that are too large or
+not JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsflow import InvalidStateError, WaitNotPendingError
+
+from .store import _errors as store_errors
+
+
+class HostError(Exception):
+    """Base class of every error ``WorkflowHost`` raises."""
+
+
+class HostClosedError(HostError):
+    """The host was closed; create a new one."""
+
+
+class UnknownWorkflowError(HostError, store_errors.UnknownWorkflowError):
+    """No workflow instance has this id (``workflow_id``)."""
+
+
+class UnknownScriptError(HostError, store_errors.UnknownScriptError):
+    """No stored script matches ``name`` (and ``hash``)."""
+
+
+class WorkflowFinishedError(HostError):
+    """The instance has finished (``status``) and accepts no more events or resumes."""
+
+    def __init__(self, workflow_id: str, status: str, action: str = "advance") -> None:
+        super().__init__(f"workflow {workflow_id!r} is {status}; cannot {action} it")
+        self.workflow_id = workflow_id
+        self.status = status
+        self.action = action
+
+
+class WorkflowNotFaultedError(HostError):
+    """``retry()`` only applies to faulted instances."""
+
+    def __init__(self, workflow_id: str, status: str) -> None:
+        super().__init__(f"workflow {workflow_id!r} is {status}, not faulted; nothing to retry")
+        self.workflow_id = workflow_id
+        self.status = status
+
+
+class AlreadyResumedError(HostError, WaitNotPendingError):
+    """The wait is no longer pending: another delivery (or a timer, or a cancel) won."""
+
+    def __init__(self, workflow_id: str, wait_id: int | None, pending: list[int]) -> None:
+        WaitNotPendingError.__init__(self, wait_id, pending)
+        self.args = (f"workflow {workflow_id!r}: {self.args[0]}",)
+        self.workflow_id = workflow_id
+
+
+class CorruptStateError(HostError, InvalidStateError):
+    """The stored engine state of ``workflow_id`` cannot be read; nothing was changed."""
+
+    def __init__(self, workflow_id: str, reason: str) -> None:
+        InvalidStateError.__init__(self, f"stored state of workflow {workflow_id!r} is unreadable: {reason}")
+        self.workflow_id = workflow_id
+        self.reason = reason
+
+
+class WorkflowBusyError(HostError):
+    """Other writers kept changing the instance; the operation gave up after ``attempts``."""
+
+    def __init__(self, workflow_id: str, attempts: int) -> None:
+        super().__init__(f"workflow {workflow_id!r} kept changing under us ({attempts} attempts); try again")
+        self.workflow_id = workflow_id
+        self.attempts = attempts
+
+
+class UpgradeError(HostError):
+    """``upgrade()`` found that the new script does not replay the instance's journal."""
+
+    def __init__(self, workflow_id: str, report: Any) -> None:
+        super().__init__(f"cannot upgrade workflow {workflow_id!r}: {report.message}")
+        self.workflow_id = workflow_id
+        self.report = report
+
+
+class TokenError(HostError, store_errors.TokenError):
+    """Base of resume-token errors; ``token_hash`` is the hash, never the token."""
+
+
+class TokenNotFoundError(TokenError, store_errors.TokenNotFoundError):
+    """No such token was issued (forged, mistyped, or from another store)."""
+
+
+class TokenUsedError(TokenError, store_errors.TokenUsedError):
+    """The token was already used: its wait was resumed."""
+
+
+class TokenExpiredError(TokenError, store_errors.TokenExpiredError):
+    """The token expired (its wait timed out or will at ``expires_at``)."""
+
+
+_MAP: dict[type[BaseException], type[HostError]] = {
+    store_errors.UnknownWorkflowError: UnknownWorkflowError,
+    store_errors.UnknownScriptError: UnknownScriptError,
+    store_errors.TokenNotFoundError: TokenNotFoundError,
+    store_errors.TokenUsedError: TokenUsedError,
+    store_errors.TokenExpiredError: TokenExpiredError,
+}
+
+
+def translate(exc: BaseException) -> BaseException:
+    """The host class for a store error (same attributes), or ``exc`` itself."""
+    cls = _MAP.get(type(exc))
+    if cls is None:
+        return exc
+    new = cls.__new__(cls)
+    new.args = exc.args
+    new.__dict__.update(exc.__dict__)
+    return new

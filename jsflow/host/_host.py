@@ -1,0 +1,391 @@
+"""``WorkflowHost``: the durable host a Python backend embeds.
+
+Why this shape: the engine advances one run by one event and knows nothing
+of storage; the host owns a ``Store`` and an engine and turns every public
+operation into "load, advance with a write-ahead journal, save with a version
+check". Each operation exists as a coroutine (``a``-prefixed) and as a plain
+method that drives the coroutine the way ``jsflow._engine`` does, so the same
+host serves sync and async code.
+
+Recovery of in-flight runs: while the engine runs an instance its status is
+"running" and every journal write refreshes ``updated_at``. An instance left
+"running" with ``updated_at`` older than ``lease`` (the process died mid-run)
+is finished by ``run_due``/``worker`` with ``engine.recover_workflow``: the
+journal replays and only steps without a journaled completion run again.
+``recover(workflow_id)`` does the same for one instance on demand.
+
+See ``_advance`` (concurrency), ``_hooks`` (tokens, createHook), ``_inbox``
+(events) and ``_timers`` (run_due, worker) for the details.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from jsflow import WorkflowEngine
+from jsflow._engine import _run_coro
+
+from . import _advance, _hooks, _inbox, _ops, _timers
+from ._errors import HostClosedError
+from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
+from .store import ScriptVersion, Store, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
+
+
+class WorkflowHost:
+    """Keeps workflows alive in a store: start, events, resumes, timers, recovery.
+
+    ``store``: a ``Store``, a store URL (``sqlite:///path.db``, ``memory://``)
+    or None for ``$JSFLOW_DB`` / ``.jsflow/jsflow.db``. A store the host opened
+    from a URL is closed by ``close()``; a ``Store`` passed in is not.
+    ``engine``: a configured ``WorkflowEngine`` (steps registered on it are
+    available to every script), or None for a fresh one using ``clock``.
+    ``clock``: zero-argument callable returning an aware UTC datetime.
+    ``max_suspension`` caps resume-token expiry. ``hook_base_url`` prefixes the
+    ``url`` of JS ``createHook`` objects. ``lease``: how long an instance may
+    sit in "running" without a journal write before a worker recovers it.
+    ``hook_secret``: key for deriving createHook tokens (see ``_hooks``).
+    """
+
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        engine: WorkflowEngine | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        max_suspension: timedelta = timedelta(days=60),
+        hook_base_url: str = DEFAULT_HOOK_BASE_URL,
+        lease: timedelta = timedelta(minutes=5),
+        hook_secret: bytes | str | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self._owns_store = not isinstance(store, Store)
+        self.store: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
+        self.engine: WorkflowEngine = engine if engine is not None else WorkflowEngine(clock=clock)
+        self.clock: Callable[[], datetime] = clock or self.engine.clock
+        self.max_suspension = max_suspension
+        self.hook_base_url = hook_base_url.rstrip("/")
+        self.lease = lease
+        self.worker_id = worker_id or _timers.default_worker_id()
+        self.hooks = _hooks.HookRegistry(self, hook_secret)
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # -- lifetime ----------------------------------------------------------------
+    def close(self) -> None:
+        """Close the store if the host opened it. Idempotent; later calls raise HostClosedError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> WorkflowHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HostClosedError("the WorkflowHost is closed")
+
+    # -- registration ------------------------------------------------------------
+    def register_script(self, name: str, source: str) -> ScriptVersion:
+        """Store ``source`` under ``name`` (content-addressed: the same source gives
+        the same hash; the newest registration becomes the default for ``start``)."""
+        self._check_open()
+        return _ops.register_script(self, name, source)
+
+    def register_step_function(self, name: str, fn: Callable[..., Any], **kwargs: Any) -> WorkflowHost:
+        """Shortcut for ``host.engine.register_step_function``."""
+        self.engine.register_step_function(name, fn, **kwargs)
+        return self
+
+    def register_suspend_function(
+        self,
+        name: str,
+        *,
+        before_suspend: Callable[[str, datetime, list[Any]], Any] | None = None,
+        before_resume: Callable[[Any, list[Any]], Any] | None = None,
+        before_timeout_resume: Callable[[list[Any]], Any] | None = None,
+        expires_in: timedelta | None = None,
+        resume_at: Callable[..., Any] | None = None,
+    ) -> WorkflowHost:
+        """A JS-callable suspend function whose waits are resumed with a token.
+
+        When a workflow awaits ``name(...)``, the host creates a random token,
+        stores only its hash with the suspension, and after the suspension is
+        durably stored calls ``before_suspend(token, expires_at, args)`` (send
+        the token somewhere). ``resume_with_token(token, data)`` resumes the
+        wait with ``before_resume(data, args)`` (default: ``data``). When
+        ``expires_at`` passes first, ``run_due`` resumes it with
+        ``before_timeout_resume(args)`` (default: None). ``expires_at`` is
+        ``min(now + expires_in, now + max_suspension)``; ``resume_at(*args)``
+        (datetime or timedelta) may set it per call instead of ``expires_in``.
+        Hook callables may be sync or async.
+        """
+        self.hooks.register(
+            name,
+            before_suspend=before_suspend,
+            before_resume=before_resume,
+            before_timeout_resume=before_timeout_resume,
+            expires_in=expires_in,
+            resume_at=resume_at,
+        )
+        return self
+
+    def suspend_function(self, name: str | None = None, **hooks: Any) -> Callable[[F], F]:
+        """Decorator form: the function becomes ``before_suspend``; keyword
+        arguments are those of ``register_suspend_function``."""
+
+        def decorate(fn: F) -> F:
+            self.register_suspend_function(name or fn.__name__, before_suspend=fn, **hooks)
+            return fn
+
+        return decorate
+
+    # -- lifecycle (async) -----------------------------------------------------------
+    async def astart(
+        self,
+        script_name: str,
+        *args: Any,
+        workflow_id: str | None = None,
+        entry_point: str = "main",
+        version: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WorkflowInstance:
+        """Start an instance of the script's latest version (or ``version``, a hash)
+        and run it to its first suspension or end.
+
+        Idempotent on ``workflow_id``: if it exists, the existing instance is
+        returned and nothing runs. ``metadata`` (str -> str) is kept with the
+        instance; ``workflow_id`` is added to it (steps read it through
+        ``current_step().idempotency_key``).
+        """
+        self._check_open()
+        return await _ops.start(self, script_name, list(args), workflow_id, entry_point, version, metadata)
+
+    async def aget(self, workflow_id: str) -> WorkflowInstance:
+        """The instance; ``UnknownWorkflowError`` if there is none."""
+        self._check_open()
+        return _ops.get(self, workflow_id)
+
+    async def alist(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        script: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkflowInstance]:
+        """Instances, oldest first; ``created_after`` inclusive, ``created_before`` exclusive."""
+        self._check_open()
+        return _ops.list_instances(self, status, script, created_after, created_before, limit, offset)
+
+    async def acancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
+        """Cancel a running or suspended instance: its waits and tokens die with it.
+        ``WorkflowFinishedError`` if it already finished."""
+        self._check_open()
+        return _ops.cancel(self, workflow_id, reason)
+
+    async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
+        """The timeline: lifecycle events and journal entries, in time order."""
+        self._check_open()
+        return _ops.history(self, workflow_id)
+
+    # -- delivery (async) -----------------------------------------------------------
+    async def asend_event(self, workflow_id: str, name: str, payload: Any = None) -> EventReceipt:
+        """Persist the event, then deliver it to a waiting ``waitForEvent(name)``.
+
+        If nothing waits for ``name`` yet, the event stays buffered and is
+        delivered (FIFO per name) when the workflow starts waiting for it.
+        ``UnknownWorkflowError``/``WorkflowFinishedError`` for unknown or
+        finished instances, ``PayloadTooLargeError`` over the engine's payload
+        limit: in those cases nothing is stored.
+        """
+        self._check_open()
+        return await _inbox.send_event(self, workflow_id, name, payload)
+
+    async def aresume(
+        self, workflow_id: str, value: Any = None, wait_id: int | None = None
+    ) -> WorkflowInstance:
+        """Complete ``wait_id`` (default: the first pending wait) with ``value``.
+        ``AlreadyResumedError`` if that wait is no longer pending."""
+        self._check_open()
+        return await _advance.resume(self, workflow_id, value, wait_id)
+
+    async def aresume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
+        """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
+        ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
+        self._check_open()
+        return await _hooks.resume_with_token(self, token, payload)
+
+    # -- operations (async) -----------------------------------------------------------
+    async def arun_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
+        """One worker pass: fire waits due at ``now`` (default: the clock) and recover
+        instances stuck in "running" past the lease. Returns how many were fired
+        or recovered. Safe to run in several workers at once."""
+        self._check_open()
+        return await _timers.run_due(self, now, limit)
+
+    async def aworker(
+        self,
+        poll_interval: float = 1.0,
+        stop_event: threading.Event | None = None,
+        *,
+        limit: int = 100,
+    ) -> None:
+        """Loop ``run_due`` until ``stop_event`` is set, sleeping until the next
+        due timer or ``poll_interval`` seconds, whichever comes first."""
+        self._check_open()
+        await _timers.worker(self, poll_interval, stop_event, limit)
+
+    async def arecover(self, workflow_id: str) -> WorkflowInstance:
+        """Finish an instance left "running" (its process died): replay, then run
+        only the steps that were in flight. No-op for other statuses."""
+        self._check_open()
+        return await _advance.recover(self, workflow_id)
+
+    async def aretry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+        """Run a faulted instance again from its last good state: the journal
+        without the trailing failed step results, so failing steps run again.
+        ``version`` (a script hash of the same name) retries on another version,
+        checked by replay first."""
+        self._check_open()
+        return await _advance.retry(self, workflow_id, version)
+
+    async def aupgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
+        """Move a live instance to another version of its script, after checking
+        by replay that the new source accepts its journal (``UpgradeError`` if not)."""
+        self._check_open()
+        return await _ops.upgrade(self, workflow_id, new_hash)
+
+    async def areplay_check(
+        self,
+        script_source: str,
+        workflow_ids: list[str] | None = None,
+        *,
+        script_name: str | None = None,
+        include_finished: bool = False,
+    ) -> list[ReplayReport]:
+        """Replay stored journals against ``script_source`` without running anything.
+
+        ``workflow_ids`` None: every instance of ``script_name`` (every
+        instance if None too), unfinished ones unless ``include_finished``.
+        """
+        self._check_open()
+        return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
+
+    # -- sync twins --------------------------------------------------------------------
+    def start(
+        self,
+        script_name: str,
+        *args: Any,
+        workflow_id: str | None = None,
+        entry_point: str = "main",
+        version: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WorkflowInstance:
+        """Sync ``astart``."""
+        return _run_coro(
+            self.astart(
+                script_name,
+                *args,
+                workflow_id=workflow_id,
+                entry_point=entry_point,
+                version=version,
+                metadata=metadata,
+            )
+        )
+
+    def get(self, workflow_id: str) -> WorkflowInstance:
+        """Sync ``aget``."""
+        return _run_coro(self.aget(workflow_id))
+
+    def list(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        script: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkflowInstance]:
+        """Sync ``alist``."""
+        return _run_coro(
+            self.alist(
+                status=status,
+                script=script,
+                created_after=created_after,
+                created_before=created_before,
+                limit=limit,
+                offset=offset,
+            )
+        )
+
+    def cancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
+        """Sync ``acancel``."""
+        return _run_coro(self.acancel(workflow_id, reason))
+
+    def history(self, workflow_id: str) -> list[HistoryItem]:
+        """Sync ``ahistory``."""
+        return _run_coro(self.ahistory(workflow_id))
+
+    def send_event(self, workflow_id: str, name: str, payload: Any = None) -> EventReceipt:
+        """Sync ``asend_event``."""
+        return _run_coro(self.asend_event(workflow_id, name, payload))
+
+    def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
+        """Sync ``aresume``."""
+        return _run_coro(self.aresume(workflow_id, value, wait_id))
+
+    def resume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
+        """Sync ``aresume_with_token``."""
+        return _run_coro(self.aresume_with_token(token, payload))
+
+    def run_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
+        """Sync ``arun_due``."""
+        return _run_coro(self.arun_due(now, limit=limit))
+
+    def worker(
+        self, poll_interval: float = 1.0, stop_event: threading.Event | None = None, *, limit: int = 100
+    ) -> None:
+        """Sync ``aworker``."""
+        _run_coro(self.aworker(poll_interval, stop_event, limit=limit))
+
+    def recover(self, workflow_id: str) -> WorkflowInstance:
+        """Sync ``arecover``."""
+        return _run_coro(self.arecover(workflow_id))
+
+    def retry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+        """Sync ``aretry``."""
+        return _run_coro(self.aretry(workflow_id, version=version))
+
+    def upgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
+        """Sync ``aupgrade``."""
+        return _run_coro(self.aupgrade(workflow_id, new_hash))
+
+    def replay_check(
+        self,
+        script_source: str,
+        workflow_ids: list[str] | None = None,
+        *,
+        script_name: str | None = None,
+        include_finished: bool = False,
+    ) -> list[ReplayReport]:
+        """Sync ``areplay_check``."""
+        return _run_coro(
+            self.areplay_check(
+                script_source, workflow_ids, script_name=script_name, include_finished=include_finished
+            )
+        )

@@ -1,0 +1,160 @@
+"""What the host hands back to callers: read-only views of stored records.
+
+Why separate from the store records: the store keeps JSON text and internal
+bookkeeping (versions, token hashes); callers (the CLI, an HTTP API, tests)
+want parsed values and only the facts that mean something to them. Views are
+frozen dataclasses so they can be shared across threads and cached.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .store import HistoryEvent, PendingWait, WorkflowRecord
+
+#: metadata keys the host itself sets on every instance
+WORKFLOW_ID_KEY = "workflow_id"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitInfo:
+    """One pending wait of an instance.
+
+    ``kind`` is the host's classification: "sleep", "event", "retry",
+    "token" (a Python suspend function with resume-token hooks), "hook"
+    (JS ``createHook``) or "suspend" (any other suspend function).
+    ``has_token``/``token_expires_at``: the wait can be resumed with a token
+    (the raw token is never stored, so it cannot be shown).
+    """
+
+    wait_id: int
+    function_name: str
+    kind: str
+    resume_at: datetime | None = None
+    event_names: tuple[str, ...] | None = None
+    is_retry: bool = False
+    arguments: list[Any] = field(default_factory=list)
+    has_token: bool = False
+    token_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowInstance:
+    """A workflow instance as callers see it.
+
+    ``status`` is one of running, suspended, completed, faulted, cancelled.
+    ``value`` is the return value (completed); ``error`` a dict with
+    ``type``, ``message`` and, for script errors, ``js_name``/``stack``
+    (faulted). ``metadata`` always holds ``workflow_id``.
+    """
+
+    workflow_id: str
+    script_name: str
+    script_hash: str
+    status: str
+    value: Any = None
+    error: dict[str, Any] | None = None
+    waits: tuple[WaitInfo, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    cancel_reason: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    entry_point: str = "main"
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the instance can never run again."""
+        return self.status in ("completed", "faulted", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One line of an instance's timeline: a lifecycle event or a journal entry.
+
+    ``source`` is "lifecycle" (started, suspended, event_received, ...) or
+    "journal" (a step result, resume, event or timeout the script saw).
+    """
+
+    at: datetime
+    source: str
+    kind: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceipt:
+    """What ``send_event`` did: the event is stored as ``event_id``; ``delivered``
+    says whether a waiting ``waitForEvent`` received it now (else it is buffered
+    and delivered, FIFO per name, when the workflow waits for it)."""
+
+    event_id: int
+    workflow_id: str
+    name: str
+    delivered: bool
+    wait_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """Result of replaying one instance's journal against a script source.
+
+    ``ok`` is True when the journal replays without drift and the pending
+    waits are the same calls as before. Otherwise ``message`` says what
+    changed and, for journal drift, ``slot_index``/``expected_*``/
+    ``encountered_*`` locate it (as in ``JournalCompatibilityError``).
+    """
+
+    workflow_id: str
+    script_name: str
+    script_hash: str
+    status: str
+    ok: bool
+    message: str = ""
+    slot_index: int | None = None
+    expected_type: str | None = None
+    expected_name: str | None = None
+    encountered_type: str | None = None
+    encountered_name: str | None = None
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def wait_info(wait: PendingWait, token_expires_at: datetime | None = None) -> WaitInfo:
+    return WaitInfo(
+        wait_id=wait.wait_id,
+        function_name=wait.function_name,
+        kind=wait.kind,
+        resume_at=wait.resume_at,
+        event_names=wait.event_names,
+        is_retry=wait.is_retry,
+        arguments=list(_loads(wait.arguments_json) or []),
+        has_token=wait.token_hash is not None,
+        token_expires_at=token_expires_at if wait.token_hash is not None else None,
+    )
+
+
+def instance_view(record: WorkflowRecord, waits: list[PendingWait]) -> WorkflowInstance:
+    """Build the caller's view; token expiry equals the token wait's ``resume_at``."""
+    return WorkflowInstance(
+        workflow_id=record.workflow_id,
+        script_name=record.script_name,
+        script_hash=record.script_hash,
+        status=record.status,
+        value=_loads(record.result_json),
+        error=_loads(record.error_json),
+        waits=tuple(wait_info(w, w.resume_at) for w in waits),
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+        cancel_reason=record.cancel_reason,
+        metadata=dict(record.metadata),
+        entry_point=record.entry_point,
+    )
+
+
+def lifecycle_item(event: HistoryEvent) -> HistoryItem:
+    return HistoryItem(at=event.at, source="lifecycle", kind=event.kind, detail=dict(event.detail))
