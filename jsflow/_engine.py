@@ -86,6 +86,26 @@ class WorkflowEngine:
         self._suspends[name] = SuspendFunction(name, resume_at)
         return self
 
+    # -- private hook for jsflow.host (issue 3): reserved internal names ----------
+    def _register_internal(
+        self,
+        name: str,
+        *,
+        step: Callable[..., Any] | None = None,
+        resume_at: Callable[..., Any] | None = None,
+    ) -> None:
+        """Register a step (``step`` given) or suspend function under a reserved
+        ``__j`` name, which the public methods refuse so users cannot collide
+        with it. Used by ``jsflow.host`` for ``createHook``; not public API."""
+        if not name.startswith("__j"):
+            raise ValueError("internal names start with '__j'")
+        if step is not None:
+            self._suspends.pop(name, None)
+            self._steps[name] = StepFunction(name, step, None, is_async_callable(step))
+        else:
+            self._steps.pop(name, None)
+            self._suspends[name] = SuspendFunction(name, resume_at)
+
     def step(self, name: str | None = None, *, retry: RetryPolicy | str | None = None) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
             self.register_step_function(name or fn.__name__, fn, retry=retry)
