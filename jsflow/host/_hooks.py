@@ -1,18 +1,226 @@
-"""stub: implementation follows."""
+"""Resume tokens: Python suspend functions with hooks, and JS ``createHook``.
 
-from typing import Any
+Python hooks (``WorkflowHost.register_suspend_function``): when a workflow
+suspends on such a function, the final save of that advance creates a fresh
+token (``new_token()``, 256 random bits), stores only its sha256 hash tied to
+that one wait, and gives the wait a timer at ``expires_at`` = min(now +
+``expires_in``, now + ``max_suspension``). After the commit, ``before_suspend
+(token, expires_at, args)`` receives the raw token: that is its only copy. If
+the process dies between the commit and the hook, the token is lost and the
+wait can only time out (documented trade-off: the alternative, keeping the
+raw token, would defeat hashing). ``resume_with_token`` consumes the token in
+the same transaction that journals the resume, so a token resumes at most
+once; ``before_timeout_resume`` runs when a worker fires the expiry timer.
+
+JS ``createHook({timeout})``: a reserved step ``__jhook_create`` returns
+``{hookId, token, url, expiresAt}``; ``hook.wait()`` is the reserved suspend
+function ``__jhook_wait(hookId, expiresAtMs)``, whose expiry fires
+``timeout_event`` (a catchable ``TimeoutError`` in JS). Keeping the raw token
+out of storage: the token is not random but ``HMAC-SHA256(host secret,
+workflow id + hook id)``, where ``hookId`` is 128 random bits. The host strips
+``token`` and ``url`` from ``__jhook_create`` journal entries before every
+write and derives them again when it loads the state, so the journal stores
+only the hook id; the token table stores the hash. The secret comes from
+``hook_secret=``, else ``$JSFLOW_HOOK_SECRET``, else a file next to the SQLite
+database (``<db>.hook-secret``, created with mode 0600), else (memory store)
+a random per-process key. A copy of the database alone cannot resume hooks;
+losing the secret file only means JS code replaying an old hook sees a
+different token (the stored hash, and so the issued token, stays valid).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import inspect
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jsflow import WorkflowState, current_step, parse_duration
+from jsflow._state import datetime_to_ms, ms_to_datetime
+
+from ._tokens import new_token
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
+
+HOOK_CREATE = "__jhook_create"
+HOOK_WAIT = "__jhook_wait"
+SECRET_ENV = "JSFLOW_HOOK_SECRET"
+_REDACTED = ("token", "url")
+
+CREATE_HOOK_JS = r"""
+globalThis.createHook = async function createHook(options) {
+  const opts = options === undefined || options === null ? {} : options;
+  if (typeof opts !== 'object') {
+    throw new TypeError('createHook: options must be an object like {timeout: "1h"}');
+  }
+  const info = await __jhook_create(opts.timeout === undefined ? null : opts.timeout);
+  const hook = { hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt };
+  hook.wait = function wait() { return __jhook_wait(info.hookId, info.expiresAtMs); };
+  return Object.freeze(hook);
+};
+"""
+
+
+async def maybe_await(value: Any) -> Any:
+    """Hooks may be plain or async callables."""
+    return await value if inspect.isawaitable(value) else value
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """The hooks and expiry rule of one token suspend function."""
+
+    name: str
+    before_suspend: Callable[..., Any] | None
+    before_resume: Callable[..., Any] | None
+    before_timeout_resume: Callable[..., Any] | None
+    expires_in: timedelta | None
+    resume_at: Callable[..., Any] | None
+    cap: timedelta
+
+    def engine_resume_at(self, *args: Any) -> timedelta | datetime:
+        """The wait's timer, relative to workflow time: the token's expiry."""
+        when = self.resume_at(*args) if self.resume_at is not None else None
+        if isinstance(when, datetime):
+            return when  # capped against the clock when the token is issued
+        if when is None:
+            when = self.expires_in if self.expires_in is not None else self.cap
+        if not isinstance(when, timedelta):
+            raise TypeError(f"resume_at of {self.name!r} must return a datetime, timedelta or None")
+        return min(when, self.cap)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token created at a suspension; handed to ``before_suspend`` after commit."""
+
+    spec: TokenSpec | None
+    token: str
+    expires_at: datetime
+    arguments: list[Any]
 
 
 class HookRegistry:
-    def __init__(self, host: Any, secret: Any) -> None:
+    """The host's token suspend functions and the createHook built-in."""
+
+    def __init__(self, host: WorkflowHost, secret: bytes | str | None) -> None:
         self.host = host
+        self.specs: dict[str, TokenSpec] = {}
+        self._secret = _resolve_secret(host, secret)
+        self._install_create_hook()
 
-    def register(self, name: str, **kwargs: Any) -> None:
-        raise NotImplementedError
+    # -- registration -------------------------------------------------------------
+    def register(self, name: str, **hooks: Any) -> None:
+        spec = TokenSpec(name=name, cap=self.host.max_suspension, **hooks)
+        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at)
+        self.specs[name] = spec
+
+    def _install_create_hook(self) -> None:
+        engine = self.host.engine
+        if getattr(engine, "_jsflow_host_hooks", None) is self:
+            return
+        # Reserved "__j" names are refused by the public registration; this
+        # private engine hook exists for the host (see WorkflowEngine._register_internal).
+        engine._register_internal(HOOK_CREATE, step=self._create_hook)
+        engine._register_internal(HOOK_WAIT, resume_at=_hook_wait_resume_at)
+        if not getattr(engine, "_jsflow_create_hook_js", False):
+            engine.execute(CREATE_HOOK_JS)
+            engine._jsflow_create_hook_js = True  # type: ignore[attr-defined]
+        engine._jsflow_host_hooks = self  # type: ignore[attr-defined]
+
+    # -- createHook -----------------------------------------------------------------
+    def _create_hook(self, timeout: Any = None) -> dict[str, Any]:
+        """The journaled half of ``createHook``: a hook id, its token, URL and expiry."""
+        now = self.host.clock()
+        cap = now + self.host.max_suspension
+        expires = cap if timeout is None else min(now + parse_duration(timeout), cap)
+        hook_id = secrets.token_hex(16)
+        info = {"hookId": hook_id, "expiresAt": expires.isoformat(), "expiresAtMs": datetime_to_ms(expires)}
+        return self._inflate(current_step().workflow_id, info)
+
+    def derive_token(self, workflow_id: str, hook_id: str) -> str:
+        mac = hmac.new(self._secret, f"{workflow_id}\n{hook_id}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+    def _inflate(self, workflow_id: str, info: dict[str, Any]) -> dict[str, Any]:
+        token = self.derive_token(workflow_id, str(info["hookId"]))
+        return {**info, "token": token, "url": f"{self.host.hook_base_url}/{token}"}
+
+    # -- state codec: the raw hook token never reaches the store ----------------------
+    def strip_state(self, state: WorkflowState) -> WorkflowState:
+        """The state to store: createHook entries without ``token``/``url``."""
+        if not any(e.name == HOOK_CREATE and isinstance(e.result, dict) for e in state.journal):
+            return state
+        journal = [
+            e.model_copy(update={"result": {k: v for k, v in e.result.items() if k not in _REDACTED}})
+            if e.name == HOOK_CREATE and isinstance(e.result, dict)
+            else e
+            for e in state.journal
+        ]
+        return state.model_copy(update={"journal": journal})
+
+    def inflate_state(self, workflow_id: str, state: WorkflowState) -> WorkflowState:
+        """The state the engine sees: createHook entries with their derived token and URL."""
+        if not any(e.name == HOOK_CREATE and isinstance(e.result, dict) for e in state.journal):
+            return state
+        journal = [
+            e.model_copy(update={"result": self._inflate(workflow_id, e.result)})
+            if e.name == HOOK_CREATE and isinstance(e.result, dict) and "hookId" in e.result
+            else e
+            for e in state.journal
+        ]
+        return state.model_copy(update={"journal": journal})
+
+    # -- issuing tokens at a suspension ----------------------------------------------------
+    def issue(
+        self, workflow_id: str, kind: str, function_name: str, args: list[Any], resume_at: datetime | None
+    ) -> IssuedToken:
+        """A new token for a "token" or "hook" wait, with its capped expiry."""
+        cap = self.host.clock() + self.host.max_suspension
+        expires_at = min(resume_at, cap) if resume_at is not None else cap
+        if kind == "hook":
+            token = self.derive_token(workflow_id, str(args[0]))
+            return IssuedToken(None, token, expires_at, args)
+        return IssuedToken(self.specs.get(function_name), new_token(), expires_at, args)
 
 
-def __getattr__(name: str) -> Any:
-    def _missing(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(name)
+def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime:
+    return ms_to_datetime(int(expires_at_ms))
 
-    return _missing
+
+def _resolve_secret(host: WorkflowHost, secret: bytes | str | None) -> bytes:
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV) or None
+    if secret is not None:
+        return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    path = getattr(host.store, "path", None)
+    if isinstance(path, Path):
+        return _secret_file(path.with_name(path.name + ".hook-secret"))
+    return secrets.token_bytes(32)
+
+
+def _secret_file(path: Path) -> bytes:
+    """Read the secret beside the database, creating it once (O_EXCL: one creator wins)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            data = path.read_bytes().strip()
+            if data:
+                return data
+            import time
+
+            time.sleep(0.01)  # another process is writing it right now
+        raise RuntimeError(f"hook secret file {path} is empty") from None
+    data = secrets.token_hex(32).encode("ascii")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return data

@@ -227,7 +227,7 @@ class WorkflowHost:
         """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
         ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
         self._check_open()
-        return await _hooks.resume_with_token(self, token, payload)
+        return await _advance.resume_with_token(self, token, payload)
 
     # -- operations (async) -----------------------------------------------------------
     async def arun_due(self, now: datetime | None = None, *, limit: int = 100) -> int:

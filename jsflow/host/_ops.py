@@ -1,10 +1,282 @@
-"""stub: implementation follows."""
+"""Instance lifecycle that needs no timers or inbox: scripts, start, read, list,
+cancel, history, upgrade and replay checks."""
 
-from typing import Any
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from jsflow import JournalCompatibilityError, PayloadTooLargeError, WorkflowState
+from jsflow._run import Finished, Run
+from jsflow._state import datetime_to_ms, ms_to_datetime
+
+from ._advance import Act, decode_state, deliver_inbox, drive, load_record
+from ._errors import (
+    CorruptStateError,
+    UnknownScriptError,
+    UpgradeError,
+    WorkflowBusyError,
+    WorkflowFinishedError,
+)
+from ._views import (
+    WORKFLOW_ID_KEY,
+    HistoryItem,
+    ReplayReport,
+    WorkflowInstance,
+    instance_view,
+    lifecycle_item,
+)
+from .store import ConcurrencyError, PendingWait, ScriptVersion, WorkflowRecord
+from .store._records import TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
 
 
-def __getattr__(name: str) -> Any:
-    def _missing(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(name)
+def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion:
+    if not isinstance(source, str):
+        raise TypeError(f"script source must be a str, not {type(source).__name__}")
+    return host.store.put_script(name, source)
 
-    return _missing
+
+def _script(host: WorkflowHost, name: str, version: str | None) -> ScriptVersion:
+    script = host.store.get_script(name, version)
+    if script is None:
+        raise UnknownScriptError(name, version)
+    return script
+
+
+async def start(
+    host: WorkflowHost,
+    script_name: str,
+    args: list[Any],
+    workflow_id: str | None,
+    entry_point: str,
+    version: str | None,
+    metadata: dict[str, str] | None,
+) -> WorkflowInstance:
+    """Create the instance with its initial state, then run it as its owner.
+
+    The initial state is stored before anything runs, so a crash during the
+    first steps leaves a "running" instance that recovery finishes.
+    """
+    if workflow_id is not None:
+        existing = host.store.get_workflow(workflow_id)
+        if existing is not None:
+            return instance_view(existing, host.store.list_waits(workflow_id))
+    script = _script(host, script_name, version)
+    text = json.dumps(args, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > host.engine.limits.payload:
+        raise PayloadTooLargeError("the arguments", size, host.engine.limits.payload)
+    wid = workflow_id or uuid.uuid4().hex
+    meta = {**(metadata or {}), WORKFLOW_ID_KEY: wid}
+    now = host.clock()
+    state = WorkflowState(
+        run_id=uuid.uuid4().hex,
+        entry_point=entry_point,
+        arguments=args,
+        started_at_ms=datetime_to_ms(now),
+        metadata=meta,
+    )
+    record = WorkflowRecord(
+        workflow_id=wid,
+        script_name=script.name,
+        script_hash=script.hash,
+        entry_point=entry_point,
+        status="running",
+        state=state.serialize(),
+        created_at=now,
+        updated_at=now,
+        metadata=meta,
+    )
+    with host.store.transaction() as tx:
+        stored, created = tx.create_workflow(record)
+        if created:
+            tx.append_history(wid, "started", {"script_hash": script.hash, "run_id": state.run_id}, at=now)
+    if not created:
+        return instance_view(stored, host.store.list_waits(wid))
+    view = await drive(host, wid, Act(), owner=True)
+    return await deliver_inbox(host, wid, view)
+
+
+def get(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
+    record, waits = load_record(host, workflow_id)
+    return instance_view(record, waits)
+
+
+def list_instances(
+    host: WorkflowHost,
+    status: str | list[str] | None,
+    script: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    limit: int,
+    offset: int,
+) -> list[WorkflowInstance]:
+    with host.store.transaction(write=False) as tx:
+        records = tx.list_workflows(
+            status=status,
+            script_name=script,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
+        return [instance_view(r, tx.list_waits(r.workflow_id)) for r in records]
+
+
+def cancel(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:
+    """Mark cancelled with the version check (a worker mid-run loses its next write)."""
+    for _ in range(50):
+        record, _waits = load_record(host, workflow_id)
+        if record.status in TERMINAL_STATUSES:
+            raise WorkflowFinishedError(workflow_id, record.status, "cancel")
+        try:
+            with host.store.transaction() as tx:
+                saved = tx.save_workflow(replace(record, status="cancelled", cancel_reason=reason))
+                tx.replace_waits(workflow_id, [])
+                tx.append_history(workflow_id, "cancelled", {"reason": reason})
+        except ConcurrencyError:
+            continue
+        return instance_view(saved, [])
+    raise WorkflowBusyError(workflow_id, 50)
+
+
+def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
+    """Lifecycle events and journal entries merged by time (lifecycle first on ties).
+
+    The journal is read as stored, so createHook tokens never show up here.
+    """
+    record, _ = load_record(host, workflow_id)
+    items = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
+    try:
+        state = decode_state(host, record, inflate=False)
+    except CorruptStateError as exc:
+        items.append(HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason}))
+        return items
+    for entry in state.journal:
+        detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
+        if entry.type in ("step_error", "timeout"):
+            detail["error"] = entry.error
+        else:
+            detail["result"] = entry.result
+        if entry.event is not None:
+            detail["event"] = entry.event
+        items.append(HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail))
+    order = {"lifecycle": 0, "journal": 1}
+    return sorted(items, key=lambda i: (i.at, order[i.source]))
+
+
+# -- replay checks and upgrades ------------------------------------------------------------
+def replay_one(
+    host: WorkflowHost, record: WorkflowRecord, waits: list[PendingWait], source: str, script_hash: str
+) -> ReplayReport:
+    """Replay the stored journal against ``source`` (no step runs) and compare
+    the pending waits with the stored ones."""
+    base = {
+        "workflow_id": record.workflow_id,
+        "script_name": record.script_name,
+        "script_hash": script_hash,
+        "status": record.status,
+    }
+    try:
+        state = decode_state(host, record)
+    except CorruptStateError as exc:
+        return ReplayReport(**base, ok=False, message=str(exc))
+    return _replay(host, state, waits, source, base)
+
+
+def _replay(
+    host: WorkflowHost, state: WorkflowState, waits: list[PendingWait], source: str, base: dict[str, Any]
+) -> ReplayReport:
+    # Run is the engine's private per-call object; replay-only use (start, never live).
+    run = Run(host.engine._config(), source, state)
+    try:
+        run.start()
+    except Finished as done:
+        err = done.result.error
+        if isinstance(err, JournalCompatibilityError):
+            return ReplayReport(
+                **base,
+                ok=False,
+                message=err.message,
+                slot_index=err.slot_index,
+                expected_type=err.expected_type,
+                expected_name=err.expected_name,
+                encountered_type=err.encountered_type,
+                encountered_name=err.encountered_name,
+            )
+        return ReplayReport(**base, ok=False, message=f"replay failed: {err}")
+    finally:
+        run.close()
+    for wait in waits:
+        slot = run.slots.get(wait.wait_id)
+        if slot is None or slot.name != wait.function_name:
+            now = "nothing" if slot is None else f"{slot.kind} {slot.name!r}"
+            return ReplayReport(
+                **base,
+                ok=False,
+                message=f"pending wait {wait.wait_id} is {wait.function_name!r}, but the script now "
+                f"schedules {now} there",
+                slot_index=wait.wait_id,
+                expected_name=wait.function_name,
+                encountered_name=None if slot is None else slot.name,
+            )
+    return ReplayReport(**base, ok=True, message="journal replays without drift")
+
+
+def replay_check(
+    host: WorkflowHost,
+    source: str,
+    workflow_ids: list[str] | None,
+    script_name: str | None,
+    include_finished: bool,
+) -> list[ReplayReport]:
+    import hashlib
+
+    script_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
+    if workflow_ids is None:
+        statuses = None if include_finished else ["running", "suspended"]
+        records = host.store.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        workflow_ids = [r.workflow_id for r in records]
+    reports = []
+    for wid in workflow_ids:
+        record, waits = load_record(host, wid)
+        reports.append(replay_one(host, record, waits, source, script_hash))
+    return reports
+
+
+def check_replay(host: WorkflowHost, record: WorkflowRecord, new_hash: str, state: WorkflowState) -> None:
+    """Raise UpgradeError unless version ``new_hash`` replays ``state``."""
+    script = _script(host, record.script_name, new_hash)
+    base = {
+        "workflow_id": record.workflow_id,
+        "script_name": record.script_name,
+        "script_hash": new_hash,
+        "status": record.status,
+    }
+    inflated = host.hooks.inflate_state(record.workflow_id, state)
+    report = _replay(host, inflated, host.store.list_waits(record.workflow_id), script.source, base)
+    if not report.ok:
+        raise UpgradeError(record.workflow_id, report)
+
+
+async def upgrade(host: WorkflowHost, workflow_id: str, new_hash: str) -> WorkflowInstance:
+    """Switch the instance to ``new_hash`` (same script name) once replay accepts it."""
+    for _ in range(50):
+        record, waits = load_record(host, workflow_id)
+        if record.status in TERMINAL_STATUSES:
+            raise WorkflowFinishedError(workflow_id, record.status, "upgrade")
+        check_replay(host, record, new_hash, decode_state(host, record, inflate=False))
+        try:
+            with host.store.transaction() as tx:
+                saved = tx.save_workflow(replace(record, script_hash=new_hash))
+                tx.append_history(workflow_id, "upgraded", {"from": record.script_hash, "to": new_hash})
+        except ConcurrencyError:
+            continue
+        return instance_view(saved, waits)
+    raise WorkflowBusyError(workflow_id, 50)

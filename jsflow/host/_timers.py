@@ -1,9 +1,44 @@
-"""stub: implementation follows."""
+"""Timers and workers: fire due waits exactly once, recover abandoned runs.
 
+``run_due`` claims due waits (``store.claim_due_timers``: a lease, so two
+workers never fire the same wait at the same time) and fires each by its
+kind: sleep and plain suspends resume with None; a ``waitForEvent`` timeout
+and a createHook expiry reject with ``TimeoutError``; a retry re-runs its
+step; a token expiry resumes with ``before_timeout_resume(args)``. The claim
+is not what makes firing exactly-once: the fire is a journal write with the
+version check, and a wait that is no longer pending (another worker or a
+delivery won) raises ``AlreadyResumedError``, after which the stale claim is
+deleted. A claim whose instance is busy or broken is left to lapse, which
+doubles as a back-off.
+
+Abandoned runs: each pass also lists instances in "running" whose last write
+(``updated_at``) is older than ``host.lease`` and recovers them. Staleness is
+judged by the host clock, not by ``now``, so tests that pass a future ``now``
+to fire timers do not steal runs that live workers are advancing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
 import os
 import socket
+import threading
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ._advance import Act, deliver_inbox, drive, is_stale, recover
+from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
+from ._hooks import maybe_await
+from .store import TimerClaim
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
+
+log = logging.getLogger("jsflow.host")
+CLAIM_LEASE_SECONDS = 60.0
 
 
 def default_worker_id() -> str:
@@ -11,8 +46,99 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def __getattr__(name: str) -> Any:
-    def _missing(*args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(name)
+async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
+    now = now if now is not None else host.clock()
+    claims = host.store.claim_due_timers(now, limit, host.worker_id, CLAIM_LEASE_SECONDS)
+    fired = 0
+    for claim in claims:
+        fired += await fire(host, claim)
+    return fired + await recover_stale(host, limit)
 
-    return _missing
+
+async def recover_stale(host: WorkflowHost, limit: int) -> int:
+    count = 0
+    for record in host.store.list_workflows(status="running", limit=limit):
+        if not is_stale(host, record):
+            continue
+        try:
+            await recover(host, record.workflow_id)
+            count += 1
+        except Exception:
+            log.exception("recovering workflow %r failed", record.workflow_id)
+    return count
+
+
+def _act_for(host: WorkflowHost, claim: TimerClaim) -> Act:
+    wait = claim.wait
+    detail = {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id}
+    history = ("timer_fired", detail)
+    if wait.kind in ("event", "hook"):
+        return Act("timeout", wait.wait_id, history=history)
+    return Act("resume", wait.wait_id, history=history)
+
+
+async def fire(host: WorkflowHost, claim: TimerClaim) -> int:
+    """Fire one claimed wait; 1 if it fired, 0 if someone else already did or it must wait."""
+    wid, wait = claim.workflow_id, claim.wait
+    act = _act_for(host, claim)
+
+    def prepare(loaded: Any) -> list[Any]:
+        current = loaded.wait(wait.wait_id)
+        if (
+            current is None
+            or current.function_name != wait.function_name
+            or current.resume_at != wait.resume_at
+        ):
+            raise AlreadyResumedError(wid, wait.wait_id, [w.wait_id for w in loaded.waits])
+        return []
+
+    try:
+        if wait.kind == "token":
+            act.value = await _timeout_value(host, wait.function_name, wait.arguments_json)
+        view = await drive(host, wid, act, prepare=prepare)
+    except (AlreadyResumedError, WorkflowFinishedError, UnknownWorkflowError):
+        host.store.complete_claim(wid, wait.wait_id, host.worker_id)
+        return 0
+    except WorkflowBusyError:
+        return 0
+    except Exception:
+        log.exception(
+            "firing wait %s of workflow %r failed; retried when the claim lapses", wait.wait_id, wid
+        )
+        return 0
+    await deliver_inbox(host, wid, view)
+    return 1
+
+
+async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:
+    spec = host.hooks.specs.get(function_name)
+    if spec is None or spec.before_timeout_resume is None:
+        return None
+    return await maybe_await(spec.before_timeout_resume(json.loads(arguments_json)))
+
+
+async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event | None, limit: int) -> None:
+    """Loop passes; between idle passes sleep until the next timer or ``poll_interval``."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            busy = await run_due(host, None, limit)
+        except Exception:
+            log.exception("worker pass failed")
+            busy = 0
+        if busy:
+            continue
+        delay = poll_interval
+        nxt = host.store.next_due_time()
+        if nxt is not None:
+            delay = max(0.0, min(delay, (nxt - host.clock()).total_seconds()))
+        await _sleep_unless(stop, delay)
+
+
+async def _sleep_unless(stop: threading.Event, seconds: float) -> None:
+    end = asyncio.get_running_loop().time() + seconds
+    while not stop.is_set():
+        left = end - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.05))
