@@ -152,12 +152,13 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     The journal is read as stored, so createHook tokens never show up here.
     """
     record, _ = load_record(host, workflow_id)
-    items = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
+    lifecycle = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
+    journal: list[HistoryItem] = []
     try:
         state = decode_state(host, record, inflate=False)
     except CorruptStateError as exc:
-        items.append(HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason}))
-        return items
+        lifecycle.append(HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason}))
+        return lifecycle
     for entry in state.journal:
         detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
         if entry.type in ("step_error", "timeout"):
@@ -166,9 +167,27 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
             detail["result"] = entry.result
         if entry.event is not None:
             detail["event"] = entry.event
-        items.append(HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail))
-    order = {"lifecycle": 0, "journal": 1}
-    return sorted(items, key=lambda i: (i.at, order[i.source]))
+        journal.append(HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail))
+    return _merge(lifecycle, journal)
+
+
+_BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
+
+
+def _merge(lifecycle: list[HistoryItem], journal: list[HistoryItem]) -> list[HistoryItem]:
+    """Merge two time-ordered lists; on equal times a lifecycle event that starts
+    an advance goes first, one that ends it goes after the journal entries."""
+    out: list[HistoryItem] = []
+    i = j = 0
+    while i < len(lifecycle) and j < len(journal):
+        life, entry = lifecycle[i], journal[j]
+        if life.at < entry.at or (life.at == entry.at and life.kind in _BEFORE_RUN):
+            out.append(life)
+            i += 1
+        else:
+            out.append(entry)
+            j += 1
+    return out + lifecycle[i:] + journal[j:]
 
 
 # -- replay checks and upgrades ------------------------------------------------------------
