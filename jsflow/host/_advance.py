@@ -305,6 +305,8 @@ async def drive(
         loaded = load(host, workflow_id)
         status = loaded.record.status
         if status in TERMINAL_STATUSES:
+            if act.wait_id is not None and any(e.slot == act.wait_id for e in loaded.state.journal):
+                raise AlreadyResumedError(workflow_id, act.wait_id, [])  # completed, then finished
             raise WorkflowFinishedError(workflow_id, status, act.kind or "advance")
         if status == "running" and not owner:
             if is_stale(host, loaded.record):
