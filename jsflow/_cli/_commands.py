@@ -1,0 +1,370 @@
+"""The operator commands: run, list, show, event, resume, resume-token, cancel, worker.
+
+Each is a few lines over one ``WorkflowHost`` call; the host does the work,
+these only parse, print and pick an exit code (see ``_errors``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from jsflow.host import UnknownWorkflowError, WorkflowInstance
+from jsflow.host._tokens import hash_token
+
+from . import _render as out
+from ._errors import CliError
+from ._options import db_option, json_option, read_script, registration_options
+from ._session import IssuedToken, Registrations, Session, open_session
+from ._values import parse_value
+
+STATUSES = ["running", "suspended", "completed", "faulted", "cancelled", "continued_as_new"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def report(sess: Session, inst: WorkflowInstance, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    """Print an instance after a command advanced it; exit 1 if it faulted."""
+    tokens = sess.tokens_for(inst)
+    if as_json:
+        out.emit_json({**(extra or {}), **out.instance_data(inst, tokens)})
+    else:
+        out.echo_instance(inst, tokens, now=sess.host.clock())
+    if inst.status == "faulted":
+        raise CliError(f"workflow {inst.workflow_id!r} faulted: {out.error_text(inst.error or {})}")
+
+
+def _exists(sess: Session, workflow_id: str | None) -> bool:
+    if workflow_id is None:
+        return False
+    try:
+        sess.host.get(workflow_id)
+    except UnknownWorkflowError:
+        return False
+    return True
+
+
+@click.command()
+@click.argument("script", metavar="SCRIPT")
+@click.argument("args", nargs=-1, metavar="[ARGS]...")
+@click.option("--entry", default="main", show_default=True, help="The function the workflow starts in.")
+@click.option(
+    "--id",
+    "workflow_id",
+    help="Workflow id (default: generated). Starting an existing id returns that instance and runs nothing.",
+)
+@registration_options
+@db_option
+@json_option
+def run(
+    script: str,
+    args: tuple[str, ...],
+    entry: str,
+    workflow_id: str | None,
+    regs: Registrations,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Start SCRIPT and run it to its first suspension (or its end).
+
+    The script is registered under its file stem (content-addressed: editing
+    it makes a new version; running instances keep theirs). Each ARG is JSON;
+    a bare word that is not JSON is a string; @file.json reads a file.
+    Prints the status, the pending waits and any resume tokens.
+
+    Example:
+
+    \b
+        jsflow run samples/payment_race.js A-17 --id order-17
+        jsflow run approval.js '{"amount": 250}' --suspend getApproval
+    """
+    name, source = read_script(script)
+    values = [parse_value(a, f"argument {i + 1}") for i, a in enumerate(args)]
+    with open_session(db, regs) as sess:
+        existed = _exists(sess, workflow_id)
+        version = sess.host.register_script(name, source)
+        inst = sess.host.start(
+            name,
+            *values,
+            workflow_id=workflow_id,
+            entry_point=entry,
+            version=version.hash,
+            metadata=regs.metadata() or None,
+        )
+        if existed:
+            click.echo(f"note: workflow {workflow_id!r} already exists; nothing was started", err=True)
+        report(sess, inst, as_json)
+
+
+@click.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUSES),
+    help="Only instances with this status (repeatable).",
+)
+@click.option("--script", help="Only instances of this script name.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@db_option
+@json_option
+def list_cmd(
+    statuses: tuple[str, ...], script: str | None, limit: int, db: str | None, as_json: bool
+) -> None:
+    """List workflow instances, oldest first.
+
+    Example:
+
+    \b
+        jsflow list --status suspended
+    """
+    with open_session(db, Registrations()) as sess:
+        found = sess.host.list(status=list(statuses) or None, script=script, limit=limit)
+        if as_json:
+            out.emit_json([out.instance_data(i) for i in found])
+        elif not found:
+            click.echo("no workflows")
+        else:
+            out.echo_lines(out.instance_rows(found))
+
+
+@click.command()
+@click.argument("workflow_id", metavar="ID")
+@db_option
+@json_option
+def show(workflow_id: str, db: str | None, as_json: bool) -> None:
+    """Show one instance: status, value or error, waits and its timeline.
+
+    Example:
+
+    \b
+        jsflow show order-17
+    """
+    with open_session(db, Registrations()) as sess:
+        inst = sess.host.get(workflow_id)
+        history = sess.host.history(workflow_id)
+        if as_json:
+            out.emit_json(
+                {**out.instance_data(inst, sess.tokens_for(inst)), "history": out.history_data(history)}
+            )
+            return
+        out.echo_instance(inst, sess.tokens_for(inst), now=sess.host.clock())
+        click.echo("  timeline:")
+        out.echo_lines(out.timeline(history), "    ")
+
+
+@click.command()
+@click.argument("workflow_id", metavar="ID")
+@click.argument("name")
+@click.argument("payload", required=False)
+@registration_options
+@db_option
+@json_option
+def event(
+    workflow_id: str, name: str, payload: str | None, regs: Registrations, db: str | None, as_json: bool
+) -> None:
+    """Send event NAME (with a JSON PAYLOAD) to workflow ID.
+
+    The event is stored first; if the workflow is not waiting for NAME yet it
+    stays buffered and is delivered when it does.
+
+    Example:
+
+    \b
+        jsflow event order-17 payment '{"amount": 42}'
+    """
+    value = parse_value(payload, "payload") if payload is not None else None
+    with open_session(db, regs) as sess:
+        sess.prepare(sess.host.get(workflow_id))
+        receipt = sess.host.send_event(workflow_id, name, value)
+        if not as_json:
+            what = (
+                f"delivered to wait {receipt.wait_id}"
+                if receipt.delivered
+                else (f"buffered: the workflow does not wait for {name!r} yet")
+            )
+            click.echo(f"event {name!r} stored (#{receipt.event_id}), {what}")
+        report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+@click.command()
+@click.argument("workflow_id", metavar="ID")
+@click.argument("value", required=False)
+@click.option("--wait-id", type=int, help="The wait to complete (default: the first pending one).")
+@registration_options
+@db_option
+@json_option
+def resume(
+    workflow_id: str,
+    value: str | None,
+    wait_id: int | None,
+    regs: Registrations,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Resume a pending wait of workflow ID with a JSON VALUE.
+
+    Example:
+
+    \b
+        jsflow resume order-17 true --wait-id 1
+    """
+    parsed = parse_value(value, "value") if value is not None else None
+    with open_session(db, regs) as sess:
+        sess.prepare(sess.host.get(workflow_id))
+        report(sess, sess.host.resume(workflow_id, parsed, wait_id), as_json)
+
+
+@click.command("resume-token")
+@click.argument("token")
+@click.argument("payload", required=False)
+@registration_options
+@db_option
+@json_option
+def resume_token(token: str, payload: str | None, regs: Registrations, db: str | None, as_json: bool) -> None:
+    """Resume the wait a resume TOKEN belongs to (single use) with a JSON PAYLOAD.
+
+    Example:
+
+    \b
+        jsflow resume-token Zk3...q8 '{"approved": true}'
+    """
+    value = parse_value(payload, "payload") if payload is not None else None
+    with open_session(db, regs) as sess:
+        record = sess.host.store.get_token(hash_token(token)) if token else None
+        if record is not None:
+            sess.prepare(sess.host.get(record.workflow_id))
+        report(sess, sess.host.resume_with_token(token, value), as_json)
+
+
+@click.command()
+@click.argument("workflow_id", metavar="ID")
+@click.option("--reason", help="Why; kept with the instance.")
+@db_option
+@json_option
+def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) -> None:
+    """Cancel a running or suspended workflow; its waits and tokens die with it.
+
+    Example:
+
+    \b
+        jsflow cancel order-17 --reason "customer left"
+    """
+    with open_session(db, Registrations()) as sess:
+        report(sess, sess.host.cancel(workflow_id, reason), as_json)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="One pass over due timers, then exit.")
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Longest sleep between passes, in seconds.",
+)
+@click.option("--max-time", type=click.FloatRange(0), help="Stop after this many seconds.")
+@registration_options
+@db_option
+@json_option
+def worker(
+    once: bool,
+    poll_interval: float,
+    max_time: float | None,
+    regs: Registrations,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Fire due timers (sleeps, timeouts, retries, token expiry) and recover stuck runs.
+
+    Runs until Ctrl-C (which finishes the current pass, then exits cleanly)
+    or --max-time; --once does a single pass.
+
+    Example:
+
+    \b
+        jsflow worker --once
+    """
+    with open_session(db, regs) as sess:
+        if once:
+            fired = _pass(sess, set())
+            _echo_pass(fired, sess.tokens.issued, as_json)
+            return
+        total = _loop(sess, poll_interval, max_time, as_json)
+        if not as_json:
+            click.echo(f"worker stopped ({total} fired)")
+
+
+def _pass(sess: Session, warned: set[str]) -> int:
+    for wid in sess.prepare_all():
+        if wid not in warned:
+            warned.add(wid)
+            click.echo(
+                f"warning: workflow {wid!r} was started with another --app; its steps may be missing here",
+                err=True,
+            )
+    return sess.host.run_due()
+
+
+def _echo_pass(fired: int, issued: list[IssuedToken], as_json: bool) -> None:
+    if as_json:
+        out.emit_json({"fired": fired, "tokens": [out.token_data(t) for t in issued]})
+        return
+    click.echo(f"{out.when(_now())}  fired {fired}")
+    for tok in issued:
+        click.echo(f"  resume token for {tok.function_name}: {tok.token}")
+
+
+def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: bool) -> int:
+    """Passes until a signal or the deadline; SIGINT/SIGTERM only set a flag, so a
+    pass is never cut in the middle of a store transaction."""
+    stop = threading.Event()
+    previous = _install_signals(stop)
+    deadline = None if max_time is None else time.monotonic() + max_time
+    total, warned = 0, set[str]()
+    if not as_json:
+        click.echo("worker started; Ctrl-C to stop")
+    try:
+        while not stop.is_set():
+            seen = len(sess.tokens.issued)
+            fired = _pass(sess, warned)
+            total += fired
+            if fired or len(sess.tokens.issued) > seen:
+                _echo_pass(fired, sess.tokens.issued[seen:], as_json)
+            timeout = _sleep_for(sess, poll_interval)
+            if deadline is not None:
+                timeout = min(timeout, deadline - time.monotonic())
+                if timeout <= 0:
+                    break
+            stop.wait(timeout)
+    finally:
+        _restore_signals(previous)
+    return total
+
+
+def _sleep_for(sess: Session, poll_interval: float) -> float:
+    due = sess.host.store.next_due_time()
+    if due is None:
+        return poll_interval
+    return max(0.0, min(poll_interval, (due - sess.host.clock()).total_seconds()))
+
+
+def _install_signals(stop: threading.Event) -> dict[int, Any]:
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: Ctrl-C raises as usual
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

@@ -1,0 +1,79 @@
+"""Shared click options, so every command spells ``--db``, ``--json`` and the
+registration flags the same way (the sqlite-utils habit)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ._errors import CliError
+from ._session import Registrations
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(fn: F) -> F:
+    return click.option(
+        "--db",
+        metavar="URL|PATH",
+        default=None,
+        help="Store: a sqlite:///... URL or a file path. Default: $JSFLOW_DB, else .jsflow/jsflow.db.",
+    )(fn)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text.")(
+        fn
+    )
+
+
+def registration_options(fn: F) -> F:
+    """``--suspend``, ``--app`` and ``--fetch-allow``; the command receives ``regs``."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, suspend: tuple[str, ...], app: str | None, fetch_allow: tuple[str, ...], **kwargs: Any
+    ) -> Any:
+        regs = Registrations(tuple(dict.fromkeys(suspend)), app, tuple(dict.fromkeys(fetch_allow)))
+        return fn(*args, regs=regs, **kwargs)
+
+    for decorate in (
+        click.option(
+            "--fetch-allow",
+            "fetch_allow",
+            multiple=True,
+            metavar="HOST",
+            help="Enable fetch() for these hosts (repeatable; name, *.suffix, IP or CIDR).",
+        ),
+        click.option(
+            "--app",
+            metavar="MODULE:ATTR",
+            envvar="JSFLOW_APP",
+            help="Load a WorkflowEngine or WorkflowHost with your steps, e.g. myapp.flows:host "
+            "(or $JSFLOW_APP).",
+        ),
+        click.option(
+            "--suspend",
+            multiple=True,
+            metavar="NAME",
+            help="Declare a JS suspend function resumed by token or `jsflow resume` (repeatable).",
+        ),
+    ):
+        wrapper = decorate(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def read_script(path: str) -> tuple[str, str]:
+    """(name, source): the name is the file stem, as ``run`` registers it."""
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"script not found: {path}", exit_code=2)
+    try:
+        source = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read script {path}: {exc}", exit_code=2) from None
+    return p.stem, source

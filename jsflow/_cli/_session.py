@@ -1,0 +1,279 @@
+"""Opening a ``WorkflowHost`` for one CLI command, with the right registrations.
+
+Why this module exists: registrations (steps, suspend functions, fetch) live
+in Python objects, not in the store, yet a workflow started by ``jsflow run``
+is advanced later by other processes (``jsflow event``, ``jsflow worker``).
+If such a process lacked a suspend function the script uses, the replay
+would hit a ``ReferenceError`` and fault the instance for good. So ``run``
+records what it was given in the instance's metadata (``cli.suspend``,
+``cli.fetch_allow``, ``cli.app``) and every later command re-applies the
+declarative parts (suspend names, fetch hosts) by itself; the ``--app``
+module is code, so it is never imported implicitly: a command that would
+advance such an instance without ``--app`` stops with a clear error instead.
+
+Tokens: a suspend function declared with ``--suspend`` (or registered by an
+``--app`` host) issues a resume token that exists in clear only in the
+process that suspended; ``TokenLog`` catches it there so the command can
+print it. Tokens of JS ``createHook`` are derived from the host secret and
+can be shown at any time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jsflow import WorkflowEngine
+from jsflow.host import WaitInfo, WorkflowHost, WorkflowInstance
+
+from ._errors import CliError
+
+META_SUSPEND = "cli.suspend"
+META_FETCH = "cli.fetch_allow"
+META_APP = "cli.app"
+UNFINISHED = ["running", "suspended"]
+
+
+@dataclass(frozen=True)
+class Registrations:
+    """What the command line adds to the engine: ``--suspend``, ``--app``, ``--fetch-allow``."""
+
+    suspends: tuple[str, ...] = ()
+    app: str | None = None
+    fetch_allow: tuple[str, ...] = ()
+
+    def metadata(self) -> dict[str, str]:
+        """The instance metadata that lets later commands re-apply these."""
+        meta: dict[str, str] = {}
+        if self.suspends:
+            meta[META_SUSPEND] = ",".join(self.suspends)
+        if self.fetch_allow:
+            meta[META_FETCH] = ",".join(self.fetch_allow)
+        if self.app:
+            meta[META_APP] = self.app
+        return meta
+
+
+def declared(metadata: dict[str, str], key: str) -> list[str]:
+    """A comma-separated list stored in instance metadata by ``run``."""
+    return [part for part in metadata.get(key, "").split(",") if part]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A resume token seen in clear by this process (``before_suspend``) or derived (createHook)."""
+
+    function_name: str
+    token: str
+    expires_at: datetime | None
+    arguments: list[Any] = field(default_factory=list)
+    url: str | None = None
+    wait_id: int | None = None
+
+
+class TokenLog:
+    """Collects the tokens ``before_suspend`` hands out while a command runs."""
+
+    def __init__(self) -> None:
+        self.issued: list[IssuedToken] = []
+
+    def hook(self, name: str, user_hook: Callable[..., Any] | None = None) -> Callable[..., Any]:
+        """A ``before_suspend`` that records the token, then calls the user's hook (if any)."""
+
+        def before_suspend(token: str, expires_at: datetime, args: list[Any]) -> Any:
+            self.issued.append(IssuedToken(name, token, expires_at, list(args)))
+            return user_hook(token, expires_at, args) if user_hook is not None else None
+
+        return before_suspend
+
+    def for_instance(self, host: WorkflowHost, inst: WorkflowInstance) -> list[IssuedToken]:
+        """Tokens of ``inst``'s pending waits: caught ones and createHook ones."""
+        out: list[IssuedToken] = []
+        caught = list(self.issued)
+        for wait in inst.waits:
+            if wait.kind == "hook" and wait.arguments:
+                out.append(hook_token(host, inst.workflow_id, wait))
+                continue
+            for tok in caught:
+                if wait.has_token and tok.function_name == wait.function_name:
+                    caught.remove(tok)
+                    out.append(
+                        IssuedToken(
+                            tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id
+                        )
+                    )
+                    break
+        return out
+
+
+def hook_token(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> IssuedToken:
+    """The token of a JS ``createHook`` wait: derived again from the host secret (``_hooks``)."""
+    token = host.hooks.derive_token(workflow_id, str(wait.arguments[0]))
+    return IssuedToken(
+        "createHook",
+        token,
+        wait.token_expires_at or wait.resume_at,
+        url=f"{host.hook_base_url}/{token}",
+        wait_id=wait.wait_id,
+    )
+
+
+def db_url(db: str | None) -> str | None:
+    """``--db`` accepts a store URL or a plain file path (made an absolute sqlite URL)."""
+    if db is None or "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
+    """Import ``module:attr`` (like uvicorn and celery) from the working directory.
+
+    ``attr`` may be dotted, and may be a zero-argument factory returning an
+    engine or a host.
+    """
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise CliError(f"--app {spec!r} must look like module:attribute (e.g. myapp.flows:host)", 2)
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"--app {spec!r}: cannot import {module_name!r}: {exc}", 2) from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CliError(f"--app {spec!r}: module {module_name!r} has no attribute {attr!r}", 2) from None
+    if callable(obj) and not isinstance(obj, (WorkflowEngine, WorkflowHost)) and not isinstance(obj, type):
+        obj = obj()
+    if not isinstance(obj, (WorkflowEngine, WorkflowHost)):
+        raise CliError(
+            f"--app {spec!r} is a {type(obj).__name__}; expected a WorkflowEngine or WorkflowHost", 2
+        )
+    return obj
+
+
+def _is_registered(engine: WorkflowEngine, name: str) -> bool:
+    """Whether the engine already knows ``name`` (reads engine internals; no public accessor)."""
+    return name in getattr(engine, "_steps", {}) or name in getattr(engine, "_suspends", {})
+
+
+class Session:
+    """A host plus what this command registered on it; use ``open_session``."""
+
+    def __init__(self, host: WorkflowHost, regs: Registrations, tokens: TokenLog) -> None:
+        self.host = host
+        self.regs = regs
+        self.tokens = tokens
+        self._declared: set[str] = set()
+        self._fetch_hosts: set[str] = set()
+        self.declare(regs.suspends, regs.fetch_allow)
+
+    def declare(self, suspends: Iterable[str], fetch_allow: Iterable[str] = ()) -> None:
+        """Register ``--suspend`` names as token suspend functions, and widen fetch."""
+        for name in suspends:
+            if name in self._declared or _is_registered(self.host.engine, name):
+                continue
+            self.host.register_suspend_function(name, before_suspend=self.tokens.hook(name))
+            self._declared.add(name)
+        hosts = set(fetch_allow) - self._fetch_hosts
+        if hosts:
+            self._fetch_hosts |= hosts
+            self.host.engine.enable_fetch(allow_hosts=sorted(self._fetch_hosts))
+
+    def prepare(self, inst: WorkflowInstance) -> None:
+        """Before advancing ``inst``: re-apply what ``run`` recorded, and refuse a missing app."""
+        app = inst.metadata.get(META_APP)
+        if app and not self.regs.app:
+            raise CliError(
+                f"workflow {inst.workflow_id!r} was started with --app {app}; pass the same "
+                f"--app (or set JSFLOW_APP) so its steps exist when it runs"
+            )
+        self.declare(declared(inst.metadata, META_SUSPEND), declared(inst.metadata, META_FETCH))
+
+    def prepare_all(self) -> list[str]:
+        """For store-wide commands (worker, replay): apply every unfinished instance's
+        declarations. Returns the ids that need an ``--app`` this command lacks."""
+        missing_app: list[str] = []
+        offset = 0
+        while True:
+            page = self.host.list(status=UNFINISHED, limit=500, offset=offset)
+            for inst in page:
+                app = inst.metadata.get(META_APP)
+                if app and app != self.regs.app:
+                    missing_app.append(inst.workflow_id)
+                self.declare(declared(inst.metadata, META_SUSPEND), declared(inst.metadata, META_FETCH))
+            if len(page) < 500:
+                return missing_app
+            offset += 500
+
+    def tokens_for(self, inst: WorkflowInstance) -> list[IssuedToken]:
+        return self.tokens.for_instance(self.host, inst)
+
+
+def _console(level: str, message: str) -> None:
+    """Script console output goes to stderr, so ``--json`` on stdout stays parseable."""
+    click.echo(click.style(f"console.{level}: ", dim=True) + message, err=True)
+
+
+def build_host(
+    db: str | None,
+    regs: Registrations,
+    tokens: TokenLog,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    store: Any = None,
+    on_console: Callable[[str, str], None] | None = _console,
+) -> WorkflowHost:
+    """A host on ``db`` (or ``store``) using the ``--app`` engine/host registrations if given."""
+    app = load_app(regs.app) if regs.app else None
+    target = store if store is not None else db_url(db)
+    if isinstance(app, WorkflowHost):
+        if target is None and clock is None:
+            host = app
+        else:
+            host = WorkflowHost(target, engine=app.engine, clock=clock)
+        _adopt_hooks(host, app, tokens)
+        engine = host.engine
+    else:
+        engine = app if isinstance(app, WorkflowEngine) else WorkflowEngine(clock=clock)
+        if clock is not None:
+            engine.clock = clock
+        host = WorkflowHost(target, engine=engine, clock=clock)
+    if on_console is not None and engine.on_console is None:
+        engine.on_console = on_console
+    return host
+
+
+def _adopt_hooks(host: WorkflowHost, app: WorkflowHost, tokens: TokenLog) -> None:
+    """Re-register the app host's token suspend functions on ``host`` with a
+    ``before_suspend`` that also lets the CLI print the token (``_hooks.TokenSpec``)."""
+    for spec in list(app.hooks.specs.values()):
+        host.register_suspend_function(
+            spec.name,
+            before_suspend=tokens.hook(spec.name, spec.before_suspend),
+            before_resume=spec.before_resume,
+            before_timeout_resume=spec.before_timeout_resume,
+            expires_in=spec.expires_in,
+            resume_at=spec.resume_at,
+        )
+
+
+@contextmanager
+def open_session(db: str | None, regs: Registrations) -> Iterator[Session]:
+    """The host for one command; closed when the command ends."""
+    tokens = TokenLog()
+    host = build_host(db, regs, tokens)
+    try:
+        yield Session(host, regs, tokens)
+    finally:
+        host.close()
