@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -36,12 +36,20 @@ DEV_ID = "dev"
 
 
 class VirtualClock:
-    """The dev loop's time: starts at ``start`` and only moves when a timer is skipped to."""
+    """The dev loop's time: starts at ``start`` and jumps when a timer is skipped to.
+
+    Each reading also moves it on by a millisecond, as real time would, so the
+    timeline keeps things in the order they happened instead of piling them
+    onto one instant.
+    """
+
+    TICK = timedelta(milliseconds=1)
 
     def __init__(self, start: datetime) -> None:
         self.start = self.now = start
 
     def __call__(self) -> datetime:
+        self.now += self.TICK
         return self.now
 
     def offset(self) -> str:

@@ -212,7 +212,7 @@ def echo_instance(
 
 
 def error_text(error: dict[str, Any]) -> str:
-    name = error.get("js_name") or error.get("type") or "Error"
+    name = error.get("js_name") or error.get("name") or error.get("type") or "Error"
     return f"{name}: {error.get('message', '')}"
 
 
@@ -252,31 +252,39 @@ def instance_rows(instances: Sequence[WorkflowInstance]) -> list[str]:
 
 # -- timelines ---------------------------------------------------------------------------------
 _NAME_KEYS = ("name", "function_name", "event", "kind")
+#: lifecycle details that are noise in a timeline (still in ``--json``)
+_HIDDEN_KEYS = frozenset({"run_id", "script_hash", "parent_run_id", "worker"})
+_MISSING = object()
 
 
 def detail_text(detail: dict[str, Any]) -> str:
     """A journal entry or lifecycle detail as ``name  slot=1  -> result``."""
     parts: list[str] = []
-    rest = dict(detail)
+    rest = {k: v for k, v in detail.items() if k not in _HIDDEN_KEYS}
     for key in _NAME_KEYS:
         if isinstance(rest.get(key), str):
             parts.append(rest.pop(key))
             break
+    waits = rest.pop("waits", None)
+    if isinstance(waits, list):
+        parts.append("on " + ", ".join(_wait_ref(w) for w in waits))
     error = rest.pop("error", None)
-    result = rest.pop("result", None) if "result" in rest else _MISSING
+    result = rest.pop("result", _MISSING)
     for key, value in rest.items():
         if value is not None and value != [] and value != {}:
             parts.append(f"{key}={compact(value, 40)}")
     if result is not _MISSING and (result is not None or error is None):
         parts.append("-> " + compact(result))
     if error:
-        parts.append(
-            click.style("!! " + (error_text(error) if isinstance(error, dict) else str(error)), fg="red")
-        )
+        text = error_text(error) if isinstance(error, dict) else str(error)
+        parts.append(click.style("!! " + compact(text, 100), fg="red"))
     return "  ".join(parts)
 
 
-_MISSING = object()
+def _wait_ref(wait: Any) -> str:
+    if isinstance(wait, dict):
+        return f"{wait.get('function', '?')}#{wait.get('wait_id', '?')}"
+    return compact(wait, 30)
 
 
 def timeline(items: Sequence[HistoryItem]) -> list[str]:

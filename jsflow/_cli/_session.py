@@ -234,14 +234,16 @@ def build_host(
     store: Any = None,
     on_console: Callable[[str, str], None] | None = _console,
 ) -> WorkflowHost:
-    """A host on ``db`` (or ``store``) using the ``--app`` engine/host registrations if given."""
+    """A host on ``db`` (or ``store``) using the ``--app`` engine/host registrations if given.
+
+    An ``--app`` host lends its engine and token hooks, never its store: the
+    store is always the one ``--db`` (or the default) names, so every command
+    sees the same instances whether or not it loads the app.
+    """
     app = load_app(regs.app) if regs.app else None
     target = store if store is not None else db_url(db)
-    if isinstance(app, WorkflowHost):
-        if target is None and clock is None:
-            host = app
-        else:
-            host = WorkflowHost(target, engine=app.engine, clock=clock)
+    if isinstance(app, WorkflowHost):  # --app brings the code, --db decides the store
+        host = WorkflowHost(target, engine=app.engine, clock=clock)
         _adopt_hooks(host, app, tokens)
         engine = host.engine
     else:
