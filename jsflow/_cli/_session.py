@@ -154,7 +154,10 @@ def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
         except AttributeError:
             raise CliError(f"--app {spec!r}: module {module_name!r} has no attribute {attr!r}", 2) from None
     if callable(obj) and not isinstance(obj, (WorkflowEngine, WorkflowHost)) and not isinstance(obj, type):
-        obj = obj()
+        try:
+            obj = obj()  # a factory
+        except Exception as exc:
+            raise CliError(f"--app {spec!r}: calling {attr}() failed: {exc}", 2) from None
     if not isinstance(obj, (WorkflowEngine, WorkflowHost)):
         raise CliError(
             f"--app {spec!r} is a {type(obj).__name__}; expected a WorkflowEngine or WorkflowHost", 2
