@@ -325,7 +325,9 @@ class Run:
                     else:
                         await self._finish_step(slot, await self._execute(slot))
                     continue
-                if not tasks and queue.empty():
+                # a finished task leaves `tasks` only in a later loop iteration (done
+                # callbacks are scheduled): waiting on it would hang forever
+                if queue.empty() and all(task.done() for task in tasks):
                     break
                 key, outcome = await queue.get()
                 if isinstance(key, tuple):  # issue 5: an item of the JS step driver
