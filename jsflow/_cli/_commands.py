@@ -138,18 +138,29 @@ def list_cmd(
 
 @click.command()
 @click.argument("workflow_id", metavar="ID")
+@click.option(
+    "--token",
+    "token_only",
+    is_flag=True,
+    help="Print only the resume tokens of its createHook waits, one per line (for $(...)).",
+)
 @db_option
 @json_option
-def show(workflow_id: str, db: str | None, as_json: bool) -> None:
+def show(workflow_id: str, token_only: bool, db: str | None, as_json: bool) -> None:
     """Show one instance: status, value or error, waits and its timeline.
 
     Example:
 
     \b
         jsflow show order-17
+        jsflow resume-token "$(jsflow show hire-1 --token)" '{"approved": true}'
     """
     with open_session(db, Registrations()) as sess:
         inst = sess.host.get(workflow_id)
+        if token_only:
+            for tok in sess.tokens_for(inst):
+                click.echo(tok.token)
+            return
         history = sess.host.history(workflow_id)
         if as_json:
             out.emit_json(
