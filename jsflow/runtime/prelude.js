@@ -239,7 +239,7 @@ function drift(entry, rec) {
 }
 function valueOf(entry, rec) {
   if (entry.type === 'step_error' || entry.type === 'timeout') return { error: entry.error };
-  if (entry.type === 'event' && rec.array) return { value: { name: entry.event, payload: entry.result } };
+  if (entry.type === 'event' && rec.array) return { value: { name: entry.event, payload: entry.result === undefined ? null : entry.result } };  // a null payload is not journaled
   return { value: entry.result };
 }
 // End of replay: from here on console output is live and new slots are reported.
