@@ -208,3 +208,17 @@ def test_debug_env_shows_traceback(jsflow: Invoke, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("JSFLOW_DEBUG", "1")
     with pytest.raises(Exception, match="unknown workflow"):
         jsflow("show", "nope", ok=False)
+
+
+def test_fetch_allow_enables_fetch_and_is_recorded(jsflow: Invoke, tmp_path: Path) -> None:
+    script = tmp_path / "get.js"
+    script.write_text(
+        "async function main() {\n"
+        "  try { await fetch('http://10.0.0.1/'); } catch (e) { return e.message; }\n"
+        "}\n"
+    )
+    data = as_json(jsflow("run", str(script), "--fetch-allow", "example.com", "--json"))
+    assert data["value"].startswith("fetch refused") and "allow_hosts" in data["value"]
+    assert data["metadata"]["cli.fetch_allow"] == "example.com"
+    without = as_json(jsflow("run", str(script), "--json"))
+    assert "not defined" in without["value"] or "fetch" in without["value"]
