@@ -185,7 +185,10 @@ class Run:
     def _replay(self) -> None:
         sb = self.sandbox
         if not self.journal:
-            self._process(sb.take_commands())
+            commands = sb.take_commands()
+            if self.state.waits:  # it suspended before: this start is a replay, keep it silent
+                commands = [c for c in commands if not (isinstance(c, dict) and c.get("op") == "console")]
+            self._process(commands)
             return
         for _ in range(len(self.journal)):
             drift = sb.call_and_drain("__next")
