@@ -10,6 +10,16 @@ const OrigDate = G.Date;
 const indirectEval = G.eval;
 const defineProperty = Object.defineProperty;
 const MAX_CONSOLE = 8192;
+// Arrays the prelude fills after user code ran are written with defineProperty and
+// searched with loops: a script may overwrite Array.prototype.push/indexOf or plant
+// index setters, and must not break replay or the host by doing so.
+function defineIndex(arr, i, value) {
+  defineProperty(arr, i, { value, writable: true, enumerable: true, configurable: true });
+}
+function hasItem(arr, item) {
+  for (let i = 0; i < arr.length; i++) if (arr[i] === item) return true;
+  return false;
+}
 
 // ---- workflow state --------------------------------------------------------
 let now = 0;                 // workflow time, ms since epoch
@@ -100,7 +110,7 @@ function schedule(kind, name, args, extra) {
     if (extra.names !== undefined) { rec.names = extra.names; rec.array = extra.array; }
     if (extra.duration !== undefined) rec.duration = extra.duration;
   }
-  slots[slot] = rec;
+  defineIndex(slots, slot, rec);
   if (!replaying) host.emit(describeSlot(slot, rec));
   return promise;
 }
@@ -217,7 +227,7 @@ host.register('__next', function () {
   const rec = slots[entry.slot];
   const family = FAMILY[entry.type];
   if (outcome || continued !== null || rec === undefined || rec.settled || familyOf(rec.kind) !== family ||
-      rec.name !== entry.name || (entry.type === 'event' && rec.names.indexOf(entry.event) < 0)) {
+      rec.name !== entry.name || (entry.type === 'event' && !hasItem(rec.names, entry.event))) {
     return drift(entry, rec);
   }
   journalIndex += 1;
@@ -247,7 +257,7 @@ host.register('__snapshot', function () {
   replaying = false;
   const pending = [];
   for (let i = 0; i < slots.length; i++) {
-    if (!slots[i].settled) pending.push(describeSlot(i, slots[i]));
+    if (!slots[i].settled) defineIndex(pending, pending.length, describeSlot(i, slots[i]));
   }
   return { pending, done: outcome !== null, continued: continued !== null };
 });
