@@ -37,7 +37,7 @@ from ._errors import (
 )
 from ._jssteps import COMMANDS as JS_STEP_COMMANDS
 from ._jssteps import JsSteps
-from ._prelude import PRELUDE
+from ._prelude import prelude_for
 from ._state import (
     JournalEntry,
     Limits,
@@ -132,7 +132,7 @@ class Run:
 
     def _load(self) -> None:
         sb, cfg = self.sandbox, self.config
-        sb.install(PRELUDE)
+        sb.install(prelude_for([self.script, *cfg.executes], cfg.fetch))
         sb.call("__define", sorted(cfg.steps), sorted(cfg.suspends))
         if cfg.fetch:  # issue 5
             sb.call("__enableFetch")
