@@ -16,7 +16,6 @@ from jsflow import (
     WorkflowStatus,
 )
 
-
 SCRIPT = """
 async function main(n) {
   const out = [];

@@ -102,9 +102,13 @@ async function main() { await sleep('1s'); return helper({}); }"""
 
 
 def test_thrown_custom_error_and_non_error_values(engine):
-    err = _script_error(engine.run_workflow(
-        "class MyError extends Error { constructor(m) { super(m); this.name = 'MyError'; } }\n"
-        "function main() { throw new MyError('custom'); }", "main"))
+    err = _script_error(
+        engine.run_workflow(
+            "class MyError extends Error { constructor(m) { super(m); this.name = 'MyError'; } }\n"
+            "function main() { throw new MyError('custom'); }",
+            "main",
+        )
+    )
     assert (err.js_name, err.message) == ("MyError", "custom")
     err = _script_error(engine.run_workflow("async function main() { throw 'plain string'; }", "main"))
     assert err.message == "plain string"
@@ -181,8 +185,11 @@ LIMIT_CASES = [
     ("async function main() { await sleep('1s'); for (;;) {} }", "time"),
     ("function main() { const a = []; for (;;) a.push('x'.repeat(100000) + a.length); }", "memory"),
     ("function f(n) { return f(n + 1) + 1; }\nfunction main() { return f(0); }", "stack"),
-    ("function f(n) { return [f(n + 1)]; }\nasync function main() { await null; try { return f(0); } "
-     "catch (e) { return f(0); } }", "stack"),
+    (
+        "function f(n) { return [f(n + 1)]; }\nasync function main() { await null; try { return f(0); } "
+        "catch (e) { return f(0); } }",
+        "stack",
+    ),
 ]
 
 
@@ -249,7 +256,9 @@ def test_return_value_with_looping_to_json(small_engine):
 
 def test_step_argument_with_looping_to_json(small_engine):
     small_engine.register_step_function("s", lambda x: x)
-    result = small_engine.run_workflow("async function main() { await s({ toJSON() { for (;;) {} } }); }", "main")
+    result = small_engine.run_workflow(
+        "async function main() { await s({ toJSON() { for (;;) {} } }); }", "main"
+    )
     assert isinstance(result.error, ResourceLimitError)
     assert_engine_still_works(small_engine)
 

@@ -244,7 +244,7 @@ def test_retry_backoff_delays():
 
 
 def test_retry_backoff_is_waited_in_the_engine(engine):
-    fn, calls = _flaky(2)
+    fn, _ = _flaky(2)
     engine.register_step_function("flaky", fn, retry=RetryPolicy(max_attempts=3, delay=0.05, backoff=2))
     start = time.perf_counter()
     assert engine.run_workflow("async function main() { return await flaky(); }", "main").value == 3
@@ -269,7 +269,7 @@ def test_give_up_on_stops_retrying(engine):
 
 def test_named_retry_policy(engine):
     engine.add_retry_policy("net", RetryPolicy(max_attempts=4))
-    fn, calls = _flaky(3)
+    fn, _ = _flaky(3)
     engine.register_step_function("flaky", fn, retry="net")
     assert engine.run_workflow("async function main() { return await flaky(); }", "main").value == 4
 

@@ -49,10 +49,13 @@ def test_suspend_function_resume_at_timedelta_is_relative_to_workflow_time(engin
 def test_suspend_function_resume_at_none_and_no_callable(engine):
     engine.register_suspend_function("manual", lambda: None)
     engine.register_suspend_function("bare")
-    first = engine.run_workflow("async function main() { await manual(); return await bare(1, 'x'); }", "main")
+    first = engine.run_workflow(
+        "async function main() { await manual(); return await bare(1, 'x'); }", "main"
+    )
     assert first.suspension.resume_at is None
-    second = engine.resume_workflow("async function main() { await manual(); return await bare(1, 'x'); }",
-                                    first.state)
+    second = engine.resume_workflow(
+        "async function main() { await manual(); return await bare(1, 'x'); }", first.state
+    )
     assert second.suspension.function_name == "bare"
     assert second.suspension.arguments == [1, "x"]
     assert second.suspension.resume_at is None
@@ -83,8 +86,12 @@ def test_resume_at_returning_bad_type_is_an_error(engine):
 # -- sleep ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("duration", "delta"),
-    [("'500ms'", timedelta(milliseconds=500)), ("'2h'", timedelta(hours=2)), ("1500", timedelta(seconds=1.5)),
-     ("'PT1H30M'", timedelta(minutes=90))],
+    [
+        ("'500ms'", timedelta(milliseconds=500)),
+        ("'2h'", timedelta(hours=2)),
+        ("1500", timedelta(seconds=1.5)),
+        ("'PT1H30M'", timedelta(minutes=90)),
+    ],
 )
 def test_sleep_due_time(engine, duration, delta):
     result = engine.run_workflow(f"async function main() {{ await sleep({duration}); return 1; }}", "main")
@@ -112,8 +119,12 @@ def test_register_suspend_function_replaces_builtin_sleep(engine):
     assert result.suspension.function_name == "sleep"
     assert result.suspension.resume_at == T0 + timedelta(minutes=1)
     assert seen == ["1h"]
-    assert engine.resume_workflow("async function main() { await sleep('1h'); return 'up'; }",
-                                  result.state).value == "up"
+    assert (
+        engine.resume_workflow(
+            "async function main() { await sleep('1h'); return 'up'; }", result.state
+        ).value
+        == "up"
+    )
 
 
 def test_resume_value_of_sleep_is_visible(engine):
@@ -202,7 +213,8 @@ def test_wait_for_event_array_form_receives_name_and_payload(engine):
 
 def test_event_goes_to_the_first_scheduled_listener(engine):
     script = """async function main() {
-      return await Promise.all([waitForEvent('x').then(v => 'first ' + v), waitForEvent('x').then(v => 'second ' + v)]);
+      return await Promise.all([
+        waitForEvent('x').then(v => 'first ' + v), waitForEvent('x').then(v => 'second ' + v)]);
     }"""
     s1 = engine.raise_event(script, engine.run_workflow(script, "main").state, "x", 1)
     assert [w.wait_id for w in s1.waits] == [1]
@@ -289,7 +301,9 @@ def test_timeout_event_by_wait_id_and_without_event_wait(engine):
 
 
 def test_event_and_resume_times_drive_workflow_time(engine, clock):
-    script = "async function main() { await waitForEvent('x'); const t = Date.now(); await sleep('1h'); return t; }"
+    script = """async function main() {
+      await waitForEvent('x'); const t = Date.now(); await sleep('1h'); return t;
+    }"""
     first = engine.run_workflow(script, "main")
     clock.advance(minutes=10)
     second = engine.raise_event(script, first.state, "x")
