@@ -275,7 +275,7 @@ async function main() {
   try { Math.random = () => 0.5; } catch (e) {}
   const realDate = Date;
   Date = function () { return 0; };
-  Object.prototype.toJSON = undefined;
+  try { Object.prototype.toJSON = undefined; } catch (e) {}
   Array.prototype.push = function () { throw new Error('no push'); };
   Array.prototype.indexOf = function () { throw new Error('no indexOf'); };
   Object.defineProperty(Array.prototype, '2', { set(v) { throw new Error('no index set'); } });

@@ -13,6 +13,7 @@ from engine_helpers import T0_MS
 from jsflow import (
     InvalidStateError,
     JournalEntry,
+    Limits,
     PayloadTooLargeError,
     StateVersionError,
     Wait,
@@ -298,3 +299,18 @@ def test_engine_default_clock_is_aware_utc():
     engine = WorkflowEngine()
     result = engine.run_workflow("async function main() { await sleep('1s'); }", "main")
     assert result.suspension.resume_at.tzinfo is not None
+
+
+def test_limits_defaults_and_engine_keywords():
+    limits = Limits()
+    assert (limits.time, limits.memory, limits.stack, limits.payload) == (
+        10.0,
+        128 * 2**20,
+        1 * 2**20,
+        50 * 2**20,
+    )
+    seen = []
+    engine = WorkflowEngine(clock=None, limits=None, on_console=lambda lvl, msg: seen.append(msg))
+    assert engine.limits == Limits()
+    engine.run_workflow("function main() { console.log('hi'); }", "main")
+    assert seen == ["hi"]
