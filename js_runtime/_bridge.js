@@ -57,16 +57,24 @@
   defineProperty(G.Error, 'stackTraceLimit', { value: 10, writable: false, configurable: false });
   if (typeof G.Error.prepareStackTrace !== 'undefined') delete G.Error.prepareStackTrace;
   // ToPrimitive looks up Symbol.toPrimitive through the prototype chain, up to
-  // Object.prototype; pin that slot so it cannot be planted there.
-  defineProperty(Object.prototype, Symbol.toPrimitive, {
-    configurable: false,
-    enumerable: false,
-    get() { return undefined; },
-    set(v) {
-      if (this === Object.prototype) throw new TypeError('Cannot plant Symbol.toPrimitive on Object.prototype');
-      defineProperty(this, Symbol.toPrimitive, { value: v, writable: true, enumerable: false, configurable: true });
-    },
-  });
+  // Object.prototype, and JSON.stringify looks up toJSON on every object it
+  // writes, replies and commands included. Pin those slots on the shared
+  // prototypes so a script can neither hang a conversion nor forge a reply;
+  // the setter still lets a script give its own objects either property.
+  function pin(proto, key) {
+    defineProperty(proto, key, {
+      configurable: false,
+      enumerable: false,
+      get() { return undefined; },
+      set(v) {
+        if (this === proto) throw new TypeError('Cannot plant ' + StringCtor(key) + ' on a shared prototype');
+        defineProperty(this, key, { value: v, writable: true, enumerable: false, configurable: true });
+      },
+    });
+  }
+  pin(Object.prototype, Symbol.toPrimitive);
+  pin(Object.prototype, 'toJSON');
+  pin(Array.prototype, 'toJSON');
 
   // --- error description -----------------------------------------------------
   function clip(s, n) {

@@ -230,3 +230,25 @@ def test_stack_trace_limit_cannot_be_raised(sb: Sandbox, src: str) -> None:
         "try { r(500); } catch (e) { globalThis.__value = e.stack.split('\\n').length; }"
     )
     assert sb.call("get") <= 12
+
+
+@pytest.mark.parametrize("proto", ["Object.prototype", "Array.prototype"])
+def test_shared_to_json_cannot_forge_replies_or_commands(sb: Sandbox, proto: str) -> None:
+    # JSON.stringify consults toJSON on every object it writes, the bridge's
+    # own replies and queued commands included.
+    sb.run_script(
+        f"try {{ {proto}.toJSON = function () {{ return {{ forged: true }}; }}; }}"
+        " catch (e) { globalThis.__value = e.name; }"
+    )
+    assert sb.call("get") == "TypeError"
+    sb.call("q", {"cmd": [1]})
+    assert sb.take_commands() == [{"cmd": [1]}]
+    assert sb.call("id", {"a": [1]}) == {"a": [1]}
+
+
+def test_own_to_json_still_works(sb: Sandbox) -> None:
+    sb.run_script(
+        "const o = {}; o.toJSON = () => 'mine'; const a = [1]; a.toJSON = () => 'arr';"
+        "globalThis.__value = JSON.parse(JSON.stringify([o, a, { toJSON() { return 3; } }]));"
+    )
+    assert sb.call("get") == ["mine", "arr", 3]
