@@ -109,6 +109,7 @@ class Run:
         self.waits: dict[int, WaitRecord] = {w.slot: w for w in state.waits}
         self.slots: dict[int, Slot] = {}
         self.runnable: list[int] = []
+        self.failed_attempts: dict[int, int] = {}  # slot -> durable retries so far
         self.js = JsSteps(self)  # issue 5: JS step bodies and their ephemeral calls
         self.done = False
         self.continued = False
@@ -146,9 +147,9 @@ class Run:
                 kinds = sb.run_module(self.script, [entry])
                 if kinds.get(entry) == "function":
                     sb.run_script(
-                        f"globalThis.__jsflow_entry = globalThis.__jsr_module_exports[{_js_str(entry)}];"
+                        f"globalThis.{_ENTRY_GLOBAL} = globalThis.__jsr_module_exports[{_js_str(entry)}];"
                     )
-                    self.entry_global = "__jsflow_entry"
+                    self.entry_global = _ENTRY_GLOBAL
                 else:
                     raise Finished(
                         self.faulted(
@@ -160,8 +161,8 @@ class Run:
                         )
                     )
             else:
-                sb.run_script(self.script)
-                self.entry_global = entry
+                sb.run_script(_with_entry_capture(self.script, entry))
+                self.entry_global = _ENTRY_GLOBAL if _is_identifier(entry) else entry
         except JSError as exc:
             raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
 
@@ -281,7 +282,8 @@ class Run:
         entry = action.check(self)
         if entry is None:  # a retry wait: the step runs again
             slot = action.target
-            self.waits.pop(slot, None)
+            record = self.waits.pop(slot, None)
+            self.failed_attempts[slot] = record.attempt if record else 0
             self.runnable.append(slot)
             return
         await self.complete(entry)
@@ -350,7 +352,11 @@ class Run:
     async def _execute(self, slot: int) -> StepOutcome:
         rec = self.slots[slot]
         ctx = StepContext(
-            run_id=self.state.run_id, slot=slot, name=rec.name, metadata=dict(self.state.metadata)
+            run_id=self.state.run_id,
+            slot=slot,
+            name=rec.name,
+            attempt=self.failed_attempts.get(slot, 0) + 1,
+            metadata=dict(self.state.metadata),
         )
         return await execute_step(self.config.steps[rec.name], rec.args, ctx, self.config.limits.payload)
 
@@ -359,12 +365,11 @@ class Run:
         if outcome.kind == "retry":
             assert outcome.retry_after is not None
             at = datetime_to_ms(self.config.clock()) + int(outcome.retry_after.total_seconds() * 1000)
-            prev = self.waits.get(slot)
             self.waits[slot] = WaitRecord(
                 slot=slot,
                 resume_at_ms=at,
                 is_retry=True,
-                attempt=(prev.attempt if prev else 0) + 1,
+                attempt=self.failed_attempts.get(slot, 0) + 1,
                 error=outcome.error,
             )
             return
@@ -468,6 +473,26 @@ def _js_str(text: str) -> str:
     import json
 
     return json.dumps(text, ensure_ascii=True)
+
+
+_ENTRY_GLOBAL = "__jsflow_entry"
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+
+
+def _is_identifier(name: str) -> bool:
+    return _IDENTIFIER.fullmatch(name) is not None
+
+
+def _with_entry_capture(script: str, entry: str) -> str:
+    """Append a line that publishes the entry point from inside the script's
+    own scope: the script runs as eval code, so a top-level ``const main``
+    or ``let main`` is not a global and only code in that scope can see it."""
+    if not _is_identifier(entry):
+        return script
+    return (
+        f"{script}\n;globalThis.{_ENTRY_GLOBAL} = "
+        f"(() => {{ try {{ return {entry}; }} catch (e) {{ return undefined; }} }})();\n"
+    )
 
 
 def _seed(run_id: str) -> list[int]:

@@ -110,12 +110,12 @@ async def _call_with_policy(step: StepFunction, args: list[Any], ctx: StepContex
         async for attempt in step.retry.async_retrying():
             with attempt:
                 n = attempt.retry_state.attempt_number
-                return await _call_once(step, args, replace(ctx, attempt=n))
+                return await _call_once(step, args, replace(ctx, attempt=ctx.attempt + n - 1))
     else:
         for attempt in step.retry.retrying():
             with attempt:
                 n = attempt.retry_state.attempt_number
-                return await _call_once(step, args, replace(ctx, attempt=n))
+                return await _call_once(step, args, replace(ctx, attempt=ctx.attempt + n - 1))
     raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
 

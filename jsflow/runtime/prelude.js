@@ -7,7 +7,6 @@ const stringify = host.stringify;
 const parse = host.parse;
 const describeError = host.describeError;
 const OrigDate = G.Date;
-const indirectEval = G.eval;
 const defineProperty = Object.defineProperty;
 const MAX_CONSOLE = 8192;
 // Arrays the prelude fills after user code ran are written with defineProperty and
@@ -183,10 +182,7 @@ host.register('__start', function (entry, args, startedAt, seed, limit, journalE
   journal = journalEntries;
   journalIndex = 0;
   replaying = journal.length > 0;
-  let fn = G[entry];
-  if (fn === undefined && /^[A-Za-z_$][\w$]*$/.test(entry)) {
-    try { fn = indirectEval(entry); } catch (e) { fn = undefined; }  // top-level const/let
-  }
+  const fn = G[entry];
   if (typeof fn !== 'function') {
     return { missing: typeof fn };
   }
