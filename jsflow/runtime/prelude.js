@@ -9,12 +9,14 @@ const describeError = host.describeError;
 const OrigDate = G.Date;
 const defineProperty = Object.defineProperty;
 const MAX_CONSOLE = 8192;
-// Arrays the prelude fills after user code ran are written with defineProperty and
-// searched with loops: a script may overwrite Array.prototype.push/indexOf or plant
-// index setters, and must not break replay or the host by doing so.
-function defineIndex(arr, i, value) {
-  defineProperty(arr, i, { value, writable: true, enumerable: true, configurable: true });
-}
+// Arrays the prelude fills after user code ran have no prototype and are
+// searched with loops: a script may overwrite Array.prototype.push/indexOf or
+// plant index setters, and must not break replay or the host by doing so. A
+// prototype-less array keeps QuickJS's fast element storage, where defining
+// each index with defineProperty cost ~1 us an entry on the replay path.
+const setPrototypeOf = Object.setPrototypeOf;
+function bareArray() { return setPrototypeOf([], null); }
+function defineIndex(arr, i, value) { arr[i] = value; }
 function hasItem(arr, item) {
   for (let i = 0; i < arr.length; i++) if (arr[i] === item) return true;
   return false;
@@ -25,7 +27,7 @@ let now = 0;                 // workflow time, ms since epoch
 let replaying = false;       // true while journaled completions are delivered
 let journal = [];            // entries still to replay (objects)
 let journalIndex = 0;
-const slots = [];            // slot -> {kind, name, args, at, names, array, settle}
+const slots = bareArray();   // slot -> {kind, name, args, at, names, array, settle}
 let outcome = null;          // {status:'completed', json} | {status:'faulted', error}
 let continued = null;        // JSON text of continueAsNew args
 let payloadLimit = 50 * 1024 * 1024;
@@ -251,7 +253,7 @@ function valueOf(entry, rec) {
 // End of replay: from here on console output is live and new slots are reported.
 host.register('__snapshot', function () {
   replaying = false;
-  const pending = [];
+  const pending = bareArray();
   for (let i = 0; i < slots.length; i++) {
     if (!slots[i].settled) defineIndex(pending, pending.length, describeSlot(i, slots[i]));
   }
