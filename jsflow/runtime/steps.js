@@ -196,7 +196,11 @@ host.register('__enableFetch', function () {
   G.fetch = function fetch(input, init) {
     let req;
     try { req = buildRequest(input, init); } catch (e) { return Promise.reject(e); }
-    return journaled(req).then((d) => new Response(d));
+    return journaled(req).then((d) => new Response(d), (e) => {
+      // Python's FetchRefusedError/FetchTransportError: WHATWG fetch rejects with TypeError
+      if (e && typeof e.name === 'string' && e.name.startsWith('Fetch')) throw new TypeError(e.message);
+      throw e;
+    });
   };
   return null;
 });
