@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("jsflow.host")
 TxOp = Callable[[StoreSession], None]
 MAX_ATTEMPTS = 50
+SCRIPT_CACHE_SIZE = 256
 BUSY_WAIT_SECONDS = 30.0
 
 
@@ -108,12 +109,28 @@ def decode_state(host: WorkflowHost, record: WorkflowRecord, *, inflate: bool = 
     return host.hooks.inflate_state(record.workflow_id, state) if inflate else state
 
 
-def load(host: WorkflowHost, workflow_id: str) -> Loaded:
-    record, waits = load_record(host, workflow_id)
-    script = host.store.get_script(record.script_name, record.script_hash)
-    if script is None:
-        raise UnknownScriptError(record.script_name, record.script_hash)
-    return Loaded(record, waits, script.source, decode_state(host, record))
+def load(
+    host: WorkflowHost, workflow_id: str, found: tuple[WorkflowRecord, list[PendingWait]] | None = None
+) -> Loaded:
+    """Everything an advance needs; ``found``: the record and waits, if just read."""
+    record, waits = found if found is not None else load_record(host, workflow_id)
+    return Loaded(record, waits, script_source(host, record), decode_state(host, record))
+
+
+def script_source(host: WorkflowHost, record: WorkflowRecord) -> str:
+    """The source of the record's script version. Versions are content-addressed
+    and never change, so they are cached (name + hash -> source)."""
+    key = (record.script_name, record.script_hash)
+    source = host.script_cache.get(key)
+    if source is None:
+        script = host.store.get_script(record.script_name, record.script_hash)
+        if script is None:
+            raise UnknownScriptError(record.script_name, record.script_hash)
+        source = script.source
+        if len(host.script_cache) >= SCRIPT_CACHE_SIZE:
+            host.script_cache.clear()
+        host.script_cache[key] = source
+    return source
 
 
 def is_stale(host: WorkflowHost, record: WorkflowRecord) -> bool:
@@ -183,7 +200,8 @@ class Attempt:
                 for op in self.first_ops:
                     op(tx)
             waits = pending_waits(host, wid, result, self.loaded.waits, issued, tx)
-            tx.replace_waits(wid, waits)
+            if waits or self.loaded.waits:  # none before and none now: nothing to replace
+                tx.replace_waits(wid, waits)
             if act.history is not None:
                 tx.append_history(wid, act.history[0], act.history[1])
             tx.append_history(wid, status, _outcome_detail(result, waits))
@@ -294,15 +312,20 @@ async def drive(
     *,
     prepare: Prepare | None = None,
     owner: bool = False,
-    acquire: bool = False,
+    acquire: bool | None = None,
+    preloaded: Loaded | None = None,
 ) -> WorkflowInstance:
     """Advance the instance by ``act``, retrying on lost races, then run the
     post-commit hooks. ``owner``: the caller holds the instance (start,
-    recover), so "running" is expected rather than waited for."""
+    recover), so "running" is expected rather than waited for. ``acquire``:
+    take the instance with a write before running (None: when the engine
+    would run a step before its first journal write). ``preloaded``: the
+    instance as just read or created, used by the first attempt only."""
     deadline = time.monotonic() + BUSY_WAIT_SECONDS
     conflicts = 0
     while conflicts < MAX_ATTEMPTS:
-        loaded = load(host, workflow_id)
+        loaded = preloaded if preloaded is not None else load(host, workflow_id)
+        preloaded = None
         status = loaded.record.status
         if status in TERMINAL_STATUSES:
             if act.wait_id is not None and any(e.slot == act.wait_id for e in loaded.state.journal):
@@ -319,7 +342,7 @@ async def drive(
         first_ops = prepare(loaded) if prepare is not None else []
         attempt = Attempt(host, loaded, first_ops)
         try:
-            if acquire or _needs_acquire(loaded, act):
+            if acquire or (acquire is None and _needs_acquire(loaded, act)):
                 attempt.acquire()
             result = await attempt.run(act)
             view, issued = attempt.finish(result, act)

@@ -75,6 +75,8 @@ class WorkflowHost:
         self.hooks = _hooks.HookRegistry(self, hook_secret)
         self._closed = False
         self._lock = threading.Lock()
+        #: (script name, hash) -> source; versions are content-addressed, never changed
+        self.script_cache: dict[tuple[str, str], str] = {}
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jsflow import PayloadTooLargeError
 
-from ._advance import Act, Loaded, TxOp, drive, load_record
+from ._advance import Act, Loaded, TxOp, drive, load
 from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
 from ._views import EventReceipt, WorkflowInstance
 from .store import InboxEvent, StoreSession
@@ -52,41 +53,67 @@ async def send_event(host: WorkflowHost, workflow_id: str, name: str, payload: A
             raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
         event_id = tx.enqueue_event(workflow_id, name, text)
         tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
+    delivered: dict[int, int] = {}
     if record.status == "suspended":
         # stored either way: a busy worker's drain delivers it; a finished run never will
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError):
-            await drain(host, workflow_id)
-    event = host.store.get_event(event_id)
-    delivered = event is not None and event.delivered_at is not None
-    return EventReceipt(
-        event_id, workflow_id, name, delivered, event.wait_id if event is not None and delivered else None
-    )
+            await drain(host, workflow_id, delivered=delivered)
+    if event_id in delivered:
+        return EventReceipt(event_id, workflow_id, name, True, delivered[event_id])
+    event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
+    if event is None or event.delivered_at is None:
+        return EventReceipt(event_id, workflow_id, name, False, None)
+    return EventReceipt(event_id, workflow_id, name, True, event.wait_id)
 
 
-def _next_delivery(host: WorkflowHost, workflow_id: str) -> tuple[InboxEvent, int] | None:
-    """The oldest buffered event some pending waitForEvent listens for, and that wait."""
-    record, waits = load_record(host, workflow_id)
-    if record.status != "suspended":
-        return None
-    listening = [w for w in waits if w.kind == "event" and w.event_names]
-    names = {n for w in listening for n in (w.event_names or ())}
-    if not names:
-        return None
-    for event in host.store.pending_events(workflow_id, sorted(names)):
+@dataclass
+class _Delivery:
+    """The next event to deliver, its wait, and the snapshot it was found in."""
+
+    event: InboxEvent
+    wait_id: int
+    loaded: Loaded
+
+
+def _next_delivery(host: WorkflowHost, workflow_id: str, after: WorkflowInstance | None) -> _Delivery | None:
+    """The oldest buffered event some pending waitForEvent listens for, and that wait.
+
+    ``after``: the view an advance just returned; when it shows no listening
+    wait, or no buffered event matches, that is known without reading the
+    instance. The instance, its waits and the inbox are read in one snapshot.
+    """
+    if after is not None:
+        names = {n for w in after.waits if w.kind == "event" for n in (w.event_names or ())}
+        if after.status != "suspended" or not names or not host.store.pending_events(workflow_id, names):
+            return None
+    with host.store.transaction(write=False) as tx:
+        record = tx.get_workflow(workflow_id)
+        if record is None:
+            raise UnknownWorkflowError(workflow_id)
+        if record.status != "suspended":
+            return None
+        waits = tx.list_waits(workflow_id)
+        listening = [w for w in waits if w.kind == "event" and w.event_names]
+        names = {n for w in listening for n in (w.event_names or ())}
+        events = tx.pending_events(workflow_id, sorted(names)) if names else []
+    for event in events:
         for wait in listening:  # waits come in wait-id order: the engine's choice too
             if event.name in (wait.event_names or ()):
-                return event, wait.wait_id
+                return _Delivery(event, wait.wait_id, load(host, workflow_id, (record, waits)))
     return None
 
 
-async def drain(host: WorkflowHost, workflow_id: str) -> WorkflowInstance | None:
-    """Deliver buffered events while a pending wait listens for one; the last view, or None."""
+async def drain(
+    host: WorkflowHost, workflow_id: str, *, delivered: dict[int, int] | None = None
+) -> WorkflowInstance | None:
+    """Deliver buffered events while a pending wait listens for one; the last view, or None.
+    ``delivered`` collects event id -> wait id of the events this call delivered."""
     view = None
     while True:
-        found = _next_delivery(host, workflow_id)
+        found = _next_delivery(host, workflow_id, view)
         if found is None:
             return view
-        event, wait_id = found
+        event, wait_id = found.event, found.wait_id
         act = Act(
             "event",
             wait_id,
@@ -95,16 +122,31 @@ async def drain(host: WorkflowHost, workflow_id: str) -> WorkflowInstance | None
             history=("event_delivered", {"event_id": event.event_id, "wait_id": wait_id}),
         )
         try:
-            view = await drive(host, workflow_id, act, prepare=_marker(host, event.event_id, wait_id))
+            view = await drive(
+                host,
+                workflow_id,
+                act,
+                prepare=_marker(host, event.event_id, wait_id, found.loaded),
+                preloaded=found.loaded,
+            )
         except AlreadyResumedError:
+            view = None
             continue  # the wait went away under us; look again
+        if delivered is not None:
+            delivered[event.event_id] = wait_id
 
 
-def _marker(host: WorkflowHost, event_id: int, wait_id: int) -> Any:
+def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loaded) -> Any:
+    """Check the event is still undelivered (known for the snapshot it was found
+    in) and mark it delivered in the first journal write's transaction."""
+
     def prepare(loaded: Loaded) -> list[TxOp]:
-        wait = loaded.wait(wait_id)
-        event = host.store.get_event(event_id)
-        if wait is None or event is None or event.delivered_at is not None:
+        if loaded is seen_pending:
+            pending = True
+        else:
+            event = host.store.get_event(event_id)
+            pending = event is not None and event.delivered_at is None
+        if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.record.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
 
         def mark(tx: StoreSession) -> None:

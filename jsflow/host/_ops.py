@@ -13,7 +13,7 @@ from jsflow import JournalCompatibilityError, PayloadTooLargeError, WorkflowStat
 from jsflow._run import Finished, Run
 from jsflow._state import datetime_to_ms, ms_to_datetime
 
-from ._advance import Act, decode_state, deliver_inbox, drive, load_record
+from ._advance import Act, Loaded, decode_state, deliver_inbox, drive, load_record
 from ._errors import (
     CorruptStateError,
     UnknownScriptError,
@@ -78,7 +78,7 @@ async def start(
     state = WorkflowState(
         run_id=uuid.uuid4().hex,
         entry_point=entry_point,
-        arguments=args,
+        arguments=json.loads(text),  # what a stored and reloaded state would hold
         started_at_ms=datetime_to_ms(now),
         metadata=meta,
     )
@@ -99,7 +99,11 @@ async def start(
             tx.append_history(wid, "started", {"script_hash": script.hash, "run_id": state.run_id}, at=now)
     if not created:
         return instance_view(stored, host.store.list_waits(wid))
-    view = await drive(host, wid, Act(), owner=True)
+    host.script_cache.setdefault((script.name, script.hash), script.source)
+    # the first attempt runs on what was just stored: no read back, and no
+    # "acquire" write (creating the instance "running" already took it)
+    fresh = Loaded(stored, [], script.source, state)
+    view = await drive(host, wid, Act(), owner=True, acquire=False, preloaded=fresh)
     return await deliver_inbox(host, wid, view)
 
 

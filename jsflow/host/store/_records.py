@@ -140,6 +140,13 @@ class TokenRecord:
 
 def validate_workflow(record: WorkflowRecord) -> WorkflowRecord:
     """Check a record before it is written; returns it with metadata copied."""
+    metadata = check_workflow(record)
+    return replace(record, status=str(record.status), metadata=metadata)
+
+
+def check_workflow(record: WorkflowRecord) -> dict[str, str]:
+    """The checks of ``validate_workflow`` without the copy (for stores that
+    serialize the record at once); returns the checked metadata."""
     if not isinstance(record, WorkflowRecord):
         raise TypeError(f"expected a WorkflowRecord, got {type(record).__name__}")
     for name in ("workflow_id", "script_name", "script_hash", "entry_point"):
@@ -154,8 +161,7 @@ def validate_workflow(record: WorkflowRecord) -> WorkflowRecord:
     check_json_text(record.error_json, "error_json")
     to_ms(record.created_at)
     to_ms(record.updated_at)
-    metadata = check_metadata(record.metadata)
-    return replace(record, status=str(record.status), metadata=metadata)
+    return check_metadata(record.metadata)
 
 
 def validate_wait(wait: PendingWait) -> PendingWait:

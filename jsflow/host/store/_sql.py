@@ -13,6 +13,8 @@ Dialects subclass ``SQLStore`` and supply only hooks:
   ``FOR UPDATE`` on PostgreSQL, empty on SQLite (whose write lock is global);
 - ``_insert_ignore_sql``: insert-or-ignore spelling;
 - ``_insert_returning_id``: how to learn an auto-increment id;
+- ``supports_returning``: whether ``INSERT/UPDATE ... RETURNING`` works (it
+  saves a read after a write; without it the store reads back);
 - ``ddl_types``: type spellings for the migrations (see ``_schema``);
 - ``driver_errors`` and ``_translate_error``: the one boundary where driver
   exceptions become ``StoreError`` (chained with ``from``).
@@ -24,8 +26,7 @@ threads can use one store. Transactions do not nest on a thread.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,7 @@ class SQLStore(Store):
         "bigint": "BIGINT",
     }
     driver_errors: tuple[type[BaseException], ...] = ()
+    supports_returning = True
     migrations: tuple[str, ...] = MIGRATIONS
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -60,6 +62,9 @@ class SQLStore(Store):
         self._local = threading.local()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
+        # workflow_id -> (status, script_hash) last saved here: picks the cheaper
+        # save statement (see _sql_session); never trusted for correctness
+        self.status_hints: dict[str, tuple[str, str]] = {}
         self._migrate()
 
     # -- dialect hooks -------------------------------------------------------
@@ -125,30 +130,6 @@ class SQLStore(Store):
         except self.driver_errors as exc:
             raise self.translate(exc) from exc
 
-    @contextmanager
-    def _connection_tx(self, write: bool) -> Iterator[Any]:
-        if getattr(self._local, "active", False):
-            raise StoreError("transactions do not nest: use the open transaction's session")
-        conn = self._checkout()
-        self._local.active = True
-        healthy = False
-        try:
-            self._run(conn, self._begin_sql(write))
-            try:
-                yield conn
-            except BaseException:
-                healthy = self._rollback(conn)
-                raise
-            try:
-                self._run(conn, "COMMIT")
-            except StoreError:
-                self._rollback(conn)
-                raise
-            healthy = True
-        finally:
-            self._local.active = False
-            self._checkin(conn, healthy)
-
     def _rollback(self, conn: Any) -> bool:
         """Roll back; False when that failed too (the connection is then discarded)."""
         try:
@@ -157,14 +138,8 @@ class SQLStore(Store):
             return False
         return True
 
-    @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[StoreSession]:
-        with self._connection_tx(write) as conn:
-            session = SQLSession(self, conn)
-            try:
-                yield session
-            finally:
-                session.done = True
+    def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
+        return _Transaction(self, write)
 
     # -- schema --------------------------------------------------------------
     def _migrate(self) -> None:
@@ -262,3 +237,49 @@ class SQLStore(Store):
         for conn in idle:
             with suppress(*self.driver_errors):
                 conn.close()
+
+
+class _Transaction:
+    """One transaction on a pooled connection: BEGIN on enter; COMMIT, or ROLLBACK
+    when the block raises, on exit. (A plain class: this runs once per journal
+    write, and a generator-based context manager costs several times more.)"""
+
+    __slots__ = ("conn", "session", "store", "write")
+
+    def __init__(self, store: SQLStore, write: bool) -> None:
+        self.store = store
+        self.write = write
+
+    def __enter__(self) -> SQLSession:
+        store = self.store
+        if getattr(store._local, "active", False):
+            raise StoreError("transactions do not nest: use the open transaction's session")
+        conn = store._checkout()
+        store._local.active = True
+        try:
+            store._run(conn, store._begin_sql(self.write))
+        except BaseException:
+            store._local.active = False
+            store._checkin(conn, False)
+            raise
+        self.conn = conn
+        self.session = SQLSession(store, conn)
+        return self.session
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        store, conn = self.store, self.conn
+        self.session.done = True
+        healthy = False
+        try:
+            if exc_type is not None:
+                healthy = store._rollback(conn)
+                return
+            try:
+                store._run(conn, "COMMIT")
+            except StoreError:
+                store._rollback(conn)
+                raise
+            healthy = True
+        finally:
+            store._local.active = False
+            store._checkin(conn, healthy)

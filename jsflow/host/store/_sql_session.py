@@ -43,6 +43,7 @@ from ._records import (
     ScriptVersion,
     TokenRecord,
     WorkflowRecord,
+    check_workflow,
     validate_wait,
     validate_workflow,
 )
@@ -58,6 +59,31 @@ WORKFLOW_COLUMNS = (
 WAIT_COLUMNS = "wait_id, function_name, kind, resume_at, event_names, is_retry, token_hash, arguments_json"
 EVENT_COLUMNS = "event_id, workflow_id, name, payload_json, received_at, delivered_at, wait_id"
 TOKEN_COLUMNS = "token_hash, workflow_id, wait_id, kind, created_at, expires_at, used_at, metadata"
+# The optimistic save is one statement that checks the version. Its common
+# form (a journal write) leaves status and script_hash alone, because naming an
+# indexed or foreign-key column in SET costs index and key maintenance even
+# when the value does not change; the WHERE clause checks they still hold.
+# The full form also checks that a new script version exists. Zero rows from
+# the full form means "find out why" (the slow path).
+_SAVE_SET = (
+    "UPDATE workflows SET entry_point = ?, state = ?, result_json = ?, error_json = ?, "
+    "updated_at = ?, version = ?, cancel_reason = ?, metadata = ?"
+)
+SAVE_SAME_STATUS_SQL = f"{_SAVE_SET} WHERE workflow_id = ? AND version = ? AND status = ? AND script_hash = ?"
+SAVE_WORKFLOW_SQL = (
+    f"{_SAVE_SET}, status = ?, script_hash = ? WHERE workflow_id = ? AND version = ? AND EXISTS "
+    "(SELECT 1 FROM scripts WHERE scripts.name = workflows.script_name AND scripts.hash = ?)"
+)
+#: how many instances' last saved (status, script_hash) a store remembers
+STATUS_HINTS = 4096
+# seq = previous + 1, computed by the statement itself (one round trip)
+APPEND_HISTORY_SQL = (
+    "INSERT INTO history (workflow_id, seq, at, kind, detail) "
+    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ?"
+)
+MARK_DELIVERED_SQL = (
+    "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL"
+)
 
 
 def script_from_row(row: Sequence[Any]) -> ScriptVersion:
@@ -143,12 +169,19 @@ class SQLSession(StoreSession):
         self.store = store
         self.conn = conn
         self.done = False
+        self._cur: Any = None
+        # instances seen to exist in this transaction: no deletes happen inside
+        # one, so later existence checks for them are skipped
+        self._known: set[str] = set()
 
     # -- statement helpers (the error-translation boundary) ------------------
     def _cursor(self) -> Any:
         if self.done:
             raise StoreClosedError("transaction already finished")
-        return self.conn.cursor()
+        cur = self._cur
+        if cur is None:
+            cur = self._cur = self.conn.cursor()
+        return cur
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count."""
@@ -188,8 +221,11 @@ class SQLSession(StoreSession):
         return to_ms(self.store.clock())
 
     def _require(self, workflow_id: str) -> None:
+        if workflow_id in self._known:
+            return
         if not self.query("SELECT 1 FROM workflows WHERE workflow_id = ?", (workflow_id,)):
             raise UnknownWorkflowError(workflow_id)
+        self._known.add(workflow_id)
 
     # -- scripts -------------------------------------------------------------
     def put_script(self, name: str, source: str) -> ScriptVersion:
@@ -250,13 +286,13 @@ class SQLSession(StoreSession):
 
     def create_workflow(self, record: WorkflowRecord) -> tuple[WorkflowRecord, bool]:
         record = validate_workflow(record)
-        existing = self.get_workflow(record.workflow_id)
-        if existing is not None:
-            return existing, False
         if not self.query(
             "SELECT 1 FROM scripts WHERE name = ? AND hash = ?",
             (record.script_name, record.script_hash),
         ):
+            existing = self.get_workflow(record.workflow_id)
+            if existing is not None:
+                return existing, False
             raise UnknownScriptError(record.script_name, record.script_hash)
         columns = tuple(c.strip() for c in WORKFLOW_COLUMNS.split(","))
         params = (
@@ -275,13 +311,27 @@ class SQLSession(StoreSession):
             dump_json(record.metadata),
         )
         created = self.execute(self.store._insert_ignore_sql("workflows", columns, "workflow_id"), params) > 0
-        stored = self.get_workflow(record.workflow_id)
-        assert stored is not None
-        return stored, created
+        if created:  # what a read would give back, without the read
+            self._known.add(record.workflow_id)
+            self.store.status_hints[record.workflow_id] = (record.status, record.script_hash)
+            stored = replace(
+                record,
+                created_at=normalize_time(record.created_at),
+                updated_at=normalize_time(record.updated_at),
+                version=1,
+            )
+            return stored, True
+        existing = self.get_workflow(record.workflow_id)
+        assert existing is not None
+        return existing, False
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         rows = self.query(f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE workflow_id = ?", (workflow_id,))
-        return workflow_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        record = workflow_from_row(rows[0])
+        self._known.add(workflow_id)
+        return record
 
     def list_workflows(
         self,
@@ -319,35 +369,73 @@ class SQLSession(StoreSession):
         return [workflow_from_row(row) for row in rows]
 
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
-        record = validate_workflow(record)
+        metadata = check_workflow(record)
+        workflow_id, status, script_hash = record.workflow_id, str(record.status), record.script_hash
         expected = record.version if expected_version is None else expected_version
+        updated_at = normalize_time(self.store.clock())
+        common = (
+            record.entry_point,
+            record.state,
+            record.result_json,
+            record.error_json,
+            to_ms(updated_at),
+            expected + 1,
+            record.cancel_reason,
+            dump_json(metadata),
+        )
+        hints = self.store.status_hints
+        rows = []
+        if hints.get(workflow_id) == (status, script_hash):  # a guess; the WHERE clause decides
+            rows = self._write_returning(
+                SAVE_SAME_STATUS_SQL, (*common, workflow_id, expected, status, script_hash), workflow_id
+            )
+        if not rows:
+            rows = self._write_returning(
+                SAVE_WORKFLOW_SQL,
+                (*common, status, script_hash, workflow_id, expected, script_hash),
+                workflow_id,
+            )
+        if not rows:
+            hints.pop(workflow_id, None)
+            raise self._save_refused(record, expected)
+        if len(hints) >= STATUS_HINTS:
+            hints.clear()
+        hints[workflow_id] = (status, script_hash)
+        self._known.add(workflow_id)
+        d = RowDecoder("workflows", workflow_id)
+        return WorkflowRecord(
+            workflow_id=workflow_id,
+            script_name=d.text("script_name", rows[0][0]),
+            script_hash=script_hash,
+            entry_point=record.entry_point,
+            status=status,
+            state=record.state,
+            result_json=record.result_json,
+            error_json=record.error_json,
+            created_at=d.time("created_at", rows[0][1]),
+            updated_at=updated_at,
+            version=expected + 1,
+            cancel_reason=record.cancel_reason,
+            metadata=metadata,
+        )
+
+    def _write_returning(self, sql: str, params: tuple[Any, ...], workflow_id: str) -> list[tuple[Any, ...]]:
+        """Run a one-row workflows UPDATE; its (script_name, created_at), or [] if it changed nothing."""
+        if self.store.supports_returning:
+            return self.query(sql + " RETURNING script_name, created_at", params)
+        if self.execute(sql, params) == 0:
+            return []
+        sql = "SELECT script_name, created_at FROM workflows WHERE workflow_id = ?"
+        return self.query(sql, (workflow_id,))
+
+    def _save_refused(self, record: WorkflowRecord, expected: int) -> Exception:
+        """Why the one-statement save changed nothing: unknown, stale, or an unknown script."""
         current = self.get_workflow(record.workflow_id)
         if current is None:
-            raise UnknownWorkflowError(record.workflow_id)
+            return UnknownWorkflowError(record.workflow_id)
         if current.version != expected:
-            raise ConcurrencyError(record.workflow_id, expected, current.version)
-        if (
-            record.script_hash != current.script_hash
-            and self.get_script(current.script_name, record.script_hash) is None
-        ):
-            raise UnknownScriptError(current.script_name, record.script_hash)
-        stored = replace(
-            record,
-            script_name=current.script_name,
-            created_at=current.created_at,
-            updated_at=normalize_time(self.store.clock()),
-            version=expected + 1,
-        )
-        changed = self.execute(
-            "UPDATE workflows SET script_hash = ?, entry_point = ?, status = ?, state = ?, "
-            "result_json = ?, error_json = ?, updated_at = ?, version = ?, cancel_reason = ?, "
-            "metadata = ? WHERE workflow_id = ? AND version = ?",
-            (*self._workflow_params(stored), record.workflow_id, expected),
-        )
-        if changed == 0:  # lost a race between the read and the update (no row lock)
-            actual = self.get_workflow(record.workflow_id)
-            raise ConcurrencyError(record.workflow_id, expected, actual.version if actual else -1)
-        return stored
+            return ConcurrencyError(record.workflow_id, expected, current.version)
+        return UnknownScriptError(current.script_name, record.script_hash)
 
     # -- history -------------------------------------------------------------
     def append_history(
@@ -362,15 +450,12 @@ class SQLSession(StoreSession):
         detail = dict(detail or {})
         detail_text = dump_json(detail)
         at = normalize_time(self.store.clock() if at is None else at)
-        seq = int(
-            self.query("SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE workflow_id = ?", (workflow_id,))[
-                0
-            ][0]
-        )
-        self.execute(
-            "INSERT INTO history (workflow_id, seq, at, kind, detail) VALUES (?, ?, ?, ?, ?)",
-            (workflow_id, seq, to_ms(at), kind, detail_text),
-        )
+        params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
+        if self.store.supports_returning:
+            seq = int(self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)[0][0])
+        else:
+            self.execute(APPEND_HISTORY_SQL, params)
+            seq = int(self.query("SELECT MAX(seq) FROM history WHERE workflow_id = ?", (workflow_id,))[0][0])
         return HistoryEvent(workflow_id, seq, at, kind, detail)
 
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
@@ -452,10 +537,14 @@ class SQLSession(StoreSession):
         return [event_from_row(row) for row in self.query(sql + " ORDER BY event_id", params)]
 
     def mark_event_delivered(self, event_id: int, wait_id: int) -> InboxEvent:
-        changed = self.execute(
-            "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL",
-            (self._now_ms(), wait_id, event_id),
-        )
+        params = (self._now_ms(), wait_id, event_id)
+        if self.store.supports_returning:
+            rows = self.query(f"{MARK_DELIVERED_SQL} RETURNING {EVENT_COLUMNS}", params)
+            if rows:
+                return event_from_row(rows[0])
+            changed = 0
+        else:
+            changed = self.execute(MARK_DELIVERED_SQL, params)
         event = self.get_event(event_id)
         if event is None:
             raise InboxError(event_id, "unknown")

@@ -32,6 +32,7 @@ class SQLiteStore(SQLStore):
     row_lock_suffix = ""
     ddl_types = {"id_pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER"}
     driver_errors = (sqlite3.Error,)
+    supports_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
 
     def __init__(
         self,
