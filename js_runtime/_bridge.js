@@ -15,6 +15,7 @@
   const defineProperty = Object.defineProperty;
   const getOwnDesc = Object.getOwnPropertyDescriptor;
   const freeze = Object.freeze;
+  const setPrototypeOf = Object.setPrototypeOf;
   const objectKeys = Object.keys;
   const isArray = Array.isArray;
   const StringCtor = String;
@@ -76,52 +77,38 @@
   pin(Object.prototype, 'toJSON');
   pin(Array.prototype, 'toJSON');
 
-  // --- error description -----------------------------------------------------
-  function clip(s, n) {
-    s = StringCtor(s);
-    return s.length > n ? apply(stringSlice, s, [0, n]) + '... [truncated ' + (s.length - n) + ' chars]' : s;
+  // --- cold code, compiled on first use -------------------------------------
+  // Compiling is the largest fixed cost of a sandbox (~35 ns a byte on the
+  // quickjs-ng wheel) and most calls never throw, so error description and the
+  // fallback serialiser live in _describe.js and _serialise.js, injected here as
+  // string literals by _sandbox.py and compiled by the eval captured above. They
+  // see only `deps`: by the time they run, guest code may have replaced globals.
+  const deps = freeze({ StringCtor, apply, stringSlice, stringify, objectKeys, isArray,
+    MAX_DEPTH, MAX_MESSAGE, MAX_STACK });
+  function lazy(source) {
+    let fn = null;
+    return function (value) {
+      if (fn === null) fn = indirectEval(source)(deps);
+      return fn(value);
+    };
   }
-  function limitKind(name, message) {
-    if (name === 'InternalError' && message === 'interrupted') return 'time';
-    if (name === 'InternalError' && message === 'out of memory') return 'memory';
-    if ((name === 'RangeError' || name === 'InternalError') &&
-        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
-    return null;
-  }
-  // Turns any thrown value into {name, message, stack, limit}. Reading a hostile
-  // value's properties runs its getters, which is fine here: we are under the
-  // time limit, and a failure falls back to a fixed description.
-  function describeError(e) {
-    let name = 'Error', message = '', stack = '';
-    try {
-      if (e !== null && (typeof e === 'object' || typeof e === 'function')) {
-        const n = e.name, m = e.message, s = e.stack;
-        name = n === undefined ? 'Error' : clip(n, 200);
-        message = m === undefined ? clip(e, MAX_MESSAGE) : clip(m, MAX_MESSAGE);
-        stack = s === undefined ? '' : clip(s, MAX_STACK);
-      } else {
-        name = 'Error';
-        message = clip(e, MAX_MESSAGE);
-      }
-    } catch (inner) {
-      name = 'Error';
-      message = '<error value could not be described>';
-      stack = '';
-    }
-    return { name, message, stack, limit: limitKind(name, message) };
-  }
+  const describeError = lazy(__JSR_DESCRIBE_SOURCE__);
+  const serialise = lazy(__JSR_SERIALISE_SOURCE__);
 
   // --- command queue and ops -------------------------------------------------
-  let queue = [];
+  // The queue has no prototype, so index setters planted on Array.prototype
+  // never see a command, and appending stays a plain fast store.
+  function bareArray() { return setPrototypeOf([], null); }
+  let queue = bareArray();
   const ops = Object.create(null);
   const host = freeze({
-    emit(cmd) { defineProperty(queue, queue.length, { value: cmd, writable: true, enumerable: true, configurable: true }); },
+    emit(cmd) { queue[queue.length] = cmd; },
     register(name, fn) { ops[name] = fn; },
     describeError,
     stringify,
     parse,
   });
-  ops.__take = function () { const out = queue; queue = []; return out; };
+  ops.__take = function () { const out = queue; queue = bareArray(); return out; };
   ops.__evalScript = function (src) { indirectEval(src); return null; };
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
   ops.__exportTypes = function (holder, names) {
@@ -132,37 +119,11 @@
   };
   ops.__install = function () { throw new TypeError('install goes through Python'); };
 
-  // JSON.stringify of an object pushes onto internal arrays with ordinary [[Set]],
-  // so an index setter planted on Array.prototype or Object.prototype makes it
-  // throw (or run guest code). When the native call throws, serialise by hand
-  // with captured functions and string concatenation; primitives still go
-  // through the native stringify, which touches no array.
-  function toJsonText(value, key, depth) {
-    if (value !== null && typeof value === 'object' && typeof value.toJSON === 'function') {
-      value = apply(value.toJSON, value, [key]);
-    }
-    if (value === null || typeof value !== 'object') return stringify(value);
-    if (depth > MAX_DEPTH) throw new TypeError('value too deeply nested or cyclic');
-    let out = '';
-    if (isArray(value)) {
-      for (let i = 0; i < value.length; i++) {
-        const item = toJsonText(value[i], StringCtor(i), depth + 1);
-        out += (i ? ',' : '') + (item === undefined ? 'null' : item);
-      }
-      return '[' + out + ']';
-    }
-    const keys = objectKeys(value);
-    for (let i = 0; i < keys.length; i++) {
-      const item = toJsonText(value[keys[i]], keys[i], depth + 1);
-      if (item !== undefined) out += (out ? ',' : '') + stringify(keys[i]) + ':' + item;
-    }
-    return '{' + out + '}';
-  }
   function reply(obj) {
     try { return stringify(obj); } catch (e) {
       // Concatenation builds a rope string, which the binding cannot convert
       // ("Unknown quickjs tag"); slice(0) flattens it.
-      return apply(stringSlice, toJsonText(obj, '', 0), [0]);
+      return apply(stringSlice, serialise(obj), [0]);
     }
   }
   function dispatch(op, argsJson) {

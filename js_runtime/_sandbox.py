@@ -39,7 +39,16 @@ from ._errors import (
     TimeLimitExceeded,
 )
 
-_BRIDGE_SOURCE = resources.files(__package__).joinpath("_bridge.js").read_text("utf-8")
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text("utf-8")
+
+
+_BRIDGE_SOURCE = (
+    _read("_bridge.js")
+    .replace("__JSR_DESCRIBE_SOURCE__", json.dumps(_read("_describe.js")))
+    .replace("__JSR_SERIALISE_SOURCE__", json.dumps(_read("_serialise.js")))
+)
 _EXPORTS_GLOBAL = "__jsr_module_exports"
 _OK_NULL = '{"ok":null}'
 
