@@ -25,6 +25,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/host.py
 
 clean:
 	rm -rf $(VENV) .jsflow build dist *.egg-info
