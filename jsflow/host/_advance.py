@@ -51,7 +51,7 @@ from ._errors import (
     WorkflowNotFaultedError,
     translate,
 )
-from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
+from ._hooks import HOOK_CREATE, HOOK_WAIT, IssuedToken, maybe_await
 from ._tokens import hash_token
 from ._views import WorkflowInstance, instance_view
 from .store import ConcurrencyError, InboxError, PendingWait, StoreSession, WorkflowRecord
@@ -106,7 +106,30 @@ def decode_state(host: WorkflowHost, record: WorkflowRecord, *, inflate: bool = 
         state = WorkflowState.deserialize(record.state)
     except WorkflowError as exc:
         raise CorruptStateError(record.workflow_id, str(exc)) from exc
-    return host.hooks.inflate_state(record.workflow_id, state) if inflate else state
+    if not inflate or HOOK_CREATE not in record.state:  # no createHook entry to inflate
+        return state
+    return host.hooks.inflate_state(record.workflow_id, state)
+
+
+def with_state(record: WorkflowRecord, state: str, status: str) -> WorkflowRecord:
+    """``replace(record, state=state, status=status)``, spelled out: it runs once per
+    journal write and ``dataclasses.replace`` costs several times more."""
+    r = record
+    return WorkflowRecord(
+        r.workflow_id,
+        r.script_name,
+        r.script_hash,
+        r.entry_point,
+        status,
+        state,
+        r.result_json,
+        r.error_json,
+        r.created_at,
+        r.updated_at,
+        r.version,
+        r.cancel_reason,
+        r.metadata,
+    )
 
 
 def load(
@@ -153,10 +176,14 @@ class Attempt:
         self.record = self.loaded.record
 
     def _write(self, record: WorkflowRecord, extra: list[TxOp]) -> None:
-        with self.host.store.transaction() as tx:
-            saved = tx.save_workflow(record, expected_version=self.record.version)
-            for op in extra:
-                op(tx)
+        store = self.host.store
+        if not extra:  # one statement: the store runs it as its own transaction
+            saved = store.save_workflow(record, expected_version=self.record.version)
+        else:
+            with store.transaction() as tx:
+                saved = tx.save_workflow(record, expected_version=self.record.version)
+                for op in extra:
+                    op(tx)
         self.record = saved
         self.first_ops = []
         self.journaled = True
@@ -167,8 +194,7 @@ class Attempt:
 
     def on_journal(self, state: WorkflowState) -> None:
         """The write-ahead hook: persist the new journal before the script sees it."""
-        text = self.host.hooks.strip_state(state).serialize()
-        self._write(replace(self.record, state=text, status="running"), self.first_ops)
+        self._write(with_state(self.record, self.host.hooks.state_text(state), "running"), self.first_ops)
 
     async def run(self, act: Act) -> WorkflowResult:
         eng, script, state = self.host.engine, self.loaded.script, self.loaded.state
@@ -185,7 +211,7 @@ class Attempt:
         """The final save: status, state, waits, new tokens and history, in one transaction."""
         host, wid = self.host, self.record.workflow_id
         status = _STATUS[result.status]
-        state = host.hooks.strip_state(result.state).serialize()
+        state = host.hooks.state_text(result.state)
         record = replace(
             self.record,
             status=status,

@@ -155,6 +155,14 @@ class HookRegistry:
         return {**info, "token": token, "url": f"{self.host.hook_base_url}/{token}"}
 
     # -- state codec: the raw hook token never reaches the store ----------------------
+    def state_text(self, state: WorkflowState) -> str:
+        """The serialized state to store. The text is searched for the createHook
+        step name first: a journal without one (nearly all) needs no stripping."""
+        text = state.serialize()
+        if HOOK_CREATE not in text:
+            return text
+        return self.strip_state(state).serialize()
+
     def strip_state(self, state: WorkflowState) -> WorkflowState:
         """The state to store: createHook entries without ``token``/``url``."""
         if not any(e.name == HOOK_CREATE and isinstance(e.result, dict) for e in state.journal):

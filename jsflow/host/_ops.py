@@ -67,11 +67,8 @@ async def start(
         existing = host.store.get_workflow(workflow_id)
         if existing is not None:
             return instance_view(existing, host.store.list_waits(workflow_id))
-    script = _script(host, script_name, version)
     text = json.dumps(args, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     size = len(text.encode("utf-8", "surrogatepass"))
-    if size > host.engine.limits.payload:
-        raise PayloadTooLargeError("the arguments", size, host.engine.limits.payload)
     wid = workflow_id or uuid.uuid4().hex
     meta = {**(metadata or {}), WORKFLOW_ID_KEY: wid}
     now = host.clock()
@@ -82,18 +79,24 @@ async def start(
         started_at_ms=datetime_to_ms(now),
         metadata=meta,
     )
-    record = WorkflowRecord(
-        workflow_id=wid,
-        script_name=script.name,
-        script_hash=script.hash,
-        entry_point=entry_point,
-        status="running",
-        state=state.serialize(),
-        created_at=now,
-        updated_at=now,
-        metadata=meta,
-    )
-    with host.store.transaction() as tx:
+    state_text = state.serialize()
+    with host.store.transaction() as tx:  # the script lookup shares the create's transaction
+        script = tx.get_script(script_name, version)
+        if script is None:
+            raise UnknownScriptError(script_name, version)
+        if size > host.engine.limits.payload:
+            raise PayloadTooLargeError("the arguments", size, host.engine.limits.payload)
+        record = WorkflowRecord(
+            workflow_id=wid,
+            script_name=script.name,
+            script_hash=script.hash,
+            entry_point=entry_point,
+            status="running",
+            state=state_text,
+            created_at=now,
+            updated_at=now,
+            metadata=meta,
+        )
         stored, created = tx.create_workflow(record)
         if created:
             tx.append_history(wid, "started", {"script_hash": script.hash, "run_id": state.run_id}, at=now)

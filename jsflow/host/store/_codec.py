@@ -32,7 +32,7 @@ def to_ms(value: datetime) -> int:
     """Aware datetime -> integer milliseconds since the epoch (naive is refused)."""
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.tzinfo is not UTC and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"naive datetime {value.isoformat()} (the store needs aware UTC)")
     delta = value - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
@@ -54,9 +54,12 @@ def optional_time(value: datetime | None) -> datetime | None:
     return None if value is None else normalize_time(value)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
 def dump_json(value: Any) -> str:
     """Compact, key-sorted JSON (stable text for equal values)."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def check_token_hash(token_hash: str) -> str:

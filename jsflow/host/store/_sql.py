@@ -21,23 +21,32 @@ Dialects subclass ``SQLStore`` and supply only hooks:
 
 Connections come from a small pool, one per transaction, so any number of
 threads can use one store. Transactions do not nest on a thread.
+
+One-shot operations that are a single statement (the version-checked save,
+reads of one instance, its waits, an event, a token or a script) run without
+BEGIN/COMMIT: in autocommit mode one statement is its own transaction, so
+a journal write is one round trip instead of three. A failed save may issue a
+second statement (the full form) or a read that explains the failure; neither
+needs to be atomic with the first, which changed nothing.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ._base import Store, StoreSession
 from ._codec import Clock, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError
-from ._records import TimerClaim
+from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
 
 MAX_IDLE_CONNECTIONS = 8
+T = TypeVar("T")
 
 
 class SQLStore(Store):
@@ -140,6 +149,48 @@ class SQLStore(Store):
 
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
         return _Transaction(self, write)
+
+    def _single(self, op: Callable[[SQLSession], T]) -> T:
+        """Run ``op`` on a session in autocommit mode (see the module doc)."""
+        if getattr(self._local, "active", False):
+            raise StoreError("transactions do not nest: use the open transaction's session")
+        conn = self._checkout()
+        self._local.active = True
+        session = SQLSession(self, conn)
+        healthy = False
+        try:
+            result = op(session)
+            healthy = True
+            return result
+        except Exception as exc:  # a refusal (ConcurrencyError, ...) leaves the connection usable
+            healthy = not isinstance(exc.__cause__, self.driver_errors)
+            raise
+        finally:
+            session.done = True
+            self._local.active = False
+            self._checkin(conn, healthy)
+
+    # -- one-shot single-statement operations (autocommit) -------------------
+    def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
+        return self._single(lambda s: s.save_workflow(record, expected_version))
+
+    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
+        return self._single(lambda s: s.get_workflow(workflow_id))
+
+    def list_waits(self, workflow_id: str) -> list[PendingWait]:
+        return self._single(lambda s: s.list_waits(workflow_id))
+
+    def get_script(self, name: str, hash: str | None = None) -> ScriptVersion | None:
+        return self._single(lambda s: s.get_script(name, hash))
+
+    def get_event(self, event_id: int) -> InboxEvent | None:
+        return self._single(lambda s: s.get_event(event_id))
+
+    def pending_events(self, workflow_id: str, names: Iterable[str] | None = None) -> list[InboxEvent]:
+        return self._single(lambda s: s.pending_events(workflow_id, names))
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        return self._single(lambda s: s.get_token(token_hash))
 
     # -- schema --------------------------------------------------------------
     def _migrate(self) -> None:
