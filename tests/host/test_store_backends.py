@@ -43,3 +43,14 @@ class TestSQLiteStore(SQLStoreContract):
         if migrations is not None:
             cls = type("OldSQLiteStore", (SQLiteStore,), {"migrations": migrations})
         return cls(path, clock=store.clock)
+
+
+class TestSQLiteStoreWithoutReturning(TestSQLiteStore):
+    """The same contract on the path for SQLite builds older than 3.35 (no RETURNING)."""
+
+    @pytest.fixture
+    def store(self, clock: FakeClock, tmp_path: Path) -> Iterator[SQLiteStore]:
+        cls = type("NoReturningSQLiteStore", (SQLiteStore,), {"supports_returning": False})
+        store = cls(tmp_path / "jsflow.db", clock=clock)
+        yield store
+        store.close()

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,24 @@ def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
     assert (info.value.expected, info.value.actual) == (1, 2)
     first.close()
     second.close()
+
+
+def test_save_is_right_when_another_store_changed_the_status(tmp_path: Path) -> None:
+    """Each store remembers the status it last saved to pick a cheaper UPDATE; a
+    stale memory must never leave a wrong status or skip the version check."""
+    a, b = SQLiteStore(tmp_path / "x.db"), SQLiteStore(tmp_path / "x.db")
+    try:
+        record = create(a, status="running")
+        moved = b.save_workflow(replace(b.get_workflow("wf-1"), status="suspended"))  # type: ignore[arg-type]
+        assert moved.version == 2
+        with pytest.raises(ConcurrencyError):
+            a.save_workflow(replace(record, state='{"v":1}'))  # stale version, same status
+        saved = a.save_workflow(replace(record, state='{"v":2}'), expected_version=2)
+        assert (saved.status, saved.version) == ("running", 3)
+        assert b.get_workflow("wf-1") == saved
+        b.save_workflow(replace(saved, status="suspended"))
+        again = a.save_workflow(replace(saved, status="running", state='{"v":3}'), expected_version=4)
+        assert b.get_workflow("wf-1") == again and again.status == "running"
+    finally:
+        a.close()
+        b.close()
