@@ -10,7 +10,10 @@ picks it up: every advance ends with ``drain``, which delivers the oldest
 buffered event whose name a pending ``waitForEvent`` listens for, repeatedly.
 Ordering argument: the sender stores the event before reading the status;
 the worker saves its final state before reading the inbox; so one of them
-always sees the other's write.
+always sees the other's write. (The sender also looks for a delivery inside
+its own transaction, which on SQLite's single writer is the same thing; when
+that finds none, it reads again after committing, which keeps the argument
+true where writers do not exclude each other, as on PostgreSQL.)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from jsflow import PayloadTooLargeError
 from ._advance import Act, Loaded, TxOp, drive, load
 from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
 from ._views import EventReceipt, WorkflowInstance
-from .store import InboxEvent, StoreSession
+from .store import InboxEvent, PendingWait, StoreSession, WorkflowRecord
 from .store._records import TERMINAL_STATUSES
 
 if TYPE_CHECKING:
@@ -45,6 +48,7 @@ async def send_event(host: WorkflowHost, workflow_id: str, name: str, payload: A
     if not isinstance(name, str) or not name:
         raise ValueError("event name must be a non-empty string")
     text = encode_payload(host, payload)
+    found = None
     with host.store.transaction() as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
@@ -53,11 +57,17 @@ async def send_event(host: WorkflowHost, workflow_id: str, name: str, payload: A
             raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
         event_id = tx.enqueue_event(workflow_id, name, text)
         tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
+        if record.status == "suspended":  # look for a delivery while the snapshot is open
+            found = _find_delivery(tx, record)
+    first = (
+        None if found is None else _Delivery(found[1], found[2], load(host, workflow_id, (record, found[0])))
+    )
     delivered: dict[int, int] = {}
-    if record.status == "suspended":
-        # stored either way: a busy worker's drain delivers it; a finished run never will
-        with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError):
-            await drain(host, workflow_id, delivered=delivered)
+    # stored either way: a busy worker's drain delivers it; a finished run never will.
+    # Without a delivery found above, drain reads again now that the event is
+    # committed (see the ordering argument in the module doc).
+    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError):
+        await drain(host, workflow_id, delivered=delivered, first=first)
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id])
     event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
@@ -75,12 +85,27 @@ class _Delivery:
     loaded: Loaded
 
 
+def _find_delivery(
+    tx: StoreSession, record: WorkflowRecord
+) -> tuple[list[PendingWait], InboxEvent, int] | None:
+    """In an open session, for a suspended instance: its waits, and the oldest
+    buffered event some pending waitForEvent listens for with that wait's id."""
+    waits = tx.list_waits(record.workflow_id)
+    listening = [w for w in waits if w.kind == "event" and w.event_names]
+    names = {n for w in listening for n in (w.event_names or ())}
+    for event in tx.pending_events(record.workflow_id, sorted(names)) if names else []:
+        for wait in listening:  # waits come in wait-id order: the engine's choice too
+            if event.name in (wait.event_names or ()):
+                return waits, event, wait.wait_id
+    return None
+
+
 def _next_delivery(host: WorkflowHost, workflow_id: str, after: WorkflowInstance | None) -> _Delivery | None:
-    """The oldest buffered event some pending waitForEvent listens for, and that wait.
+    """The next event to deliver, read in one snapshot with the instance and its waits.
 
     ``after``: the view an advance just returned; when it shows no listening
     wait, or no buffered event matches, that is known without reading the
-    instance. The instance, its waits and the inbox are read in one snapshot.
+    instance.
     """
     if after is not None:
         names = {n for w in after.waits if w.kind == "event" for n in (w.event_names or ())}
@@ -90,27 +115,26 @@ def _next_delivery(host: WorkflowHost, workflow_id: str, after: WorkflowInstance
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
-        if record.status != "suspended":
-            return None
-        waits = tx.list_waits(workflow_id)
-        listening = [w for w in waits if w.kind == "event" and w.event_names]
-        names = {n for w in listening for n in (w.event_names or ())}
-        events = tx.pending_events(workflow_id, sorted(names)) if names else []
-    for event in events:
-        for wait in listening:  # waits come in wait-id order: the engine's choice too
-            if event.name in (wait.event_names or ()):
-                return _Delivery(event, wait.wait_id, load(host, workflow_id, (record, waits)))
-    return None
+        found = _find_delivery(tx, record) if record.status == "suspended" else None
+    if found is None:
+        return None
+    return _Delivery(found[1], found[2], load(host, workflow_id, (record, found[0])))
 
 
 async def drain(
-    host: WorkflowHost, workflow_id: str, *, delivered: dict[int, int] | None = None
+    host: WorkflowHost,
+    workflow_id: str,
+    *,
+    delivered: dict[int, int] | None = None,
+    first: _Delivery | None = None,
 ) -> WorkflowInstance | None:
     """Deliver buffered events while a pending wait listens for one; the last view, or None.
-    ``delivered`` collects event id -> wait id of the events this call delivered."""
+    ``delivered`` collects event id -> wait id of the events this call delivered;
+    ``first``: a delivery the caller already found."""
     view = None
     while True:
-        found = _next_delivery(host, workflow_id, view)
+        found = first if first is not None else _next_delivery(host, workflow_id, view)
+        first = None
         if found is None:
             return view
         event, wait_id = found.event, found.wait_id
