@@ -130,6 +130,11 @@ def test_save_is_right_when_another_store_changed_the_status(tmp_path: Path) -> 
         b.save_workflow(replace(saved, status="suspended"))
         again = a.save_workflow(replace(saved, status="running", state='{"v":3}'), expected_version=4)
         assert b.get_workflow("wf-1") == again and again.status == "running"
+        other = b.put_script("greet", "export async function main(x) { return 2; }")
+        b.save_workflow(replace(again, script_hash=other.hash))  # b moves it to another version
+        done = a.save_workflow(replace(again, status="completed"), expected_version=6)
+        assert (done.status, done.script_hash) == ("completed", again.script_hash)
+        assert b.get_workflow("wf-1") == done  # a's own version again, saved in full
     finally:
         a.close()
         b.close()

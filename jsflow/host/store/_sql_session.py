@@ -63,13 +63,15 @@ TOKEN_COLUMNS = "token_hash, workflow_id, wait_id, kind, created_at, expires_at,
 # form (a journal write) leaves status and script_hash alone, because naming an
 # indexed or foreign-key column in SET costs index and key maintenance even
 # when the value does not change; the WHERE clause checks they still hold.
-# The full form also checks that a new script version exists. Zero rows from
+# A status change on the same script version sets status only. The full form
+# also checks that a new script version exists. Zero rows from
 # the full form means "find out why" (the slow path).
 _SAVE_SET = (
     "UPDATE workflows SET entry_point = ?, state = ?, result_json = ?, error_json = ?, "
     "updated_at = ?, version = ?, cancel_reason = ?, metadata = ?"
 )
 SAVE_SAME_STATUS_SQL = f"{_SAVE_SET} WHERE workflow_id = ? AND version = ? AND status = ? AND script_hash = ?"
+SAVE_SAME_SCRIPT_SQL = f"{_SAVE_SET}, status = ? WHERE workflow_id = ? AND version = ? AND script_hash = ?"
 SAVE_WORKFLOW_SQL = (
     f"{_SAVE_SET}, status = ?, script_hash = ? WHERE workflow_id = ? AND version = ? AND EXISTS "
     "(SELECT 1 FROM scripts WHERE scripts.name = workflows.script_name AND scripts.hash = ?)"
@@ -384,11 +386,14 @@ class SQLSession(StoreSession):
             dump_json(metadata),
         )
         hints = self.store.status_hints
+        hint = hints.get(workflow_id)
         rows = []
-        if hints.get(workflow_id) == (status, script_hash):  # a guess; the WHERE clause decides
-            rows = self._write_returning(
-                SAVE_SAME_STATUS_SQL, (*common, workflow_id, expected, status, script_hash), workflow_id
-            )
+        if hint is not None and hint[1] == script_hash:  # a guess; the WHERE clause decides
+            if hint[0] == status:
+                sql, params = SAVE_SAME_STATUS_SQL, (*common, workflow_id, expected, status, script_hash)
+            else:
+                sql, params = SAVE_SAME_SCRIPT_SQL, (*common, status, workflow_id, expected, script_hash)
+            rows = self._write_returning(sql, params, workflow_id)
         if not rows:
             rows = self._write_returning(
                 SAVE_WORKFLOW_SQL,
