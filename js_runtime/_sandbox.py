@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 import quickjs
 
@@ -133,8 +133,7 @@ class Sandbox:
     def _remaining(self) -> float:
         left = min(self.limits.time, self.limits.wall_budget) - self._cpu_used
         if left <= 0:
-            self._broken = "time"
-            raise TimeLimitExceeded(f"script exceeded the time limit of {self.limits.time:g}s")
+            self._time_up()
         return left
 
     def _arm(self) -> float:
@@ -270,36 +269,54 @@ class Sandbox:
             return self._run_jobs(remaining)
 
     def call_and_drain(self, op: str, args_json: str = "") -> Any:
-        """Call an op, then drain, under one arming of the limit.
+        """Call an op, then drain, under one arming of the limit."""
+        found = self.repeat_and_drain(op, 1, args_json)
+        return None if found is None else found[1]
 
-        This is the hot path of journal replay (one call per entry), where the
-        per-call overhead of arming and accounting dominates the JS work."""
+    def repeat_and_drain(self, op: str, count: int, args_json: str = "") -> tuple[int, Any] | None:
+        """Call an op up to ``count`` times, draining after each call, under one
+        arming of the limit; stop at the first answer that is not null.
+
+        This is the hot path of journal replay (one call per entry), where
+        arming and accounting per call would cost more than the JS work. The
+        shared budget is still checked after every call and every job.
+        Returns ``(index, answer)`` for the first non-null answer, else None.
+        """
         remaining = self._arm()
+        dispatch, deadline = self._dispatch, self._wall0 + remaining
+        found: tuple[int, str] | None = None
         try:
-            answer = self._dispatch(op, args_json)
-            self._run_jobs(remaining)
+            for index in range(count):
+                answer = dispatch(op, args_json)
+                if self._run_jobs(remaining, deadline) == 0 and time.perf_counter() > deadline:
+                    self._time_up()
+                if answer != _OK_NULL:
+                    found = (index, answer)
+                    break
         except (quickjs.JSException, ValueError, MemoryError) as exc:
             raise self._translate_any(exc) from exc
         finally:
             self._charge()
-        if answer == _OK_NULL:
-            return None
-        return self._decode_answer(answer)
+        return None if found is None else (found[0], self._decode_answer(found[1]))
 
-    def _run_jobs(self, remaining: float) -> int:
+    def _run_jobs(self, remaining: float, deadline: float | None = None) -> int:
         """Each job is one binding call with its own limit, so the shared
-        budget is checked between jobs: a chain of short jobs cannot run
-        forever. Wall time is checked every job (cheap), CPU every 64."""
+        budget is checked after every job: a chain of short jobs cannot run
+        forever."""
         ctx = self._ctx
         count = 0
-        deadline = self._wall0 + remaining
+        if deadline is None:
+            deadline = self._wall0 + remaining
         perf_counter = time.perf_counter
         while ctx.execute_pending_job():
             count += 1
             if perf_counter() > deadline:
-                self._broken = "time"
-                raise TimeLimitExceeded(f"script exceeded the time limit of {self.limits.time:g}s")
+                self._time_up()
         return count
+
+    def _time_up(self) -> NoReturn:
+        self._broken = "time"
+        raise TimeLimitExceeded(f"script exceeded the time limit of {self.limits.time:g}s")
 
     def take_commands(self) -> list[Any]:
         """Collect the commands queued by trusted code since the last take."""
@@ -367,5 +384,3 @@ def _module_with_export_capture(source: str, exports: Sequence[str]) -> str:
 
 def _is_identifier(name: str) -> bool:
     return re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name) is not None and name not in _RESERVED
-
-

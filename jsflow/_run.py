@@ -191,10 +191,9 @@ class Run:
                 commands = [c for c in commands if not (isinstance(c, dict) and c.get("op") == "console")]
             self._process(commands)
             return
-        for _ in range(len(self.journal)):
-            drift = sb.call_and_drain("__next")
-            if drift is not None:
-                raise Finished(self.faulted(_drift_error(drift)))
+        drift = sb.repeat_and_drain("__next", len(self.journal))
+        if drift is not None:
+            raise Finished(self.faulted(_drift_error(drift[1])))
         sb.take_commands()  # replayed output: schedules come from the snapshot
         snap = sb.call("__snapshot")
         for raw in snap["pending"]:

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from js_runtime import Sandbox
+import time
+
+import pytest
+
+from js_runtime import Sandbox, SandboxClosedError, SandboxLimits, TimeLimitExceeded
 
 
 def test_order_preserved_and_take_empties(sb: Sandbox) -> None:
@@ -30,3 +34,34 @@ def test_emit_survives_array_prototype_setter(sb: Sandbox) -> None:
     sb.call("q", 1)
     sb.call("q", 2)
     assert sb.take_commands() == [1, 2]
+
+
+def test_repeat_and_drain_stops_at_first_answer_and_drains_each_time() -> None:
+    with Sandbox() as sb:
+        sb.start_budget()
+        sb.install(
+            "let n = 0;"
+            "host.register('tick', () => { n += 1;"
+            " Promise.resolve().then(() => host.emit(n));"
+            " return n === 3 ? { stop: n } : null; });"
+        )
+        assert sb.repeat_and_drain("tick", 10) == (2, {"stop": 3})
+        assert sb.take_commands() == [1, 2, 3]
+        assert sb.repeat_and_drain("tick", 2) is None
+        assert sb.take_commands() == [4, 5]
+
+
+def test_repeat_and_drain_shares_one_budget() -> None:
+    with Sandbox(SandboxLimits(time=0.3)) as sb:
+        sb.start_budget()
+        # each call spins 50 ms: fine alone, over the budget by the seventh
+        sb.install(
+            "host.register('spin', () => { const end = Date.now() + 50;"
+            " while (Date.now() < end) {} return null; });"
+        )
+        started = time.perf_counter()
+        with pytest.raises(TimeLimitExceeded):
+            sb.repeat_and_drain("spin", 100)
+        assert time.perf_counter() - started < 3
+        with pytest.raises(SandboxClosedError):
+            sb.call("spin")
