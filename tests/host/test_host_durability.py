@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from _host_helpers import open_host, sqlite_url
 
-from jsflow.host import AlreadyResumedError, WorkflowHost
+from jsflow.host import AlreadyResumedError, WorkflowFinishedError, WorkflowHost
 
 HERE = Path(__file__).parent
 WORKER = HERE / "_host_worker.py"
@@ -158,8 +158,11 @@ def test_concurrent_send_and_resume_threads_one_host(tmp_path: Path, url_kind: s
             t.start()
         for t in threads:
             t.join()
-        assert not errors
+        # A loser that arrives after the winner finished the run is refused (and
+        # not stored); on a busy machine that can happen. Either way: a sender
+        # that got a receipt has its event stored, delivered or kept.
+        assert len(errors) <= 1 and all(isinstance(e, WorkflowFinishedError) for e in errors)
         inst = host.get("x")
         assert inst.status == "completed" and inst.value["name"] in ("a", "b")
         left = host.store.pending_events("x")
-        assert len(left) == 1  # the loser is kept, not dropped
+        assert len(left) == 1 - len(errors)  # the loser is kept, not dropped
