@@ -108,7 +108,12 @@
     stringify,
     parse,
   });
-  ops.__take = function () { const out = queue; queue = bareArray(); return out; };
+  ops.__take = function () {
+    if (queue.length === 0) return null;
+    const out = queue;
+    queue = bareArray();
+    return out;
+  };
   ops.__evalScript = function (src) { indirectEval(src); return null; };
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
   ops.__exportTypes = function (holder, names) {

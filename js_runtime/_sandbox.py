@@ -203,8 +203,13 @@ class Sandbox:
 
     def call_encoded(self, op: str, args_json: str) -> Any:
         """Like :meth:`call` with the argument list already JSON-encoded."""
-        with self._guard():
+        self._arm()
+        try:
             answer = self._dispatch(op, args_json)
+        except (quickjs.JSException, ValueError, MemoryError) as exc:
+            raise self._translate_any(exc) from exc
+        finally:
+            self._charge()
         return self._decode_answer(answer)
 
     def _decode_answer(self, answer: Any) -> Any:
@@ -320,15 +325,35 @@ class Sandbox:
 
     def take_commands(self) -> list[Any]:
         """Collect the commands queued by trusted code since the last take."""
-        out = self.call("__take")
-        if not isinstance(out, list):
-            raise BridgeError("command queue is not a list")
-        return out
+        return _commands(self.call_encoded("__take", ""))
+
+    def call_drain_take(self, op: str, args_json: str) -> list[Any]:
+        """Call an op, drain, and collect the queued commands, under one arming
+        of the limit: the live path's per-completion round trip."""
+        remaining = self._arm()
+        try:
+            answer = self._dispatch(op, args_json)
+            self._run_jobs(remaining)
+            taken = self._dispatch("__take", "")
+        except (quickjs.JSException, ValueError, MemoryError) as exc:
+            raise self._translate_any(exc) from exc
+        finally:
+            self._charge()
+        self._decode_answer(answer)  # raises the op's error, if any
+        return _commands(self._decode_answer(taken))
 
     def memory_usage(self) -> dict[str, Any]:
         if self._closed:
             raise SandboxClosedError("sandbox is closed")
         return dict(self._ctx.memory())
+
+
+def _commands(out: Any) -> list[Any]:
+    if out is None:  # an empty queue answers null: the common case, decoded for free
+        return []
+    if not isinstance(out, list):
+        raise BridgeError("command queue is not a list")
+    return out
 
 
 def _clip(value: Any, limit: int) -> str:

@@ -298,9 +298,8 @@ class Run:
             if inspect.isawaitable(ret):
                 await ret
         try:
-            self.sandbox.call("__deliver", entry.slot, entry.model_dump(exclude_none=True))
-            self.sandbox.drain()
-            self._process(self.sandbox.take_commands())
+            args = encode([entry.slot, entry.model_dump(exclude_none=True)])
+            self._process(self.sandbox.call_drain_take("__deliver", args))
         except ResourceLimitExceeded as exc:
             raise Finished(self.faulted(_limit_error(exc))) from exc
         except JSError as exc:

@@ -133,6 +133,14 @@ async def _call_once(step: StepFunction, args: list[Any], ctx: StepContext) -> A
 def encode_result(name: str, value: Any, payload_limit: int) -> StepOutcome:
     """JSON-clean a step result; unserialisable or oversized results fail the
     step with an error the script can catch."""
+    if (
+        value is None
+        or type(value) in (bool, int)
+        or (
+            type(value) is str and len(value) * 6 + 2 <= payload_limit  # \uXXXX is the worst case
+        )
+    ):
+        return StepOutcome("ok", value=value)  # already JSON-clean: skip the round trip
     try:
         text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
