@@ -91,8 +91,10 @@ def bench_start(engine: WorkflowEngine, repeats: int) -> float:
 
     once()
     med = statistics.median(timed(once, repeats))
-    print(f"start -> first suspension (3 steps + suspend): median {med * 1e3:.3f} ms "
-          f"(target <= 1 ms: {'OK' if med <= 1e-3 else 'MISSED'})")
+    print(
+        f"start -> first suspension (3 steps + suspend): median {med * 1e3:.3f} ms "
+        f"(target <= 1 ms: {'OK' if med <= 1e-3 else 'MISSED'})"
+    )
     return med
 
 
