@@ -3,7 +3,9 @@
 Conventions (keep them when editing the README):
 
 - ```python blocks are self-contained: each is exec'd in a fresh namespace,
-  with a fresh temporary directory as the working directory.
+  with a fresh temporary directory as the working directory. A comment on a
+  ``print(...)`` line (``print(x)  # 42``) is the expected output: it must
+  appear in what the block prints.
 - ```sh blocks run in order, as ONE bash session (``set -e``), against the
   installed ``jsflow`` binary: same temporary working directory (with
   ``samples/`` linked in) and ``JSFLOW_DB`` for all of them, so later blocks
@@ -33,6 +35,8 @@ from jsflow._cli._session import Registrations
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
+#: ``print(...)  # text`` in a python block: ``text`` must appear in what the block prints
+PRINT_COMMENT = re.compile(r"^\s*print\(.*\)  # (.+)$", re.M)
 FENCE = re.compile(
     r"(?P<marker><!-- readme-test: skip \((?P<why>[^)]+)\) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S
 )
@@ -59,10 +63,15 @@ def test_skipped_blocks_are_only_make_targets() -> None:
     [b for lang, b, skip, _ in blocks() if lang == "python" and not skip],
     ids=lambda b: b.split("\n")[0],
 )
-def test_python_block(body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_block(
+    body: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JSFLOW_DB", raising=False)
     exec(compile(body, str(README), "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    for expected in PRINT_COMMENT.findall(body):
+        assert expected.strip() in printed, f"README promises {expected!r}; printed:\n{printed}"
 
 
 @pytest.mark.parametrize("body", [b for lang, b, skip, _ in blocks() if lang == "js" and not skip])

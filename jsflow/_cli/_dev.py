@@ -219,7 +219,7 @@ def dev(
 
     \b
         jsflow dev samples/payment_race.js A-17 --event 'payment={"amount": 42}'
-        jsflow dev samples/hook_approval.js --resume '{"approved": true}'
+        jsflow dev samples/hook_approval.js '{"title": "Desk"}' --resume '{"approved": true, "by": "ann"}'
     """
     name, source = read_script(script)
     values = [parse_value(a, f"argument {i + 1}") for i, a in enumerate(args)]

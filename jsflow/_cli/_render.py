@@ -212,8 +212,10 @@ def echo_instance(
 
 
 def error_text(error: dict[str, Any]) -> str:
+    """``Name: message``; a script error's stored message already starts with its JS name."""
     name = error.get("js_name") or error.get("name") or error.get("type") or "Error"
-    return f"{name}: {error.get('message', '')}"
+    message = str(error.get("message", ""))
+    return message if message.startswith(f"{name}: ") else f"{name}: {message}"
 
 
 def next_steps(inst: WorkflowInstance, tokens: Sequence[IssuedToken]) -> list[str]:

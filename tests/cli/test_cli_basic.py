@@ -155,6 +155,10 @@ def test_faulted_run_exits_1_with_one_line(jsflow: Invoke, tmp_path: Path) -> No
     assert res.exit_code == 1
     assert "faulted" in res.stdout
     assert res.stderr.strip().count("\n") == 0 and "RangeError: nope" in res.stderr
+    # the JS error name is shown once, not repeated ("RangeError: RangeError: nope")
+    assert "RangeError: RangeError" not in res.stdout + res.stderr
+    shown = jsflow("show", str(as_json(jsflow("list", "--json"))[0]["workflow_id"]))
+    assert "error: RangeError: nope" in shown.stdout and "RangeError: RangeError" not in shown.stdout
 
 
 @pytest.mark.parametrize(

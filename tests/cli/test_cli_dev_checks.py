@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -22,6 +23,17 @@ def test_every_command_has_help_with_example(jsflow: Invoke, name: str) -> None:
     text = jsflow(name, "--help").stdout
     assert "Example:" in text
     assert f"jsflow {name}" in text.split("Example:", 1)[1]
+
+
+def test_dev_help_examples_run(jsflow: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dev`` examples are self-contained (in memory): each one must complete as shown."""
+    monkeypatch.chdir(REPO)
+    text = jsflow("dev", "--help").stdout.split("Example:", 1)[1]
+    examples = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("jsflow dev ")]
+    assert len(examples) >= 2
+    for line in examples:
+        data = as_json(jsflow(*shlex.split(line)[1:], "--json", "--no-interactive"))
+        assert data["status"] == "completed", (line, data)
 
 
 def test_group_help_lists_every_command(jsflow: Invoke) -> None:
