@@ -21,7 +21,18 @@ from typing import Any
 import click
 
 from ._cli._checks import check, replay
-from ._cli._commands import cancel, event, list_cmd, resume, resume_token, run, show, worker
+from ._cli._commands import (
+    cancel,
+    event,
+    list_cmd,
+    resume,
+    resume_token,
+    retry_cmd,
+    run,
+    show,
+    upgrade,
+    worker,
+)
 from ._cli._dev import dev
 from ._cli._errors import CliError, debug_enabled, translate
 
@@ -62,7 +73,21 @@ def cli() -> None:
     """
 
 
-for _command in (run, list_cmd, show, event, resume, resume_token, cancel, worker, replay, check, dev):
+for _command in (
+    run,
+    list_cmd,
+    show,
+    event,
+    resume,
+    resume_token,
+    cancel,
+    retry_cmd,
+    upgrade,
+    worker,
+    replay,
+    check,
+    dev,
+):
     cli.add_command(_command)
 
 

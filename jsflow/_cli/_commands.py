@@ -1,4 +1,5 @@
-"""The operator commands: run, list, show, event, resume, resume-token, cancel, worker.
+"""The operator commands: run, list, show, event, resume, resume-token, cancel, retry,
+upgrade, worker.
 
 Each is a few lines over one ``WorkflowHost`` call; the host does the work,
 these only parse, print and pick an exit code (see ``_errors``).
@@ -271,6 +272,76 @@ def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) 
     """
     with open_session(db, Registrations()) as sess:
         report(sess, sess.host.cancel(workflow_id, reason), as_json)
+
+
+@click.command("retry")
+@click.argument("workflow_id", metavar="ID")
+@click.argument("script", metavar="[SCRIPT]", required=False)
+@registration_options
+@db_option
+@json_option
+def retry_cmd(
+    workflow_id: str, script: str | None, regs: Registrations, db: str | None, as_json: bool
+) -> None:
+    """Run a faulted workflow ID again from its last good state.
+
+    Failed step results at the end of its journal are dropped, so those steps
+    run again; everything before them is replayed. With SCRIPT (a fixed copy
+    of its script), the instance moves to that version first, checked by
+    replaying its journal against it (exit code 1 and nothing changes if it
+    would drift).
+
+    Example:
+
+    \b
+        jsflow retry order-17
+        jsflow retry order-17 fixed/payment_race.js
+    """
+    source = read_script(script)[1] if script is not None else None
+    with open_session(db, regs) as sess:
+        inst = sess.host.get(workflow_id)
+        sess.prepare(inst)
+        if inst.status != "faulted":
+            raise CliError(f"workflow {workflow_id!r} is {inst.status}, not faulted; nothing to retry")
+        version = sess.host.register_script(inst.script_name, source).hash if source is not None else None
+        report(sess, sess.host.retry(workflow_id, version=version), as_json)
+
+
+@click.command()
+@click.argument("workflow_id", metavar="ID")
+@click.argument("script", metavar="SCRIPT")
+@registration_options
+@db_option
+@json_option
+def upgrade(workflow_id: str, script: str, regs: Registrations, db: str | None, as_json: bool) -> None:
+    """Move unfinished workflow ID to the version of its script in SCRIPT.
+
+    Its journal is replayed against SCRIPT first (as `jsflow replay` does);
+    if it would drift, nothing changes and the exit code is 1. Otherwise
+    SCRIPT is registered under the instance's script name and the instance
+    continues on it from its next event.
+
+    Example:
+
+    \b
+        jsflow replay samples/payment_race.js --id order-17
+        jsflow upgrade order-17 samples/payment_race.js
+    """
+    _, source = read_script(script)
+    with open_session(db, regs) as sess:
+        inst = sess.host.get(workflow_id)
+        sess.prepare(inst)
+        if inst.is_finished:
+            raise CliError(f"workflow {workflow_id!r} is {inst.status}; only unfinished ones can be upgraded")
+        (check,) = sess.host.replay_check(source, [workflow_id], include_finished=True)
+        if not check.ok:
+            raise CliError(f"workflow {workflow_id!r} would drift with {script}: {check.message}")
+        version = sess.host.register_script(inst.script_name, source)
+        if version.hash == inst.script_hash:
+            click.echo(f"note: workflow {workflow_id!r} already runs this version", err=True)
+            report(sess, inst, as_json)
+            return
+        report(sess, sess.host.upgrade(workflow_id, version.hash), as_json)
 
 
 @click.command()

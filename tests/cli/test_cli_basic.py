@@ -1,4 +1,4 @@
-"""run, list, show, event, resume, resume-token, cancel, worker through CliRunner."""
+"""run, list, show, event, resume, resume-token, cancel, retry, upgrade, worker through CliRunner."""
 
 from __future__ import annotations
 
@@ -226,3 +226,52 @@ def test_fetch_allow_enables_fetch_and_is_recorded(jsflow: Invoke, tmp_path: Pat
     assert data["metadata"]["cli.fetch_allow"] == "example.com"
     without = as_json(jsflow("run", str(script), "--json"))
     assert "not defined" in without["value"] or "fetch" in without["value"]
+
+
+STRICT = """
+async function main() {
+  const order = await waitForEvent('order');
+  if (!order.id) throw new Error('order without id');
+  return `accepted ${order.id}`;
+}
+"""
+
+
+def _strict_scripts(tmp_path: Path) -> tuple[Path, Path, Path]:
+    (tmp_path / "fixed").mkdir()
+    strict, fixed, drift = tmp_path / "strict.js", tmp_path / "fixed" / "strict.js", tmp_path / "drift.js"
+    strict.write_text(STRICT)
+    fixed.write_text(STRICT.replace("throw new Error('order without id')", "return 'ignored'"))
+    drift.write_text("async function main() { await sleep('1s'); return 1; }")
+    return strict, fixed, drift
+
+
+def test_retry_faulted_instance_on_same_or_fixed_script(jsflow: Invoke, tmp_path: Path) -> None:
+    strict, fixed, drift = _strict_scripts(tmp_path)
+    jsflow("run", str(strict), "--id", "s1")
+    assert jsflow("event", "s1", "order", "{}", ok=False).exit_code == 1
+    again = jsflow("retry", "s1", ok=False)  # same script: faults the same way
+    assert again.exit_code == 1 and "order without id" in again.stderr
+    drifting = jsflow("retry", "s1", str(drift), ok=False)
+    assert drifting.exit_code == 1 and "slot 0" in drifting.stderr
+    assert as_json(jsflow("show", "s1", "--json"))["status"] == "faulted"
+    done = as_json(jsflow("retry", "s1", str(fixed), "--json"))
+    assert done["status"] == "completed" and done["value"] == "ignored"
+    refused = jsflow("retry", "s1", ok=False)
+    assert refused.exit_code == 1 and "not faulted" in refused.stderr
+
+
+def test_upgrade_checks_replay_first(jsflow: Invoke, tmp_path: Path) -> None:
+    strict, fixed, drift = _strict_scripts(tmp_path)
+    before = as_json(jsflow("run", str(strict), "--id", "s2", "--json"))
+    refused = jsflow("upgrade", "s2", str(drift), ok=False)
+    assert refused.exit_code == 1 and "would drift" in refused.stderr and "Traceback" not in refused.stderr
+    assert as_json(jsflow("show", "s2", "--json"))["script_hash"] == before["script_hash"]
+    moved = as_json(jsflow("upgrade", "s2", str(fixed), "--json"))
+    assert moved["status"] == "suspended" and moved["script_hash"] != before["script_hash"]
+    assert "already runs this version" in jsflow("upgrade", "s2", str(fixed)).stderr
+    assert as_json(jsflow("event", "s2", "order", "{}", "--json"))["value"] == "ignored"
+    finished = jsflow("upgrade", "s2", str(fixed), ok=False)
+    assert finished.exit_code == 1 and "only unfinished" in finished.stderr
+    assert jsflow("upgrade", "nope", str(fixed), ok=False).exit_code == 1
+    assert jsflow("upgrade", "s2", str(tmp_path / "missing.js"), ok=False).exit_code == 2
