@@ -15,7 +15,8 @@ from ._errors import (
     StackLimitExceeded,
     TimeLimitExceeded,
 )
-from ._sandbox import Sandbox, SandboxLimits, encode
+from ._sandbox import MAX_NESTING as MAX_NESTING  # a constant: kept out of the sorted __all__
+from ._sandbox import Sandbox, SandboxLimits, encode, nesting_over
 
 __all__ = [
     "BridgeError",
@@ -29,4 +30,5 @@ __all__ = [
     "StackLimitExceeded",
     "TimeLimitExceeded",
     "encode",
+    "nesting_over",
 ]

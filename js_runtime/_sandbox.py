@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import re
 import time
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
+from itertools import accumulate
 from typing import Any, NoReturn
 
 import quickjs
@@ -184,7 +186,9 @@ class Sandbox:
             return TimeLimitExceeded(
                 f"script exceeded the time limit of {self.limits.time:g}s", stack=stack[:4000]
             )
-        if first == "InternalError: out of memory":
+        # A bare `null` is what QuickJS raises when it runs out of memory again
+        # while throwing (the bridge's dispatch lets nothing else escape).
+        if first in ("InternalError: out of memory", "null"):
             self._broken = "memory"
             return MemoryLimitExceeded("script exceeded the memory limit", stack=stack[:4000])
         return JSError(name[:200], message[:2000], stack[:4000])
@@ -217,9 +221,14 @@ class Sandbox:
             return None
         if not isinstance(answer, str):
             raise BridgeError(f"bridge answered {type(answer).__name__}, not JSON text")
+        if nesting_over(answer, MAX_NESTING + 4):  # + the reply and command envelopes
+            raise JSError(
+                "TypeError",
+                f"a value passed out of the sandbox is nested more than {MAX_NESTING} levels deep",
+            )
         try:
             reply = json.loads(answer)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise BridgeError("bridge answered malformed JSON") from exc
         if not isinstance(reply, dict):
             raise BridgeError("bridge answered a non-object")
@@ -346,6 +355,26 @@ class Sandbox:
         if self._closed:
             raise SandboxClosedError("sandbox is closed")
         return dict(self._ctx.memory())
+
+
+MAX_NESTING = 128
+"""How deep a JSON value leaving the sandbox may nest: Python's json and
+pydantic (which refuses to serialise past ~250 levels) must both handle it."""
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+
+
+def nesting_over(text: str, limit: int = MAX_NESTING) -> bool:
+    """True if the JSON ``text`` nests arrays/objects more than ``limit`` deep.
+    Cheap for short text; otherwise a few passes at C speed."""
+    if len(text) <= 2 * limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text) if '"' in text else text)
+    if len(brackets) <= 2 * limit:
+        return False
+    steps = array("b", brackets.encode("ascii").translate(_BRACKET_STEP))
+    return max(accumulate(steps)) > limit
 
 
 def _commands(out: Any) -> list[Any]:

@@ -16,6 +16,8 @@ _UNITS_MS = {
     "d": 86_400_000,
     "w": 604_800_000,
 }
+MAX_DURATION = timedelta(days=100 * 365)
+"""Longer durations are refused: a wait must end at a representable date."""
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)", re.IGNORECASE)
 _ISO = re.compile(
     r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
@@ -26,6 +28,21 @@ _ISO = re.compile(
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
     """Parse a duration; raises ValueError with the offending text otherwise."""
+    try:
+        delta = _parse(value)
+    except OverflowError:
+        delta = timedelta.max
+    if delta > MAX_DURATION:
+        raise ValueError(f"invalid duration {_short(value)}: longer than {MAX_DURATION.days // 365} years")
+    return delta
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
+def _parse(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         return _non_negative(value, value)
     if isinstance(value, bool):

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from js_runtime import MAX_NESTING, nesting_over
+
 from ._actions import Action, RaiseEvent, Resume, Timeout
 from ._errors import PayloadTooLargeError
 from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
@@ -277,7 +279,12 @@ class WorkflowEngine:
             run.close()
 
     def _check_payload(self, what: str, value: Any) -> None:
-        text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        try:
+            text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        except RecursionError:
+            text = "[" * (MAX_NESTING + 1)
+        if nesting_over(text):
+            raise TypeError(f"{what} nests more than {MAX_NESTING} levels deep")
         size = json_size(text, value)
         if size > self.limits.payload:
             raise PayloadTooLargeError(what, size, self.limits.payload)

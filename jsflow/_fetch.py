@@ -133,8 +133,8 @@ class HostPolicy:
 
     def check_address(self, host: str, addr: IPAddress) -> None:
         """Refuse an address that is not globally routable unless explicitly allowed."""
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
+        if isinstance(addr, ipaddress.IPv6Address):
+            addr = _embedded_ipv4(addr) or addr
         if addr.is_global and not addr.is_multicast:
             return
         if self._in_networks(addr) or host.lower().rstrip(".") in self.names:
@@ -143,6 +143,23 @@ class HostPolicy:
             f"{host!r} resolves to {addr}, a private, loopback, link-local or reserved address "
             "(allow it explicitly with allow_hosts)"
         )
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, Teredo):
+    a gateway would deliver to it, so that is the address to check."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr in _NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    return None
 
 
 def _ip_literal(host: str) -> IPAddress | None:

@@ -48,8 +48,10 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from js_runtime import JSError, ResourceLimitExceeded, encode
+from js_runtime import MAX_NESTING, JSError, ResourceLimitExceeded, encode, nesting_over
 
+from ._durations import MAX_DURATION
+from ._errors import ScriptError
 from ._state import JournalEntry, WaitRecord, datetime_to_ms
 from ._steps import StepContext, StepOutcome, encode_result, execute_step
 
@@ -156,16 +158,33 @@ class JsSteps:
         queue.put_nowait((("e", int(req["id"])), outcome))
 
     async def _finish(self, cmd: dict[str, Any], queue: Queue, tasks: set[asyncio.Task[None]]) -> None:
+        try:
+            await self._finish_attempt(cmd, queue, tasks)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # see Run._process
+            from ._run import Finished
+
+            error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
+            raise Finished(self.run.faulted(error)) from exc
+
+    async def _finish_attempt(
+        self, cmd: dict[str, Any], queue: Queue, tasks: set[asyncio.Task[None]]
+    ) -> None:
         run = self.run
         slot, attempt = int(cmd["slot"]), int(cmd["attempt"])
         rec = run.slots[slot]
         if "json" in cmd:
-            outcome = encode_result(rec.name, json.loads(cmd["json"]), run.config.limits.payload)
+            text = str(cmd["json"])
+            if nesting_over(text):
+                error = {"name": "TypeError", "message": f"step {rec.name!r} returned a value nested "
+                         f"more than {MAX_NESTING} levels deep"}  # fmt: skip
+                outcome = StepOutcome("error", error=error)
+            else:
+                outcome = encode_result(rec.name, json.loads(text), run.config.limits.payload)
         else:
             outcome = StepOutcome("error", error=dict(cmd.get("error") or {}))
-            delay_ms = cmd.get("retry_ms")
-            if delay_ms is not None:
-                self._retry(slot, attempt, float(delay_ms) / 1000, outcome, queue, tasks)
+            delay = _retry_delay(cmd.get("retry_ms"))
+            if delay is not None:
+                self._retry(slot, attempt, delay, outcome, queue, tasks)
                 return
         at_ms = datetime_to_ms(run.config.clock())
         if outcome.kind == "ok":
@@ -199,3 +218,14 @@ class JsSteps:
         run.waits[slot] = WaitRecord(
             slot=slot, resume_at_ms=at, is_retry=True, attempt=attempt, error=outcome.error
         )
+
+
+def _retry_delay(delay_ms: Any) -> float | None:
+    """The backoff before the next attempt in seconds, or None for no retry:
+    a backoff that overflowed (``backoff * factor**k``) or would end past
+    ``MAX_DURATION`` ends the retries, as the last attempt would."""
+    if isinstance(delay_ms, bool) or not isinstance(delay_ms, int | float):
+        return None
+    if not 0 <= delay_ms <= MAX_DURATION.total_seconds() * 1000:  # NaN fails too
+        return None
+    return float(delay_ms) / 1000

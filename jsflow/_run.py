@@ -24,7 +24,15 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from js_runtime import JSError, ResourceLimitExceeded, Sandbox, SandboxLimits, encode
+from js_runtime import (
+    MAX_NESTING,
+    JSError,
+    ResourceLimitExceeded,
+    Sandbox,
+    SandboxLimits,
+    encode,
+    nesting_over,
+)
 
 from ._actions import Action
 from ._durations import parse_duration
@@ -130,6 +138,8 @@ class Run:
             self._replay()
         except ResourceLimitExceeded as exc:
             raise Finished(self.faulted(_limit_error(exc))) from exc
+        except JSError as exc:  # e.g. a scheduled call's arguments nested too deeply
+            raise Finished(self.faulted(_script_error(exc))) from exc
 
     def _load(self) -> None:
         sb, cfg = self.sandbox, self.config
@@ -218,16 +228,22 @@ class Run:
                 return  # nothing after continueAsNew runs
 
     def _schedule(self, raw: dict[str, Any]) -> None:
-        slot = Slot(
-            slot=int(raw["slot"]),
-            kind=str(raw["kind"]),
-            name=str(raw["name"]),
-            args=list(raw.get("args") or []),
-            at=int(raw["at"]),
-            names=raw.get("names"),
-            array=bool(raw.get("array")),
-            duration=raw.get("duration"),
-        )
+        try:
+            slot = Slot(
+                slot=int(raw["slot"]),
+                kind=str(raw["kind"]),
+                name=str(raw["name"]),
+                args=list(raw.get("args") or []),
+                at=int(raw["at"]),
+                names=raw.get("names"),
+                array=bool(raw.get("array")),
+                duration=raw.get("duration"),
+            )
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            # the prelude builds every command; a malformed one means guest code
+            # reached it (a defence in depth: fault the run, never raise)
+            error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
+            raise Finished(self.faulted(error)) from exc
         self.slots[slot.slot] = slot
         if slot.kind in ("step", "jsstep"):  # jsstep: issue 5, a JS step body to run
             record = self.waits.get(slot.slot)
@@ -414,10 +430,9 @@ class Run:
         )
 
     def _completed(self, text: str, state: WorkflowState) -> WorkflowResult:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        if size > self.config.limits.payload:
-            err = PayloadTooLargeError("the workflow's return value", size, self.config.limits.payload)
-            return WorkflowResult(WorkflowStatus.FAULTED, state, error=err)
+        error = _value_error("the workflow's return value", text, self.config.limits.payload)
+        if error is not None:
+            return WorkflowResult(WorkflowStatus.FAULTED, state, error=error)
         import json
 
         return WorkflowResult(WorkflowStatus.COMPLETED, state, value=json.loads(text))
@@ -425,6 +440,9 @@ class Run:
     def _continued(self, args_json: str) -> WorkflowResult:
         import json
 
+        error = _value_error("the continueAsNew arguments", args_json, self.config.limits.payload)
+        if error is not None:
+            return self.faulted(error)
         old = self.state
         fresh = WorkflowState(
             run_id=uuid.uuid4().hex,
@@ -509,6 +527,16 @@ def _journal_json(journal: list[JournalEntry]) -> str:
         return _JOURNAL.dump_json(journal, exclude_none=True).decode("utf-8")
     except (ValueError, UnicodeError):  # lone surrogates: the slow, exact path
         return encode([e.model_dump(exclude_none=True) for e in journal])
+
+
+def _value_error(what: str, text: str, limit: int) -> WorkflowError | None:
+    """Why a JSON value from the script cannot become part of the state, if it cannot."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        return PayloadTooLargeError(what, size, limit)
+    if nesting_over(text):
+        return ScriptError(f"{what} nests more than {MAX_NESTING} levels deep", js_name="TypeError")
+    return None
 
 
 def _limit_error(exc: ResourceLimitExceeded) -> ResourceLimitError:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from js_runtime import MAX_NESTING, nesting_over
+
 from ._errors import RetryableStepError
 from ._retry import RetryPolicy
 
@@ -143,12 +145,20 @@ def encode_result(name: str, value: Any, payload_limit: int) -> StepOutcome:
         return StepOutcome("ok", value=value)  # already JSON-clean: skip the round trip
     try:
         text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         return StepOutcome(
             "error",
             error={
                 "name": "TypeError",
                 "message": f"step {name!r} returned a value that is not JSON-serialisable: {exc}",
+            },
+        )
+    if nesting_over(text):
+        return StepOutcome(
+            "error",
+            error={
+                "name": "TypeError",
+                "message": f"step {name!r} returned a value nested more than {MAX_NESTING} levels deep",
             },
         )
     size = json_size(text, value)

@@ -72,7 +72,8 @@ function formatArg(v) {
     const s = stringify(v);
     return s === undefined ? String(v) : s;
   } catch (e) {
-    return String(v);
+    // String() of a cyclic array recurses until the stack limit ends the run
+    return typeof v === 'object' ? '[unserialisable ' + (Array.isArray(v) ? 'array' : 'object') + ']' : String(v);
   }
 }
 function makeLogger(level) {
@@ -106,7 +107,10 @@ function schedule(kind, name, args, extra) {
   const slot = slots.length;
   let resolve, reject;
   const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
-  const rec = { kind, name, argsJson, at: now, resolve, reject, settled: false, names: null, array: false, duration: undefined };
+  // Objects the prelude fills by assignment have no prototype: an accessor a
+  // script planted on Object.prototype (say a 'duration' setter) would
+  // otherwise run with the record or command as `this` and could rewrite it.
+  const rec = { __proto__: null, kind, name, argsJson, at: now, resolve, reject, settled: false, names: null, array: false, duration: undefined };
   if (extra !== undefined) {
     if (extra.names !== undefined) { rec.names = extra.names; rec.array = extra.array; }
     if (extra.duration !== undefined) rec.duration = extra.duration;
@@ -116,7 +120,7 @@ function schedule(kind, name, args, extra) {
   return promise;
 }
 function describeSlot(slot, rec) {
-  const out = { op: 'schedule', slot, kind: rec.kind, name: rec.name, args: parse(rec.argsJson), at: rec.at };
+  const out = { __proto__: null, op: 'schedule', slot, kind: rec.kind, name: rec.name, args: parse(rec.argsJson), at: rec.at };
   if (rec.kind === 'event') { out.names = rec.names; out.array = rec.array; }
   if (rec.duration !== undefined) out.duration = rec.duration;
   return out;
@@ -140,17 +144,17 @@ function settle(slot, outcome_) {
 
 // ---- globals for scripts ---------------------------------------------------
 function durationArg(fname, d) {
-  if (typeof d === 'number' || typeof d === 'string') return d;
-  throw new TypeError(fname + ': duration must be a string like "5m" or a number of milliseconds');
+  if (typeof d === 'string' || (typeof d === 'number' && Number.isFinite(d))) return d;  // NaN would cross as null
+  throw new TypeError(fname + ': duration must be a string like "5m" or a finite number of milliseconds');
 }
 G.sleep = function sleep(duration) {
-  return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { duration: duration });
+  return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { __proto__: null, duration: duration });
 };
 G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   const array = Array.isArray(nameOrNames);
   const names = array ? nameOrNames.map(String) : [String(nameOrNames)];
   if (names.length === 0) throw new TypeError('waitForEvent: give at least one event name');
-  const extra = { names, array };
+  const extra = { __proto__: null, names, array };
   const args = [nameOrNames];
   if (opts && opts.timeout !== undefined) {
     extra.duration = durationArg('waitForEvent', opts.timeout);

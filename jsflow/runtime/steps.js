@@ -69,7 +69,8 @@ G.step = function step(name, fn, opts) {
   if (activeStep !== null) return schedule('jsstep', name, []);  // refused by stepHook
   const slot = slots.length;
   const promise = schedule('jsstep', name, []);
-  Object.assign(slots[slot], { fn, retries, backoff, factor });
+  const rec = slots[slot];
+  rec.fn = fn; rec.retries = retries; rec.backoff = backoff; rec.factor = factor;
   return promise;
 };
 
@@ -83,11 +84,14 @@ host.register('__runStep', function (slot, attempt) {
     if (attempts.get(slot) !== attempt) return;  // a stale attempt finishing late
     attempts.delete(slot);
     for (const [id, req] of ephemeral) if (req.owner.slot === slot) ephemeral.delete(id);
-    host.emit(Object.assign({ op: 'jsstep', slot, attempt }, body));
+    const cmd = { __proto__: null, op: 'jsstep', slot, attempt };  // no prototype: see schedule()
+    if (body.json !== undefined) cmd.json = body.json;
+    else { cmd.error = body.error; if (body.retry_ms !== undefined) cmd.retry_ms = body.retry_ms; }
+    host.emit(cmd);
   };
   const failed = (e) => {
     const d = describeError(e);
-    const out = { error: { name: String(d.name), message: String(d.message).slice(0, MAX_ERROR) } };
+    const out = { __proto__: null, error: { name: String(d.name), message: String(d.message).slice(0, MAX_ERROR) } };
     if (attempt <= rec.retries) out.retry_ms = rec.backoff * Math.pow(rec.factor, attempt - 1);
     report(out);
   };
@@ -106,7 +110,7 @@ host.register('__runStep', function (slot, attempt) {
       failed(new TypeError('step ' + JSON.stringify(rec.name) + ' returned a value that is not JSON-serialisable: ' + describeError(e).message));
       return;
     }
-    report({ json: json === undefined ? 'null' : json });
+    report({ __proto__: null, json: json === undefined ? 'null' : json });
   }, failed);
   return null;
 });
