@@ -8,6 +8,11 @@ const parse = host.parse;
 const describeError = host.describeError;
 const OrigDate = G.Date;
 const defineProperty = Object.defineProperty;
+// Captured before the script runs: a script that replaces Promise or its
+// `then` must not be able to stop the engine from seeing how the run ended.
+const PromiseCtor = Promise;
+const promiseThen = Promise.prototype.then;
+const applyFn = Reflect.apply;
 const MAX_CONSOLE = 8192;
 // Arrays the prelude fills after user code ran have no prototype and are
 // searched with loops: a script may overwrite Array.prototype.push/indexOf or
@@ -90,10 +95,19 @@ G.console = Object.freeze({
 });
 
 // ---- scheduling ------------------------------------------------------------
-function encodeArgs(name, args) {
-  try { return stringify(args); } catch (e) {
+// Step and suspend arguments over the payload limit are refused here, as a
+// catchable RangeError, before they reach Python; continueAsNew's are checked
+// by the engine (PayloadTooLargeError) like every other value leaving a run.
+function encodeArgs(name, args, checkSize = true) {
+  let text;
+  try { text = stringify(args); } catch (e) {
     throw new TypeError('arguments of ' + name + ' are not JSON-serialisable: ' + describeError(e).message);
   }
+  if (checkSize && text.length > payloadLimit) {
+    throw new RangeError('arguments of ' + name + ' are ' + text.length +
+      ' characters of JSON, over the payload limit of ' + payloadLimit + ' bytes');
+  }
+  return text;
 }
 // Every step or suspend call takes the next slot; its promise settles when a
 // completion for that slot is delivered (from the journal or live). Arguments
@@ -106,7 +120,7 @@ function schedule(kind, name, args, extra) {
   const argsJson = encodeArgs(name, args);
   const slot = slots.length;
   let resolve, reject;
-  const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+  const promise = new PromiseCtor((res, rej) => { resolve = res; reject = rej; });
   // Objects the prelude fills by assignment have no prototype: an accessor a
   // script planted on Object.prototype (say a 'duration' setter) would
   // otherwise run with the record or command as `this` and could rewrite it.
@@ -163,9 +177,9 @@ G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   return schedule('event', 'waitForEvent', args, extra);
 };
 G.continueAsNew = function continueAsNew(...args) {
-  if (continued === null) continued = encodeArgs('continueAsNew', args);
+  if (continued === null) continued = encodeArgs('continueAsNew', args, false);
   host.emit({ op: 'continue' });
-  return new Promise(() => {});
+  return new PromiseCtor(() => {});
 };
 
 // ---- ops driven by Python --------------------------------------------------
@@ -196,14 +210,14 @@ host.register('__start', function (entry, args, startedAt, seed, limit, journalE
   try {
     ret = fn(...args);
   } catch (e) {
-    finish(Promise.reject(e));
+    finish(new PromiseCtor((res, rej) => rej(e)));
     return null;
   }
-  finish(Promise.resolve(ret));
+  finish(new PromiseCtor((res) => res(ret)));
   return null;
 });
 function finish(p) {
-  p.then((v) => {
+  applyFn(promiseThen, p, [(v) => {
     if (outcome) return;
     let json;
     try { json = v === undefined ? 'null' : stringify(v); } catch (e) {
@@ -217,7 +231,7 @@ function finish(p) {
     if (outcome) return;
     outcome = { status: 'faulted', error: describeError(e) };
     host.emit({ op: 'done' });
-  });
+  }]);
 }
 
 const FAMILY = { step: 'step', step_error: 'step', resume: 'suspend', event: 'suspend', timeout: 'suspend' };

@@ -145,3 +145,21 @@ def test_redteam_fetch_refuses_ipv4_embedded_in_ipv6(host: str) -> None:
     with pytest.raises(FetchRefusedError):
         policy.check_address(host, ipaddress.ip_address(host))
     policy.check_address("64:ff9b::808:808", ipaddress.ip_address("64:ff9b::808:808"))
+
+
+def test_redteam_step_arguments_respect_the_payload_limit(clock) -> None:
+    calls: list[int] = []
+    engine = WorkflowEngine(clock=clock, limits=Limits(payload=1000))
+    engine.register_step_function("echo", lambda text: calls.append(len(text)))
+    script = (
+        "async function main() { try { await echo('x'.repeat(5000)); return 'ran'; }"
+        " catch (e) { return e.name; } }"
+    )
+    assert engine.run_workflow(script).value == "RangeError"
+    assert calls == []  # the oversized argument never reached Python
+
+
+def test_redteam_replaced_promise_cannot_hide_the_outcome(engine: WorkflowEngine) -> None:
+    engine.register_step_function("one", lambda: 1)
+    script = "async function main() { const v = await one(); globalThis.Promise = null; return v + 1; }"
+    assert engine.run_workflow(script).value == 2
