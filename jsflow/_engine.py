@@ -68,7 +68,7 @@ class WorkflowEngine:
         self._policies: dict[str, RetryPolicy] = {}
         self._executes: list[str] = []
         self._values: dict[str, Any] = {}
-        self._fetcher: Fetcher | None = None  # issue 5: enable_fetch
+        self._fetcher: Fetcher | None = None
 
     # -- registration ----------------------------------------------------------
     def register_step_function(
@@ -88,7 +88,7 @@ class WorkflowEngine:
         self._suspends[name] = SuspendFunction(name, resume_at)
         return self
 
-    # -- private hook for jsflow.host (issue 3): reserved internal names ----------
+    # -- private hook for jsflow.host: reserved internal names ------------------------
     def _register_internal(
         self,
         name: str,
@@ -138,7 +138,7 @@ class WorkflowEngine:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         resolver: Resolver | None = None,
     ) -> WorkflowEngine:
-        """Give scripts a WHATWG-style ``fetch(url, init)`` (issue 5; see ``_fetch.py``).
+        """Give scripts a WHATWG-style ``fetch(url, init)`` (see ``_fetch.py``).
 
         Each ``await fetch(...)`` in the workflow is one journaled step named
         ``fetch`` (replay never re-sends); inside a JS ``step()`` it belongs to
@@ -185,7 +185,7 @@ class WorkflowEngine:
 
     def _config(self) -> RunConfig:
         steps = dict(self._steps)
-        if self._fetcher is not None:  # issue 5: fetch is a built-in async step
+        if self._fetcher is not None:  # fetch is a built-in async step
             steps["fetch"] = StepFunction("fetch", self._fetcher, None, True)
         return RunConfig(
             steps,
@@ -376,7 +376,7 @@ class BoundWorkflow:
 _RESERVED = frozenset(
     {
         "sleep_",
-        "step",  # issue 5: the JS step() global
+        "step",  # the JS step() global
         "__proto__",
         "constructor",
         "continueAsNew",

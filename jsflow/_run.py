@@ -81,7 +81,7 @@ class RunConfig:
     limits: Limits
     clock: Callable[[], datetime]
     on_console: Callable[[str, str], None] | None
-    fetch: bool = False  # issue 5: wrap the built-in 'fetch' step as WHATWG fetch
+    fetch: bool = False  # wrap the built-in 'fetch' step as WHATWG fetch
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Run:
         self.slots: dict[int, Slot] = {}
         self.runnable: list[int] = []
         self.failed_attempts: dict[int, int] = {}  # slot -> durable retries so far
-        self.js = JsSteps(self)  # issue 5: JS step bodies and their ephemeral calls
+        self.js = JsSteps(self)  # JS step bodies and their ephemeral calls
         self.done = False
         self.continued = False
         limits = config.limits
@@ -145,7 +145,7 @@ class Run:
         sb, cfg = self.sandbox, self.config
         sb.install(prelude_for([self.script, *cfg.executes], cfg.fetch))
         sb.call("__define", sorted(cfg.steps), sorted(cfg.suspends))
-        if cfg.fetch:  # issue 5
+        if cfg.fetch:
             sb.call("__enableFetch")
         for name, value in cfg.values.items():
             sb.call("__setValue", name, value)
@@ -221,7 +221,7 @@ class Run:
                 self._console(str(cmd.get("level", "log")), str(cmd.get("message", "")))
             elif op == "done":
                 self.done = True
-            elif op in JS_STEP_COMMANDS:  # issue 5
+            elif op in JS_STEP_COMMANDS:
                 self.js.command(cmd)
             elif op == "continue":
                 self.continued = True
@@ -245,7 +245,7 @@ class Run:
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
             raise Finished(self.faulted(error)) from exc
         self.slots[slot.slot] = slot
-        if slot.kind in ("step", "jsstep"):  # jsstep: issue 5, a JS step body to run
+        if slot.kind in ("step", "jsstep"):  # jsstep: a JS step body to run
             record = self.waits.get(slot.slot)
             if record is None or not record.is_retry:
                 self.runnable.append(slot.slot)
@@ -328,12 +328,12 @@ class Run:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not (self.done or self.continued):
-                if self.js.has_work():  # issue 5
+                if self.js.has_work():
                     await self.js.pump(queue, tasks)
                     continue
                 if self.runnable:
                     slot = self.runnable.pop(0)
-                    if self.slots[slot].kind == "jsstep":  # issue 5
+                    if self.slots[slot].kind == "jsstep":
                         self.js.start(slot)
                         continue
                     step = self.config.steps[self.slots[slot].name]
@@ -349,7 +349,7 @@ class Run:
                 if queue.empty() and all(task.done() for task in tasks):
                     break
                 key, outcome = await queue.get()
-                if isinstance(key, tuple):  # issue 5: an item of the JS step driver
+                if isinstance(key, tuple):  # an item of the JS step driver
                     await self.js.on_item(key, outcome)
                     continue
                 assert outcome is not None
