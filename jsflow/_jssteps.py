@@ -52,8 +52,8 @@ from js_runtime import MAX_NESTING, JSError, ResourceLimitExceeded, encode, nest
 
 from ._durations import MAX_DURATION
 from ._errors import ScriptError
-from ._state import JournalEntry, WaitRecord, datetime_to_ms
-from ._steps import StepContext, StepOutcome, encode_result, execute_step
+from ._state import WaitRecord, datetime_to_ms
+from ._steps import StepContext, StepOutcome, encode_result, execute_step, outcome_entry
 
 if TYPE_CHECKING:
     from ._run import Run
@@ -187,12 +187,7 @@ class JsSteps:
                 self._retry(slot, attempt, delay, outcome, queue, tasks)
                 return
         at_ms = datetime_to_ms(run.config.clock())
-        if outcome.kind == "ok":
-            entry = JournalEntry(slot=slot, type="step", name=rec.name, result=outcome.value, at_ms=at_ms)
-        else:
-            entry = JournalEntry(
-                slot=slot, type="step_error", name=rec.name, error=outcome.error, at_ms=at_ms
-            )
+        entry = outcome_entry(slot, rec.name, outcome, at_ms)
         self.attempts.pop(slot, None)
         await run.complete(entry)
 

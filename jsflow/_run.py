@@ -57,7 +57,14 @@ from ._state import (
     datetime_to_ms,
     ms_to_datetime,
 )
-from ._steps import StepContext, StepFunction, StepOutcome, SuspendFunction, execute_step
+from ._steps import (
+    StepContext,
+    StepFunction,
+    StepOutcome,
+    SuspendFunction,
+    execute_step,
+    outcome_entry,
+)
 
 console_logger = logging.getLogger("jsflow.console")
 _LOG_LEVELS = {
@@ -388,12 +395,7 @@ class Run:
             )
             return
         at_ms = datetime_to_ms(self.config.clock())
-        if outcome.kind == "ok":
-            entry = JournalEntry(slot=slot, type="step", name=rec.name, result=outcome.value, at_ms=at_ms)
-        else:
-            entry = JournalEntry(
-                slot=slot, type="step_error", name=rec.name, error=outcome.error, at_ms=at_ms
-            )
+        entry = outcome_entry(slot, rec.name, outcome, at_ms)
         await self.complete(entry)
 
     # -- phase 4: the outcome ------------------------------------------------------

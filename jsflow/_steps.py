@@ -20,6 +20,7 @@ from js_runtime import MAX_NESTING, nesting_over
 
 from ._errors import RetryableStepError
 from ._retry import RetryPolicy
+from ._state import JournalEntry
 
 
 @dataclass(frozen=True)
@@ -181,3 +182,10 @@ def json_size(ascii_text: str, value: Any) -> int:
         return len(ascii_text)
     exact = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return len(exact.encode("utf-8", "surrogatepass"))
+
+
+def outcome_entry(slot: int, name: str, outcome: StepOutcome, at_ms: int) -> JournalEntry:
+    """The journal entry of a step's final outcome, for Python and JS steps alike."""
+    if outcome.kind == "ok":
+        return JournalEntry(slot=slot, type="step", name=name, result=outcome.value, at_ms=at_ms)
+    return JournalEntry(slot=slot, type="step_error", name=name, error=outcome.error, at_ms=at_ms)

@@ -9,6 +9,7 @@ pipes and tests see plain text.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,76 +33,28 @@ MAX_CELL = 60
 
 # -- plain data for --json ---------------------------------------------------------------
 def wait_data(w: WaitInfo) -> dict[str, Any]:
-    return {
-        "wait_id": w.wait_id,
-        "kind": w.kind,
-        "function_name": w.function_name,
-        "resume_at": w.resume_at,
-        "event_names": list(w.event_names) if w.event_names is not None else None,
-        "arguments": w.arguments,
-        "is_retry": w.is_retry,
-        "has_token": w.has_token,
-        "token_expires_at": w.token_expires_at,
-    }
+    return asdict(w)
 
 
 def token_data(t: IssuedToken) -> dict[str, Any]:
-    return {
-        "function_name": t.function_name,
-        "wait_id": t.wait_id,
-        "token": t.token,
-        "expires_at": t.expires_at,
-        "url": t.url,
-        "arguments": t.arguments,
-    }
+    return asdict(t)
 
 
 def instance_data(inst: WorkflowInstance, tokens: Sequence[IssuedToken] = ()) -> dict[str, Any]:
-    return {
-        "workflow_id": inst.workflow_id,
-        "script_name": inst.script_name,
-        "script_hash": inst.script_hash,
-        "entry_point": inst.entry_point,
-        "status": inst.status,
-        "value": inst.value,
-        "error": inst.error,
-        "waits": [wait_data(w) for w in inst.waits],
-        "tokens": [token_data(t) for t in tokens],
-        "created_at": inst.created_at,
-        "updated_at": inst.updated_at,
-        "cancel_reason": inst.cancel_reason,
-        "metadata": inst.metadata,
-    }
+    """The instance's fields (waits included) plus the tokens this command saw."""
+    return {**asdict(inst), "tokens": [asdict(t) for t in tokens]}
 
 
 def history_data(items: Iterable[HistoryItem]) -> list[dict[str, Any]]:
-    return [{"at": i.at, "source": i.source, "kind": i.kind, "detail": i.detail} for i in items]
+    return [asdict(i) for i in items]
 
 
 def receipt_data(r: EventReceipt) -> dict[str, Any]:
-    return {
-        "event_id": r.event_id,
-        "workflow_id": r.workflow_id,
-        "name": r.name,
-        "delivered": r.delivered,
-        "wait_id": r.wait_id,
-    }
+    return asdict(r)
 
 
 def report_data(r: ReplayReport) -> dict[str, Any]:
-    return {
-        "workflow_id": r.workflow_id,
-        "script_name": r.script_name,
-        "script_hash": r.script_hash,
-        "status": r.status,
-        "ok": r.ok,
-        "message": r.message,
-        "slot_index": r.slot_index,
-        "expected_type": r.expected_type,
-        "expected_name": r.expected_name,
-        "encountered_type": r.encountered_type,
-        "encountered_name": r.encountered_name,
-    }
+    return asdict(r)
 
 
 def emit_json(value: Any) -> None:
