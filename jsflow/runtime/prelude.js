@@ -81,9 +81,18 @@ function formatArg(v) {
     return typeof v === 'object' ? '[unserialisable ' + (Array.isArray(v) ? 'array' : 'object') + ']' : String(v);
   }
 }
+// Lines past MAX_CONSOLE_LINES in one engine call are dropped (with one
+// notice): every queued line is decoded and logged by Python outside the JS
+// time limit, so a logging loop must not turn into unbounded host work.
+const MAX_CONSOLE_LINES = 10000;
+let consoleLines = 0;
 function makeLogger(level) {
   return function (...args) {
-    if (replaying) return;
+    if (replaying || consoleLines > MAX_CONSOLE_LINES) return;
+    if (++consoleLines > MAX_CONSOLE_LINES) {
+      host.emit({ op: 'console', level: 'warn', message: '[console output truncated: more than ' + MAX_CONSOLE_LINES + ' lines in one call]' });
+      return;
+    }
     let msg = args.map(formatArg).join(' ');
     if (msg.length > MAX_CONSOLE) msg = msg.slice(0, MAX_CONSOLE) + '... [truncated]';
     host.emit({ op: 'console', level, message: msg });

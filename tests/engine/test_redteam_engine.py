@@ -163,3 +163,14 @@ def test_redteam_replaced_promise_cannot_hide_the_outcome(engine: WorkflowEngine
     engine.register_step_function("one", lambda: 1)
     script = "async function main() { const v = await one(); globalThis.Promise = null; return v + 1; }"
     assert engine.run_workflow(script).value == 2
+
+
+def test_redteam_console_flood_is_capped_per_call(clock) -> None:
+    lines: list[tuple[str, str]] = []
+    engine = WorkflowEngine(clock=clock, on_console=lambda level, msg: lines.append((level, msg)))
+    result = engine.run_workflow(
+        "async function main() { for (let i = 0; i < 50000; i++) console.log(i); return 1; }"
+    )
+    assert result.value == 1
+    assert len(lines) == 10001
+    assert lines[-1][0] == "warn" and "truncated" in lines[-1][1]
