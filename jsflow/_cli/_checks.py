@@ -23,7 +23,7 @@ from jsflow.host import WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
-from ._options import db_option, json_option, read_script, registration_options
+from ._options import db_option, entry_option, json_option, read_script, registration_options
 from ._session import UNFINISHED, Registrations, Session, load_app, open_session
 
 #: globals every host-run script has besides the engine's own
@@ -117,7 +117,7 @@ def _line_of(exc: JSError) -> int | None:
 
 @click.command()
 @click.argument("script", metavar="SCRIPT")
-@click.option("--entry", default="main", show_default=True, help="The function the workflow starts in.")
+@entry_option
 @registration_options
 @json_option
 def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:

@@ -21,7 +21,7 @@ from jsflow.host._tokens import hash_token
 
 from . import _render as out
 from ._errors import CliError
-from ._options import db_option, json_option, read_script, registration_options
+from ._options import db_option, json_option, read_script, registration_options, script_and_args
 from ._session import IssuedToken, Registrations, Session, open_session
 from ._values import parse_value
 
@@ -54,9 +54,7 @@ def _exists(sess: Session, workflow_id: str | None) -> bool:
 
 
 @click.command()
-@click.argument("script", metavar="SCRIPT")
-@click.argument("args", nargs=-1, metavar="[ARGS]...")
-@click.option("--entry", default="main", show_default=True, help="The function the workflow starts in.")
+@script_and_args
 @click.option(
     "--id",
     "workflow_id",

@@ -27,7 +27,7 @@ from jsflow.host.store import MemoryStore
 
 from . import _render as out
 from ._errors import CliError
-from ._options import json_option, read_script, registration_options
+from ._options import json_option, read_script, registration_options, script_and_args
 from ._session import Registrations, Session, TokenLog, build_host
 from ._values import parse_named, parse_value
 
@@ -167,9 +167,7 @@ class DevLoop:
 
 
 @click.command()
-@click.argument("script", metavar="SCRIPT")
-@click.argument("args", nargs=-1, metavar="[ARGS]...")
-@click.option("--entry", default="main", show_default=True, help="The function the workflow starts in.")
+@script_and_args
 @click.option(
     "--event",
     "events",

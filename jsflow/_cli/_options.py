@@ -31,6 +31,19 @@ def json_option(fn: F) -> F:
     )
 
 
+def entry_option(fn: F) -> F:
+    return click.option(
+        "--entry", default="main", show_default=True, help="The function the workflow starts in."
+    )(fn)
+
+
+def script_and_args(fn: F) -> F:
+    """``SCRIPT [ARGS]...`` and ``--entry``: how ``run`` and ``dev`` take a workflow."""
+    fn = entry_option(fn)
+    fn = click.argument("args", nargs=-1, metavar="[ARGS]...")(fn)
+    return click.argument("script", metavar="SCRIPT")(fn)
+
+
 def registration_options(fn: F) -> F:
     """``--suspend``, ``--app`` and ``--fetch-allow``; the command receives ``regs``."""
 
