@@ -83,9 +83,8 @@ class Sandbox:
         self._ctx: Any = quickjs.Context()
         self._closed = False
         self._broken: str | None = None
-        self._cpu_used = 0.0
-        self._wall_used = 0.0
-        self._cpu0 = self._wall0 = 0.0
+        self._used = 0.0  # seconds inside JS since start_budget
+        self._t0 = 0.0
         self._ctx.set_memory_limit(self.limits.memory)
         self._ctx.set_max_stack_size(self.limits.stack)
         self._dispatch, self._host, self._watch_module = self._boot()
@@ -124,16 +123,15 @@ class Sandbox:
     # The binding's own per-call limit (armed with what is left) is CPU time.
     def start_budget(self) -> None:
         """Start a fresh time budget (one per engine call)."""
-        self._cpu_used = 0.0
-        self._wall_used = 0.0
+        self._used = 0.0
 
     @property
     def cpu_used(self) -> float:
         """Seconds spent inside JS since start_budget (measured as wall time)."""
-        return self._cpu_used
+        return self._used
 
     def _remaining(self) -> float:
-        left = min(self.limits.time, self.limits.wall_budget) - self._cpu_used
+        left = min(self.limits.time, self.limits.wall_budget) - self._used
         if left <= 0:
             self._time_up()
         return left
@@ -145,13 +143,11 @@ class Sandbox:
             raise SandboxClosedError(f"sandbox was stopped by the {self._broken} limit")
         remaining = self._remaining()
         self._ctx.set_time_limit(remaining)
-        self._cpu0 = self._wall0 = time.perf_counter()
+        self._t0 = time.perf_counter()
         return remaining
 
     def _charge(self) -> None:
-        spent = time.perf_counter() - self._wall0
-        self._cpu_used += spent
-        self._wall_used += spent
+        self._used += time.perf_counter() - self._t0
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
@@ -297,7 +293,7 @@ class Sandbox:
         Returns ``(index, answer)`` for the first non-null answer, else None.
         """
         remaining = self._arm()
-        dispatch, deadline = self._dispatch, self._wall0 + remaining
+        dispatch, deadline = self._dispatch, self._t0 + remaining
         found: tuple[int, str] | None = None
         try:
             for index in range(count):
@@ -320,7 +316,7 @@ class Sandbox:
         ctx = self._ctx
         count = 0
         if deadline is None:
-            deadline = self._wall0 + remaining
+            deadline = self._t0 + remaining
         perf_counter = time.perf_counter
         while ctx.execute_pending_job():
             count += 1

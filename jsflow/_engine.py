@@ -25,7 +25,7 @@ from ._actions import Action, RaiseEvent, Resume, Timeout
 from ._errors import PayloadTooLargeError
 from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
 from ._retry import RetryPolicy
-from ._run import Finished, JournalHook, Run, RunConfig
+from ._run import Finished, JournalHook, Run, RunConfig, is_identifier
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable, json_size
 
@@ -392,9 +392,7 @@ _RESERVED = frozenset(
 
 
 def _check_name(name: str) -> None:
-    import re
-
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_$][A-Za-z0-9_$]*", name):
+    if not isinstance(name, str) or not is_identifier(name):
         raise ValueError(f"{name!r} is not a valid JavaScript identifier")
     if name in _RESERVED or name.startswith("__j"):
         raise ValueError(f"{name!r} is reserved by jsflow")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import json
 import logging
 import re
 import uuid
@@ -164,7 +165,7 @@ class Run:
                 kinds = sb.run_module(self.script, [entry])
                 if kinds.get(entry) == "function":
                     sb.run_script(
-                        f"globalThis.{_ENTRY_GLOBAL} = globalThis.__jsr_module_exports[{_js_str(entry)}];"
+                        f"globalThis.{_ENTRY_GLOBAL} = globalThis.__jsr_module_exports[{encode(entry)}];"
                     )
                     self.entry_global = _ENTRY_GLOBAL
                 else:
@@ -179,7 +180,7 @@ class Run:
                     )
             else:
                 sb.run_script(_with_entry_capture(self.script, entry))
-                self.entry_global = _ENTRY_GLOBAL if _is_identifier(entry) else entry
+                self.entry_global = _ENTRY_GLOBAL if is_identifier(entry) else entry
         except JSError as exc:
             raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
 
@@ -435,13 +436,9 @@ class Run:
         error = _value_error("the workflow's return value", text, self.config.limits.payload)
         if error is not None:
             return WorkflowResult(WorkflowStatus.FAULTED, state, error=error)
-        import json
-
         return WorkflowResult(WorkflowStatus.COMPLETED, state, value=json.loads(text))
 
     def _continued(self, args_json: str) -> WorkflowResult:
-        import json
-
         error = _value_error("the continueAsNew arguments", args_json, self.config.limits.payload)
         if error is not None:
             return self.faulted(error)
@@ -487,17 +484,11 @@ def _is_module(script: str) -> bool:
     return _EXPORT_RE.search(script) is not None
 
 
-def _js_str(text: str) -> str:
-    import json
-
-    return json.dumps(text, ensure_ascii=True)
-
-
 _ENTRY_GLOBAL = "__jsflow_entry"
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
-def _is_identifier(name: str) -> bool:
+def is_identifier(name: str) -> bool:
     return _IDENTIFIER.fullmatch(name) is not None
 
 
@@ -505,7 +496,7 @@ def _with_entry_capture(script: str, entry: str) -> str:
     """Append a line that publishes the entry point from inside the script's
     own scope: the script runs as eval code, so a top-level ``const main``
     or ``let main`` is not a global and only code in that scope can see it."""
-    if not _is_identifier(entry):
+    if not is_identifier(entry):
         return script
     return (
         f"{script}\n;globalThis.{_ENTRY_GLOBAL} = "

@@ -21,7 +21,6 @@ const MAX_CONSOLE = 8192;
 // each index with defineProperty cost ~1 us an entry on the replay path.
 const setPrototypeOf = Object.setPrototypeOf;
 function bareArray() { return setPrototypeOf([], null); }
-function defineIndex(arr, i, value) { arr[i] = value; }
 function hasItem(arr, item) {
   for (let i = 0; i < arr.length; i++) if (arr[i] === item) return true;
   return false;
@@ -36,7 +35,6 @@ const slots = bareArray();   // slot -> {kind, name, args, at, names, array, set
 let outcome = null;          // {status:'completed', json} | {status:'faulted', error}
 let continued = null;        // JSON text of continueAsNew args
 let payloadLimit = 50 * 1024 * 1024;
-const stepNames = Object.create(null);
 
 // ---- determinism: clock, randomness, non-deterministic globals -------------
 function WorkflowDate(...args) {
@@ -138,7 +136,7 @@ function schedule(kind, name, args, extra) {
     if (extra.names !== undefined) { rec.names = extra.names; rec.array = extra.array; }
     if (extra.duration !== undefined) rec.duration = extra.duration;
   }
-  defineIndex(slots, slot, rec);
+  slots[slot] = rec;
   if (!replaying) host.emit(describeSlot(slot, rec));
   return promise;
 }
@@ -194,7 +192,6 @@ G.continueAsNew = function continueAsNew(...args) {
 // ---- ops driven by Python --------------------------------------------------
 host.register('__define', function (steps, suspends) {
   for (const name of steps) {
-    stepNames[name] = true;
     G[name] = function (...args) { return schedule('step', name, args); };
   }
   for (const name of suspends) {
@@ -282,7 +279,7 @@ host.register('__snapshot', function () {
   replaying = false;
   const pending = bareArray();
   for (let i = 0; i < slots.length; i++) {
-    if (!slots[i].settled) defineIndex(pending, pending.length, describeSlot(i, slots[i]));
+    if (!slots[i].settled) pending[pending.length] = describeSlot(i, slots[i]);
   }
   return { pending, done: outcome !== null, continued: continued !== null };
 });
