@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._base import DEFAULT_LIST_LIMIT, StoreSession
+from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     RowDecoder,
     check_json_text,
@@ -175,6 +176,8 @@ class SQLSession(StoreSession):
         # instances seen to exist in this transaction: no deletes happen inside
         # one, so later existence checks for them are skipped
         self._known: set[str] = set()
+        #: change keys to announce after commit (see ``_changes``)
+        self.changed: set[str] = set()
 
     # -- statement helpers (the error-translation boundary) ------------------
     def _cursor(self) -> Any:
@@ -234,6 +237,7 @@ class SQLSession(StoreSession):
         if not isinstance(name, str) or not name or not isinstance(source, str):
             raise ValueError("script name must be a non-empty string and source a string")
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        self.store.lock_numbering(self, "scripts")
         seq = self.query("SELECT COALESCE(MAX(registered_seq), 0) + 1 FROM scripts")[0][0]
         self.execute(
             self.store._insert_ignore_sql(
@@ -407,6 +411,8 @@ class SQLSession(StoreSession):
             hints.clear()
         hints[workflow_id] = (status, script_hash)
         self._known.add(workflow_id)
+        if status != "running":
+            self.changed.add(workflow_key(workflow_id))
         d = RowDecoder("workflows", workflow_id)
         return WorkflowRecord(
             workflow_id=workflow_id,
@@ -456,6 +462,7 @@ class SQLSession(StoreSession):
         detail_text = dump_json(detail)
         at = normalize_time(self.store.clock() if at is None else at)
         params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
+        self.store.lock_numbering(self, f"history:{workflow_id}")
         if self.store.supports_returning:
             seq = int(self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)[0][0])
         else:
@@ -491,6 +498,9 @@ class SQLSession(StoreSession):
         self.execute("DELETE FROM waits WHERE workflow_id = ?", (workflow_id,))
         if not checked:
             return
+        soon = normalize_time(self.store.clock()) + TIMER_NOTIFY_HORIZON
+        if any(w.resume_at is not None and w.resume_at <= soon for w in checked):
+            self.changed.add(TIMERS_KEY)
         self.executemany(
             f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -520,6 +530,7 @@ class SQLSession(StoreSession):
     def enqueue_event(self, workflow_id: str, name: str, payload_json: str) -> int:
         self._require(workflow_id)
         check_json_text(payload_json, "payload_json")
+        self.changed.add(workflow_key(workflow_id))
         return self.insert_id(
             "INSERT INTO inbox (workflow_id, name, payload_json, received_at) VALUES (?, ?, ?, ?)",
             (workflow_id, name, payload_json, self._now_ms()),
