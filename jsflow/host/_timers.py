@@ -11,10 +11,16 @@ delivery won) raises ``AlreadyResumedError``, after which the stale claim is
 deleted. A claim whose instance is busy or broken is left to lapse, which
 doubles as a back-off.
 
-Abandoned runs: each pass also lists instances in "running" whose last write
-(``updated_at``) is older than ``host.lease`` and recovers them. Staleness is
-judged by the host clock, not by ``now``, so tests that pass a future ``now``
-to fire timers do not steal runs that live workers are advancing.
+Abandoned runs: each pass also claims instances in "running" whose last
+write (``updated_at``) is older than ``host.lease`` (``store.claim_stale_runs``:
+one worker each, re-stamped so the stalled owner is fenced off) and recovers
+them. Staleness is judged by the host clock, not by ``now``, so tests that
+pass a future ``now`` to fire timers do not steal runs that live workers are
+advancing.
+
+Between idle passes ``worker`` waits for the next timer, the poll interval,
+or a change notification (``store.wait_for_change``: a wait due soon stored
+by another process wakes it within milliseconds on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -29,10 +35,10 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._advance import Act, deliver_inbox, drive, is_stale, recover
+from ._advance import Act, deliver_inbox, drive, recover
 from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
 from ._hooks import maybe_await
-from .store import TimerClaim
+from .store import TimerClaim, timers_key
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -57,9 +63,7 @@ async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
 
 async def recover_stale(host: WorkflowHost, limit: int) -> int:
     count = 0
-    for record in host.store.list_workflows(status="running", limit=limit):
-        if not is_stale(host, record):
-            continue
+    for record in host.store.claim_stale_runs(host.clock() - host.lease, limit):
         try:
             await recover(host, record.workflow_id)
             count += 1
@@ -121,6 +125,7 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
     """Loop passes; between idle passes sleep until the next timer or ``poll_interval``."""
     stop = stop or threading.Event()
     while not stop.is_set():
+        mark = host.store.change_marker()  # before the pass: a change during it still wakes us
         try:
             busy = await run_due(host, None, limit)
         except Exception:
@@ -132,13 +137,16 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
         nxt = host.store.next_due_time()
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - host.clock()).total_seconds()))
-        await _sleep_unless(stop, delay)
+        await _sleep_unless(host, stop, delay, mark)
 
 
-async def _sleep_unless(stop: threading.Event, seconds: float) -> None:
+async def _sleep_unless(host: WorkflowHost, stop: threading.Event, seconds: float, mark: int) -> None:
+    """Sleep ``seconds`` unless stopped or a timer change is announced after ``mark``."""
     end = asyncio.get_running_loop().time() + seconds
     while not stop.is_set():
         left = end - asyncio.get_running_loop().time()
         if left <= 0:
             return
-        await asyncio.sleep(min(left, 0.05))
+        wait = host.store.wait_for_change
+        if await asyncio.to_thread(wait, min(left, 0.05), timers_key(), since=mark):
+            return

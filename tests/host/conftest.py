@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,9 @@ from jsflow.host.store import MemoryStore, Store
 
 OPTIONAL_ENV = "JSFLOW_TEST_PG_OPTIONAL"
 BACKENDS = ["memory", "sqlite", "postgresql"]
+Clock = Callable[[], datetime]
 #: a store for a name: a URL (SQLite, PostgreSQL) or a store object (memory, which no URL can reopen)
-BackendFactory = Callable[[str], "Store | str"]
+Backend = Callable[..., "Store | str"]
 
 
 @pytest.fixture(scope="session")
@@ -85,17 +87,17 @@ def pg_url(pg_schema: Callable[[], str]) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendFactory]:
-    """``backend(name)``: the same store (by name) each time it is called in one test,
-    on each backend in turn; what a test passes to ``WorkflowHost``."""
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """``backend(name, clock=None)``: what a test passes to ``WorkflowHost`` (the same
+    store each time for one name), on each backend in turn. ``backend.kind`` names it."""
     kind: str = request.param
     stores: dict[str, Store | str] = {}
     make_schema = request.getfixturevalue("pg_schema") if kind == "postgresql" else None
 
-    def get(name: str) -> Store | str:
+    def get(name: str, clock: Clock | None = None) -> Store | str:
         if name not in stores:
             if kind == "memory":
-                stores[name] = MemoryStore()
+                stores[name] = MemoryStore(clock=clock)
             elif kind == "sqlite":
                 stores[name] = f"sqlite:///{tmp_path / name}.db"
             else:
