@@ -26,18 +26,20 @@ by another process wakes it within milliseconds on PostgreSQL).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import socket
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._advance import Act, deliver_inbox, drive, recover
 from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
 from ._hooks import maybe_await
+from ._inbox import drain
 from .store import TimerClaim, timers_key
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jsflow.host")
 CLAIM_LEASE_SECONDS = 60.0
+STRANDED_AFTER = timedelta(seconds=1)
 
 
 def default_worker_id() -> str:
@@ -54,11 +57,23 @@ def default_worker_id() -> str:
 
 async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
     now = now if now is not None else host.clock()
-    claims = host.store.claim_due_timers(now, limit, host.worker_id, CLAIM_LEASE_SECONDS)
+    lease = min(CLAIM_LEASE_SECONDS, host.lease.total_seconds())  # a dead worker's claims lapse with it
+    claims = host.store.claim_due_timers(now, limit, host.worker_id, lease)
     fired = 0
     for claim in claims:
         fired += await fire(host, claim)
-    return fired + await recover_stale(host, limit)
+    return fired + await recover_stale(host, limit) + await deliver_stranded(host, limit)
+
+
+async def deliver_stranded(host: WorkflowHost, limit: int) -> int:
+    """Hand over buffered events that a killed process left undelivered (see
+    ``store.stranded_events``); events younger than ``STRANDED_AFTER`` are
+    still their sender's to deliver."""
+    count = 0
+    for wid in host.store.stranded_events(host.clock() - STRANDED_AFTER, limit):
+        with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, UnknownWorkflowError):
+            count += 1 if await drain(host, wid) is not None else 0
+    return count
 
 
 async def recover_stale(host: WorkflowHost, limit: int) -> int:

@@ -200,6 +200,30 @@ class Store(StoreSession):
         the poll interval."""
         return self.changes.wait(timeout, keys, since)
 
+    def stranded_events(self, received_before: datetime, limit: int) -> list[str]:
+        """Suspended instances (ids, up to ``limit``) holding an undelivered event received
+        before ``received_before`` that one of their pending ``waitForEvent`` waits listens for.
+
+        Normally the advance that starts such a wait delivers buffered events at
+        once; a process killed between that commit and the delivery leaves them
+        stranded, and a worker pass hands them over. SQL stores override this
+        with one query.
+        """
+        found: list[str] = []
+        with self.transaction(write=False) as tx:
+            offset = 0
+            while len(found) < limit:
+                page = tx.list_workflows(status="suspended", limit=500, offset=offset)
+                offset += len(page)
+                for record in page:
+                    names = {n for w in tx.list_waits(record.workflow_id) for n in (w.event_names or ())}
+                    events = tx.pending_events(record.workflow_id, names) if names else []
+                    if any(e.received_at < received_before for e in events) and len(found) < limit:
+                        found.append(record.workflow_id)
+                if len(page) < 500:
+                    break
+        return found
+
     def claim_stale_runs(self, updated_before: datetime, limit: int) -> list[WorkflowRecord]:
         """Take up to ``limit`` instances left "running" with ``updated_at`` before
         ``updated_before`` (their worker died or stalled), oldest first.

@@ -287,6 +287,24 @@ class SQLStore(Store):
                 tx.changed.add(TIMERS_KEY)
             return released
 
+    def stranded_events(self, received_before: datetime, limit: int) -> list[str]:
+        """See ``Store.stranded_events``. ``event_names`` is stored as compact JSON, so
+        a listened-for name appears in it quoted (names needing JSON escapes are
+        not matched here; their waits time out as usual)."""
+        with self.transaction(write=False) as tx:
+            assert isinstance(tx, SQLSession)
+            rows = tx.query(
+                "SELECT DISTINCT inbox.workflow_id FROM inbox "
+                "JOIN waits ON waits.workflow_id = inbox.workflow_id AND waits.kind = 'event' "
+                "JOIN workflows ON workflows.workflow_id = inbox.workflow_id "
+                "AND workflows.status = 'suspended' "
+                "WHERE inbox.delivered_at IS NULL AND inbox.received_at < ? "
+                "AND waits.event_names LIKE '%\"' || inbox.name || '\"%' "
+                "ORDER BY inbox.workflow_id LIMIT ?",
+                (to_ms(received_before), max(int(limit), 0)),
+            )
+            return [str(row[0]) for row in rows]
+
     def claim_stale_runs(self, updated_before: datetime, limit: int) -> list[WorkflowRecord]:
         """See ``Store.claim_stale_runs``. Generic form: select, then re-stamp each
         with the version check (exclusive on SQLite, whose writer is single)."""
