@@ -6,10 +6,11 @@ Transactions run at READ COMMITTED (read-only ones at REPEATABLE READ, one
 consistent snapshot, which never fails a read), and every place that was
 safe only because SQLite has one writer is made safe here:
 
-- numbering: history ``seq`` and script ``registered_seq`` are ``MAX()+1``;
-  a transaction advisory lock on the numbered key (``history:<id>``,
-  ``scripts``) is taken first, so concurrent appenders number in turn (the
-  statement after the lock sees the other's committed row);
+- numbering: history ``seq`` is ``MAX()+1 ... ON CONFLICT DO NOTHING``, run
+  again when a concurrent appender took the number (see ``_sql_session``);
+  script ``registered_seq`` (rare writes) takes a transaction advisory lock
+  first, so concurrent registrations number in turn (the statement after the
+  lock sees the other's committed row);
 - fencing: every write of an instance is ``save_workflow`` with the version
   check; a worker whose lease (timer claim or stale-run claim) was taken over
   finds the version moved and gets ``ConcurrencyError``; nothing it does

@@ -13,10 +13,10 @@ Dialects subclass ``SQLStore`` and supply only hooks:
   ``%`` is escaped for format-style drivers), never a blind text replace.
   So the generic SQL must not use a bare ``?`` operator (PostgreSQL's jsonb
   ``?``: use ``jsonb_exists``) nor dollar quoting;
-- ``numbering_lock_sql``: run before a ``MAX()+1`` numbering (history seq,
-  script registration order) with one key parameter, so concurrent writers
-  number in turn (PostgreSQL: a transaction advisory lock; SQLite needs
-  none: its writer is single);
+- ``numbering_lock_sql``: run before the script registration order's
+  ``MAX()+1`` with one key parameter, so concurrent registrations number in
+  turn (PostgreSQL: a transaction advisory lock; SQLite needs none: its
+  writer is single). History numbering needs no lock (see ``_sql_session``);
 - ``migration_lock_sql``: serialises processes migrating one database;
 - ``_begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
   lock up front (no deadlock on lock upgrade);

@@ -30,6 +30,7 @@ from ._errors import (
     ConcurrencyError,
     InboxError,
     StoreClosedError,
+    StoreError,
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
@@ -79,11 +80,16 @@ SAVE_WORKFLOW_SQL = (
 )
 #: how many instances' last saved (status, script_hash) a store remembers
 STATUS_HINTS = 4096
-# seq = previous + 1, computed by the statement itself (one round trip)
+# seq = previous + 1, computed by the statement itself (one round trip). Where
+# writers run concurrently (PostgreSQL, READ COMMITTED) two appenders can compute
+# the same seq: the second waits for the first's commit, inserts nothing, and
+# runs the statement again with a fresh snapshot. No lock, no error.
 APPEND_HISTORY_SQL = (
     "INSERT INTO history (workflow_id, seq, at, kind, detail) "
-    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ?"
+    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ? "
+    "ON CONFLICT (workflow_id, seq) DO NOTHING"
 )
+MAX_NUMBERING_ATTEMPTS = 100
 MARK_DELIVERED_SQL = (
     "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL"
 )
@@ -462,13 +468,15 @@ class SQLSession(StoreSession):
         detail_text = dump_json(detail)
         at = normalize_time(self.store.clock() if at is None else at)
         params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
-        self.store.lock_numbering(self, f"history:{workflow_id}")
-        if self.store.supports_returning:
-            seq = int(self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)[0][0])
-        else:
-            self.execute(APPEND_HISTORY_SQL, params)
-            seq = int(self.query("SELECT MAX(seq) FROM history WHERE workflow_id = ?", (workflow_id,))[0][0])
-        return HistoryEvent(workflow_id, seq, at, kind, detail)
+        for _ in range(MAX_NUMBERING_ATTEMPTS):
+            if self.store.supports_returning:
+                rows = self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)
+                if rows:
+                    return HistoryEvent(workflow_id, int(rows[0][0]), at, kind, detail)
+            elif self.execute(APPEND_HISTORY_SQL, params):  # SQLite before 3.35: one writer
+                seq = self.query("SELECT MAX(seq) FROM history WHERE workflow_id = ?", (workflow_id,))[0][0]
+                return HistoryEvent(workflow_id, int(seq), at, kind, detail)
+        raise StoreError(f"could not number a history entry of {workflow_id!r}: too many concurrent appends")
 
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         rows = self.query(
