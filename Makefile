@@ -16,11 +16,11 @@ demo: $(VENV)/.installed
 	$(BIN)/python samples/demo.py
 
 # The PostgreSQL tests run against a throwaway cluster (initdb in a temp dir, loopback,
-# a free port), stopped and deleted when pytest ends: see tests/host/pg_cluster.py.
+# a free port), stopped and deleted when pytest ends: see tests/pg_cluster.py.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python tests/host/pg_cluster.py -- $(BIN)/python -m pytest -q
+	$(BIN)/python tests/pg_cluster.py -- $(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

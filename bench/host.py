@@ -13,7 +13,7 @@ with 1, 2 and 4 worker processes sharing the database, and cross-process
 event latency (sender in one process, the next suspension observed in
 another through ``store.wait_for_change``), p50/p99. A throwaway server::
 
-    python tests/host/pg_cluster.py --durable -- python bench/host.py --db ENV
+    python tests/pg_cluster.py --durable -- python bench/host.py --db ENV
 """
 
 from __future__ import annotations
