@@ -24,7 +24,7 @@ from ._errors import (
 )
 from ._extension import Extension
 from ._live import LiveRun, ReplayOutcome, run_sync
-from ._payload import MAX_NESTING, validate_payload
+from ._payload import validate_payload
 from ._retry import RetryPolicy
 from ._run import JournalWrite
 from ._state import (
@@ -50,7 +50,6 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
-    "MAX_NESTING",
     "PayloadTooLargeError",
     "RaiseEvent",
     "ReplayOutcome",
