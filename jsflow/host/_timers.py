@@ -13,10 +13,19 @@ doubles as a back-off.
 
 Abandoned runs: each pass also claims instances in "running" whose last
 write (``updated_at``) is older than ``host.lease`` (``store.claim_stale_runs``:
-one worker each, re-stamped so the stalled owner is fenced off) and recovers
-them. Staleness is judged by the host clock, not by ``now``, so tests that
-pass a future ``now`` to fire timers do not steal runs that live workers are
-advancing.
+each goes to one worker, re-stamped so the stalled owner is fenced off) and
+recovers them, least recently updated first; the claim updates the row, so a
+stuck instance goes to the back of the line and every stale instance is
+eventually looked at. Timer claims last at most ``host.lease`` too, so the
+claims of a worker that died lapse as soon as its runs do. Staleness
+is judged by the host clock, not by ``now``, so tests that pass a future
+``now`` to fire timers do not steal runs that live workers are advancing.
+
+Stranded events: each pass delivers buffered events whose wait is pending
+(a sender that died between storing and delivering).
+
+Capabilities: a worker claims only timers, stale runs and stranded events of
+instances whose required step and suspend names it has registered.
 
 Between idle passes ``worker`` waits for the next timer, the poll interval,
 or a change notification (``store.wait_for_change``: a wait due soon stored
@@ -26,20 +35,24 @@ by another process wakes it within milliseconds on PostgreSQL).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import socket
 import threading
 import uuid
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._advance import Act, deliver_inbox, drive, recover
-from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
-from ._hooks import maybe_await
-from ._inbox import drain
+from ._deliveries import fire as fire_wait
+from ._deliveries import recover, settle
+from ._errors import (
+    AlreadyResumedError,
+    MissingRegistrationError,
+    UnknownWorkflowError,
+    WorkflowBusyError,
+    WorkflowFinishedError,
+)
+from ._inbox import deliver_stranded
 from .store import TimerClaim, timers_key
 
 if TYPE_CHECKING:
@@ -47,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jsflow.host")
 CLAIM_LEASE_SECONDS = 60.0
-STRANDED_AFTER = timedelta(seconds=1)
 
 
 def default_worker_id() -> str:
@@ -57,28 +69,19 @@ def default_worker_id() -> str:
 
 async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
     now = now if now is not None else host.clock()
-    lease = min(CLAIM_LEASE_SECONDS, host.lease.total_seconds())  # a dead worker's claims lapse with it
-    claims = host.store.claim_due_timers(now, limit, host.worker_id, lease)
+    caps = host.capabilities()
+    lease = min(CLAIM_LEASE_SECONDS, host.lease.total_seconds())
+    claims = host.store.claim_due_timers(now, limit, host.worker_id, lease, caps)
     fired = 0
     for claim in claims:
         fired += await fire(host, claim)
-    return fired + await recover_stale(host, limit) + await deliver_stranded(host, limit)
-
-
-async def deliver_stranded(host: WorkflowHost, limit: int) -> int:
-    """Hand over buffered events that a killed process left undelivered (see
-    ``store.stranded_events``); events younger than ``STRANDED_AFTER`` are
-    still their sender's to deliver."""
-    count = 0
-    for wid in host.store.stranded_events(host.clock() - STRANDED_AFTER, limit):
-        with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, UnknownWorkflowError):
-            count += 1 if await drain(host, wid) is not None else 0
-    return count
+    fired += await recover_stale(host, limit)
+    return fired + await deliver_stranded(host, now + timedelta(milliseconds=1), limit)
 
 
 async def recover_stale(host: WorkflowHost, limit: int) -> int:
     count = 0
-    for record in host.store.claim_stale_runs(host.clock() - host.lease, limit):
+    for record in host.store.claim_stale_runs(host.clock() - host.lease, limit, host.capabilities()):
         try:
             await recover(host, record.workflow_id)
             count += 1
@@ -87,53 +90,23 @@ async def recover_stale(host: WorkflowHost, limit: int) -> int:
     return count
 
 
-def _act_for(host: WorkflowHost, claim: TimerClaim) -> Act:
-    wait = claim.wait
-    detail = {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id}
-    history = ("timer_fired", detail)
-    if wait.kind in ("event", "hook"):
-        return Act("timeout", wait.wait_id, history=history)
-    return Act("resume", wait.wait_id, history=history)
-
-
 async def fire(host: WorkflowHost, claim: TimerClaim) -> int:
     """Fire one claimed wait; 1 if it fired, 0 if someone else already did or it must wait."""
     wid, wait = claim.workflow_id, claim.wait
-    act = _act_for(host, claim)
-
-    def prepare(loaded: Any) -> list[Any]:
-        current = loaded.wait(wait.wait_id)
-        if (
-            current is None
-            or current.function_name != wait.function_name
-            or current.resume_at != wait.resume_at
-        ):
-            raise AlreadyResumedError(wid, wait.wait_id, [w.wait_id for w in loaded.waits])
-        return []
-
     try:
-        if wait.kind == "token":
-            act.value = await _timeout_value(host, wait.function_name, wait.arguments_json)
-        view = await drive(host, wid, act, prepare=prepare)
+        advanced = await fire_wait(host, claim)
     except (AlreadyResumedError, WorkflowFinishedError, UnknownWorkflowError):
         host.store.complete_claim(wid, wait.wait_id, host.worker_id)
         return 0
-    except WorkflowBusyError:
+    except (WorkflowBusyError, MissingRegistrationError):
         return 0
     except Exception:
         log.exception(
             "firing wait %s of workflow %r failed; retried when the claim lapses", wait.wait_id, wid
         )
         return 0
-    await deliver_inbox(host, wid, view)
+    await settle(host, wid, advanced)
     return 1
-
-
-async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:
-    spec = host.hooks.specs.get(function_name)
-    if spec is None or spec.before_timeout_resume is None:
-        return None
-    return await maybe_await(spec.before_timeout_resume(json.loads(arguments_json)))
 
 
 async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event | None, limit: int) -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jsflow.host._tokens import hash_token, new_token
+from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
     ConcurrencyError,
     CorruptRecordError,
@@ -321,19 +321,6 @@ class StoreContract:
         with pytest.raises(ConcurrencyError):
             store.save_workflow(old)  # the previous owner is fenced off
         assert store.claim_stale_runs(at(200), 0) == []
-
-    def test_stranded_events(self, store: Store) -> None:
-        for wid, status in (("a", "suspended"), ("b", "suspended"), ("c", "running"), ("d", "suspended")):
-            create(store, wid, status=status)
-            wait = PendingWait(1, "waitForEvent", kind="event", event_names=("go", "x"))
-            store.replace_waits(wid, [wait] if wid != "d" else [])
-        store.enqueue_event("a", "go", "1")  # listened for: stranded
-        store.enqueue_event("b", "other", "1")  # nobody listens for it: buffered, not stranded
-        store.enqueue_event("c", "go", "1")  # running: its worker delivers it
-        store.enqueue_event("d", "go", "1")  # no waits
-        assert store.stranded_events(at(1), 10) == ["a"]
-        assert store.stranded_events(at(0), 10) == []  # too recent: the sender's to deliver
-        assert store.stranded_events(at(1), 0) == []
 
     def test_changes_wake_waiters(self, store: Store) -> None:
         mark = store.change_marker()

@@ -195,8 +195,11 @@ def test_concurrent_senders_keep_fifo_per_name(pg_url: str) -> None:
     with WorkflowHost(pg_url, hook_secret="s") as host:
         inst = host.get("f")
     assert inst.status == "completed"
-    assert inst.value == [payload for _, payload in sorted(sent)]  # event-id (commit) order
-    for n in range(senders):  # and each sender's own order
+    # every event delivered once; ordered as sent wherever one send ended before the
+    # next began (each sender's sequence). Concurrent sends have no order to keep:
+    # ids are drawn at insert, commits land in any order, delivery follows commits.
+    assert sorted(map(tuple, inst.value)) == sorted(tuple(payload) for _, payload in sent)
+    for n in range(senders):
         mine = [k for tag, k in inst.value if tag == f"p{n}"]
         assert mine == list(range(each))
 

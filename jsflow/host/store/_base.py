@@ -15,7 +15,7 @@ inbox, tokens. Records are in ``_records``; errors in ``_errors``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
@@ -23,6 +23,7 @@ from typing import Any
 
 from ._changes import ChangeBoard
 from ._codec import Clock, utc_now
+from ._durable import DurableOneShots, DurableSession
 from ._records import (
     HistoryEvent,
     InboxEvent,
@@ -36,7 +37,7 @@ from ._records import (
 DEFAULT_LIST_LIMIT = 100
 
 
-class StoreSession(ABC):
+class StoreSession(DurableSession, ABC):
     """One transaction's view of the store. Obtain with ``Store.transaction()``.
 
     Everything done through a session commits when the ``with`` block exits
@@ -168,7 +169,7 @@ class StoreSession(ABC):
         ``TokenExpiredError`` (expired when ``now`` >= ``expires_at``)."""
 
 
-class Store(StoreSession):
+class Store(DurableOneShots, StoreSession):
     """A durable store. Every session operation is also a one-shot method here.
 
     Subclasses implement ``transaction``, ``claim_due_timers``,
@@ -200,50 +201,26 @@ class Store(StoreSession):
         the poll interval."""
         return self.changes.wait(timeout, keys, since)
 
-    def stranded_events(self, received_before: datetime, limit: int) -> list[str]:
-        """Suspended instances (ids, up to ``limit``) holding an undelivered event received
-        before ``received_before`` that one of their pending ``waitForEvent`` waits listens for.
-
-        Normally the advance that starts such a wait delivers buffered events at
-        once; a process killed between that commit and the delivery leaves them
-        stranded, and a worker pass hands them over. SQL stores override this
-        with one query.
-        """
-        found: list[str] = []
-        with self.transaction(write=False) as tx:
-            offset = 0
-            while len(found) < limit:
-                page = tx.list_workflows(status="suspended", limit=500, offset=offset)
-                offset += len(page)
-                for record in page:
-                    names = {n for w in tx.list_waits(record.workflow_id) for n in (w.event_names or ())}
-                    events = tx.pending_events(record.workflow_id, names) if names else []
-                    if any(e.received_at < received_before for e in events) and len(found) < limit:
-                        found.append(record.workflow_id)
-                if len(page) < 500:
-                    break
-        return found
-
-    def claim_stale_runs(self, updated_before: datetime, limit: int) -> list[WorkflowRecord]:
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
         """Take up to ``limit`` instances left "running" with ``updated_at`` before
-        ``updated_before`` (their worker died or stalled), oldest first.
+        ``updated_before`` (their worker died or stalled) that a process with
+        ``capabilities`` can run, least recently updated first.
 
         Each is re-stamped (``updated_at`` = now, ``version`` + 1) in the same
         transaction, so other workers no longer see it as stale and the previous
         owner's next write fails its version check (the fence). Returns the
-        re-stamped records. SQL stores override this with one statement.
+        re-stamped records. SQL stores override this (PostgreSQL: one statement
+        with ``FOR UPDATE SKIP LOCKED``).
         """
         taken: list[WorkflowRecord] = []
         with self.transaction() as tx:
-            offset = 0
-            while len(taken) < limit:
-                page = tx.list_workflows(status="running", limit=500, offset=offset)
-                offset += len(page)
-                for record in page:
-                    if record.updated_at < updated_before and len(taken) < limit:
-                        taken.append(tx.save_workflow(record))
-                if len(page) < 500:
-                    break
+            for record in tx.list_stale(updated_before, limit, capabilities):
+                version = tx.bump_workflow(record.workflow_id, record.version)
+                current = tx.get_workflow(record.workflow_id)
+                assert current is not None and current.version == version
+                taken.append(current)
         return taken
 
     # -- store-wide operations -----------------------------------------------
@@ -259,11 +236,18 @@ class Store(StoreSession):
 
     @abstractmethod
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         """Lease up to ``limit`` waits with ``resume_at`` <= ``now`` that are unclaimed or
         whose lease expired, earliest first. Each due wait goes to one caller only,
-        across threads and processes, until its lease passes."""
+        across threads and processes, until its lease passes. ``capabilities``: the
+        names this process has registered; waits of instances that require
+        another name are not claimed (None: no filter)."""
 
     @abstractmethod
     def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:

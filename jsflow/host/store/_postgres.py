@@ -24,15 +24,13 @@ safe only because SQLite has one writer is made safe here:
 - migrations: one advisory lock, so processes starting together on an empty
   database do not race creating tables.
 
-Indexes used by the claim queries (all from migration 2; no ``count(*)`` on
-any hot path):
+Indexes used by the claim queries (no ``count(*)`` on any hot path):
 
 - due timers (``claim_due_timers``, ``next_due_time``): ``waits_due`` on
   ``waits (resume_at) WHERE resume_at IS NOT NULL``;
-- stale runs (``claim_stale_runs``): ``workflows_status`` on
-  ``(status, created_at)``: the ``status = 'running'`` prefix holds only runs
-  in flight; ``updated_at`` is deliberately not indexed (every journal write
-  sets it, and an index would turn those updates from HOT into index writes);
+- stale runs (``claim_stale_runs``): ``workflows_updated`` on
+  ``(status, updated_at)`` (migration 3);
+- capability filters: ``requirements`` by primary key;
 - inbox delivery: ``inbox_pending`` on ``(workflow_id, event_id) WHERE
   delivered_at IS NULL``.
 
@@ -56,7 +54,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -68,6 +66,7 @@ from ._codec import Clock, normalize_time, to_ms
 from ._errors import StoreClosedError, StoreError, TransactionConflictError
 from ._records import TimerClaim, WorkflowRecord
 from ._sql import SQLStore
+from ._sql_durable import capability_clause
 from ._sql_session import WAIT_COLUMNS, WORKFLOW_COLUMNS, SQLSession, wait_from_row, workflow_from_row
 
 log = logging.getLogger("jsflow.store")
@@ -78,16 +77,17 @@ CONFLICT_RETRIES = 5
 PAYLOAD_LIMIT = 7000  # bytes per pg_notify payload (the server's limit is 8000)
 CONFLICT_STATES = ("40001", "40P01")
 
+# {caps}: the capability filter (``capability_clause``), or nothing
 CLAIM_DUE_SQL = (
     "WITH due AS MATERIALIZED (SELECT workflow_id AS wid, wait_id AS wno FROM waits "
-    "WHERE resume_at IS NOT NULL AND resume_at <= ? AND (claimed_by IS NULL OR claim_expires_at <= ?) "
+    "WHERE resume_at IS NOT NULL AND resume_at <= ? AND (claimed_by IS NULL OR claim_expires_at <= ?){caps} "
     "ORDER BY resume_at, workflow_id, wait_id LIMIT ? FOR UPDATE SKIP LOCKED) "
     "UPDATE waits SET claimed_by = ?, claim_expires_at = ? FROM due "
     f"WHERE waits.workflow_id = due.wid AND waits.wait_id = due.wno RETURNING workflow_id, {WAIT_COLUMNS}"
 )
 CLAIM_STALE_SQL = (
     "WITH stale AS MATERIALIZED (SELECT workflow_id AS sid FROM workflows "
-    "WHERE status = 'running' AND updated_at < ? ORDER BY updated_at, workflow_id LIMIT ? "
+    "WHERE status = 'running' AND updated_at < ?{caps} ORDER BY updated_at, workflow_id LIMIT ? "
     "FOR UPDATE SKIP LOCKED) "
     "UPDATE workflows SET updated_at = ?, version = version + 1 FROM stale "
     f"WHERE workflows.workflow_id = stale.sid RETURNING {WORKFLOW_COLUMNS}"
@@ -200,7 +200,12 @@ class PostgresStore(SQLStore):
 
     # -- claims --------------------------------------------------------------
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         now_ms = to_ms(now)
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
@@ -209,24 +214,31 @@ class PostgresStore(SQLStore):
             with self.transaction(write=False):  # still refuses a closed store
                 return []
 
+        caps, names = capability_clause("waits", capabilities)
+        query = CLAIM_DUE_SQL.replace("{caps}", caps)
+
         def claim() -> list[TimerClaim]:
             with self.transaction() as tx:
                 assert isinstance(tx, SQLSession)
-                rows = tx.query(CLAIM_DUE_SQL, (now_ms, now_ms, batch, worker_id, to_ms(lease_end)))
+                rows = tx.query(query, (now_ms, now_ms, *names, batch, worker_id, to_ms(lease_end)))
             claims = [TimerClaim(r[0], wait_from_row(r[0], r[1:]), worker_id, lease_end) for r in rows]
             claims.sort(key=lambda c: (c.wait.resume_at, c.workflow_id, c.wait.wait_id))
             return claims
 
         return self._retrying(claim)
 
-    def claim_stale_runs(self, updated_before: datetime, limit: int) -> list[WorkflowRecord]:
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
         batch = min(max(int(limit), 0), MAX_CLAIM_BATCH)
+        caps, names = capability_clause("workflows", capabilities)
+        query = CLAIM_STALE_SQL.replace("{caps}", caps)
 
         def claim() -> list[WorkflowRecord]:
             with self.transaction() as tx:
                 assert isinstance(tx, SQLSession)
                 now = to_ms(self.clock())
-                rows = tx.query(CLAIM_STALE_SQL, (to_ms(updated_before), batch, now))
+                rows = tx.query(query, (to_ms(updated_before), *names, batch, now))
             return sorted((workflow_from_row(r) for r in rows), key=lambda r: (r.updated_at, r.workflow_id))
 
         return self._retrying(claim) if batch else []

@@ -44,7 +44,7 @@ needs to be atomic with the first, which changed nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -56,6 +56,7 @@ from ._codec import Clock, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
+from ._sql_durable import capability_clause
 from ._sql_session import WAIT_COLUMNS, WORKFLOW_COLUMNS, SQLSession, wait_from_row, workflow_from_row
 
 MAX_IDLE_CONNECTIONS = 8
@@ -251,18 +252,24 @@ class SQLStore(Store):
 
     # -- timers --------------------------------------------------------------
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         now_ms = to_ms(now)
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
+        clause, names = capability_clause("waits", capabilities)
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
             rows = tx.query(
                 f"SELECT workflow_id, {WAIT_COLUMNS} FROM waits "
                 "WHERE resume_at IS NOT NULL AND resume_at <= ? "
-                "AND (claimed_by IS NULL OR claim_expires_at <= ?) "
+                f"AND (claimed_by IS NULL OR claim_expires_at <= ?){clause} "
                 "ORDER BY resume_at, workflow_id, wait_id LIMIT ?" + self.claim_lock_suffix,
-                (now_ms, now_ms, max(int(limit), 0)),
+                (now_ms, now_ms, *names, max(int(limit), 0)),
             )
             if not rows:
                 return []
@@ -287,34 +294,19 @@ class SQLStore(Store):
                 tx.changed.add(TIMERS_KEY)
             return released
 
-    def stranded_events(self, received_before: datetime, limit: int) -> list[str]:
-        """See ``Store.stranded_events``. ``event_names`` is stored as compact JSON, so
-        a listened-for name appears in it quoted (names needing JSON escapes are
-        not matched here; their waits time out as usual)."""
-        with self.transaction(write=False) as tx:
-            assert isinstance(tx, SQLSession)
-            rows = tx.query(
-                "SELECT DISTINCT inbox.workflow_id FROM inbox "
-                "JOIN waits ON waits.workflow_id = inbox.workflow_id AND waits.kind = 'event' "
-                "JOIN workflows ON workflows.workflow_id = inbox.workflow_id "
-                "AND workflows.status = 'suspended' "
-                "WHERE inbox.delivered_at IS NULL AND inbox.received_at < ? "
-                "AND waits.event_names LIKE '%\"' || inbox.name || '\"%' "
-                "ORDER BY inbox.workflow_id LIMIT ?",
-                (to_ms(received_before), max(int(limit), 0)),
-            )
-            return [str(row[0]) for row in rows]
-
-    def claim_stale_runs(self, updated_before: datetime, limit: int) -> list[WorkflowRecord]:
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
         """See ``Store.claim_stale_runs``. Generic form: select, then re-stamp each
         with the version check (exclusive on SQLite, whose writer is single)."""
         now = normalize_time(self.clock())
+        clause, names = capability_clause("workflows", capabilities)
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
             rows = tx.query(
-                f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE status = 'running' AND updated_at < ? "
-                "ORDER BY updated_at, workflow_id LIMIT ?" + self.claim_lock_suffix,
-                (to_ms(updated_before), max(int(limit), 0)),
+                f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE status = 'running' AND updated_at < ?"
+                f"{clause} ORDER BY updated_at, workflow_id LIMIT ?" + self.claim_lock_suffix,
+                (to_ms(updated_before), *names, max(int(limit), 0)),
             )
             taken = []
             for row in rows:
