@@ -257,14 +257,14 @@ class Attempt:
         """The write-ahead hook: one journal row (plus the version check) before the script sees it."""
         text = self.host.hooks.entry_text(write.entry)
         wid = self.workflow_id
+        if self.changed:  # the common case: one store call (one statement on PostgreSQL)
+            version = self.host.store.append_journal_checked(wid, self.record.version, write.index, text)
+            self._committed(replace(self.record, version=version))
+            return
         with self.host.store.transaction() as tx:
-            if self.changed:
-                record = replace(self.record, version=tx.bump_workflow(wid, self.record.version))
-            else:
-                self._first_write(tx)
-                record = self.pending_record
+            self._first_write(tx)
             tx.append_journal(wid, write.index, text)
-        self._committed(record)
+        self._committed(self.pending_record)
 
     def finish(self, result: WorkflowResult) -> tuple[WorkflowInstance, list[IssuedToken]]:
         """The final save: status, header, waits, new tokens and history, in one transaction."""

@@ -92,6 +92,12 @@ CLAIM_STALE_SQL = (
     "UPDATE workflows SET updated_at = ?, version = version + 1 FROM stale "
     f"WHERE workflows.workflow_id = stale.sid RETURNING {WORKFLOW_COLUMNS}"
 )
+# the version check and the journal row in one statement (one round trip per step)
+JOURNAL_CHECKED_SQL = (
+    "WITH bumped AS (UPDATE workflows SET version = ?, updated_at = ? WHERE workflow_id = ? AND version = ? "
+    "RETURNING workflow_id) "
+    "INSERT INTO journal (workflow_id, seq, entry) SELECT workflow_id, ?, ? FROM bumped"
+)
 # the earliest unclaimed resume_at, and the claimed rows that could become
 # claimable before it: both are index range scans over due rows only
 NEXT_DUE_SQL = (
@@ -197,6 +203,19 @@ class PostgresStore(SQLStore):
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
+
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> int:
+        """One statement in autocommit: the bump and the row land together or not at all."""
+        params = (expected_version + 1, to_ms(self.clock()), workflow_id, expected_version, seq, entry_json)
+
+        def write(session: SQLSession) -> int:
+            if session.execute(JOURNAL_CHECKED_SQL, params) == 1:
+                return expected_version + 1
+            return session.bump_workflow(workflow_id, expected_version)  # raises: says why
+
+        return self._single(write)
 
     # -- claims --------------------------------------------------------------
     def claim_due_timers(
