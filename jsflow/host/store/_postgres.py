@@ -142,7 +142,7 @@ class PostgresStore(SQLStore):
         except psycopg_pool.PoolTimeout as exc:
             self._pool.close()
             raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
-        self._wake = _Wakeups(self)
+        self._wake = _Wakeups(self, self._origin, self._pool)
         try:
             super().__init__(clock=clock)
             self.channel = f"jsflow:{self._scalar('SELECT current_schema()')}"[:63]
@@ -302,8 +302,10 @@ class PostgresStore(SQLStore):
 class _Wakeups:
     """The notifier and listener threads of one store (see the module doc)."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, origin: str, pool: psycopg_pool.ConnectionPool) -> None:
         self.store = store
+        self.origin = origin  # marks our own notifications, which the listener ignores
+        self.pool = pool
         self._cond = threading.Condition()
         self._outbox: set[str] = set()
         self._sender: threading.Thread | None = None
@@ -338,16 +340,16 @@ class _Wakeups:
 
     def _publish(self, keys: list[str]) -> None:
         payloads: list[str] = []
-        current: list[str] = [self.store._origin]
+        current: list[str] = [self.origin]
         size = len(current[0])
         for key in keys:
             if size + len(key) + 1 > PAYLOAD_LIMIT and len(current) > 1:
                 payloads.append("\n".join(current))
-                current, size = [self.store._origin], len(self.store._origin)
+                current, size = [self.origin], len(self.origin)
             current.append(key)
             size += len(key.encode("utf-8")) + 1
         payloads.append("\n".join(current))
-        with self.store._pool.connection() as conn, conn.transaction():
+        with self.pool.connection() as conn, conn.transaction():
             for payload in payloads:
                 conn.execute("SELECT pg_notify(%s, %s)", (self.store.channel, payload))
 
@@ -383,7 +385,7 @@ class _Wakeups:
 
     def _heard(self, payload: str) -> None:
         origin, _, rest = payload.partition("\n")
-        if origin != self.store._origin and rest:
+        if origin != self.origin and rest:
             self.store.changes.post(rest.split("\n"))
 
     def stop(self) -> None:
