@@ -76,6 +76,7 @@ MAX_CLAIM_BATCH = 1000
 CONFLICT_RETRIES = 5
 PAYLOAD_LIMIT = 7000  # bytes per pg_notify payload (the server's limit is 8000)
 CONFLICT_STATES = ("40001", "40P01")
+IDLE_IN_TRANSACTION_MS = 60_000
 
 # {caps}: the capability filter (``capability_clause``), or nothing
 CLAIM_DUE_SQL = (
@@ -134,6 +135,7 @@ class PostgresStore(SQLStore):
             min_size=1,
             max_size=max(1, pool_size),
             kwargs={"autocommit": True, "application_name": "jsflow"},
+            configure=_configure,
             open=False,
             name="jsflow",
         )
@@ -395,6 +397,14 @@ class _Wakeups:
         for thread in (self._sender, self._listener):
             if thread is not None:
                 thread.join(timeout=2)
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    """Per pooled connection: a transaction left open by a stopped or hung process
+    (SIGSTOP, a debugger) is ended by the server, releasing its row locks, instead
+    of blocking the other workers for as long as the process stays stopped. The
+    store's own transactions never idle (no work runs inside them)."""
+    conn.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
 
 
 def _redact(url: str) -> str:
