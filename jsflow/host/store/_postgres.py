@@ -62,7 +62,7 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 
-from ._codec import Clock, normalize_time, to_ms
+from ._codec import Clock, RowDecoder, normalize_time, to_ms
 from ._errors import StoreClosedError, StoreError, TransactionConflictError
 from ._records import TimerClaim, WorkflowRecord
 from ._sql import SQLStore
@@ -232,16 +232,15 @@ class PostgresStore(SQLStore):
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
         batch = min(max(int(limit), 0), MAX_CLAIM_BATCH)
         if batch == 0:
-            with self.transaction(write=False):  # still refuses a closed store
-                return []
+            return self._single(lambda _: [])  # still refuses a closed store
 
         caps, names = capability_clause("waits", capabilities)
         query = CLAIM_DUE_SQL.replace("{caps}", caps)
 
-        def claim() -> list[TimerClaim]:
-            with self.transaction() as tx:
-                assert isinstance(tx, SQLSession)
-                rows = tx.query(query, (now_ms, now_ms, *names, batch, worker_id, to_ms(lease_end)))
+        params = (now_ms, now_ms, *names, batch, worker_id, to_ms(lease_end))
+
+        def claim() -> list[TimerClaim]:  # one statement: autocommit, one round trip
+            rows = self._single(lambda s: s.query(query, params))
             claims = [TimerClaim(r[0], wait_from_row(r[0], r[1:]), worker_id, lease_end) for r in rows]
             claims.sort(key=lambda c: (c.wait.resume_at, c.workflow_id, c.wait.wait_id))
             return claims
@@ -255,11 +254,9 @@ class PostgresStore(SQLStore):
         caps, names = capability_clause("workflows", capabilities)
         query = CLAIM_STALE_SQL.replace("{caps}", caps)
 
-        def claim() -> list[WorkflowRecord]:
-            with self.transaction() as tx:
-                assert isinstance(tx, SQLSession)
-                now = to_ms(self.clock())
-                rows = tx.query(query, (to_ms(updated_before), *names, batch, now))
+        def claim() -> list[WorkflowRecord]:  # one statement: autocommit, one round trip
+            params = (to_ms(updated_before), *names, batch, to_ms(self.clock()))
+            rows = self._single(lambda s: s.query(query, params))
             return sorted((workflow_from_row(r) for r in rows), key=lambda r: (r.updated_at, r.workflow_id))
 
         return self._retrying(claim) if batch else []
@@ -273,10 +270,8 @@ class PostgresStore(SQLStore):
         return self._retrying(lambda: complete(workflow_id, wait_id, worker_id))
 
     def next_due_time(self) -> datetime | None:
-        with self.transaction(write=False) as tx:
-            assert isinstance(tx, SQLSession)
-            value = tx.query(NEXT_DUE_SQL)[0][0]
-            return None if value is None else tx.decoder("waits", "next_due").time("resume_at", value)
+        value = self._single(lambda s: s.query(NEXT_DUE_SQL)[0][0])
+        return None if value is None else RowDecoder("waits", "next_due").time("resume_at", value)
 
     # -- wake-ups ------------------------------------------------------------
     def notify(self, *keys: str) -> None:
