@@ -346,9 +346,10 @@ class _Wakeups:
             current.append(key)
             size += len(key.encode("utf-8")) + 1
         payloads.append("\n".join(current))
-        with self.pool.connection() as conn, conn.transaction():
-            for payload in payloads:
-                conn.execute("SELECT pg_notify(%s, %s)", (self.store.channel, payload))
+        calls = ", ".join("pg_notify(%s, %s)" for _ in payloads)
+        params = [part for payload in payloads for part in (self.store.channel, payload)]
+        with self.pool.connection() as conn:  # autocommit: one statement, one round trip
+            conn.execute(f"SELECT {calls}", params)
 
     # -- listening -----------------------------------------------------------
     def listen(self) -> None:
