@@ -322,15 +322,15 @@ class StoreContract:
             store.save_workflow(old)  # the previous owner is fenced off
         assert store.claim_stale_runs(at(200), 0) == []
 
-    def test_append_journal_checked(self, store: Store) -> None:
+    def test_append_journal_checked_is_fenced(self, store: Store) -> None:
         create(store)
-        assert store.append_journal_checked("wf-1", 1, 0, '{"a":1}') == 2
+        store.append_journal_checked("wf-1", 1, 0, '{"a":1}')
+        assert store.bump_workflow("wf-1", 1) == 2  # taken over
         with pytest.raises(ConcurrencyError):
-            store.append_journal_checked("wf-1", 1, 1, '{"b":2}')  # a stale writer adds nothing
+            store.append_journal_checked("wf-1", 1, 1, '{"b":2}')  # the old owner adds nothing
         with pytest.raises(UnknownWorkflowError):
             store.append_journal_checked("nope", 1, 0, "{}")
         assert store.read_journal("wf-1") == ['{"a":1}']
-        assert store.get_workflow("wf-1").version == 2  # type: ignore[union-attr]
 
     def test_changes_wake_waiters(self, store: Store) -> None:
         mark = store.change_marker()

@@ -201,18 +201,6 @@ class Store(DurableOneShots, StoreSession):
         the poll interval."""
         return self.changes.wait(timeout, keys, since)
 
-    def append_journal_checked(
-        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
-    ) -> int:
-        """``bump_workflow`` and ``append_journal`` as one unit: the journal write of
-        an instance this process holds. Returns the new version; ``ConcurrencyError``
-        (nothing written) when the version moved. PostgreSQL does it in one statement.
-        """
-        with self.transaction() as tx:
-            version = tx.bump_workflow(workflow_id, expected_version)
-            tx.append_journal(workflow_id, seq, entry_json)
-            return version
-
     def claim_stale_runs(
         self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
     ) -> list[WorkflowRecord]:

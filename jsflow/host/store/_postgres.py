@@ -12,9 +12,12 @@ safe only because SQLite has one writer is made safe here:
   first, so concurrent registrations number in turn (the statement after the
   lock sees the other's committed row);
 - fencing: every write of an instance is ``save_workflow`` with the version
-  check; a worker whose lease (timer claim or stale-run claim) was taken over
-  finds the version moved and gets ``ConcurrencyError``; nothing it does
-  after that commits;
+  check, or a journal row inserted only while the version holds
+  (``append_journal_checked``, whose check takes ``FOR SHARE`` on the
+  instance row here: without it a takeover's version bump committing during
+  the insert would go unseen at READ COMMITTED); a worker whose lease (timer
+  claim or stale-run claim) was taken over finds the version moved and gets
+  ``ConcurrencyError``; nothing it does after that commits;
 - conflicts: deadlocks (40P01) and serialization failures (40001) become
   ``TransactionConflictError`` (a ``ConcurrencyError``, so the host's retry
   loop re-runs the advance); store-wide claims retry it themselves;
@@ -93,12 +96,6 @@ CLAIM_STALE_SQL = (
     "UPDATE workflows SET updated_at = ?, version = version + 1 FROM stale "
     f"WHERE workflows.workflow_id = stale.sid RETURNING {WORKFLOW_COLUMNS}"
 )
-# the version check and the journal row in one statement (one round trip per step)
-JOURNAL_CHECKED_SQL = (
-    "WITH bumped AS (UPDATE workflows SET version = ?, updated_at = ? WHERE workflow_id = ? AND version = ? "
-    "RETURNING workflow_id) "
-    "INSERT INTO journal (workflow_id, seq, entry) SELECT workflow_id, ?, ? FROM bumped"
-)
 # the earliest unclaimed resume_at, and the claimed rows that could become
 # claimable before it: both are index range scans over due rows only
 NEXT_DUE_SQL = (
@@ -117,6 +114,7 @@ class PostgresStore(SQLStore):
     placeholder = "%s"
     claim_lock_suffix = " FOR UPDATE SKIP LOCKED"
     row_lock_suffix = " FOR UPDATE"
+    share_lock_suffix = " FOR SHARE"
     numbering_lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended(?, 7))"
     migration_lock_sql = "SELECT pg_advisory_xact_lock(7428001)"
     ddl_types = {"id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "bigint": "BIGINT"}
@@ -205,19 +203,6 @@ class PostgresStore(SQLStore):
                     raise
                 time.sleep(0.001 * 2**attempt)
         raise AssertionError("unreachable")
-
-    def append_journal_checked(
-        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
-    ) -> int:
-        """One statement in autocommit: the bump and the row land together or not at all."""
-        params = (expected_version + 1, to_ms(self.clock()), workflow_id, expected_version, seq, entry_json)
-
-        def write(session: SQLSession) -> int:
-            if session.execute(JOURNAL_CHECKED_SQL, params) == 1:
-                return expected_version + 1
-            return session.bump_workflow(workflow_id, expected_version)  # raises: says why
-
-        return self._single(write)
 
     # -- claims --------------------------------------------------------------
     def claim_due_timers(

@@ -20,8 +20,9 @@ Dialects subclass ``SQLStore`` and supply only hooks:
 - ``migration_lock_sql``: serialises processes migrating one database;
 - ``_begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
   lock up front (no deadlock on lock upgrade);
-- ``claim_lock_suffix`` / ``row_lock_suffix``: ``FOR UPDATE SKIP LOCKED`` /
-  ``FOR UPDATE`` on PostgreSQL, empty on SQLite (whose write lock is global);
+- ``claim_lock_suffix`` / ``row_lock_suffix`` / ``share_lock_suffix``:
+  ``FOR UPDATE SKIP LOCKED`` / ``FOR UPDATE`` / ``FOR SHARE`` on PostgreSQL,
+  empty on SQLite (whose write lock is global);
 - ``_insert_ignore_sql``: insert-or-ignore spelling;
 - ``_insert_returning_id``: how to learn an auto-increment id;
 - ``supports_returning``: whether ``INSERT/UPDATE ... RETURNING`` works (it
@@ -70,6 +71,7 @@ class SQLStore(Store):
     placeholder = "?"
     claim_lock_suffix = ""
     row_lock_suffix = ""
+    share_lock_suffix = ""
     numbering_lock_sql = ""
     migration_lock_sql = ""
     ddl_types: dict[str, str] = {
