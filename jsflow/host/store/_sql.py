@@ -199,6 +199,11 @@ class SQLStore(Store):
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         return self._single(lambda s: s.save_workflow(record, expected_version))
 
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        self._single(lambda s: s.append_journal_checked(workflow_id, expected_version, seq, entry_json))
+
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         return self._single(lambda s: s.get_workflow(workflow_id))
 
