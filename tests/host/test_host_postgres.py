@@ -25,7 +25,15 @@ import pytest
 from _host_helpers import open_host
 
 from jsflow.host import WorkflowHost
-from jsflow.host.store import SQLStore, StoreError, WorkflowRecord, open_store, workflow_key
+from jsflow.host.store import (
+    ConcurrencyError,
+    SQLStore,
+    StoreError,
+    TransactionConflictError,
+    WorkflowRecord,
+    open_store,
+    workflow_key,
+)
 
 HERE = Path(__file__).parent
 CHILD = HERE / "_pg_worker.py"
@@ -104,6 +112,42 @@ def test_change_in_one_process_wakes_another(pg_url: str) -> None:
             mark = watcher.change_marker()
             wakes += 1
         assert 1 <= wakes <= 3 and time.perf_counter() - sent < 5
+
+
+def test_deadlock_is_a_concurrency_error(pg_url: str) -> None:
+    """The database aborts one of two transactions that wait on each other: the loser
+    gets TransactionConflictError, a ConcurrencyError (what the host retries)."""
+    stores = [open_store(pg_url) for _ in range(2)]
+    script = stores[0].put_script("s", "x")
+    for wid in ("a", "b"):
+        stores[0].create_workflow(WorkflowRecord(workflow_id=wid, script_name="s", script_hash=script.hash))
+    both_locked = threading.Barrier(2, timeout=10)
+    outcomes: list[BaseException | None] = []
+
+    def cross(store: SQLStore, first: str, second: str) -> None:
+        try:
+            with store.transaction() as tx:
+                tx.execute("UPDATE workflows SET version = version WHERE workflow_id = ?", (first,))  # type: ignore[attr-defined]
+                both_locked.wait()
+                tx.execute("UPDATE workflows SET version = version WHERE workflow_id = ?", (second,))  # type: ignore[attr-defined]
+            outcomes.append(None)
+        except BaseException as exc:
+            outcomes.append(exc)
+
+    threads = [
+        threading.Thread(target=cross, args=(stores[0], "a", "b")),
+        threading.Thread(target=cross, args=(stores[1], "b", "a")),
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    errors = [e for e in outcomes if e is not None]
+    assert len(outcomes) == 2 and len(errors) == 1, outcomes
+    assert isinstance(errors[0], TransactionConflictError) and isinstance(errors[0], ConcurrencyError)
+    assert errors[0].sqlstate == "40P01"
+    for store in stores:
+        store.close()
 
 
 def test_store_errors_are_translated(pg_url: str) -> None:
