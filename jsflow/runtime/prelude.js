@@ -137,6 +137,7 @@ function schedule(kind, name, args, extra) {
     if (extra.duration !== undefined) rec.duration = extra.duration;
   }
   slots[slot] = rec;
+  if (kind !== 'step' && kind !== 'jsstep') track(promise, [slot]);
   if (!replaying) host.emit(describeSlot(slot, rec));
   return promise;
 }
@@ -163,7 +164,109 @@ function settle(slot, outcome_) {
   else resolve(outcome_.value === undefined ? null : outcome_.value);
 }
 
+// ---- race losers -------------------------------------------------------------
+// Every promise a wait hands out (sleep, waitForEvent, suspend functions) is
+// tracked with the wait slots it derives from; then/catch/finally pass that on
+// to the promises they return, and Promise.all/allSettled/race/any to theirs.
+// When a race (or any) settles, the pending waits that only its losing inputs
+// derive from are cancelled: they stop being pending, get no event, and their
+// timers never fire. The settling happens at the same point of the delivery
+// sequence live and on replay, so the cancellations do too. Not tracked: a
+// wait awaited inside an async function (the function's promise is a new one),
+// or resolved into a promise built with `new Promise`.
+const WeakMapCtor = WeakMap;
+const wmGet = WeakMap.prototype.get;
+const wmSet = WeakMap.prototype.set;
+const derivedFrom = new WeakMapCtor();  // promise -> bare array of wait slots
+const promiseResolve = Promise.resolve;
+function slotsOf(p) {
+  return p !== null && (typeof p === 'object' || typeof p === 'function') ? applyFn(wmGet, derivedFrom, [p]) : undefined;
+}
+function track(p, list) {
+  if (list.length > 0 && p !== null && (typeof p === 'object' || typeof p === 'function')) applyFn(wmSet, derivedFrom, [p, list]);
+}
+function pendingUnion(lists) {
+  const out = bareArray();
+  for (let i = 0; i < lists.length; i++) {
+    const list = lists[i];
+    if (list === undefined) continue;
+    for (let j = 0; j < list.length; j++) {
+      const s = list[j];
+      if (!slots[s].settled && !hasItem(out, s)) out[out.length] = s;
+    }
+  }
+  return out;
+}
+function cancelSlot(slot) {
+  const rec = slots[slot];
+  if (rec === undefined || rec.settled || rec.kind === 'step' || rec.kind === 'jsstep') return false;
+  rec.settled = true;
+  rec.cancelled = true;
+  rec.resolve = rec.reject = null;
+  if (!replaying) host.emit({ __proto__: null, op: 'cancel', slot });
+  return true;
+}
+defineProperty(PromiseCtor.prototype, 'then', {
+  value: function then(onFulfilled, onRejected) {
+    const p = applyFn(promiseThen, this, [onFulfilled, onRejected]);
+    const list = slotsOf(this);
+    if (list !== undefined) track(p, list);
+    return p;
+  },
+  writable: true, configurable: true, enumerable: false,
+});
+function listOf(iterable) {
+  const items = [];
+  for (const item of iterable) items[items.length] = item;
+  return items;
+}
+function combinator(native, name, cancelLosers, onlyFulfilled) {
+  return { [name](iterable) {
+    const items = listOf(iterable);
+    const result = applyFn(native, this, [items]);
+    const lists = bareArray();
+    let tracked = false;
+    for (let i = 0; i < items.length; i++) {
+      lists[i] = slotsOf(items[i]);
+      if (lists[i] !== undefined) tracked = true;
+    }
+    if (!tracked) return result;
+    track(result, pendingUnion(lists));
+    if (!cancelLosers) return result;
+    let settled = false;
+    const won = (i) => {
+      if (settled) return;
+      settled = true;
+      const keep = lists[i] === undefined ? bareArray() : lists[i];
+      for (let j = 0; j < lists.length; j++) {
+        const list = lists[j];
+        if (j === i || list === undefined) continue;
+        for (let k = 0; k < list.length; k++) if (!hasItem(keep, list[k])) cancelSlot(list[k]);
+      }
+    };
+    for (let i = 0; i < items.length; i++) {
+      const p = applyFn(promiseResolve, PromiseCtor, [items[i]]);
+      applyFn(promiseThen, p, [() => won(i), onlyFulfilled ? undefined : () => won(i)]);
+    }
+    return result;
+  } }[name];
+}
+for (const [name, cancelLosers, onlyFulfilled] of [['race', true, false], ['any', true, true], ['all', false, false], ['allSettled', false, false]]) {
+  defineProperty(PromiseCtor, name, { value: combinator(PromiseCtor[name], name, cancelLosers, onlyFulfilled), writable: true, configurable: true, enumerable: false });
+}
+
 // ---- globals for scripts ---------------------------------------------------
+// cancelWait(p): cancel the pending waits p derives from (see race losers);
+// returns how many were cancelled. A cancelled wait's promise never settles.
+G.cancelWait = function cancelWait(p) {
+  if (p === null || (typeof p !== 'object' && typeof p !== 'function') || typeof p.then !== 'function') {
+    throw new TypeError('cancelWait: expects the promise of sleep, waitForEvent or a suspend function (or one derived from it with then/catch/finally)');
+  }
+  const list = slotsOf(p);
+  let n = 0;
+  if (list !== undefined) for (let i = 0; i < list.length; i++) if (cancelSlot(list[i])) n++;
+  return n;
+};
 function durationArg(fname, d) {
   if (typeof d === 'string' || (typeof d === 'number' && Number.isFinite(d))) return d;  // NaN would cross as null
   throw new TypeError(fname + ': duration must be a string like "5m" or a finite number of milliseconds');
