@@ -267,17 +267,79 @@ G.cancelWait = function cancelWait(p) {
   if (list !== undefined) for (let i = 0; i < list.length; i++) if (cancelSlot(list[i])) n++;
   return n;
 };
+// Durations: the grammar of jsflow/_durations.py (parse_duration), checked
+// here so that a bad one is a catchable error where it is written, not a fault
+// of the whole run when Python parses it. Keep the two identical.
+const DURATION_UNITS = { __proto__: null, ms: 1, s: 1000, sec: 1000, m: 60000, min: 60000, h: 3600000, d: 86400000, w: 604800000 };
+const MAX_DURATION_MS = 100 * 365 * 86400000;
+const MAX_DURATION_TEXT = 100;
+const DURATION_NUMBER = /^\d+(?:\.\d+)?$/;
+const DURATION_PART = /^(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w)/i;
+const DURATION_ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
+const regexExec = RegExp.prototype.exec;
+const strReplace = String.prototype.replace;
+const strSlice = String.prototype.slice;
+const strToUpper = String.prototype.toUpperCase;
+const strToLower = String.prototype.toLowerCase;
+const NumberCtor = Number;
+function durationTextMs(fname, raw) {
+  const bad = (why) => new RangeError(fname + ': invalid duration ' + stringify(applyFn(strSlice, raw, [0, 80])) + ': ' + why);
+  if (raw.length > MAX_DURATION_TEXT) throw bad('longer than ' + MAX_DURATION_TEXT + ' characters');
+  const text = applyFn(strReplace, raw, [/^[ \t\n\r]+|[ \t\n\r]+$/g, '']);
+  if (text === '') throw bad('empty');
+  if (text[0] === 'p' || text[0] === 'P') {
+    const m = applyFn(regexExec, DURATION_ISO, [text]);
+    const upper = applyFn(strToUpper, text, []);
+    if (m === null || upper === 'P' || upper === 'PT') throw bad('not an ISO 8601 duration');
+    const f = (v) => (v === undefined ? 0 : NumberCtor(v));
+    return f(m[1]) * 604800000 + f(m[2]) * 86400000 + f(m[3]) * 3600000 + f(m[4]) * 60000 + f(m[5]) * 1000;
+  }
+  if (applyFn(regexExec, DURATION_NUMBER, [text]) !== null) return NumberCtor(text);
+  let rest = applyFn(strReplace, text, [/ /g, '']);
+  let total = 0;
+  while (rest !== '') {
+    const m = applyFn(regexExec, DURATION_PART, [rest]);
+    if (m === null) throw bad("use forms like '500ms', '10s', '5m', '2h', '3d', '1w', '1h30m' or ISO 8601 'PT1H'");
+    total += NumberCtor(m[1]) * DURATION_UNITS[applyFn(strToLower, m[2], [])];
+    rest = applyFn(strSlice, rest, [m[0].length]);
+  }
+  return total;
+}
 function durationArg(fname, d) {
-  if (typeof d === 'string' || (typeof d === 'number' && Number.isFinite(d))) return d;  // NaN would cross as null
-  throw new TypeError(fname + ': duration must be a string like "5m" or a finite number of milliseconds');
+  let ms;
+  if (typeof d === 'number') {
+    if (!Number.isFinite(d)) throw new RangeError(fname + ': duration must be a finite number of milliseconds');  // NaN would cross as null
+    ms = d;
+  } else if (typeof d === 'string') {
+    ms = durationTextMs(fname, d);
+  } else {
+    throw new TypeError(fname + ': duration must be a string like "5m" or a number of milliseconds');
+  }
+  if (ms < 0) throw new RangeError(fname + ': invalid duration ' + String(d) + ': negative');
+  if (ms > MAX_DURATION_MS) throw new RangeError(fname + ': invalid duration: longer than 100 years');
+  return d;
+}
+// Options objects: an unknown name (a typo like `timout`) is a TypeError
+// naming it, not silently ignored.
+function checkOptions(fname, opts, known) {
+  if (opts === undefined || opts === null) return;
+  if (typeof opts !== 'object') throw new TypeError(fname + ': options must be an object');
+  const keys = Object.keys(opts);
+  for (let i = 0; i < keys.length; i++) {
+    if (!hasItem(known, keys[i])) {
+      throw new TypeError(fname + ': unknown option ' + stringify(keys[i]) + ' (known options: ' + known.join(', ') + ')');
+    }
+  }
 }
 G.sleep = function sleep(duration) {
   return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { __proto__: null, duration: duration });
 };
+const EVENT_OPTIONS = ['timeout'];
 G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   const array = Array.isArray(nameOrNames);
   const names = array ? nameOrNames.map(String) : [String(nameOrNames)];
   if (names.length === 0) throw new TypeError('waitForEvent: give at least one event name');
+  checkOptions('waitForEvent', opts, EVENT_OPTIONS);
   const extra = { __proto__: null, names, array };
   const args = [nameOrNames];
   if (opts && opts.timeout !== undefined) {

@@ -52,9 +52,11 @@ function ephemeralCall(name, encodedArgs) {
   return p;
 }
 
+const STEP_OPTIONS = ['retries', 'backoff', 'factor'];
 G.step = function step(name, fn, opts) {
   if (typeof name !== 'string' || name === '') throw new TypeError('step: the first argument must be a non-empty string name');
   if (typeof fn !== 'function') throw new TypeError('step ' + JSON.stringify(name) + ': the second argument must be a function');
+  checkOptions('step ' + JSON.stringify(name), opts, STEP_OPTIONS);
   const o = opts === undefined || opts === null ? {} : opts;
   const retries = o.retries === undefined ? 0 : o.retries;
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError('step ' + JSON.stringify(name) + ': retries must be a non-negative integer');
