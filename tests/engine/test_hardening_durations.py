@@ -29,7 +29,8 @@ def test_long_duration_string_in_sleep_ends_promptly(clock):
     engine = WorkflowEngine(clock=clock, limits=Limits(time=1.0))
     script = """
     async function main() {
-      try { await sleep('1'.repeat(60000) + 'x'); } catch (e) { return e.name + ': ' + e.message.slice(0, 40); }
+      try { await sleep('1'.repeat(60000) + 'x'); }
+      catch (e) { return e.name + ': ' + e.message.slice(0, 40); }
     }
     """
     started = time.perf_counter()
