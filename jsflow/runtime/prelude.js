@@ -13,6 +13,9 @@ const defineProperty = Object.defineProperty;
 const PromiseCtor = Promise;
 const promiseThen = Promise.prototype.then;
 const applyFn = Reflect.apply;
+const regexExec = RegExp.prototype.exec;
+const strReplace = String.prototype.replace;
+const NumberCtor = Number;
 const MAX_CONSOLE = 8192;
 // Arrays the prelude fills after user code ran have no prototype and are
 // searched with loops: a script may overwrite Array.prototype.push/indexOf or
@@ -37,16 +40,75 @@ let continued = null;        // JSON text of continueAsNew args
 let payloadLimit = 50 * 1024 * 1024;
 
 // ---- determinism: clock, randomness, non-deterministic globals -------------
+// The workflow's time zone is UTC on every machine: the host's TZ must not
+// change what a replay computes. Local-time constructors, parsing and methods
+// are redirected to their UTC forms, and the string forms are built here.
+const origParse = OrigDate.parse;
+const origUTC = OrigDate.UTC;
+const origGetTimezoneOffset = OrigDate.prototype.getTimezoneOffset;
+// A string that names its zone (Z, +09:00, GMT+0900, UTC, PST...) or is an
+// ISO date-only form (UTC by definition) parses the same everywhere; any
+// other form QuickJS reads as local time, so the machine's offset is undone.
+const ZONED = /(?:Z|[+-]\d\d(?::?\d\d)?|\b(?:GMT|UTC|UT|[ECMP][SD]T)(?:[+-]\d+(?::?\d\d)?)?)\s*$/i;
+const DATE_ONLY = /^\s*[+-]?\d{4,6}(?:-\d\d(?:-\d\d)?)?\s*$/;
+const COMMENT = /\([^)]*\)\s*$/;
+function parseUTC(text) {
+  const str = String(text);
+  const t = origParse(str);
+  if (t !== t) return t;
+  const bare = applyFn(strReplace, str, [COMMENT, '']);
+  if (applyFn(regexExec, ZONED, [bare]) !== null || applyFn(regexExec, DATE_ONLY, [bare]) !== null) return t;
+  return t - applyFn(origGetTimezoneOffset, new OrigDate(t), []) * 60000;
+}
 function WorkflowDate(...args) {
   if (!new.target) return new OrigDate(now).toString();
-  return Reflect.construct(OrigDate, args.length === 0 ? [now] : args, new.target);
+  let a = args;
+  if (args.length === 0) a = [now];
+  else if (args.length === 1 && typeof args[0] === 'string') a = [parseUTC(args[0])];
+  else if (args.length >= 2) a = [applyFn(origUTC, OrigDate, args)];
+  return Reflect.construct(OrigDate, a, new.target);
 }
 WorkflowDate.prototype = OrigDate.prototype;
 WorkflowDate.now = function now_() { return now; };
 WorkflowDate.UTC = OrigDate.UTC;
-WorkflowDate.parse = OrigDate.parse;
+WorkflowDate.parse = function parse(text) { return parseUTC(text); };
 defineProperty(OrigDate.prototype, 'constructor', { value: WorkflowDate, writable: true, configurable: true });
 G.Date = WorkflowDate;
+(function utcOnly(proto) {
+  const set = (name, fn) => defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  for (const part of ['FullYear', 'Month', 'Date', 'Day', 'Hours', 'Minutes', 'Seconds', 'Milliseconds']) {
+    set('get' + part, proto['getUTC' + part]);
+    if (part !== 'Day') set('set' + part, proto['setUTC' + part]);
+  }
+  const getUTCFullYear = proto.getUTCFullYear, setUTCFullYear = proto.setUTCFullYear;
+  set('getYear', function getYear() { return applyFn(getUTCFullYear, this, []) - 1900; });
+  set('setYear', function setYear(y) {
+    const n = NumberCtor(y);
+    return applyFn(setUTCFullYear, this, [n >= 0 && n <= 99 && Number.isInteger(n) ? 1900 + n : n]);
+  });
+  set('getTimezoneOffset', function getTimezoneOffset() { const t = this.getTime(); return t === t ? 0 : NaN; });
+  const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n, w) => { let t = String(n < 0 ? -n : n); while (t.length < w) t = '0' + t; return (n < 0 ? '-' : '') + t; };
+  const parts = (d) => {
+    const t = d.getTime();
+    if (t !== t) return null;
+    const x = new OrigDate(t);
+    return { y: x.getUTCFullYear(), mo: x.getUTCMonth(), d: x.getUTCDate(), wd: x.getUTCDay(),
+      h: x.getUTCHours(), mi: x.getUTCMinutes(), s: x.getUTCSeconds() };
+  };
+  const dateText = (p) => DAYS[p.wd] + ' ' + MONTHS[p.mo] + ' ' + pad(p.d, 2) + ' ' + pad(p.y, 4);
+  const timeText = (p) => pad(p.h, 2) + ':' + pad(p.mi, 2) + ':' + pad(p.s, 2) + ' GMT+0000';
+  const localeDate = (p) => (p.mo + 1) + '/' + p.d + '/' + p.y;
+  const localeTime = (p) => pad(p.h % 12 === 0 ? 12 : p.h % 12, 2) + ':' + pad(p.mi, 2) + ':' + pad(p.s, 2) + (p.h < 12 ? ' AM' : ' PM');
+  const text = (fmt) => function () { const p = parts(this); return p === null ? 'Invalid Date' : fmt(p); };
+  set('toString', text((p) => dateText(p) + ' ' + timeText(p)));
+  set('toDateString', text(dateText));
+  set('toTimeString', text(timeText));
+  set('toLocaleString', text((p) => localeDate(p) + ', ' + localeTime(p)));
+  set('toLocaleDateString', text(localeDate));
+  set('toLocaleTimeString', text(localeTime));
+})(OrigDate.prototype);
 
 let rs = [0, 0, 0, 0];
 function random() {
@@ -84,14 +146,17 @@ function formatArg(v) {
 // time limit, so a logging loop must not turn into unbounded host work.
 const MAX_CONSOLE_LINES = 10000;
 let consoleLines = 0;
+// Arguments are always formatted, live or replaying and past the line cap:
+// formatting runs script code (toJSON, getters), and a script must not be
+// able to tell replay from live by whether it ran. Only the output is dropped.
 function makeLogger(level) {
   return function (...args) {
+    let msg = args.map(formatArg).join(' ');
     if (replaying || consoleLines > MAX_CONSOLE_LINES) return;
     if (++consoleLines > MAX_CONSOLE_LINES) {
       host.emit({ op: 'console', level: 'warn', message: '[console output truncated: more than ' + MAX_CONSOLE_LINES + ' lines in one call]' });
       return;
     }
-    let msg = args.map(formatArg).join(' ');
     if (msg.length > MAX_CONSOLE) msg = msg.slice(0, MAX_CONSOLE) + '... [truncated]';
     host.emit({ op: 'console', level, message: msg });
   };
@@ -276,12 +341,9 @@ const MAX_DURATION_TEXT = 100;
 const DURATION_NUMBER = /^\d+(?:\.\d+)?$/;
 const DURATION_PART = /^(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w)/i;
 const DURATION_ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
-const regexExec = RegExp.prototype.exec;
-const strReplace = String.prototype.replace;
 const strSlice = String.prototype.slice;
 const strToUpper = String.prototype.toUpperCase;
 const strToLower = String.prototype.toLowerCase;
-const NumberCtor = Number;
 function durationTextMs(fname, raw) {
   const bad = (why) => new RangeError(fname + ': invalid duration ' + stringify(applyFn(strSlice, raw, [0, 80])) + ': ' + why);
   if (raw.length > MAX_DURATION_TEXT) throw bad('longer than ' + MAX_DURATION_TEXT + ' characters');
