@@ -130,6 +130,14 @@ class Sandbox:
         """Seconds spent inside JS since start_budget (measured as wall time)."""
         return self._used
 
+    def charge(self, seconds: float) -> None:
+        """Charge time spent outside JS on the guest's behalf (say, a retry
+        backoff the guest asked for) to the budget; raises TimeLimitExceeded
+        (and breaks the sandbox) when that exhausts it."""
+        self._used += max(0.0, seconds)
+        if self._used >= min(self.limits.time, self.limits.wall_budget):
+            self._time_up()
+
     def _remaining(self) -> float:
         left = min(self.limits.time, self.limits.wall_budget) - self._used
         if left <= 0:

@@ -194,12 +194,23 @@ class WorkflowResult:
 @dataclass(frozen=True)
 class Limits:
     """Per-call limits: JS CPU seconds, runtime memory and stack bytes, and the
-    largest JSON value (argument, result, payload) in bytes."""
+    largest JSON value (argument, result, payload) in bytes.
+
+    The rule that keeps them consistent: ``memory >= 64 * payload``. A value
+    is held several times over while it crosses into the sandbox (its JSON
+    text, the journal replayed on every later call, the parsed value, the JSON
+    of a return value), and a small JSON text can become much larger JS
+    objects (``[{},{},...]`` takes about 52 bytes of JS heap per JSON byte,
+    measured). With that ratio any single value under ``payload``, of any
+    shape, can be delivered to a script, kept and returned; the defaults
+    (128 MiB and 2 MiB) follow it. A run that holds several large values at
+    once needs a larger ``memory``.
+    """
 
     time: float = 10.0
     memory: int = 128 * 2**20
     stack: int = 1 * 2**20
-    payload: int = 50 * 2**20
+    payload: int = 2 * 2**20
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

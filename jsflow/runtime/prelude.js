@@ -37,7 +37,7 @@ let journalIndex = 0;
 const slots = bareArray();   // slot -> {kind, name, args, at, names, array, settle}
 let outcome = null;          // {status:'completed', json} | {status:'faulted', error}
 let continued = null;        // JSON text of continueAsNew args
-let payloadLimit = 50 * 1024 * 1024;
+let payloadLimit = 2 * 1024 * 1024;  // set by __start from Limits.payload
 
 // ---- determinism: clock, randomness, non-deterministic globals -------------
 // The workflow's time zone is UTC on every machine: the host's TZ must not
