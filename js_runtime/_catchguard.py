@@ -28,6 +28,7 @@ of errors stay right.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 GUARD = "({}).__jsr_caught"
 _ERR = "__jsr_e"
@@ -231,8 +232,10 @@ def _matching_paren(src: str, i: int) -> int:
     return -1
 
 
+@lru_cache(maxsize=128)
 def guard_catches(source: str) -> str:
-    """``source`` with every catch clause guarded (see the module docstring)."""
+    """``source`` with every catch clause guarded (see the module docstring).
+    Cached: an engine evaluates the same few scripts on every call."""
     if "catch" not in source and "finally" not in source:
         return source
     return _Scanner(source).run()
