@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .store import HistoryEvent, PendingWait, WorkflowRecord
+from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
 
 #: metadata keys the host itself sets on every instance
 WORKFLOW_ID_KEY = "workflow_id"
@@ -42,10 +42,28 @@ class WaitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A resume token issued by the call that returned it.
+
+    The raw token exists only here (and in ``before_suspend``): the store keeps
+    its hash. ``kind`` is "token" (a Python suspend function with hooks) or
+    "hook" (JS ``createHook``; ``url`` is where an external system posts to)."""
+
+    wait_id: int
+    function_name: str
+    kind: str
+    token: str
+    expires_at: datetime | None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowInstance:
     """A workflow instance as callers see it.
 
-    ``status`` is one of running, suspended, completed, faulted, cancelled.
+    ``status`` is one of running, suspended, completed, faulted, cancelled
+    (``InstanceStatus``). ``tokens``: resume tokens issued by the call that
+    returned this view (empty on reads).
     ``value`` is the return value (completed); ``error`` a dict with
     ``type``, ``message`` and, for script errors, ``js_name``/``stack``
     (faulted). ``metadata`` always holds ``workflow_id``.
@@ -54,7 +72,7 @@ class WorkflowInstance:
     workflow_id: str
     script_name: str
     script_hash: str
-    status: str
+    status: InstanceStatus
     value: Any = None
     error: dict[str, Any] | None = None
     waits: tuple[WaitInfo, ...] = ()
@@ -63,6 +81,7 @@ class WorkflowInstance:
     cancel_reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     entry_point: str = "main"
+    tokens: tuple[TokenInfo, ...] = ()
 
     @property
     def is_finished(self) -> bool:
@@ -95,6 +114,12 @@ class EventReceipt:
     name: str
     delivered: bool
     wait_id: int | None = None
+    duplicate: bool = False  # an earlier send with the same idempotency key stored it
+
+    @property
+    def buffered(self) -> bool:
+        """Stored and waiting for a ``waitForEvent`` that listens for it."""
+        return not self.delivered
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +169,7 @@ def instance_view(record: WorkflowRecord, waits: list[PendingWait]) -> WorkflowI
         workflow_id=record.workflow_id,
         script_name=record.script_name,
         script_hash=record.script_hash,
-        status=record.status,
+        status=InstanceStatus(record.status),
         value=_loads(record.result_json),
         error=_loads(record.error_json),
         waits=tuple(wait_info(w, w.resume_at) for w in waits),

@@ -55,6 +55,7 @@ function ephemeralCall(name, encodedArgs) {
 const STEP_OPTIONS = ['retries', 'backoff', 'factor'];
 G.step = function step(name, fn, opts) {
   if (typeof name !== 'string' || name === '') throw new TypeError('step: the first argument must be a non-empty string name');
+  if (name[0] === '_' && name[1] === '_' && name[2] === 'j') throw new TypeError('step: names starting with "__j" are reserved by jsflow');
   if (typeof fn !== 'function') throw new TypeError('step ' + JSON.stringify(name) + ': the second argument must be a function');
   checkOptions('step ' + JSON.stringify(name), opts, STEP_OPTIONS);
   const o = opts === undefined || opts === null ? {} : opts;
