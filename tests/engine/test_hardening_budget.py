@@ -124,3 +124,22 @@ def test_ordinary_errors_are_still_caught(engine):
     result = engine.run_workflow(script)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value == ["TypeError", "bare", "m", "finally", "inner", "p", 19, "catch (e) {", "EvalError"]
+
+
+def test_catch_guards_leave_tricky_source_alone(engine):
+    script = r"""
+    class Thenable { catch(fn) { return 'method ' + fn; } }
+    const obj = { catch(e) { return 'obj ' + e; } };
+    const quote = /["'`]/.test('"');            // a regex with quotes
+    const tpl = `a ${ { x: '}' }.x } catch (e) { ${ 1 + 1 } }`;
+    const ratio = (4) / 2 / 1;                   // divisions after a parenthesis
+    /* try { } catch (e) { } */ // catch (e) {
+    async function main() {
+      let out = [quote, tpl, ratio, new Thenable().catch(null), obj.catch(7)];
+      try { throw new Error('x'); } catch (e) /* c */ { out.push(e.message); }
+      return out;
+    }
+    """
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.COMPLETED, result.error
+    assert result.value == [True, "a } catch (e) { 2 }", 2, "method null", "obj 7", "x"]
