@@ -41,6 +41,17 @@ _REGEX_AFTER = frozenset(
     {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else",
      "yield", "await"}
 )  # fmt: skip
+# After these tokens a '/' is a division: the end of an operand. ")kw" (the
+# head of if/while/for/with) and "}" (a block) are followed by a statement;
+# "}obj" (an object literal) ends an operand.
+_OPERAND_END = frozenset({"str", "regex", "tmpl", "num", ")", "]", "}obj", "++", "--"})
+# A '{' after these starts an object literal (an expression); elsewhere a block.
+_EXPRESSION_BEFORE = frozenset(
+    {"=", "(", "[", ",", "?", "!", "&", "|", "^", "+", "-", "*", "%", "<", ">", "~", "...", "return",
+     "typeof", "in", "of", "new", "delete", "void", "throw", "yield", "await", "instanceof"}
+)  # fmt: skip
+_PUNCTUATORS = ("=>", "?.", "...", "++", "--")
+_HEAD_KEYWORDS = frozenset({"if", "while", "for", "with"})
 
 
 class _Scanner:
@@ -50,7 +61,8 @@ class _Scanner:
         self.out: list[str] = []
         self.copied = 0  # source up to here is in out
         self.prev = ""  # the previous significant token ("" at the start)
-        self.braces: list[str] = []  # "{" | "${" | "try"
+        self.braces: list[str] = []  # "{" (a block) | "obj" | "${" | "try"
+        self.parens: list[bool] = []  # per open "(": is it the head of if/while/for/with?
 
     def emit_until(self, end: int, insert: str = "") -> None:
         self.out.append(self.src[self.copied : end])
@@ -78,9 +90,18 @@ class _Scanner:
                 self.pos = _regex_end(src, self.pos)
                 self.prev = "regex"
             elif ch == "{":
-                self.braces.append("try" if self.prev == "try" else "{")
+                kind = "obj" if self.prev in _EXPRESSION_BEFORE else "{"
+                self.braces.append("try" if self.prev == "try" else kind)
                 self.pos += 1
                 self.prev = "{"
+            elif ch == "(":
+                self.parens.append(self.prev in _HEAD_KEYWORDS)
+                self.pos += 1
+                self.prev = "("
+            elif ch == ")":
+                head = self.parens.pop() if self.parens else False
+                self.pos += 1
+                self.prev = ")kw" if head else ")"
             elif ch == "}":
                 self.close_brace()
             else:
@@ -90,9 +111,9 @@ class _Scanner:
 
     def regex_allowed(self) -> bool:
         p = self.prev
-        if p in ("", "{", "}", "}try") or p in _REGEX_AFTER:
+        if p in _REGEX_AFTER:
             return True
-        return not (p in ("str", "regex", "tmpl", "num", ")", "]") or _IDENT.fullmatch(p))
+        return not (p in _OPERAND_END or _IDENT.fullmatch(p))
 
     def token(self) -> None:
         src = self.src
@@ -101,7 +122,9 @@ class _Scanner:
             word = match.group()
             self.pos = match.end()
             if word == "catch" and self.prev == "}try":  # a catch clause follows a try block
+                self.prev = word
                 self.catch_clause()
+                return
             self.prev = word
             return
         match = _NUMBER.match(src, self.pos)
@@ -109,8 +132,13 @@ class _Scanner:
             self.pos = match.end()
             self.prev = "num"
             return
-        self.prev = "?." if src.startswith("?.", self.pos) else src[self.pos]
-        self.pos += 2 if self.prev == "?." else 1
+        for punct in _PUNCTUATORS:
+            if src.startswith(punct, self.pos):
+                self.prev = punct
+                self.pos += len(punct)
+                return
+        self.prev = src[self.pos]
+        self.pos += 1
 
     def template(self) -> None:
         """Scan a template literal from its opening backtick, or from the
@@ -140,7 +168,7 @@ class _Scanner:
             self.template()
             return
         self.pos += 1
-        self.prev = "}try" if kind == "try" else "}"
+        self.prev = {"try": "}try", "obj": "}obj"}.get(kind, "}")
         if kind == "try":
             after = _SPACE.match(self.src, self.pos)
             rest = after.end() if after else self.pos

@@ -143,3 +143,17 @@ def test_catch_guards_leave_tricky_source_alone(engine):
     result = engine.run_workflow(script)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value == [True, "a } catch (e) { 2 }", 2, "method null", "obj 7", "x"]
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [
+        "const x = {} / 1; try { OOM } catch (e) { n++; } const y = 2 / 1;",
+        "if (n >= 0) /`/.test('a'); try { OOM } catch (e) { n++; } //`",
+    ],
+)
+def test_catch_guards_are_not_hidden_by_lexing_tricks(clock, hide):
+    engine = WorkflowEngine(clock=clock, limits=Limits(time=5.0, memory=16 * 2**20))
+    body = hide.replace("OOM", "let i = 0; " + OOM)
+    result = engine.run_workflow(f"async function main() {{ let n = 0; {body} return n; }}")
+    assert isinstance(result.error, ResourceLimitError), (result.status, result.value, result.error)
