@@ -149,7 +149,7 @@ def test_catch_guards_leave_tricky_source_alone(engine):
     "hide",
     [
         "const x = {} / 1; try { OOM } catch (e) { n++; } const y = 2 / 1;",
-        "if (n >= 0) /`/.test('a'); try { OOM } catch (e) { n++; } //`",
+        "if (n >= 0) /`/.test('a'); try { OOM } catch (e) { n++; } //`\n",
     ],
 )
 def test_catch_guards_are_not_hidden_by_lexing_tricks(clock, hide):
