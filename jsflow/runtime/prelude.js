@@ -310,7 +310,15 @@ function combinator(native, name, cancelLosers, onlyFulfilled) {
       }
     };
     for (let i = 0; i < items.length; i++) {
-      const p = applyFn(promiseResolve, PromiseCtor, [items[i]]);
+      // Promises are watched directly; another object may be a thenable, whose
+      // `then` must not run twice (the race itself calls it), so it is not
+      // watched: if it wins, nothing is cancelled. Plain values settle at once.
+      const item = items[i];
+      let p = item;
+      if (!(item instanceof PromiseCtor)) {
+        if (item !== null && (typeof item === 'object' || typeof item === 'function')) continue;
+        p = applyFn(promiseResolve, PromiseCtor, [item]);
+      }
       applyFn(promiseThen, p, [() => won(i), onlyFulfilled ? undefined : () => won(i)]);
     }
     return result;

@@ -168,3 +168,15 @@ def test_cancellation_is_identical_live_and_replayed(clock: FakeClock):
     assert _names(again) == live
     r = engine.raise_event(script, again.state, "b")
     assert r.value == ["a", "t", "b"]
+
+
+def test_a_thenable_in_a_race_is_asked_once(engine):
+    script = """
+    async function main() {
+      let calls = 0;
+      const thenable = { then(resolve) { calls++; resolve('t'); } };
+      const r = await Promise.race([thenable, sleep('1h')]);
+      return [r, calls];
+    }
+    """
+    assert engine.run_workflow(script).value == ["t", 1]
