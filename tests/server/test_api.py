@@ -7,8 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from _server_helpers import ADMIN as ADMIN_KEY
-from _server_helpers import READER, RESUMER, Served, serve
+from _server_helpers import ADMIN, READER, RESUMER, Served, serve
 
 from jsflow import Limits, WorkflowEngine
 from jsflow.host import WorkflowHost
@@ -263,7 +262,7 @@ def test_keys_from_the_environment_and_settings_forms(tmp_path, monkeypatch: pyt
             assert reader.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 403
         with s.client("env-admin") as admin:
             assert admin.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 201
-        with s.client(ADMIN_KEY) as other:
+        with s.client(ADMIN) as other:
             assert other.get("/v1/workflows").status_code == 401
     assert ServerSettings(api_keys={"k": ["read", "resume"]}).api_keys == {"k": {Scope.READ, Scope.RESUME}}
     assert ServerSettings(api_keys="a b:read").api_keys == {"a": {Scope.ADMIN}, "b": {Scope.READ}}
