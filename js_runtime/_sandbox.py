@@ -131,6 +131,13 @@ class Sandbox:
         """Seconds spent inside JS since start_budget (measured as wall time)."""
         return self._used
 
+    def set_memory_limit(self, limit: int) -> None:
+        """Change the runtime's memory limit (bytes), e.g. to make room for values
+        the host hands in; it applies to every later allocation."""
+        if self._closed:
+            raise SandboxClosedError("sandbox is closed")
+        self._ctx.set_memory_limit(int(limit))
+
     def charge(self, seconds: float) -> None:
         """Charge time spent outside JS on the guest's behalf (say, a retry
         backoff the guest asked for) to the budget; raises TimeLimitExceeded

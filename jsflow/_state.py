@@ -196,21 +196,20 @@ class Limits:
     """Per-call limits: JS CPU seconds, runtime memory and stack bytes, and the
     largest JSON value (argument, result, payload) in bytes.
 
-    The rule that keeps them consistent: ``memory >= 64 * payload``. A value
-    is held several times over while it crosses into the sandbox (its JSON
-    text, the journal replayed on every later call, the parsed value, the JSON
-    of a return value), and a small JSON text can become much larger JS
-    objects (``[{},{},...]`` takes about 52 bytes of JS heap per JSON byte,
-    measured). With that ratio any single value under ``payload``, of any
-    shape, can be delivered to a script, kept and returned; the defaults
-    (128 MiB and 2 MiB) follow it. A run that holds several large values at
-    once needs a larger ``memory``.
+    Why they are consistent: ``memory`` is the script's own working memory.
+    Values the host hands in (arguments, the replayed journal, step results,
+    resume values, event payloads) get room of their own: a run's QuickJS
+    memory limit is ``memory`` plus 64 bytes per byte of JSON delivered to it
+    (``[{},{},...]``, the shape with the most JS heap per JSON byte, takes
+    about 52). So any value under ``payload`` can be delivered to a script,
+    kept and returned, with the defaults as with any other setting, while a
+    script that allocates on its own is held to ``memory``.
     """
 
     time: float = 10.0
     memory: int = 128 * 2**20
     stack: int = 1 * 2**20
-    payload: int = 2 * 2**20
+    payload: int = 50 * 2**20
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -44,10 +44,12 @@ def test_a_few_short_retries_still_succeed(engine):
 
 @pytest.mark.parametrize("shape", ["text", "objects"])
 def test_default_limits_hold_any_payload_under_the_payload_limit(shape):
-    limits = Limits()
+    # the worst shape at a 2 MiB payload (64 MiB of JS objects) keeps the test
+    # light; memory stays at its default: room for delivered values is added to it
+    limits = Limits() if shape == "text" else Limits(payload=2 * 2**20)
     engine = WorkflowEngine(limits=limits)
     script = "async function main() { const p = await waitForEvent('big'); await sleep('1s'); return p; }"
-    budget = limits.payload - 16
+    budget = (13 * 2**20 if shape == "text" else limits.payload) - 16  # 13 MiB: the 12.6 MB event
     # a long string, and the shape with the most JS heap per JSON byte
     payload = "x" * budget if shape == "text" else [{}] * (budget // 3)
     result = engine.run_workflow(script)
@@ -56,6 +58,13 @@ def test_default_limits_hold_any_payload_under_the_payload_limit(shape):
     result = engine.resume_workflow(script, result.state)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value == payload
+
+
+def test_a_script_alone_is_held_to_the_memory_limit():
+    engine = WorkflowEngine(limits=Limits(memory=32 * 2**20))
+    script = "async function main(p) { const a = []; for (;;) a.push(p + a.length); }"
+    result = engine.run_workflow(script, "main", "x" * 1000)
+    assert result.status is WorkflowStatus.FAULTED and result.error.limit == "memory"
 
 
 OOM = "const a = []; for (;;) a.push(new Array(1000).fill(i));"
