@@ -441,6 +441,13 @@ host.register('__defineInternal', function (steps, suspends) {
   const ops = { __proto__: null };
   for (const name of steps) ops[name] = function (...args) { return schedule('step', name, args); };
   for (const name of suspends) ops[name] = function (...args) { return schedule('suspend', name, args); };
+  // true when every wait p derives from was cancelled (it lost a race): p never settles
+  ops.cancelled = function (p) {
+    const list = slotsOf(p);
+    if (list === undefined || list.length === 0) return false;
+    for (let i = 0; i < list.length; i++) if (!slots[list[i]].cancelled) return false;
+    return true;
+  };
   defineProperty(G, '__jsflow_ext_ops', { value: Object.freeze(ops), configurable: true, writable: false, enumerable: false });
   return null;
 });
