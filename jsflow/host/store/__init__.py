@@ -86,6 +86,7 @@ from ._records import (
     ScriptVersion,
     TimerClaim,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
 )
 from ._sql import SQLStore
@@ -122,6 +123,7 @@ __all__ = [
     "TransactionConflictError",
     "UnknownScriptError",
     "UnknownWorkflowError",
+    "WorkflowPageQuery",
     "WorkflowRecord",
     "open_store",
     "timers_key",
