@@ -81,17 +81,19 @@ PAYLOAD_LIMIT = 7000  # bytes per pg_notify payload (the server's limit is 8000)
 CONFLICT_STATES = ("40001", "40P01")
 IDLE_IN_TRANSACTION_MS = 60_000
 
-# {caps}: the capability filter (``capability_clause``), or nothing
+# {caps}: the capability filter (``capability_clause``), or nothing. Ordered by
+# resume_at alone, so the scan follows waits_due and stops at the batch size even
+# with a large backlog of due timers (ties are broken after the claim, in Python)
 CLAIM_DUE_SQL = (
     "WITH due AS MATERIALIZED (SELECT workflow_id AS wid, wait_id AS wno FROM waits "
     "WHERE resume_at IS NOT NULL AND resume_at <= ? AND (claimed_by IS NULL OR claim_expires_at <= ?){caps} "
-    "ORDER BY resume_at, workflow_id, wait_id LIMIT ? FOR UPDATE SKIP LOCKED) "
+    "ORDER BY resume_at LIMIT ? FOR UPDATE SKIP LOCKED) "
     "UPDATE waits SET claimed_by = ?, claim_expires_at = ? FROM due "
     f"WHERE waits.workflow_id = due.wid AND waits.wait_id = due.wno RETURNING workflow_id, {WAIT_COLUMNS}"
 )
 CLAIM_STALE_SQL = (
     "WITH stale AS MATERIALIZED (SELECT workflow_id AS sid FROM workflows "
-    "WHERE status = 'running' AND updated_at < ?{caps} ORDER BY updated_at, workflow_id LIMIT ? "
+    "WHERE status = 'running' AND updated_at < ?{caps} ORDER BY updated_at LIMIT ? "
     "FOR UPDATE SKIP LOCKED) "
     "UPDATE workflows SET updated_at = ?, version = version + 1 FROM stale "
     f"WHERE workflows.workflow_id = stale.sid RETURNING {WORKFLOW_COLUMNS}"
