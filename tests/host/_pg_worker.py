@@ -1,7 +1,7 @@
 """Child process for the PostgreSQL multi-process tests (run as a script, not collected).
 
 python _pg_worker.py timers URL LOG GO        wait for GO, fire due timers until none remain
-python _pg_worker.py worker URL LOG           run ``host.worker`` until killed (chaos test)
+python _pg_worker.py worker URL LOG [POLL]    run ``host.worker`` until killed (chaos test)
 python _pg_worker.py send URL WID TAG COUNT   send COUNT events named "x"; print (event_id, payload) JSON
 python _pg_worker.py stall URL MARKER         start a workflow whose step hangs after writing MARKER
 
@@ -82,10 +82,10 @@ def timers(url: str, log: Path, go: Path) -> None:
     print(count, flush=True)
 
 
-def worker(url: str, log: Path) -> None:
+def worker(url: str, log: Path, poll: float) -> None:
     host = chaos_host(url, log)
     print("ready", flush=True)
-    host.worker(poll_interval=0.1)
+    host.worker(poll_interval=poll)
 
 
 def send(url: str, wid: str, tag: str, count: int) -> None:
@@ -115,7 +115,7 @@ if __name__ == "__main__":
     if mode == "timers":
         timers(args[0], Path(args[1]), Path(args[2]))
     elif mode == "worker":
-        worker(args[0], Path(args[1]))
+        worker(args[0], Path(args[1]), float(args[2]) if len(args) > 2 else 0.1)
     elif mode == "send":
         send(args[0], args[1], args[2], int(args[3]))
     else:

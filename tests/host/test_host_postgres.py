@@ -150,6 +150,25 @@ def test_deadlock_is_a_concurrency_error(pg_url: str) -> None:
         store.close()
 
 
+def test_idle_worker_is_woken_by_a_timer_stored_elsewhere(pg_url: str, tmp_path: Path) -> None:
+    """A worker polling every 30 s fires a 200 ms sleep started by another process on
+    time: the stored wait's NOTIFY wakes it to re-read the next due time."""
+    with WorkflowHost(pg_url, hook_secret="s") as host:
+        host.register_script("nap", "async function main() { await sleep('200ms'); return 1; }")
+        proc = spawn("worker", pg_url, str(tmp_path / "log"), "30")
+        try:
+            wait_ready(proc)
+            time.sleep(0.5)  # its first pass found nothing: it now sleeps for 30 s
+            started = time.monotonic()
+            host.start("nap", workflow_id="nap")
+            while host.get("nap").status != "completed":
+                assert time.monotonic() - started < 10, "the worker was not woken"
+                time.sleep(0.02)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
 def test_store_errors_are_translated(pg_url: str) -> None:
     with open_store(pg_url) as store, pytest.raises(StoreError) as info, store.transaction() as tx:
         tx.execute("SELECT no_such_column FROM workflows")  # type: ignore[attr-defined]
