@@ -1,0 +1,64 @@
+"""The web view of ``jsflow serve``: server-rendered pages under ``/ui/``.
+
+Why a subpackage with one entry point: the HTTP API's ``create_app`` only
+calls ``mount_ui``; everything about pages (templates, session cookie, CSRF,
+security headers, static files) stays here. One module per page, each page
+backed by the same data as JSON (``?format=json``)::
+
+    _login_page     /ui/login, /ui/logout      API key -> signed session cookie
+    _list_page      /ui/                       instances, filters, counts
+    _instance_page  /ui/workflows/{id}         waits, inbox, timeline, actions
+    _scripts_page   /ui/scripts                versions, sources, instances
+    _core           shared request handling; _data the page data;
+    _render         templates and headers;   _session cookie and CSRF
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from jsflow.host import WorkflowHost
+
+from . import _instance_page, _list_page, _login_page, _scripts_page
+from ._core import UI
+from ._render import STATIC, UI_PREFIX
+from ._session import KeyRing, Sessions
+
+__all__ = ["mount_ui"]
+
+
+def mount_ui(
+    app: FastAPI,
+    host: WorkflowHost,
+    *,
+    api_keys: Mapping[str, Iterable[str]] | Iterable[Any],
+    secret_key: str | bytes | None = None,
+    secure_cookies: bool = False,
+) -> None:
+    """Add the web view to ``app``: ``/`` redirects to ``/ui/``.
+
+    ``api_keys``: what sign-in accepts (key -> scopes, or objects with
+    ``key`` and ``scopes``). ``secret_key`` signs session cookies; None
+    makes a random one, so sessions end when the process does.
+    ``secure_cookies``: mark the cookie Secure (serve behind HTTPS).
+    """
+    ui = UI(
+        host,
+        KeyRing.from_keys(api_keys),
+        Sessions(secret_key or secrets.token_bytes(32), secure=secure_cookies),
+    )
+    router = APIRouter(prefix=UI_PREFIX)
+    for page in (_login_page, _list_page, _scripts_page, _instance_page):
+        page.register(router, ui)
+    app.include_router(router)
+    app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse(f"{UI_PREFIX}/", status_code=307)
