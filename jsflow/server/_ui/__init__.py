@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
@@ -26,9 +25,9 @@ from fastapi.staticfiles import StaticFiles
 from jsflow.host import WorkflowHost
 
 from . import _instance_page, _list_page, _login_page, _scripts_page
-from ._core import UI
+from ._core import UI, Runner, ThreadRunner
 from ._render import STATIC, UI_PREFIX
-from ._session import KeyRing, Sessions
+from ._session import KeyLookup, MappingKeys, Sessions
 
 __all__ = ["mount_ui"]
 
@@ -37,22 +36,22 @@ def mount_ui(
     app: FastAPI,
     host: WorkflowHost,
     *,
-    api_keys: Mapping[str, Iterable[str]] | Iterable[Any],
+    api_keys: Mapping[str, Iterable[str]] | KeyLookup,
     secret_key: str | bytes | None = None,
+    runner: Runner | None = None,
     secure_cookies: bool = False,
 ) -> None:
-    """Add the web view to ``app``: ``/`` redirects to ``/ui/``.
+    """Add the web view to ``app``; ``/`` redirects to ``/ui/``.
 
-    ``api_keys``: what sign-in accepts (key -> scopes, or objects with
-    ``key`` and ``scopes``). ``secret_key`` signs session cookies; None
-    makes a random one, so sessions end when the process does.
-    ``secure_cookies``: mark the cookie Secure (serve behind HTTPS).
+    ``api_keys``: what sign-in accepts: ``{key: scopes}`` or an object with
+    ``lookup(key)`` (the server's key ring). ``secret_key`` signs session
+    cookies; None makes a random one, so sessions end with the process.
+    ``runner``: where host work runs (the server's engine pool; default a
+    thread pool). ``secure_cookies``: mark the cookie Secure (behind HTTPS).
     """
-    ui = UI(
-        host,
-        KeyRing.from_keys(api_keys),
-        Sessions(secret_key or secrets.token_bytes(32), secure=secure_cookies),
-    )
+    keys = MappingKeys(api_keys) if isinstance(api_keys, Mapping) else api_keys
+    sessions = Sessions(secret_key or secrets.token_bytes(32), secure=secure_cookies)
+    ui = UI(host, keys, sessions, runner or ThreadRunner())
     router = APIRouter(prefix=UI_PREFIX)
     for page in (_login_page, _list_page, _scripts_page, _instance_page):
         page.register(router, ui)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from fastapi import Request, Response
@@ -23,9 +23,29 @@ from starlette.concurrency import run_in_threadpool
 from jsflow.host import WorkflowHost
 
 from ._render import SECURITY_HEADERS, UI_PREFIX, Renderer, json_ready, json_response
-from ._session import Actor, KeyRing, Sessions, ensure_csrf
+from ._session import Actor, KeyLookup, Sessions, ensure_csrf
 
 T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Where host work runs (``jsflow.server``'s engine pool fits): ``run`` for
+    reads, ``advance`` for changes, one at a time per workflow id."""
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]: ...
+
+    def advance(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Awaitable[T]: ...
+
+
+class ThreadRunner:
+    """The default ``Runner``: Starlette's thread pool, no per-instance ordering
+    (the host's version check still keeps concurrent changes correct)."""
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def advance(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await run_in_threadpool(fn, *args, **kwargs)
 
 
 @dataclass
@@ -40,22 +60,28 @@ class Visit:
 class UI:
     """Shared state of the web view, built once by ``mount_ui``."""
 
-    def __init__(self, host: WorkflowHost, keys: KeyRing, sessions: Sessions) -> None:
+    def __init__(self, host: WorkflowHost, keys: KeyLookup, sessions: Sessions, runner: Runner) -> None:
         self.host = host
         self.keys = keys
         self.sessions = sessions
+        self.runner = runner
         self.renderer = Renderer()
 
     def now(self) -> datetime:
         return self.host.clock()
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run host work (SQLite, the JS engine) off the event loop."""
-        return await run_in_threadpool(fn, *args, **kwargs)
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a host read (SQLite) off the event loop."""
+        return await self.runner.run(fn, *args, **kwargs)
+
+    async def advance(self, workflow_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a change to one instance (the JS engine) off the event loop, after
+        any other change to it that this server is running."""
+        return await self.runner.advance(workflow_id, fn, *args, **kwargs)
 
     def visit(self, request: Request) -> Visit:
         session = self.sessions.load(request)
-        return Visit(session, self.keys.actor(session.get("actor")))
+        return Visit(session, Actor.from_session(session.get("actor")))
 
     def login_redirect(self, request: Request) -> Response:
         """Where a request without a session goes: sign-in, then back here."""

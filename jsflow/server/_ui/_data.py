@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jsflow import WorkflowState
 from jsflow.host import HistoryPage, InstancePage, WaitInfo, WorkflowHost, WorkflowInstance
 
+from .._render import instance_out
 from ._render import remaining
 
 #: host wait kind -> the category an operator filters by (as ``list_page(waiting_on=...)``)
@@ -28,7 +28,7 @@ WAIT_CATEGORY = {
 }
 WAITING_ON = ("timer", "event", "token", "suspend")
 STATUSES = ("running", "suspended", "completed", "faulted", "cancelled")
-HOOK_WAIT = "__jhook_wait"
+HOOK_WAIT = "__jhook_wait"  # the suspend function behind JS createHook
 LIST_LIMIT = 50
 HISTORY_LIMIT = 100
 
@@ -90,15 +90,7 @@ def list_data(host: WorkflowHost, filters: ListFilters, page: InstancePage, now:
     }
 
 
-def hook_url(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> str | None:
-    """The URL a JS ``createHook`` handed out, derived again from the host secret
-    (the raw token is never stored; the derivation is deterministic)."""
-    if wait.kind != "hook" or not wait.arguments or not isinstance(wait.arguments[0], str):
-        return None
-    return f"{host.hook_base_url}/{host.hooks.derive_token(workflow_id, wait.arguments[0])}"
-
-
-def wait_data(host: WorkflowHost, inst: WorkflowInstance, wait: WaitInfo, now: datetime) -> dict[str, Any]:
+def wait_data(wait: WaitInfo, url: str | None, now: datetime) -> dict[str, Any]:
     return {
         "wait_id": wait.wait_id,
         "kind": wait.kind,
@@ -109,17 +101,10 @@ def wait_data(host: WorkflowHost, inst: WorkflowInstance, wait: WaitInfo, now: d
         "resume_at": wait.resume_at,
         "remaining": remaining(wait.resume_at, now),
         "has_token": wait.has_token,
-        "url": hook_url(host, inst.workflow_id, wait),
+        "url": url,
         "arguments": wait.arguments,
         "resumable": wait.kind in ("suspend", "token", "hook"),
     }
-
-
-def instance_args(host: WorkflowHost, workflow_id: str) -> list[Any]:
-    record = host.store.get_workflow(workflow_id)
-    if record is None or record.state is None:
-        return []
-    return list(WorkflowState.deserialize(record.state).arguments)
 
 
 def inbox_data(host: WorkflowHost, workflow_id: str) -> list[dict[str, Any]]:
@@ -147,17 +132,21 @@ def history_data(page: HistoryPage, cursor: str | None) -> dict[str, Any]:
 
 
 def instance_data(host: WorkflowHost, inst: WorkflowInstance, now: datetime) -> dict[str, Any]:
-    """Everything the instance page shows except the timeline."""
+    """Everything the instance page shows except the timeline: the API's
+    instance JSON (arguments, hook URLs) plus what the page adds (time
+    remaining, wait categories, buffered event payloads)."""
+    api = instance_out(host, inst)
+    urls = {w.wait_id: w.url for w in api.waits}
     return {
         **summary(inst, now),
         "entry_point": inst.entry_point,
-        "args": instance_args(host, inst.workflow_id),
+        "args": api.args,
         "value": inst.value,
         "error": inst.error,
         "cancel_reason": inst.cancel_reason,
         "metadata": inst.metadata,
         "finished": inst.is_finished,
-        "waits": [wait_data(host, inst, w, now) for w in inst.waits],
+        "waits": [wait_data(w, urls.get(w.wait_id), now) for w in inst.waits],
         "inbox": inbox_data(host, inst.workflow_id),
     }
 

@@ -17,9 +17,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.datastructures import FormData
 
-from jsflow import PayloadTooLargeError, WorkflowError
+from jsflow import WorkflowError
 from jsflow.host import HostError, InvalidCursorError, UnknownWorkflowError
 
+from .._errors import status_for as api_status_for
 from ._core import UI, Visit, digest
 from ._data import HISTORY_LIMIT, history_data, instance_data
 from ._render import workflow_url
@@ -78,7 +79,7 @@ def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
         if not name:
             raise FormError("name", "an event needs a name")
         receipt = host.send_event(workflow_id, name, parse_json("payload", form.get("payload")))
-        how = "delivered to the waiting script" if receipt.delivered else "buffered until the script waits for it"
+        how = "delivered to the waiting script" if receipt.delivered else "buffered until the script waits"
         return f"Event {name!r} stored as #{receipt.event_id}, {how}."
     if action == "resume":
         try:
@@ -95,13 +96,8 @@ def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
 
 
 def status_for(exc: Exception) -> int:
-    if isinstance(exc, UnknownWorkflowError):
-        return 404
-    if isinstance(exc, PayloadTooLargeError):
-        return 413
-    if isinstance(exc, HostError | WorkflowError):
-        return 409
-    return 400
+    """The API's status for a host error; a form the view could not read is a 400."""
+    return 400 if isinstance(exc, FormError) else api_status_for(exc)
 
 
 def register(router: APIRouter, ui: UI) -> None:
@@ -130,7 +126,7 @@ def register(router: APIRouter, ui: UI) -> None:
             message = f"your API key (scopes: {scopes}) may not {action} here"
             return await _show(ui, request, visit, workflow_id, error=(action, message), status_code=403)
         try:
-            notice = await ui.call(perform, ui, workflow_id, action, form)
+            notice = await ui.advance(workflow_id, perform, ui, workflow_id, action, form)
         except (HostError, WorkflowError, ValueError, TypeError) as exc:
             error = (action, f"{type(exc).__name__}: {exc}")
             values = {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
@@ -155,10 +151,10 @@ async def _show(
     cursor = request.query_params.get("cursor") or None
     try:
         # the stamp is taken first: a change while the page is built shows up as a new stamp
-        stamp = await ui.call(change_stamp, ui, workflow_id)
+        stamp = await ui.read(change_stamp, ui, workflow_id)
         if request.query_params.get("format") == "stamp":
             return ui.answer(request, visit, "", {}, stamp=stamp)
-        data = await ui.call(build, ui, workflow_id, cursor)
+        data = await ui.read(build, ui, workflow_id, cursor)
     except UnknownWorkflowError as exc:
         return ui.answer(
             request,

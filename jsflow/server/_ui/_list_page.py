@@ -63,7 +63,7 @@ def register(router: APIRouter, ui: UI) -> None:
         if visit.actor is None:
             return ui.login_redirect(request)
         filters, problem = filters_from(request)
-        data, cursor_problem = await ui.call(build, ui, filters)
+        data, cursor_problem = await ui.read(build, ui, filters)
         stamp = digest(
             [data["counts"], [(i["workflow_id"], i["status"], i["updated_at"]) for i in data["items"]]]
         )

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 
 from ._core import UI, Visit
 from ._render import UI_PREFIX
-from ._session import CSRF_FIELD, CSRFError, check_csrf, ensure_csrf
+from ._session import CSRF_FIELD, Actor, CSRFError, check_csrf, ensure_csrf
 
 
 def safe_next(target: str | None) -> str:
@@ -38,11 +38,16 @@ def register(router: APIRouter, ui: UI) -> None:
         except CSRFError as exc:
             return _form(ui, visit, nxt, error=str(exc), status_code=403)
         key = form.get("key")
-        actor = ui.keys.check(key) if isinstance(key, str) and key else None
-        if actor is None:
+        principal = ui.keys.lookup(key) if isinstance(key, str) and key else None
+        if principal is None:
             return _form(ui, visit, nxt, error="That API key is not valid here.", status_code=401)
+        actor = Actor(principal.key_id, frozenset(str(s) for s in principal.scopes))
+        if not actor.may("read"):
+            scopes = ", ".join(sorted(actor.scopes))
+            message = f"This key has the scopes {scopes}; the web view needs read or admin."
+            return _form(ui, visit, nxt, error=message, status_code=403)
         # a fresh session (and CSRF token) on every sign-in: no fixation
-        visit.session = {"actor": actor.actor_id}
+        visit.session = {"actor": actor.to_session()}
         ensure_csrf(visit.session)
         visit.dirty = True
         return ui.finish(RedirectResponse(nxt, status_code=303), visit)
@@ -66,7 +71,8 @@ def _form(ui: UI, visit: Visit, nxt: str, *, error: str | None, status_code: int
     token = ensure_csrf(visit.session)
     page = ui.renderer.page(
         "login.html",
-        {"csrf_token": token, "csrf_field": CSRF_FIELD, "next": nxt, "error": error, "actor": None, "flash": None},
+        {"csrf_token": token, "csrf_field": CSRF_FIELD, "next": nxt, "error": error, "actor": None}
+        | {"flash": None},
         status_code,
     )
     return ui.finish(page, visit)

@@ -20,8 +20,8 @@ def register(router: APIRouter, ui: UI) -> None:
         visit = ui.visit(request)
         if visit.actor is None:
             return ui.login_redirect(request)
-        stamp = await ui.call(change_stamp, ui)
+        stamp = await ui.read(change_stamp, ui)
         if request.query_params.get("format") == "stamp":
             return ui.answer(request, visit, "", {}, stamp=stamp)
-        data = await ui.call(scripts_data, ui.host)
+        data = await ui.read(scripts_data, ui.host)
         return ui.answer(request, visit, "scripts.html", data, stamp=stamp)

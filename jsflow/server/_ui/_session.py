@@ -3,12 +3,13 @@
 Why this shape: an operator signs in once with an API key and then browses,
 so the key must not travel with every page load, and a page must not be
 usable by another site. The session is a small dict (``actor``: a digest of
-the key, never the key; ``csrf``: a random token) signed with itsdangerous
+the key's id, never the key; ``csrf``: a random token) signed with itsdangerous
 into an HttpOnly, SameSite=Lax cookie scoped to ``/ui``. Every POST carries
 the session's CSRF token in a hidden form field and is refused (403) unless
 it matches: a cross-site form can neither read the token nor set the cookie.
-The key's scopes are looked up again on every request, so removing a key
-from the server ends the sessions made with it.
+The cookie also carries the key's scopes as they were at sign-in: keys are
+fixed for the life of a server, and the signing secret is random per process
+unless the embedder passes one, so a restart ends every session.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from fastapi import Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -28,11 +29,12 @@ COOKIE_PATH = "/ui"
 CSRF_FIELD = "csrf_token"
 #: a session older than this needs a new sign-in
 MAX_AGE_SECONDS = 12 * 3600
-#: what each scope may do in the view (the API's scopes: admin, read, resume)
+#: what each scope may do in the view, as in the HTTP API: ``read`` the GET
+#: endpoints, ``resume`` events (and token resumes), ``admin`` everything
 SCOPE_ACTIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "event", "resume", "cancel", "retry"}),
     "read": frozenset({"read"}),
-    "resume": frozenset({"read", "event", "resume"}),
+    "resume": frozenset({"event"}),
 }
 
 
@@ -40,47 +42,70 @@ class CSRFError(Exception):
     """A POST whose CSRF token is missing or does not match the session's."""
 
 
-@dataclass
+class Principal(Protocol):
+    """What a key lookup returns (``jsflow.server``'s principals fit)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def scopes(self) -> Iterable[str]: ...
+
+
+class KeyLookup(Protocol):
+    """Finds the principal of a presented API key, comparing in constant time."""
+
+    def lookup(self, presented: str) -> Principal | None: ...
+
+
+@dataclass(frozen=True)
 class Actor:
-    """Who is signed in: ``actor_id`` is a digest of their key; ``scopes`` as configured."""
+    """Who is signed in: ``actor_id`` identifies their key (a digest prefix, never
+    the key); ``scopes`` as configured when they signed in."""
 
     actor_id: str
     scopes: frozenset[str]
 
     def may(self, action: str) -> bool:
-        return any(action in SCOPE_ACTIONS.get(scope, frozenset()) for scope in self.scopes)
+        return any(action in SCOPE_ACTIONS.get(str(scope), frozenset()) for scope in self.scopes)
 
-
-def key_digest(key: str) -> str:
-    """The actor id stored in the cookie: a key's sha256, never the key itself."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
-@dataclass
-class KeyRing:
-    """The configured API keys by digest, for constant-time sign-in checks."""
-
-    scopes_by_digest: dict[str, frozenset[str]] = field(default_factory=dict)
+    def to_session(self) -> dict[str, Any]:
+        return {"id": self.actor_id, "scopes": sorted(self.scopes)}
 
     @classmethod
-    def from_keys(cls, api_keys: Mapping[str, Iterable[str]] | Iterable[Any]) -> KeyRing:
-        """``api_keys``: a mapping key -> scopes, or objects with ``key`` and ``scopes``."""
-        pairs = api_keys.items() if isinstance(api_keys, Mapping) else ((k.key, k.scopes) for k in api_keys)
-        return cls({key_digest(key): frozenset(scopes) for key, scopes in pairs})
+    def from_session(cls, value: object) -> Actor | None:
+        if not isinstance(value, dict):
+            return None
+        actor_id, scopes = value.get("id"), value.get("scopes")
+        if not isinstance(actor_id, str) or not isinstance(scopes, list):
+            return None
+        return cls(actor_id, frozenset(str(s) for s in scopes))
 
-    def check(self, key: str) -> Actor | None:
-        """The actor for ``key`` if it is configured (compared in constant time)."""
-        wanted = key_digest(key)
-        found: Actor | None = None
-        for digest, scopes in self.scopes_by_digest.items():
-            if hmac.compare_digest(digest, wanted):
-                found = Actor(digest, scopes)
+
+@dataclass(frozen=True)
+class _MappedPrincipal:
+    key_id: str
+    scopes: frozenset[str]
+
+
+class MappingKeys:
+    """A ``KeyLookup`` over a plain ``{key: scopes}`` mapping (for embedding
+    ``mount_ui`` without ``create_app``); keys are kept as sha256 digests."""
+
+    def __init__(self, keys: Mapping[str, Iterable[str]]) -> None:
+        self._entries = [(_digest(k), frozenset(str(s) for s in scopes)) for k, scopes in keys.items()]
+
+    def lookup(self, presented: str) -> Principal | None:
+        wanted = _digest(presented)
+        found: Principal | None = None
+        for digest, scopes in self._entries:  # every key compared, match or not
+            if hmac.compare_digest(digest, wanted) and found is None:
+                found = _MappedPrincipal(digest.hex()[:16], scopes)
         return found
 
-    def actor(self, actor_id: object) -> Actor | None:
-        if not isinstance(actor_id, str) or actor_id not in self.scopes_by_digest:
-            return None
-        return Actor(actor_id, self.scopes_by_digest[actor_id])
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
 
 
 class Sessions:
