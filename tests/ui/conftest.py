@@ -35,12 +35,13 @@ CHROMIUM_ARGS = [
 ]
 ADMIN_KEY = "ui-admin-key-0123456789"
 READ_KEY = "ui-read-key-0123456789"
+RESUME_KEY = "ui-resume-key-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
 DOCS = ROOT / "docs"
 #: screenshots the README shows (regenerate: JSFLOW_UI_DOCS=1 pytest tests/ui)
-DOC_SHOTS = {"list": "web-view-list.png", "instance": "web-view-instance.png"}
-EVIL = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>\x01\x1b[31m\x7f"
+DOC_SHOTS = {"readme-list": "web-view-list.png", "readme-instance": "web-view-instance.png"}
+EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>\x01\x1b[31m\x7f'
 
 APPROVAL = """
 async function main(order) {
@@ -130,7 +131,7 @@ def import_big_instance(host: WorkflowHost, workflow_id: str, steps: int) -> Non
     )
     host.store.replace_waits(
         workflow_id,
-        [PendingWait(wait.wait_id, "waitForEvent", "event", event_names=("done",), arguments_json='["done"]')],
+        [PendingWait(wait.wait_id, "waitForEvent", "event", event_names=("done",), arguments_json="[]")],
     )
 
 
@@ -140,7 +141,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     host = build_host(db)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(host, api_keys={ADMIN_KEY: ["admin"], READ_KEY: ["read"]}, public_url=url)
+    app = create_app(host, api_keys={ADMIN_KEY: ["admin"], READ_KEY: ["read"], RESUME_KEY: ["resume"]}, public_url=url)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -194,3 +194,18 @@ def test_open_pages_update_live(page: Page, served: Served) -> None:
     page.goto(f"{served.url}/ui/scripts")
     expect(page.locator("section.script h2").first).to_be_visible()
     shot(page, "scripts")
+
+
+def test_readme_screenshots(page: Page, served: Served) -> None:
+    """The list and instance pages as the README shows them (after the tests above
+    have left instances in every state)."""
+    host = served.host
+    host.start("sleeper", {"id": "S-2"}, workflow_id="order-sleep-2")
+    host.start("hooked", {"id": "H-2"}, workflow_id="order-hook-2")
+    host.send_event("order-hook-2", "reminder", {"note": "buffered until awaited"})
+    page.goto(f"{served.url}/ui/?q=order-")
+    expect(page.locator("table.instances tbody tr").first).to_be_visible()
+    shot(page, "readme-list")
+    page.goto(wf_url(served, "order-hook-2"))
+    expect(page.locator("button.copy")).to_be_visible()
+    shot(page, "readme-instance")

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from jsflow.host import HistoryPage, InstancePage, WaitInfo, WorkflowHost, WorkflowInstance
+from jsflow.host.store import InstanceStatus
 
 from .._render import instance_out
 from ._render import remaining
@@ -27,7 +28,7 @@ WAIT_CATEGORY = {
     "suspend": "suspend",
 }
 WAITING_ON = ("timer", "event", "token", "suspend")
-STATUSES = ("running", "suspended", "completed", "faulted", "cancelled")
+STATUSES = tuple(s.value for s in InstanceStatus)
 HOOK_WAIT = "__jhook_wait"  # the suspend function behind JS createHook
 LIST_LIMIT = 50
 HISTORY_LIMIT = 100
@@ -74,7 +75,7 @@ def _wait_label(wait: WaitInfo) -> str:
         return ", ".join(wait.event_names)
     if wait.kind in ("sleep", "retry"):
         return wait.function_name
-    return "hook" if wait.function_name == HOOK_WAIT else wait.function_name
+    return "createHook" if wait.function_name == HOOK_WAIT else wait.function_name
 
 
 def list_data(host: WorkflowHost, filters: ListFilters, page: InstancePage, now: datetime) -> dict[str, Any]:

@@ -73,5 +73,5 @@ def register(router: APIRouter, ui: UI) -> None:
             "list.html",
             data,
             stamp=stamp,
-            extra={"problem": problem or cursor_problem, "cursor": filters.cursor},
+            extra={"problem": "; ".join(p for p in (problem, cursor_problem) if p), "cursor": filters.cursor},
         )

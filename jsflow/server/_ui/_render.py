@@ -42,8 +42,16 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-# C0 controls and DEL shown as their Unicode "control pictures" so they are seen, not acted on
-_VISIBLE = {c: chr(0x2400 + c) for c in range(0x20)} | {0x7F: "\u2421"}
+# C0 controls and DEL shown as their Unicode "control pictures" so they are seen, not acted on;
+# C1 controls and bidirectional overrides (which can make one id look like another) as escapes
+_VISIBLE = (
+    {c: chr(0x2400 + c) for c in range(0x20)}
+    | {0x7F: "\u2421"}
+    | {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
+    | {c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
+# what json.dumps leaves raw that a reader cannot see: DEL and the C1 controls
+_JSON_INVISIBLE = {c: f"\\u{c:04x}" for c in range(0x7F, 0xA0)}
 
 
 def workflow_url(workflow_id: str, **query: Any) -> str:
@@ -63,13 +71,15 @@ def visible(text: object) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    """Indented JSON for display (control characters come out as ``\\u`` escapes)."""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    """Indented JSON for display; every control character comes out as a ``\\u`` escape."""
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return text.translate(_JSON_INVISIBLE)
 
 
 def compact_json(value: Any, limit: int = 600) -> str:
     """One-line JSON for a timeline cell, cut at ``limit`` characters."""
     text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    text = text.translate(_JSON_INVISIBLE)
     return text if len(text) <= limit else text[:limit] + "…"
 
 

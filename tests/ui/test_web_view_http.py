@@ -1,0 +1,104 @@
+"""The web view over plain HTTP (no browser): the JSON behind every page, change
+stamps, sign-in rules, redirects and headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+from conftest import ADMIN_KEY, RESUME_KEY, Served
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in(served: Served, key: str = ADMIN_KEY) -> httpx.Client:
+    client = httpx.Client(base_url=served.url, timeout=10)
+    token = CSRF.search(client.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+    response = client.post("/ui/login", data={"key": key, "csrf_token": token, "next": "/ui/"})
+    assert response.status_code == 303, response.text
+    return client
+
+
+@pytest.fixture
+def client(served: Served) -> Iterator[httpx.Client]:
+    c = signed_in(served)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def test_every_page_has_its_json(client: httpx.Client, served: Served) -> None:
+    served.host.start("approval", {"id": "J-1"}, workflow_id="json-1")
+    served.host.send_event("json-1", "later", {"n": 1})
+    listing = client.get("/ui/", params={"q": "json-1", "format": "json"}).json()
+    assert [i["workflow_id"] for i in listing["items"]] == ["json-1"]
+    assert listing["items"][0]["waiting_on"] == ["event"]
+    assert {"running", "suspended", "completed", "faulted", "cancelled"} <= set(listing["counts"])
+    inst = client.get("/ui/workflows/json-1", params={"format": "json"}).json()
+    assert inst["args"] == [{"id": "J-1"}]
+    assert [(e["name"], e["payload"]) for e in inst["inbox"]] == [("later", {"n": 1})]
+    assert inst["waits"][0]["names"] == ["go"]
+    assert inst["history"]["items"][0]["kind"] == "started"
+    scripts = client.get("/ui/scripts", params={"format": "json"}).json()
+    approval = next(s for s in scripts["scripts"] if s["name"] == "approval")
+    assert any(i["workflow_id"] == "json-1" for i in approval["versions"][0]["instances"])
+
+
+def test_stamp_changes_when_the_instance_does(client: httpx.Client, served: Served) -> None:
+    served.host.start("approval", {"id": "J-2"}, workflow_id="stamp-1")
+    first = client.get("/ui/workflows/stamp-1", params={"format": "stamp"}).json()["stamp"]
+    assert client.get("/ui/workflows/stamp-1", params={"format": "stamp"}).json()["stamp"] == first
+    served.host.send_event("stamp-1", "unrelated", None)  # buffered only
+    second = client.get("/ui/workflows/stamp-1", params={"format": "stamp"}).json()["stamp"]
+    served.host.send_event("stamp-1", "go", None)
+    third = client.get("/ui/workflows/stamp-1", params={"format": "stamp"}).json()["stamp"]
+    assert len({first, second, third}) == 3
+
+
+def test_without_a_session(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=10) as anon:
+        assert anon.get("/").headers["location"] == "/ui/"
+        assert anon.get("/ui").headers["location"] == "/ui/"
+        response = anon.get("/ui/workflows/x%2Fy")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/ui/login?next=%2Fui%2Fworkflows%2Fx%2Fy"
+        response = anon.get("/ui/", params={"format": "json"})
+        assert response.status_code == 401 and response.json()["error"]["type"] == "NotSignedIn"
+        assert anon.post("/ui/workflows/x", data={"action": "cancel"}).status_code == 303
+
+
+def test_sign_in_rules(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=10) as c:
+        token = CSRF.search(c.get("/ui/login").text).group(1)  # type: ignore[union-attr]
+        refused = c.post("/ui/login", data={"key": RESUME_KEY, "csrf_token": token})
+        assert refused.status_code == 403 and "needs read or admin" in refused.text
+        ok = c.post("/ui/login", data={"key": ADMIN_KEY, "csrf_token": token, "next": "//evil.example/"})
+        assert ok.headers["location"] == "/ui/"
+        good = c.cookies["jsflow_session"]
+        assert c.get("/ui/").status_code == 200
+        c.cookies.clear()
+        c.cookies.set("jsflow_session", good[:-2] + ("AA" if not good.endswith("AA") else "BB"), path="/ui")
+        assert c.get("/ui/").status_code == 303  # a tampered signature is no session
+        c.cookies.clear()
+        c.cookies.set("jsflow_session", good, path="/ui")
+        # a fresh CSRF token after sign-in: the pre-session one no longer works
+        assert c.post("/ui/logout", data={"csrf_token": token}).status_code == 403
+        fresh = CSRF.search(c.get("/ui/").text).group(1)  # type: ignore[union-attr]
+        out = c.post("/ui/logout", data={"csrf_token": fresh})
+        assert out.headers["location"] == "/ui/login"
+        assert c.get("/ui/").status_code == 303
+
+
+def test_headers_odd_queries_and_missing_instances(client: httpx.Client) -> None:
+    page = client.get("/ui/", params={"cursor": "garbage", "status": "bogus"})
+    assert page.status_code == 200
+    assert "invalid cursor" in page.text and "unknown status" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    missing = client.get(f"/ui/workflows/{quote('no<such>', safe='')}")
+    assert missing.status_code == 404 and "no&lt;such&gt;" in missing.text
+    assert client.get("/ui/static/ui.js").status_code == 200
