@@ -141,7 +141,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     host = build_host(db)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(host, api_keys={ADMIN_KEY: ["admin"], READ_KEY: ["read"], RESUME_KEY: ["resume"]}, public_url=url)
+    app = create_app(
+        host, api_keys={ADMIN_KEY: ["admin"], READ_KEY: ["read"], RESUME_KEY: ["resume"]}, public_url=url
+    )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

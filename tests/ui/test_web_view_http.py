@@ -81,10 +81,10 @@ def test_sign_in_rules(served: Served) -> None:
         good = c.cookies["jsflow_session"]
         assert c.get("/ui/").status_code == 200
         c.cookies.clear()
-        c.cookies.set("jsflow_session", good[:-2] + ("AA" if not good.endswith("AA") else "BB"), path="/ui")
+        c.cookies.set("jsflow_session", good[:-2] + ("AA" if not good.endswith("AA") else "BB"), domain="127.0.0.1", path="/ui")
         assert c.get("/ui/").status_code == 303  # a tampered signature is no session
         c.cookies.clear()
-        c.cookies.set("jsflow_session", good, path="/ui")
+        c.cookies.set("jsflow_session", good, domain="127.0.0.1", path="/ui")
         # a fresh CSRF token after sign-in: the pre-session one no longer works
         assert c.post("/ui/logout", data={"csrf_token": token}).status_code == 403
         fresh = CSRF.search(c.get("/ui/").text).group(1)  # type: ignore[union-attr]
