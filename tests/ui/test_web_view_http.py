@@ -81,7 +81,8 @@ def test_sign_in_rules(served: Served) -> None:
         good = c.cookies["jsflow_session"]
         assert c.get("/ui/").status_code == 200
         c.cookies.clear()
-        c.cookies.set("jsflow_session", good[:-2] + ("AA" if not good.endswith("AA") else "BB"), domain="127.0.0.1", path="/ui")
+        tampered = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+        c.cookies.set("jsflow_session", tampered, domain="127.0.0.1", path="/ui")
         assert c.get("/ui/").status_code == 303  # a tampered signature is no session
         c.cookies.clear()
         c.cookies.set("jsflow_session", good, domain="127.0.0.1", path="/ui")
