@@ -15,6 +15,16 @@ status codes, error shape, auth) is in the server spec; ``/docs`` shows it.
 """
 
 from ._app import create_app
+from ._errors import ERROR_STATUS, http_status
 from ._settings import Scope, ServerSettings, generate_key, keys_from_env, parse_api_keys
 
-__all__ = ["Scope", "ServerSettings", "create_app", "generate_key", "keys_from_env", "parse_api_keys"]
+__all__ = [
+    "ERROR_STATUS",
+    "Scope",
+    "ServerSettings",
+    "create_app",
+    "generate_key",
+    "http_status",
+    "keys_from_env",
+    "parse_api_keys",
+]

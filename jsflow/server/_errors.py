@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -92,14 +93,17 @@ STATUS: dict[type[BaseException], int] = {
     WorkflowError: 422,
     StoreError: 503,
 }
+#: read-only view of ``STATUS`` for callers that map errors the same way
+ERROR_STATUS: Mapping[type[BaseException], int] = MappingProxyType(STATUS)
 #: statuses that tell the caller to come back
 RETRY_AFTER = {503: "1"}
 #: attributes never copied into an error body
 _HIDDEN = frozenset({"args", "report"})
 
 
-def status_for(exc: BaseException) -> int:
-    """The status of the nearest class of ``exc`` in ``STATUS`` (500 if none)."""
+def http_status(exc: BaseException) -> int:
+    """The HTTP status the server answers ``exc`` with: that of the nearest class
+    of ``exc`` in ``ERROR_STATUS`` (500 if none)."""
     for cls in type(exc).__mro__:
         if cls in STATUS:
             return STATUS[cls]
@@ -163,7 +167,7 @@ def error_response(request: Request, exc: Exception) -> JSONResponse:
         status, type_, message, fields = exc.status_code, _http_type(exc.status_code), str(exc.detail), {}
         headers.update(exc.headers or {})
     else:
-        status, type_, message, fields = status_for(exc), type(exc).__name__, str(exc), _fields(exc)
+        status, type_, message, fields = http_status(exc), type(exc).__name__, str(exc), _fields(exc)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
         if status == 500:
