@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 from jsflow import WorkflowError
 from jsflow.host import HostError, InvalidCursorError, UnknownWorkflowError
 
-from .._errors import status_for as api_status_for
+from .._errors import http_status
 from ._core import UI, Visit, digest
 from ._data import HISTORY_LIMIT, history_data, instance_data
 from ._render import workflow_url
@@ -97,7 +97,7 @@ def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
 
 def status_for(exc: Exception) -> int:
     """The API's status for a host error; a form the view could not read is a 400."""
-    return 400 if isinstance(exc, FormError) else api_status_for(exc)
+    return 400 if isinstance(exc, FormError) else http_status(exc)
 
 
 def register(router: APIRouter, ui: UI) -> None:
