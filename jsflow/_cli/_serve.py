@@ -54,6 +54,8 @@ def serve(
 ) -> None:
     """Serve the HTTP API: start workflows, send events, resume tokens (/docs has it all).
 
+    Example:
+
     \b
         jsflow serve --port 8080 --api-key s3cret
         curl -H 'Authorization: Bearer s3cret' localhost:8080/v1/workflows

@@ -76,8 +76,22 @@ def by_address(request: Request) -> None:
     context(request).limiter.check_address(address)
 
 
+#: longest integer literal Python converts by default (``sys.get_int_max_str_digits``)
+MAX_INT_DIGITS = 4300
+
+
+class _TooLongInteger(Exception):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _TooLongInteger
+    return int(text)
 
 
 async def json_body(request: Request) -> Any:
@@ -92,7 +106,11 @@ async def json_body(request: Request) -> Any:
     if nesting_over(text):
         raise ApiError(422, "ValidationError", f"JSON body nests more than {MAX_NESTING} levels deep")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except _TooLongInteger:
+        raise ApiError(
+            422, "ValidationError", f"JSON body has an integer over {MAX_INT_DIGITS} digits"
+        ) from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "BadRequestError", f"request body is not JSON: {exc}") from None
     if _SURROGATE_ESCAPE.search(text):

@@ -25,13 +25,16 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from jsflow import PayloadTooLargeError, WorkflowError
+from jsflow import InvalidPayloadError, PayloadTooLargeError, WorkflowError
 from jsflow.host import (
+    AdvanceFailedError,
     AlreadyResumedError,
     CorruptStateError,
     HostClosedError,
     HostError,
     InvalidCursorError,
+    InvalidWorkflowIdError,
+    MissingRegistrationError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -39,6 +42,7 @@ from jsflow.host import (
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
+    WaitSelectionError,
     WorkflowBusyError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
@@ -84,9 +88,15 @@ STATUS: dict[type[BaseException], int] = {
     TokenExpiredError: 410,
     TokenError: 400,
     InvalidCursorError: 400,
+    InvalidWorkflowIdError: 422,
+    # the instance needs steps this server was not started with (--app): it cannot run here
+    MissingRegistrationError: 409,
+    WaitSelectionError: 409,
     WorkflowBusyError: 503,
     CorruptStateError: 500,
+    AdvanceFailedError: 500,
     PayloadTooLargeError: 413,
+    InvalidPayloadError: 422,
     # input the engine refuses (a payload nested too deep, a non-JSON value)
     TypeError: 422,
     ValueError: 422,

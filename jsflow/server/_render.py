@@ -8,13 +8,12 @@ again from its secret (the raw token is never stored).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from jsflow import WorkflowState
 from jsflow.host import HistoryItem, WaitInfo, WorkflowHost, WorkflowInstance
 
-from ._schemas import HistoryItemOut, InboxOut, InstanceOut, WaitOut
+from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitOut
 
 
 def _args(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
@@ -44,12 +43,18 @@ def _wait(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> WaitOut:
     )
 
 
-def _tokens(inst: WorkflowInstance) -> list[dict[str, Any]]:
-    out = []
-    for tok in getattr(inst, "tokens", None) or ():
-        data = dataclasses.asdict(tok) if dataclasses.is_dataclass(tok) else dict(tok)
-        out.append({k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in data.items()})
-    return out
+def _tokens(inst: WorkflowInstance) -> list[IssuedTokenOut]:
+    return [
+        IssuedTokenOut(
+            wait_id=t.wait_id,
+            function_name=t.function_name,
+            kind=t.kind,
+            token=t.token,
+            expires_at=t.expires_at,
+            url=t.url,
+        )
+        for t in inst.tokens
+    ]
 
 
 def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
@@ -72,7 +77,7 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         error=error,  # type: ignore[arg-type]
         waits=[_wait(host, inst.workflow_id, w) for w in inst.waits],
         inbox=inbox,
-        tokens=_tokens(inst),  # type: ignore[arg-type]
+        tokens=_tokens(inst),
         created_at=inst.created_at,
         updated_at=inst.updated_at,
         cancel_reason=inst.cancel_reason,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from jsflow.host import WorkflowHost, WorkflowInstance
+from jsflow.host import WorkflowInstance
 
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
 from ._errors import ApiError
@@ -177,20 +176,11 @@ async def get_history(
     return HistoryList(items=[history_out(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-def _supports_idempotency(host: WorkflowHost) -> bool:
-    return "idempotency_key" in inspect.signature(host.send_event).parameters
-
-
 def _send(
     ctx: ServerContext, workflow_id: str, name: str, payload: Any, key: str | None, wait: bool
 ) -> EventReceiptOut:
     host = ctx.host
-    if key is None:
-        receipt = host.send_event(workflow_id, name, payload)
-    elif _supports_idempotency(host):
-        receipt = host.send_event(workflow_id, name, payload, idempotency_key=key)  # type: ignore[call-arg]
-    else:
-        raise ApiError(501, "NotImplementedError", "this host does not support Idempotency-Key yet")
+    receipt = host.send_event(workflow_id, name, payload, idempotency_key=key)
     ctx.metrics.advances.labels("event").inc()
     instance = instance_out(host, host.get(workflow_id)) if wait else None
     return EventReceiptOut(
@@ -200,6 +190,7 @@ def _send(
         delivered=receipt.delivered,
         buffered=not receipt.delivered,
         wait_id=receipt.wait_id,
+        duplicate=receipt.duplicate,
         instance=instance,
     )
 

@@ -95,8 +95,14 @@ class InboxOut(_Out):
 
 
 class IssuedTokenOut(_Out):
-    model_config = ConfigDict(extra="allow")
+    """A resume token issued by this call: shown once, the store keeps only its hash."""
+
+    wait_id: int
+    function_name: str
+    kind: str = Field(description="token (a Python suspend function) or hook (JS createHook)")
     token: str
+    expires_at: datetime | None
+    url: str | None = Field(default=None, description="hooks: where an external system posts to")
 
 
 class InstanceOut(_Out):
@@ -141,6 +147,7 @@ class EventReceiptOut(_Out):
     delivered: bool
     buffered: bool
     wait_id: int | None = None
+    duplicate: bool = Field(default=False, description="an earlier send with this Idempotency-Key stored it")
     instance: InstanceOut | None = Field(default=None, description="with ?wait: the state after delivery")
 
 

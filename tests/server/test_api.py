@@ -149,6 +149,7 @@ def test_bad_input_400_422_and_never_500(served: Served) -> None:
             (c.post("/v1/workflows", json={"script": "echo", "workflow_id": ""}), 422),
             (c.post("/v1/workflows/x/events/go", content=b"[" * 5000 + b"]" * 5000), 422),
             (c.post("/v1/workflows/x/events/go", content=b'"\\ud800"'), 422),
+            (c.post("/v1/workflows/x/events/go", content=b"1" * 5000), 422),
             (c.get("/v1/workflows?limit=0"), 400),
             (c.get("/v1/workflows?limit=abc"), 400),
             (c.get("/v1/workflows?status=sleeping"), 400),

@@ -33,8 +33,6 @@ async def test_100_concurrent_resumes_of_one_wait(served: Served) -> None:
 
 
 async def test_200_events_with_idempotency_keys_sent_twice(served: Served, host: WorkflowHost) -> None:
-    if "idempotency_key" not in host.send_event.__code__.co_varnames:
-        pytest.xfail("host.send_event(..., idempotency_key=) has not landed on main yet")
     async with served.aclient() as c:
         await c.post("/v1/workflows", json={"script": "collect", "args": [1000], "workflow_id": "bag"})
 
@@ -49,6 +47,7 @@ async def test_200_events_with_idempotency_keys_sent_twice(served: Served, host:
         assert all(r.status_code == 202 for r in first + second)
         for a, b in zip(first, second, strict=True):
             assert a.json()["event_id"] == b.json()["event_id"]
+            assert sorted([a.json()["duplicate"], b.json()["duplicate"]]) == [False, True]
         history = host.history("bag")
         delivered = [h for h in history if h.source == "journal" and h.kind == "event"]
         assert len(delivered) == 200
