@@ -238,8 +238,6 @@ class Attempt:
         )
         for op in self.ops:
             op(tx)
-        if self.delivery.recovery:
-            tx.note_recovery(self.workflow_id)
         self.pending_record = saved
 
     def acquire(self) -> None:
