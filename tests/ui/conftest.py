@@ -16,9 +16,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from jsflow import WorkflowEngine
 from jsflow.host import WorkflowHost
-from jsflow.host.store import PendingWait, WorkflowRecord
 from jsflow.server import create_app
 
 os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -96,43 +94,22 @@ def build_host(db: Path) -> WorkflowHost:
     host = WorkflowHost(f"sqlite:///{db}", hook_secret="ui-test-secret")
     host.register_suspend_function("approve")
     host.register_step_function("boom", _boom)
+    host.register_step_function("inc", lambda i: i + 1)
     for name, source in [
         ("approval", APPROVAL),
         ("token_wait", TOKEN_WAIT),
         ("hooked", HOOKED),
         ("sleeper", SLEEPER),
         ("failing", FAILING),
+        ("big", BIG),
     ]:
         host.register_script(name, source)
     return host
 
 
-def import_big_instance(host: WorkflowHost, workflow_id: str, steps: int) -> None:
-    """An instance with ``steps`` journal entries, run by the engine alone and stored
-    through the public store API (running it through the host saves after every
-    step, which takes a minute for 10,000 entries)."""
-    engine = WorkflowEngine()
-    engine.register_step_function("inc", lambda i: i + 1)
-    script = host.register_script("big", BIG)
-    result = engine.run_workflow(BIG, "main", steps)
-    (wait,) = result.waits
-    now = host.clock()
-    host.store.create_workflow(
-        WorkflowRecord(
-            workflow_id=workflow_id,
-            script_name=script.name,
-            script_hash=script.hash,
-            status="suspended",
-            state=result.state.serialize(),
-            created_at=now,
-            updated_at=now,
-            metadata={"workflow_id": workflow_id},
-        )
-    )
-    host.store.replace_waits(
-        workflow_id,
-        [PendingWait(wait.wait_id, "waitForEvent", "event", event_names=("done",), arguments_json="[]")],
-    )
+def start_big_instance(host: WorkflowHost, workflow_id: str, steps: int) -> None:
+    """An instance whose journal holds ``steps`` step results (a few seconds)."""
+    host.start("big", steps, workflow_id=workflow_id)
 
 
 @pytest.fixture(scope="session")
