@@ -61,6 +61,11 @@ async function main(order) {
   await sleep('2h');
   return 'woke';
 }"""
+NAP = """
+async function main() {
+  await sleep('1s');
+  return 'rested';
+}"""
 FAILING = """
 async function main(order) {
   return await boom(order);
@@ -102,6 +107,7 @@ def build_host(db: Path) -> WorkflowHost:
         ("sleeper", SLEEPER),
         ("failing", FAILING),
         ("big", BIG),
+        ("nap", NAP),
     ]:
         host.register_script(name, source)
     return host

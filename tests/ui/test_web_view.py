@@ -194,6 +194,12 @@ def test_open_pages_update_live(page: Page, served: Served) -> None:
     host.start("approval", {"id": "L-2"}, workflow_id="order-live-2")
     expect(page.locator("table.instances td.id").first).to_have_text("order-live-2", timeout=2500)
     assert page.evaluate("window.notReloaded") is True
+    host.start("nap", workflow_id="order-nap-1")  # the server's worker fires the timer
+    page.goto(wf_url(served, "order-nap-1"))
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("h1 .status")).to_have_text("completed", timeout=4000)
+    expect(page.locator("pre.json").last).to_contain_text("rested")
+    assert page.evaluate("window.notReloaded") is True
     page.goto(f"{served.url}/ui/scripts")
     expect(page.locator("section.script h2").first).to_be_visible()
     shot(page, "scripts")

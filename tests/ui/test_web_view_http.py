@@ -103,3 +103,19 @@ def test_headers_odd_queries_and_missing_instances(client: httpx.Client) -> None
     missing = client.get(f"/ui/workflows/{quote('no<such>', safe='')}")
     assert missing.status_code == 404 and "no&lt;such&gt;" in missing.text
     assert client.get("/ui/static/ui.js").status_code == 200
+
+
+def test_scripts_page_lists_versions_with_their_instances(client: httpx.Client, served: Served) -> None:
+    host = served.host
+    host.register_script("versioned", "async function main() { await waitForEvent('a'); }")
+    host.start("versioned", workflow_id="v1-instance")
+    host.register_script("versioned", "async function main() { await waitForEvent('b'); }")
+    host.start("versioned", workflow_id="v2-instance")
+    scripts = client.get("/ui/scripts", params={"format": "json"}).json()["scripts"]
+    (versioned,) = (s for s in scripts if s["name"] == "versioned")
+    newest, oldest = versioned["versions"]
+    assert "'b'" in newest["source"] and "'a'" in oldest["source"]
+    assert [i["workflow_id"] for i in newest["instances"]] == ["v2-instance"]
+    assert [i["workflow_id"] for i in oldest["instances"]] == ["v1-instance"]
+    html = client.get("/ui/scripts").text
+    assert "waitForEvent(&#39;b&#39;)" in html and "v1-instance" in html
