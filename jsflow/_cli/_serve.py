@@ -42,6 +42,12 @@ from ._session import Registrations, Session, TokenLog, build_host
 @click.option(
     "--worker/--no-worker", default=True, show_default=True, help="Run timers and recovery in-process."
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Engine threads (default: CPU count, 2 to 8; raise it for slow steps).",
+)
 def serve(
     bind: str,
     port: int,
@@ -51,6 +57,7 @@ def serve(
     public_url: str | None,
     rate_limit: str,
     worker: bool,
+    threads: int | None,
 ) -> None:
     """Serve the HTTP API: start workflows, send events, resume tokens (/docs has it all).
 
@@ -75,6 +82,7 @@ def serve(
                 public_url=public_url or f"http://{_url_host(bind)}:{port}",
                 rate_limit=rate_limit,
                 worker=worker,
+                **({"threads": threads} if threads else {}),
             )
         except ValueError as exc:
             raise CliError(f"bad option: {_first_error(exc)}", exit_code=2) from None

@@ -38,6 +38,7 @@ from jsflow import (
     EventNotAwaitedError,
     JournalCompatibilityError,
     JournalWrite,
+    LiveRun,
     Resume,
     ScriptError,
     Timeout,
@@ -148,10 +149,10 @@ async def drive(
             raise MissingRegistrationError(workflow_id, missing)
         attempt = Attempt(host, loaded, delivery)
         try:
-            ops = delivery.check(loaded)
-            attempt.ops = ops
+            attempt.ops = delivery.check(loaded)
             result = await attempt.run()
             view, issued = attempt.finish(result)
+            attempt.keep_warm(result)
         except (ConcurrencyError, InboxError):
             delivery = replace(delivery, owner=False)  # someone else moved it: re-check as a bystander
             await backoff.wait()
@@ -167,6 +168,8 @@ async def drive(
             if attempt.changed or delivery.owner:
                 fault(host, attempt, exc)
             raise
+        finally:
+            attempt.close()
         tokens += issued
         await after_commit(issued)
         if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
@@ -217,6 +220,7 @@ class Attempt:
         self.record = loaded.record
         self.ops: list[TxOp] = []
         self.changed = False  # a write of this turn committed
+        self.live: LiveRun | None = None  # closed at the end of the turn unless kept warm
 
     @property
     def workflow_id(self) -> str:
@@ -224,13 +228,36 @@ class Attempt:
 
     async def run(self) -> WorkflowResult:
         host, loaded = self.host, self.loaded
-        with host.engine.open_run(loaded.script, loaded.state, extensions=[host.hooks.extension]) as run:
-            if run.finished:  # the script no longer loads or replays: fault, consume nothing
-                assert run.result is not None
-                return run.result
-            if self.delivery.needs_acquire(loaded):
-                self.acquire()
-            return await run.aadvance(self.delivery.action, on_journal=self.on_journal)
+        record = loaded.record
+        run = host.warm.take(record.workflow_id, record.version, record.script_hash)
+        if run is None:
+            run = host.engine.open_run(loaded.script, loaded.state, extensions=[host.hooks.extension])
+        self.live = run
+        if run.finished:  # the script no longer loads or replays: fault, consume nothing
+            assert run.result is not None
+            return run.result
+        if self.delivery.needs_acquire(loaded):
+            self.acquire()
+        return await run.aadvance(self.delivery.action, on_journal=self.on_journal)
+
+    def keep_warm(self, result: WorkflowResult) -> None:
+        """Hand a suspended run to the warm cache, as of the version just saved."""
+        run, self.live = self.live, None
+        if run is None:
+            return
+        if result.status is not WorkflowStatus.SUSPENDED:
+            run.close()
+            return
+        dues = [w.resume_at for w in result.waits if w.resume_at is not None]
+        record = self.record
+        self.host.warm.put(
+            record.workflow_id, run, record.version, record.script_hash, min(dues, default=None)
+        )
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
+            self.live = None
 
     def _first_write(self, tx: StoreSession) -> None:
         saved = tx.save_workflow(

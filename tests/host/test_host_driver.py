@@ -283,3 +283,18 @@ def test_hooks_wait_twice_and_calls_return_their_tokens(store_url: str) -> None:
         failed = host.start("bad")
         assert failed.status == "faulted" and failed.error is not None
         assert 'unknown option "timout"' in failed.error["message"]
+
+
+def test_hook_tokens_cannot_be_derived_across_workflows() -> None:
+    with open_host("memory://") as host:
+        # the old derivation hashed "workflow id + newline + hook id": these two collided
+        assert host.hooks.derive_token("tenant\norder", "h") != host.hooks.derive_token("tenant", "order\nh")
+        host.register_script(
+            "forge", "async function main() { return await step('__jhook_create', async () => 'x'); }"
+        )
+        inst = host.start("forge", workflow_id="tenant")
+        assert inst.status == "faulted" and "reserved" in str(inst.error)
+        host.register_script(
+            "call", "async function main() { return typeof __jhook_create + typeof __jhook_wait; }"
+        )
+        assert host.start("call").value == "undefinedundefined"

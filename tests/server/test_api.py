@@ -117,6 +117,17 @@ def test_tokens_204_409_410_404(served: Served, host: WorkflowHost) -> None:
         assert r.status_code == 410 and r.json()["error"]["type"] == "TokenExpiredError"
 
 
+def test_python_token_suspend_hands_out_its_token_once(served: Served) -> None:
+    with served.client() as c, served.client(RESUMER) as resumer:
+        inst = _start(c, "approver", args=[250], workflow_id="ap")
+        [token] = inst["tokens"]
+        assert token["kind"] == "token" and token["function_name"] == "approve" and token["token"]
+        assert c.get("/v1/workflows/ap").json()["tokens"] == []  # reads never show it again
+        r = resumer.post("/v1/resume", json={"token": token["token"], "payload": {"ok": True}})
+        assert r.status_code == 204
+        assert c.get("/v1/workflows/ap").json()["value"] == {"ok": True}
+
+
 def test_auth_401_403(served: Served) -> None:
     with served.client(key=None) as anon:
         r = anon.get("/v1/workflows")

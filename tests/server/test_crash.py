@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from _server_helpers import COLLECT, HOOKED, free_socket
 
-from jsflow.host import WorkflowHost
+from jsflow.host import WorkflowHost, hash_token
 
 KEY = "crash-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -123,14 +123,8 @@ def test_sigkill_mid_load_loses_nothing_accepted(tmp_path: Path) -> None:
             if kind == "event":
                 assert host.store.get_event(int(ref)) is not None, f"accepted event {ref} lost"  # type: ignore[arg-type]
             else:
-                record = host.store.get_token(_sha256(str(ref)))
+                record = host.store.get_token(hash_token(str(ref)))
                 assert record is not None and record.used_at is not None, "accepted resume lost"
-
-
-def _sha256(token: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
