@@ -221,6 +221,7 @@ class Attempt:
         self.ops: list[TxOp] = []
         self.changed = False  # a write of this turn committed
         self.live: LiveRun | None = None  # closed at the end of the turn unless kept warm
+        self.beat = 0.0  # when this turn last wrote the instance row
 
     @property
     def workflow_id(self) -> str:
@@ -277,12 +278,23 @@ class Attempt:
         self.record = record
         self.ops = []
         self.changed = True
+        self.beat = time.monotonic()
 
     def on_journal(self, write: JournalWrite) -> None:
-        """The write-ahead hook: one journal row (plus the version check) before the script sees it."""
+        """The write-ahead hook: one journal row before the script sees it.
+
+        The first write of a turn takes the instance (status "running", a new
+        version, the delivery's consumption). Later ones are one fenced insert:
+        it lands only while the version is the one this turn wrote, and anyone
+        taking the instance over bumps the version first. A heartbeat bump of
+        ``updated_at`` every quarter lease keeps a long turn from looking stale.
+        """
         text = self.host.hooks.entry_text(write.entry)
-        wid = self.workflow_id
-        with self.host.store.transaction() as tx:
+        wid, store = self.workflow_id, self.host.store
+        if self.changed and time.monotonic() - self.beat < self.host.lease.total_seconds() / 4:
+            store.append_journal_checked(wid, self.record.version, write.index, text)
+            return
+        with store.transaction() as tx:
             if self.changed:
                 record = replace(self.record, version=tx.bump_workflow(wid, self.record.version))
             else:
