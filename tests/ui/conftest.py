@@ -185,5 +185,5 @@ def shot(page: Page, name: str) -> Path:
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     if os.environ.get("JSFLOW_UI_DOCS") == "1" and name in DOC_SHOTS:
-        page.screenshot(path=str(DOCS / DOC_SHOTS[name]), full_page=False)
+        page.screenshot(path=str(DOCS / DOC_SHOTS[name]), full_page=name != "readme-list")
     return path
