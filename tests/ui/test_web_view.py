@@ -100,6 +100,8 @@ def test_resume_a_token_wait_and_cancel_another(page: Page, served: Served) -> N
     assert {"order-token-1", "order-hook-1"} <= set(ids)
     page.goto(wf_url(served, "order-hook-1"))
     expect(page.locator("input.hook-url")).to_have_value(re.compile(rf"^{served.url}/hooks/"))
+    page.locator("button.copy").click()
+    expect(page.locator("button.copy")).to_have_text("Copied")
     page.goto(wf_url(served, "order-token-1"))
     form = page.locator("#form-resume")
     form.locator("textarea[name=value]").fill('{"approved": true}')

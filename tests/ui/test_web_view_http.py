@@ -119,3 +119,20 @@ def test_scripts_page_lists_versions_with_their_instances(client: httpx.Client, 
     assert [i["workflow_id"] for i in oldest["instances"]] == ["v1-instance"]
     html = client.get("/ui/scripts").text
     assert "waitForEvent(&#39;b&#39;)" in html and "v1-instance" in html
+
+
+def test_list_pages_by_cursor(client: httpx.Client, served: Served) -> None:
+    for n in range(5):
+        served.host.start("sleeper", {"n": n}, workflow_id=f"paged-{n}")
+    seen: list[str] = []
+    params: dict[str, str] = {"q": "paged-", "limit": "2", "format": "json"}
+    while True:
+        page = client.get("/ui/", params=params).json()
+        assert len(page["items"]) <= 2
+        seen += [i["workflow_id"] for i in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == [f"paged-{n}" for n in reversed(range(5))]
+    html = client.get("/ui/", params={"q": "paged-", "limit": "2"}).text
+    assert 'rel="next"' in html and "limit=2" in html

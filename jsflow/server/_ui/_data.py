@@ -31,6 +31,7 @@ WAITING_ON = ("timer", "event", "token", "suspend")
 STATUSES = tuple(s.value for s in InstanceStatus)
 HOOK_WAIT = "__jhook_wait"  # the suspend function behind JS createHook
 LIST_LIMIT = 50
+MAX_LIST_LIMIT = 500
 HISTORY_LIMIT = 100
 
 
@@ -43,9 +44,18 @@ class ListFilters:
     waiting_on: str | None = None
     search: str | None = None
     cursor: str | None = None
+    limit: int = LIST_LIMIT
 
     def query(self) -> dict[str, str | None]:
-        return {"status": self.status, "script": self.script, "waiting_on": self.waiting_on, "q": self.search}
+        """The filters as query parameters (what every link on the page keeps)."""
+        limit = None if self.limit == LIST_LIMIT else str(self.limit)
+        return {
+            "status": self.status,
+            "script": self.script,
+            "waiting_on": self.waiting_on,
+            "q": self.search,
+            "limit": limit,
+        }
 
 
 def next_due(inst: WorkflowInstance) -> datetime | None:

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from jsflow.host import InvalidCursorError
 
 from ._core import UI, digest
-from ._data import LIST_LIMIT, STATUSES, WAITING_ON, ListFilters, list_data
+from ._data import LIST_LIMIT, MAX_LIST_LIMIT, STATUSES, WAITING_ON, ListFilters, list_data
 from ._render import UI_PREFIX
 
 
@@ -25,12 +25,21 @@ def filters_from(request: Request) -> tuple[ListFilters, str | None]:
         problem, status = f"unknown status {status!r}: showing all", None
     if waiting_on is not None and waiting_on not in WAITING_ON:
         problem, waiting_on = f"unknown waiting-on kind {waiting_on!r}: showing all", None
+    limit = LIST_LIMIT
+    if q.get("limit"):
+        try:
+            limit = int(q["limit"])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            problem, limit = f"limit must be 1 to {MAX_LIST_LIMIT}: showing {LIST_LIMIT}", LIST_LIMIT
     filters = ListFilters(
         status=status,
         script=q.get("script") or None,
         waiting_on=waiting_on,
         search=(q.get("q") or "").strip() or None,
         cursor=q.get("cursor") or None,
+        limit=limit,
     )
     return filters, problem
 
@@ -42,7 +51,7 @@ def build(ui: UI, filters: ListFilters) -> tuple[dict[str, Any], str | None]:
         "script": filters.script,
         "waiting_on": filters.waiting_on,
         "search": filters.search,
-        "limit": LIST_LIMIT,
+        "limit": filters.limit,
     }
     try:
         page = host.list_page(cursor=filters.cursor, **kwargs)
