@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 from conftest import ADMIN_KEY, RESUME_KEY, Served
+
+from jsflow.host import WorkflowHost
+from jsflow.server import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -136,3 +140,15 @@ def test_list_pages_by_cursor(client: httpx.Client, served: Served) -> None:
     assert seen == [f"paged-{n}" for n in reversed(range(5))]
     html = client.get("/ui/", params={"q": "paged-", "limit": "2"}).text
     assert 'rel="next"' in html and "limit=2" in html
+
+
+async def test_cookie_is_secure_behind_https(tmp_path: Path) -> None:
+    host = WorkflowHost(f"sqlite:///{tmp_path / 'https.db'}")
+    app = create_app(host, api_keys={"k": ["admin"]}, public_url="https://flows.example.com", worker=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://flows.example.com") as c:
+        token = CSRF.search((await c.get("/ui/login")).text).group(1)  # type: ignore[union-attr]
+        response = await c.post("/ui/login", data={"key": "k", "csrf_token": token})
+        assert response.status_code == 303
+        assert "secure" in response.headers["set-cookie"].lower()
+    host.close()

@@ -39,7 +39,7 @@ def mount_ui(
     api_keys: Mapping[str, Iterable[str]] | KeyLookup,
     secret_key: str | bytes | None = None,
     runner: Runner | None = None,
-    secure_cookies: bool = False,
+    public_url: str | None = None,
 ) -> None:
     """Add the web view to ``app``; ``/`` redirects to ``/ui/``.
 
@@ -47,10 +47,12 @@ def mount_ui(
     ``lookup(key)`` (the server's key ring). ``secret_key`` signs session
     cookies; None makes a random one, so sessions end with the process.
     ``runner``: where host work runs (the server's engine pool; default a
-    thread pool). ``secure_cookies``: mark the cookie Secure (behind HTTPS).
+    thread pool). ``public_url``: where browsers reach the server; when it
+    is ``https://`` the session cookie is marked Secure.
     """
     keys = MappingKeys(api_keys) if isinstance(api_keys, Mapping) else api_keys
-    sessions = Sessions(secret_key or secrets.token_bytes(32), secure=secure_cookies)
+    secure = (public_url or "").lower().startswith("https://")
+    sessions = Sessions(secret_key or secrets.token_bytes(32), secure=secure)
     ui = UI(host, keys, sessions, runner or ThreadRunner())
     router = APIRouter(prefix=UI_PREFIX)
     for page in (_login_page, _list_page, _scripts_page, _instance_page):
