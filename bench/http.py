@@ -62,6 +62,16 @@ def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("jsflow serve did not start")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), None elsewhere: the
+    server's cost per request, independent of what else loads the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -152,9 +162,13 @@ def main() -> None:
             for name, bench in (("events", bench_events), ("resumes", bench_resumes)):
                 for clients in LEVELS:
                     per_client = max(1, total // clients)
+                    cpu0 = cpu_seconds(proc.pid)
                     rate, lat = asyncio.run(bench(url, clients, per_client, clients))
+                    cpu1 = cpu_seconds(proc.pid)
                     p50, p99 = statistics.median(lat) * 1e3, _percentile(lat, 0.99) * 1e3
                     line = f"{rate:7.0f} /s   p50 {p50:6.2f} ms   p99 {p99:7.2f} ms"
+                    if cpu0 is not None and cpu1 is not None:  # includes the untimed starts
+                        line += f"   server CPU {(cpu1 - cpu0) / len(lat) * 1e3:5.2f} ms/req"
                     print(f"  {name:8s} {clients:3d} clients: {line}")
             base = baseline(Path(tmp), total)
             print(f"  baseline: in-process send_event p50 {base:.2f} ms (same script, no HTTP)")

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from _server_helpers import READER, RESUMER, Served, serve
+from _server_helpers import ADMIN, READER, RESUMER, Served, serve
 
 from jsflow import Limits, WorkflowEngine
 from jsflow.host import WorkflowHost
@@ -250,3 +250,23 @@ def test_bad_key_specs_are_refused(spec: str) -> None:
 
     with pytest.raises(ValueError):
         parse_api_keys([spec])
+
+
+def test_keys_from_the_environment_and_settings_forms(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jsflow.server import Scope, ServerSettings
+
+    monkeypatch.setenv("JSFLOW_API_KEYS", "env-admin  env-reader:read")
+    with WorkflowHost(f"sqlite:///{tmp_path / 'k.db'}") as host, serve(host, api_keys=None) as s:
+        with s.client("env-reader") as reader:
+            assert reader.get("/v1/workflows").status_code == 200
+            assert reader.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 403
+        with s.client("env-admin") as admin:
+            assert admin.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 201
+        with s.client(ADMIN) as other:
+            assert other.get("/v1/workflows").status_code == 401
+    assert ServerSettings(api_keys={"k": ["read", "resume"]}).api_keys == {"k": {Scope.READ, Scope.RESUME}}
+    assert ServerSettings(api_keys="a b:read").api_keys == {"a": {Scope.ADMIN}, "b": {Scope.READ}}
+    with pytest.raises(ValueError, match="rate limit"):
+        ServerSettings(rate_limit="lots")
+    with pytest.raises(ValueError, match="public URL"):
+        ServerSettings(public_url="ftp://x")
