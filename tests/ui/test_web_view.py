@@ -8,8 +8,8 @@ import re
 import time
 from urllib.parse import quote
 
-from conftest import ADMIN_KEY, EVIL, READ_KEY, Served, shot, sign_in, start_big_instance
 from playwright.sync_api import BrowserContext, Page, expect
+from ui_helpers import ADMIN_KEY, EVIL, READ_KEY, Served, shot, sign_in, start_big_instance
 
 
 def wf_url(served: Served, workflow_id: str) -> str:

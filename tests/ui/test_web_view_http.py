@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from conftest import ADMIN_KEY, RESUME_KEY, Served
+from ui_helpers import ADMIN_KEY, RESUME_KEY, Served
 
 from jsflow.host import WorkflowHost
 from jsflow.server import create_app
