@@ -22,6 +22,7 @@ from . import _errors, _routes_hooks, _routes_ops, _routes_scripts, _routes_work
 from ._auth import KeyRing
 from ._deps import ServerContext
 from ._limits import BodyLimitMiddleware, RateLimiter
+from ._logs import redact_access_log
 from ._metrics import Metrics
 from ._runner import Runner
 from ._settings import ServerSettings, generate_key, keys_from_env
@@ -102,6 +103,7 @@ def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:
 def _lifespan(ctx: ServerContext) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()
         worker = WorkerThread(ctx.host, ctx.settings.worker_poll_interval) if ctx.settings.worker else None
         if worker is not None:
             worker.start()
