@@ -142,15 +142,12 @@ def test_post_without_csrf_token_is_refused(page: Page, served: Served) -> None:
 
 def test_ten_thousand_entry_timeline_opens_at_once(page: Page, served: Served) -> None:
     start_big_instance(served.host, "big-10k", 10_000)
-    # best of two opens: the CI machine is shared, and one slow neighbour must not fail this
-    timings = []
-    for _ in range(2):
-        started = time.monotonic()
-        page.goto(wf_url(served, "big-10k"), wait_until="domcontentloaded")
-        timings.append(time.monotonic() - started)
-        assert timeline_rows(page) == 100
-    print("10,000-entry timeline, first page in " + ", ".join(f"{t * 1000:.0f} ms" for t in timings))
-    assert min(timings) < 1.0, f"first page took {min(timings):.2f} s"
+    started = time.monotonic()
+    page.goto(wf_url(served, "big-10k"), wait_until="domcontentloaded")
+    elapsed = time.monotonic() - started
+    assert timeline_rows(page) == 100
+    print(f"10,000-entry timeline: first page in {elapsed * 1000:.0f} ms")
+    assert elapsed < 1.0, f"first page took {elapsed:.2f} s"
     last = page.locator("table.timeline tbody tr").last.inner_text()
     slot = int(re.search(r'"slot": (\d+)', last).group(1))  # type: ignore[union-attr]
     page.click("nav.pager a[rel=next]")
