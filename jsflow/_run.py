@@ -273,6 +273,8 @@ class Run:
         snap = sb.call("__snapshot")
         for raw in snap["pending"]:
             self._schedule(raw)
+        for slot in [s for s, rec in self.waits.items() if not rec.is_retry and s not in self.slots]:
+            del self.waits[slot]  # cancelled after the state was saved (a crash in between)
         self.done = bool(snap["done"])
         self.continued = bool(snap["continued"])
 
@@ -286,6 +288,8 @@ class Run:
                 self._console(str(cmd.get("level", "log")), str(cmd.get("message", "")))
             elif op == "done":
                 self.done = True
+            elif op == "cancel":
+                self.cancel_wait(cmd.get("slot"))
             elif op in JS_STEP_COMMANDS:
                 self.js.command(cmd)
             elif op == "continue":
@@ -316,6 +320,15 @@ class Run:
                 self.runnable.append(slot.slot)
         elif slot.slot not in self.waits:
             self.waits[slot.slot] = WaitRecord(slot=slot.slot, resume_at_ms=self._resume_at(slot))
+
+    def cancel_wait(self, slot: Any) -> None:
+        """A wait that lost a race, or was cancelled with cancelWait: it is no
+        longer pending, so no event, resume or timer can complete it."""
+        rec = self.slots.get(slot) if isinstance(slot, int) else None
+        if rec is None or rec.settled or rec.kind in ("step", "jsstep"):
+            return
+        rec.settled = True
+        self.waits.pop(slot, None)
 
     def _resume_at(self, slot: Slot) -> int | None:
         if (

@@ -307,8 +307,9 @@ def test_limits_defaults_and_engine_keywords():
         10.0,
         128 * 2**20,
         1 * 2**20,
-        50 * 2**20,
+        2 * 2**20,
     )
+    assert limits.memory >= 64 * limits.payload  # the rule in Limits' docstring
     seen = []
     engine = WorkflowEngine(clock=None, limits=None, on_console=lambda lvl, msg: seen.append(msg))
     assert engine.limits == Limits()
