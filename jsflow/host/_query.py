@@ -28,8 +28,7 @@ from jsflow import JournalEntry
 
 from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
 from ._load import decode_header
-from ._timeutil import ms_to_datetime
-from ._views import HistoryItem, WorkflowInstance, instance_view, lifecycle_item
+from ._views import HistoryItem, WorkflowInstance, instance_view, journal_item, lifecycle_item
 from .store import InstanceStatus, WorkflowPageQuery
 
 if TYPE_CHECKING:
@@ -169,18 +168,6 @@ def count_by_status(host: WorkflowHost) -> dict[str, int]:
     counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
     counts.update(host.store.count_workflows_by_status())
     return counts
-
-
-def journal_item(entry: JournalEntry) -> HistoryItem:
-    """A journal entry as a timeline line (the same shape ``history`` gives)."""
-    detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
-    if entry.type in ("step_error", "timeout"):
-        detail["error"] = entry.error
-    else:
-        detail["result"] = entry.result
-    if entry.event is not None:
-        detail["event"] = entry.event
-    return HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail)
 
 
 def _life_first(life: HistoryItem, entry: HistoryItem) -> bool:

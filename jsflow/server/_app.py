@@ -26,6 +26,7 @@ from ._logs import redact_access_log
 from ._metrics import Metrics
 from ._runner import Runner
 from ._settings import ServerSettings, generate_key, keys_from_env
+from ._ui import mount_ui
 from ._worker import WorkerThread
 
 log = logging.getLogger("jsflow.server")
@@ -73,6 +74,7 @@ def create_app(
     _errors.install(app)
     for module in (_routes_workflows, _routes_hooks, _routes_scripts, _routes_ops):
         app.include_router(module.router)
+    mount_ui(app, host, api_keys=ctx.keys, runner=ctx.runner, public_url=settings.public_url)
     limit = settings.payload_limit or host.engine.limits.payload
     app.add_middleware(BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413))
     return app
