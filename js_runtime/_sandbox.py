@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ from typing import Any, NoReturn
 
 import quickjs
 
+from . import _bytecode
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -53,6 +55,24 @@ _BRIDGE_SOURCE = (
 )
 _EXPORTS_GLOBAL = "__jsr_module_exports"
 _OK_NULL = '{"ok":null}'
+# The bridge as a script that parks its three parts behind one-shot getters, so
+# it can run as cached bytecode and Python picks the parts up without compiling.
+_BRIDGE_BOOT = (
+    f"(function (parts) {{ for (let i = 0; i < parts.length; i++) {{ const v = parts[i];"
+    f" Object.defineProperty(globalThis, '__jsr_boot' + i, {{ configurable: true, enumerable: false,"
+    f" get() {{ delete globalThis['__jsr_boot' + i]; return v; }} }}); }} }})({_BRIDGE_SOURCE});"
+)
+_RETHROW = "{ const e = globalThis.__jsr_pending; delete globalThis.__jsr_pending; throw e; }"
+
+# The binding's time limit reads the process-wide CPU clock, so JS running in
+# two threads at once would spend each other's budget. Every JS section (an
+# eval, a job, a call on a held function, a replay batch) therefore holds this
+# lock: JS sections of all sandboxes in a process run one at a time, and each
+# budget measures its own JS. The trade-off: no JS parallelism inside one
+# process (use processes for that); Python work (steps, the store) still runs
+# concurrently because it runs between JS sections. Time spent waiting for the
+# lock is not charged to anyone's budget.
+_JS_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -93,10 +113,36 @@ class Sandbox:
     def _boot(self) -> tuple[Any, Any, Any]:
         with self._guard():
             ctx = self._ctx
+            if self._run_native(_BRIDGE_BOOT):
+                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(3))  # type: ignore[return-value]
             ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
             parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(3))
             ctx.eval("delete globalThis.__jsr_boot;")
         return parts  # type: ignore[return-value]
+
+    def _run_native(self, script: str, call_with: Any = None) -> bool:
+        """Run trusted ``script`` as cached bytecode (see _bytecode); False if
+        the native path is unavailable, and then nothing ran. Call inside a
+        guard: a JS error is re-thrown through the binding and translated."""
+        if not _bytecode.enabled():
+            return False
+        try:
+            code = _bytecode.compiled(script)
+            deadline = _bytecode.Deadline(self._ctx)
+        except _bytecode.NativeError:
+            return False
+        deadline.arm(self._remaining())
+        try:
+            _bytecode.run(self._ctx, code, call_with)
+        except _bytecode.NativeThrew:
+            self._ctx.eval(_RETHROW)  # raises the parked error through the binding
+            raise BridgeError("a native error was parked but not re-thrown") from None
+        except _bytecode.NativeError:
+            return False  # raised before anything ran (pointers did not verify)
+        finally:
+            deadline.disarm()
+            self._ctx.set_time_limit(self._left_in_section())
+        return True
 
     def close(self) -> None:
         """Release the context. Idempotent; every later call raises."""
@@ -142,12 +188,20 @@ class Sandbox:
         if self._broken:
             raise SandboxClosedError(f"sandbox was stopped by the {self._broken} limit")
         remaining = self._remaining()
+        _JS_LOCK.acquire()
         self._ctx.set_time_limit(remaining)
         self._t0 = time.perf_counter()
         return remaining
 
+    def _left_in_section(self) -> float:
+        """What is left of the budget now, inside a section started by _arm."""
+        spent = self._used + time.perf_counter() - self._t0
+        return max(min(self.limits.time, self.limits.wall_budget) - spent, 0.0)
+
     def _charge(self) -> None:
+        """Charge the time since _arm and release the JS lock it took."""
         self._used += time.perf_counter() - self._t0
+        _JS_LOCK.release()
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
@@ -193,9 +247,10 @@ class Sandbox:
     def install(self, source: str) -> None:
         """Run trusted code as ``function (host) { source }``: it can queue
         commands and register ops without exposing anything to guest code."""
+        wrapped = f"(function (host) {{ 'use strict';\n{source}\n}})"
         with self._guard():
-            installer = self._ctx.eval(f"(function (host) {{ 'use strict';\n{source}\n}})")
-            installer(self._host)
+            if not self._run_native(wrapped, self._host):
+                self._ctx.eval(wrapped)(self._host)
 
     def call(self, op: str, *args: Any) -> Any:
         """Call an op registered by trusted code; arguments and result are JSON."""
