@@ -131,6 +131,15 @@
       return apply(stringSlice, serialise(obj), [0]);
     }
   }
+  function replyError(e) {
+    // Nothing may escape from dispatch: the binding would turn it into a
+    // string with no time limit. Only the uncatchable interrupt passes through.
+    const d = describeError(e);
+    try { return reply({ error: d }); } catch (e2) {
+      return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
+        (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
+    }
+  }
   function dispatch(op, argsJson) {
     try {
       const fn = ops[op];
@@ -140,15 +149,28 @@
       if (value === undefined || value === null) return '{"ok":null}';
       return reply({ ok: value });
     } catch (e) {
-      // Nothing may escape from here: the binding would turn it into a string
-      // with no time limit. Only the uncatchable interrupt passes through.
-      const d = describeError(e);
-      try { return reply({ error: d }); } catch (e2) {
-        return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
-          (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
-      }
+      return replyError(e);
     }
   }
+  // A zero-argument op held by Python as its own function, for hot loops
+  // (journal replay calls one per entry): no op lookup, no argument JSON, and
+  // a null answer crosses as null instead of a string. It is handed over
+  // through a one-shot getter, so no global keeps it.
+  ops.__hold = function (op) {
+    const fn = ops[op];
+    if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
+    const held = function () {
+      try {
+        const value = fn();
+        return value === undefined || value === null ? null : reply({ ok: value });
+      } catch (e) {
+        return replyError(e);
+      }
+    };
+    defineProperty(G, '__jsr_held', { configurable: true, enumerable: false,
+      get() { delete G.__jsr_held; return held; } });
+    return null;
+  };
   // Module evaluation yields a promise; this records how it settles, described
   // safely, so Python never touches the rejection value.
   let moduleState = null;
