@@ -8,8 +8,11 @@ Why it is shaped like this (see ARCHITECTURE.md, "QuickJS facts"):
   limit, so Python never runs a guest getter, ``toJSON`` or ``toString``
   without a limit, and strings survive NUL and lone surrogates.
 - CPU time is one budget per :meth:`Sandbox.start_budget`, spent by every
-  eval and every job; it is re-armed before each call because the binding's
-  limit is per call. A wall-clock budget backs it up.
+  eval and every job; the limit is armed at the start of each section of
+  binding calls (see _bytecode.Deadline; without the native paths it is
+  re-armed per call, because the binding's limit is per call). A wall-clock
+  budget backs it up. JS sections of all sandboxes in a process are
+  serialised by one lock, because the limit reads the process CPU clock.
 - After a limit fires the context is discarded (quickjs-ng may leave promises
   pending after an interrupt): every later call raises SandboxClosedError.
 - A context is not thread-safe: use one sandbox from one thread at a time.
@@ -105,16 +108,20 @@ class Sandbox:
         self._broken: str | None = None
         self._used = 0.0  # seconds inside JS since start_budget
         self._t0 = 0.0
-        self._deadline: Any = None  # a _bytecode.Deadline, made on first batch
-        self._batch: Any = None  # the deadline armed for the current section, if any
+        self._deadline: Any = None  # a _bytecode.Deadline where the native paths work
         self._held: dict[str, Any] = {}  # op -> zero-argument function (see __hold)
         self._ctx.set_memory_limit(self.limits.memory)
         self._ctx.set_max_stack_size(self.limits.stack)
+        if _bytecode.enabled():
+            try:
+                self._deadline = _bytecode.Deadline(self._ctx)
+            except _bytecode.NativeError:
+                self._deadline = None
         self._dispatch, self._host, self._watch_module = self._boot()
 
     # -- lifecycle ---------------------------------------------------------
     def _boot(self) -> tuple[Any, Any, Any]:
-        with self._batch_guard():
+        with self._guard():
             ctx = self._ctx
             if self._run_native(_BRIDGE_BOOT):
                 return tuple(ctx.get(f"__jsr_boot{i}") for i in range(3))  # type: ignore[return-value]
@@ -127,7 +134,7 @@ class Sandbox:
         """Run trusted ``script`` as cached bytecode (see _bytecode); False if
         the native path is unavailable, and then nothing ran. Call inside a
         guard: a JS error is re-thrown through the binding and translated."""
-        if self._batch is None:  # ctypes calls need our deadline: the binding's is per call
+        if self._deadline is None:  # ctypes calls need our deadline: the binding's is per call
             return False
         try:
             code = _bytecode.compiled(script)
@@ -144,6 +151,9 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        if self._deadline is not None:
+            self._deadline.close()  # before the context (its record dies with us)
+            self._deadline = None
         self._dispatch = self._host = self._watch_module = None
         self._ctx = None
 
@@ -161,7 +171,9 @@ class Sandbox:
     # The budget is charged with the wall time spent inside JS calls: an upper
     # bound of the guest's CPU time that costs ~50 ns to read, where reading
     # process CPU time costs ~0.6 us, twice per call, on the replay hot path.
-    # The binding's own per-call limit (armed with what is left) is CPU time.
+    # What interrupts running JS is a process-CPU limit: armed once per section
+    # (_bytecode.Deadline) where the native paths work, else the binding's own
+    # per-call limit, re-armed with what is left. Sections hold _JS_LOCK.
     def start_budget(self) -> None:
         """Start a fresh time budget (one per engine call)."""
         self._used = 0.0
@@ -184,57 +196,23 @@ class Sandbox:
             raise SandboxClosedError(f"sandbox was stopped by the {self._broken} limit")
         remaining = self._remaining()
         _JS_LOCK.acquire()
-        self._ctx.set_time_limit(remaining)
+        if self._deadline is not None:
+            self._deadline.arm(remaining)  # one arming covers every call of the section
+        else:
+            self._ctx.set_time_limit(remaining)  # the binding re-arms it per call
         self._t0 = time.perf_counter()
         return remaining
 
-    def _arm_batch(self) -> float:
-        """Like _arm, for a section of many binding calls: where the native
-        paths work, one deadline covers them all instead of a process-CPU
-        clock read per call (~0.5 us, most of a replayed journal entry)."""
-        remaining = self._arm()
-        try:
-            if self._deadline is None and _bytecode.enabled():
-                try:
-                    self._deadline = _bytecode.Deadline(self._ctx)
-                except _bytecode.NativeError:
-                    self._deadline = False
-            if self._deadline:
-                self._deadline.arm(remaining)
-                self._batch = self._deadline
-        except BaseException:
-            self._charge()
-            raise
-        return remaining
-
     def _charge(self) -> None:
-        """Charge the time since _arm, disarm a batch deadline and release the
-        JS lock _arm took."""
-        try:
-            if self._batch is not None:
-                self._batch = None
-                self._deadline.disarm()
-        finally:
-            self._used += time.perf_counter() - self._t0
-            _JS_LOCK.release()
+        """Charge the time since _arm and release the JS lock it took."""
+        self._used += time.perf_counter() - self._t0
+        _JS_LOCK.release()
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
         """Arm the time limit with what is left, charge what was spent, and
         translate every binding error at this one boundary."""
         remaining = self._arm()
-        with self._armed(remaining) as left:
-            yield left
-
-    @contextmanager
-    def _batch_guard(self) -> Iterator[float]:
-        """_guard for a section of many binding calls (see _arm_batch)."""
-        remaining = self._arm_batch()
-        with self._armed(remaining) as left:
-            yield left
-
-    @contextmanager
-    def _armed(self, remaining: float) -> Iterator[float]:
         try:
             yield remaining
         except (quickjs.JSException, ValueError, MemoryError) as exc:
@@ -275,7 +253,7 @@ class Sandbox:
         """Run trusted code as ``function (host) { source }``: it can queue
         commands and register ops without exposing anything to guest code."""
         wrapped = f"(function (host) {{ 'use strict';\n{source}\n}})"
-        with self._batch_guard():
+        with self._guard():
             if not self._run_native(wrapped, self._host):
                 self._ctx.eval(wrapped)(self._host)
 
@@ -357,7 +335,7 @@ class Sandbox:
 
     def drain(self) -> int:
         """Run pending jobs until none is left; returns how many ran."""
-        with self._batch_guard() as remaining:
+        with self._guard() as remaining:
             return self._run_jobs(remaining)
 
     def call_and_drain(self, op: str, args_json: str = "") -> Any:
@@ -375,14 +353,14 @@ class Sandbox:
         Returns ``(index, answer)`` for the first non-null answer, else None.
         """
         call = self._held_op(op) if not args_json else (lambda: self._dispatch(op, args_json))
-        remaining = self._arm_batch()
+        remaining = self._arm()
         deadline = self._t0 + remaining
         run_job, perf_counter = self._ctx.execute_pending_job, time.perf_counter
         # One native deadline covers every call of the batch, so a chain of
         # short jobs is stopped by it and the wall clock (a backup) is read
         # every 64 entries; with the binding's per-call limit instead, the wall
         # clock is checked after every job and every entry.
-        check_each_job = self._batch is None
+        check_each_job = self._deadline is None
         wall_every = 1 if check_each_job else 64
         found: tuple[int, str] | None = None
         try:
@@ -435,7 +413,7 @@ class Sandbox:
     def call_drain_take(self, op: str, args_json: str) -> list[Any]:
         """Call an op, drain, and collect the queued commands, under one arming
         of the limit: the live path's per-completion round trip."""
-        remaining = self._arm_batch()
+        remaining = self._arm()
         try:
             answer = self._dispatch(op, args_json)
             self._run_jobs(remaining)
