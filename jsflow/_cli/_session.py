@@ -166,8 +166,8 @@ def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
 
 
 def _is_registered(engine: WorkflowEngine, name: str) -> bool:
-    """Whether the engine already knows ``name`` (reads engine internals; no public accessor)."""
-    return name in getattr(engine, "_steps", {}) or name in getattr(engine, "_suspends", {})
+    """Whether the engine already knows ``name``."""
+    return name in engine.step_names or name in engine.suspend_names
 
 
 class Session:

@@ -16,10 +16,13 @@ resume tokens, and survives crashes. Storage lives in ``jsflow.host.store``.
 """
 
 from ._errors import (
+    AdvanceFailedError,
     AlreadyResumedError,
     CorruptStateError,
     HostClosedError,
     HostError,
+    InvalidWorkflowIdError,
+    MissingRegistrationError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -27,34 +30,44 @@ from ._errors import (
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
+    WaitSelectionError,
     WorkflowBusyError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
-from ._views import EventReceipt, HistoryItem, ReplayReport, WaitInfo, WorkflowInstance
-from .store import ScriptVersion
+from ._tokens import hash_token, new_token
+from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
+from .store import InstanceStatus, ScriptVersion
 
 __all__ = [
+    "AdvanceFailedError",
     "AlreadyResumedError",
     "CorruptStateError",
     "EventReceipt",
     "HistoryItem",
     "HostClosedError",
     "HostError",
+    "InstanceStatus",
+    "InvalidWorkflowIdError",
+    "MissingRegistrationError",
     "ReplayReport",
     "ScriptVersion",
     "TokenError",
     "TokenExpiredError",
+    "TokenInfo",
     "TokenNotFoundError",
     "TokenUsedError",
     "UnknownScriptError",
     "UnknownWorkflowError",
     "UpgradeError",
     "WaitInfo",
+    "WaitSelectionError",
     "WorkflowBusyError",
     "WorkflowFinishedError",
     "WorkflowHost",
     "WorkflowInstance",
     "WorkflowNotFaultedError",
+    "hash_token",
+    "new_token",
 ]

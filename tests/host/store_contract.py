@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jsflow.host._tokens import hash_token, new_token
+from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
     ConcurrencyError,
     CorruptRecordError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -38,6 +38,7 @@ from ._errors import (
     UnknownScriptError,
     UnknownWorkflowError,
 )
+from ._memory_durable import DurableData, MemoryDurableSession, runnable
 from ._records import (
     HistoryEvent,
     InboxEvent,
@@ -67,6 +68,7 @@ class _Data:
     inbox: dict[int, InboxEvent] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     counter: int = 0
+    durable: DurableData = field(default_factory=DurableData)
 
     def snapshot(self) -> _Data:
         return _Data(
@@ -77,6 +79,7 @@ class _Data:
             dict(self.inbox),
             dict(self.tokens),
             self.counter,
+            self.durable.snapshot(),
         )
 
     def next_id(self) -> int:
@@ -114,7 +117,12 @@ class MemoryStore(Store):
                 self._local.active = False
 
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         now = normalize_time(now)
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
@@ -125,6 +133,7 @@ class MemoryStore(Store):
                 if row.wait.resume_at is not None
                 and row.wait.resume_at <= now
                 and (row.claimed_by is None or (row.claim_expires_at or now) <= now)
+                and runnable(self._data.durable, key[0], capabilities)
             ]
             due.sort(key=lambda item: (item[1].wait.resume_at, item[0]))
             claims = []
@@ -165,7 +174,7 @@ class MemoryStore(Store):
         self._closed = True
 
 
-class _MemorySession(StoreSession):
+class _MemorySession(MemoryDurableSession, StoreSession):
     def __init__(self, store: MemoryStore, data: _Data) -> None:
         self._store = store
         self._data = data

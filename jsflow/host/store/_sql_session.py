@@ -47,6 +47,7 @@ from ._records import (
     validate_wait,
     validate_workflow,
 )
+from ._sql_durable import SQLDurableSession
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
@@ -164,7 +165,7 @@ def token_from_row(row: Sequence[Any]) -> TokenRecord:
     )
 
 
-class SQLSession(StoreSession):
+class SQLSession(SQLDurableSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
     def __init__(self, store: SQLStore, conn: Any) -> None:
