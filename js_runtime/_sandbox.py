@@ -26,7 +26,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from itertools import accumulate
@@ -156,6 +156,12 @@ class Sandbox:
             self._deadline = None
         self._dispatch = self._host = self._watch_module = None
         self._ctx = None
+
+    def __del__(self) -> None:
+        # The native deadline's record must not outlive its installation: a
+        # held function could otherwise run JS after the sandbox is gone.
+        with suppress(Exception):  # at interpreter shutdown there is nothing left to protect
+            self.close()
 
     @property
     def closed(self) -> bool:
