@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
 import struct
 import sys
@@ -42,6 +41,7 @@ EXPECTED_BINDING = "0.17.0.2"
 _DISABLE_ENV = "JS_RUNTIME_NATIVE"
 _TAG_EXCEPTION = 6
 _TAG_OBJECT = -1
+_TAG_UNDEFINED = 3
 _EVAL_COMPILE_ONLY = 1 << 5  # JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY
 _OBJ_BYTECODE = 1 << 0  # JS_WRITE_OBJ_BYTECODE / JS_READ_OBJ_BYTECODE
 _CLOCKS_PER_SEC = 1_000_000  # POSIX (XSI) fixes it; the handler compares clock() ticks
@@ -218,13 +218,19 @@ def _need() -> _Lib:
 @functools.lru_cache(maxsize=128)
 def compiled(source: str) -> bytes:
     """Bytecode of ``source`` as a global script, compiled once per process
-    (the cache key is the source: the binding and engine are fixed per process).
+    (keyed by the source itself: the binding and the engine are fixed per
+    process; a disk cache would add both versions and the source's hash).
     Raises NativeError if it does not compile; the caller then evaluates the
     source, so a syntax error is reported the usual way."""
     lib = _need()
+    if "\0" in source:  # the binding refuses these sources; keep the same errors
+        raise NativeError("source contains NUL")
+    try:
+        raw = source.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, refused by the binding too
+        raise NativeError("source is not encodable") from exc
     scratch = quickjs.Context()
     _, jsctx = pointers(scratch)
-    raw = source.encode("utf-8", "surrogatepass")
     lib.JS_UpdateStackTop(lib.JS_GetRuntime(jsctx))
     fn = lib.JS_Eval(jsctx, raw, len(raw), b"<input>", _EVAL_COMPILE_ONLY)
     if fn.tag == _TAG_EXCEPTION:
@@ -243,19 +249,12 @@ def compiled(source: str) -> bytes:
         del scratch
 
 
-def cache_key(source: str) -> str:
-    """What a disk cache of :func:`compiled` would have to be keyed by."""
-    lib = _need()
-    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"{EXPECTED_BINDING}-{lib.JS_GetVersion().decode()}-{digest}"
-
-
 def run(ctx: Any, code: bytes, call_with: Any = None) -> None:
     """Evaluate bytecode in ``ctx``; if ``call_with`` (a ``quickjs.Object`` of
     ``ctx``) is given, the script's value is a function called with it.
 
     On a JS exception the value is parked in the global ``__jsr_pending``
-    and NativeError is raised: the sandbox re-throws it through the bridge so
+    and NativeThrew is raised: the sandbox re-throws it through the bridge so
     it is described and translated exactly like any other guest error."""
     lib = _need()
     rt, jsctx = pointers(ctx)
@@ -270,8 +269,7 @@ def run(ctx: Any, code: bytes, call_with: Any = None) -> None:
     if arg is None:
         lib.JS_FreeValue(jsctx, result)
         return
-    undefined = JSValue(0, 3)
-    called = lib.JS_Call(jsctx, result, undefined, 1, ctypes.byref(arg))
+    called = lib.JS_Call(jsctx, result, JSValue(0, _TAG_UNDEFINED), 1, ctypes.byref(arg))
     lib.JS_FreeValue(jsctx, result)
     if called.tag == _TAG_EXCEPTION:
         _park_exception(lib, jsctx)

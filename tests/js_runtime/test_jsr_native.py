@@ -38,6 +38,12 @@ try:
     sb.install("syntax error here")
 except JSError as exc:
     out["syntax"] = [exc.name, exc.message]
+for odd in ("const a = 1;\0", "const a = '\ud800';"):
+    try:
+        sb.install(odd)
+        out.setdefault("odd", []).append("ok")
+    except JSError as exc:
+        out.setdefault("odd", []).append([exc.name, exc.message])
 sb.install("host.register('spin', () => { for (;;) {} })")
 try:
     sb.call("spin")
