@@ -115,6 +115,14 @@
     return out;
   };
   ops.__evalScript = function (src) { indirectEval(src); return null; };
+  // A script run natively from cached bytecode (_sandbox.run_script) that
+  // threw has its value parked here; re-throwing it inside dispatch describes
+  // it under the time limit like any other guest error.
+  ops.__throwPending = function () {
+    const e = G.__jsr_pending;
+    delete G.__jsr_pending;
+    throw e;
+  };
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
   ops.__exportTypes = function (holder, names) {
     const obj = G[holder];

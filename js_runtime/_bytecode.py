@@ -26,11 +26,12 @@ module is disabled and the sandbox evaluates source exactly as before. Set
 from __future__ import annotations
 
 import ctypes
-import functools
 import os
 import struct
 import sys
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -215,13 +216,36 @@ def _need() -> _Lib:
 
 
 # -- bytecode ------------------------------------------------------------------
-@functools.lru_cache(maxsize=128)
+_CACHE_BYTES = 32 * 2**20  # bytecode kept per process, least recently used dropped first
+_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache_size = 0
+_cache_lock = threading.Lock()
+
+
 def compiled(source: str) -> bytes:
     """Bytecode of ``source`` as a global script, compiled once per process
     (keyed by the source itself: the binding and the engine are fixed per
     process; a disk cache would add both versions and the source's hash).
     Raises NativeError if it does not compile; the caller then evaluates the
     source, so a syntax error is reported the usual way."""
+    global _cache_size
+    with _cache_lock:
+        code = _cache.get(source)
+        if code is not None:
+            _cache.move_to_end(source)
+            return code
+    code = _compile(source)
+    with _cache_lock:
+        if source not in _cache:
+            _cache[source] = code
+            _cache_size += len(code) + len(source)
+        while _cache_size > _CACHE_BYTES and len(_cache) > 1:
+            old, old_code = _cache.popitem(last=False)
+            _cache_size -= len(old_code) + len(old)
+    return code
+
+
+def _compile(source: str) -> bytes:
     lib = _need()
     if "\0" in source:  # the binding refuses these sources; keep the same errors
         raise NativeError("source contains NUL")
@@ -362,7 +386,7 @@ def _init() -> None:
         _self_test()
     except Exception as exc:  # any doubt at all: evaluate source instead
         _lib = None
-        compiled.cache_clear()
+        _cache.clear()
         _status = NativeStatus(False, f"{type(exc).__name__}: {exc}")
         return
     _status = NativeStatus(True, f"quickjs-ng {EXPECTED_BINDING}, engine {_lib.JS_GetVersion().decode()}")

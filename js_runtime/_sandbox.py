@@ -65,6 +65,7 @@ _BRIDGE_BOOT = (
     f" Object.defineProperty(globalThis, '__jsr_boot' + i, {{ configurable: true, enumerable: false,"
     f" get() {{ delete globalThis['__jsr_boot' + i]; return v; }} }}); }} }})({_BRIDGE_SOURCE});"
 )
+_NATIVE_SCRIPT_MAX = 1 << 20  # larger scripts compile from source, under the limits
 _RETHROW = "{ const e = globalThis.__jsr_pending; delete globalThis.__jsr_pending; throw e; }"
 
 # The binding's time limit reads the process-wide CPU clock, so JS running in
@@ -314,7 +315,23 @@ class Sandbox:
         )
 
     def run_script(self, source: str) -> None:
-        """Evaluate guest code as a classic script (global declarations stay global)."""
+        """Evaluate guest code as a classic script (global declarations stay global).
+
+        Where the native paths work, the script is compiled once per process
+        and run from bytecode; a script that does not compile (or is large)
+        is evaluated from source, which reports the syntax error as before."""
+        if self._deadline is not None and len(source) <= _NATIVE_SCRIPT_MAX:
+            with self._guard():
+                try:
+                    _bytecode.run(self._ctx, _bytecode.compiled(source))
+                    return
+                except _bytecode.NativeThrew:
+                    threw = True
+                except _bytecode.NativeError:
+                    threw = False
+            if threw:
+                self.call("__throwPending")  # raises the parked error, described in JS
+                raise BridgeError("a parked script error was not re-thrown")
         self.call("__evalScript", source)
 
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
