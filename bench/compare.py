@@ -13,7 +13,11 @@ medians of 5 rounds:
 3. start -> first suspension of a workflow with 3 steps then a wait (DBOS:
    ``start_workflow`` until the event set before its ``recv``);
 4. RSS of a process holding 1,000 suspended workflows (jsflow keeps them in
-   the store; DBOS keeps a thread blocked in ``recv`` per workflow).
+   the store plus up to 256 live runs in its warm-run cache; DBOS keeps a
+   thread blocked in ``recv`` per workflow).
+
+jsflow is measured twice: as configured by default (warm-run cache on) and
+cold (``warm_runs=0``: every delivery boots a sandbox and replays).
 
 DBOS comes from the optional ``bench`` extra (``pip install -e '.[bench]'``);
 if it cannot be imported or run, the reason is printed and jsflow's figures
@@ -82,10 +86,11 @@ async function main(order) {
 }"""
 
 
-def _jsflow_host(path: Path) -> Any:
+def _jsflow_host(path: Path, warm_runs: int | None = None) -> Any:
     from jsflow.host import WorkflowHost
 
-    host = WorkflowHost(f"sqlite:///{path}", hook_secret="bench")
+    kwargs: dict[str, Any] = {} if warm_runs is None else {"warm_runs": warm_runs}
+    host = WorkflowHost(f"sqlite:///{path}", hook_secret="bench", **kwargs)
     host.register_step_function("work", lambda n, i: n + i)
     host.register_step_function("note", lambda seen: seen)
     host.register_step_function("fetchOrder", lambda order: {"order": order})
@@ -97,9 +102,9 @@ def _jsflow_host(path: Path) -> Any:
     return host
 
 
-def jsflow_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+def jsflow_main(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
-    with _jsflow_host(tmp / "jsflow.db") as host:
+    with _jsflow_host(tmp / "jsflow.db", warm_runs) as host:
         for i in range(20):
             host.start("ten", i)
         t0 = time.perf_counter()
@@ -137,11 +142,20 @@ def jsflow_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def jsflow_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
-    host = _jsflow_host(tmp / "jsflow-rss.db")
+def jsflow_rss(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
+    host = _jsflow_host(tmp / "jsflow-rss.db", warm_runs)
     for i in range(sizes["suspended"]):
         host.start("approval", i)
     return {"rss_mb": _rss_mb()}
+
+
+def jsflow_cold_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    """jsflow with the warm-run cache off: every delivery replays the journal."""
+    return jsflow_main(tmp, sizes, warm_runs=0)
+
+
+def jsflow_cold_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    return jsflow_rss(tmp, sizes, warm_runs=0)
 
 
 # -- DBOS --------------------------------------------------------------------------
@@ -268,6 +282,8 @@ def dbos_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
 WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, float]]] = {
     "jsflow-main": jsflow_main,
     "jsflow-rss": jsflow_rss,
+    "jsflow_cold-main": jsflow_cold_main,
+    "jsflow_cold-rss": jsflow_cold_rss,
     "dbos-main": dbos_main,
     "dbos-rss": dbos_rss,
 }
@@ -326,10 +342,11 @@ def main() -> None:
     )
     if not dbos_ok:
         print(f"  DBOS figures skipped: {dbos_note}")
-    rounds: dict[str, list[dict[str, float]]] = {"jsflow": [], "dbos": []}
+    rounds: dict[str, list[dict[str, float]]] = {"jsflow": [], "jsflow_cold": [], "dbos": []}
     failures: list[str] = []
+    order = ("jsflow", "dbos", "jsflow_cold")
     for r in range(ROUNDS):
-        for system in ("jsflow", "dbos") if r % 2 == 0 else ("dbos", "jsflow"):
+        for system in order[r % 3 :] + order[: r % 3]:
             if system == "dbos" and not dbos_ok:
                 continue
             merged: dict[str, float] = {}
@@ -351,20 +368,30 @@ def _median(rows: list[dict[str, float]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _ratio(ours: float | None, theirs: float | None, better: str) -> str:
+    if ours is None or not theirs:
+        return ""
+    value = ours / theirs
+    if better == "higher":
+        return f"{value:.2f}x ({'faster' if value >= 1 else 'slower'})"
+    return f"{value:.2f} ({'better' if value <= 1 else 'worse'})"
+
+
 def _print_table(rounds: dict[str, list[dict[str, float]]]) -> None:
-    print(f"\n| {'figure':<46} | {'jsflow':>10} | {'DBOS':>10} | {'jsflow/DBOS':>20} |")
-    print(f"| {'-' * 46} | {'-' * 10} | {'-' * 10} | {'-' * 20} |")
+    """jsflow as configured by default (warm-run cache on), jsflow with the
+    cache off (cold: every delivery replays), DBOS, and both ratios to DBOS."""
+    widths = (44, 9, 9, 9, 17, 17)
+    heads = ("figure", "jsflow", "cold", "DBOS", "jsflow/DBOS", "cold/DBOS")
+    cells = [heads[0].ljust(widths[0])] + [h.rjust(w) for h, w in zip(heads[1:], widths[1:], strict=True)]
+    print("\n| " + " | ".join(cells) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
     for key, label, fmt, better in FIGURES:
-        ours, theirs = _median(rounds["jsflow"], key), _median(rounds["dbos"], key)
-        ratio = ""
-        if ours is not None and theirs:
-            value = ours / theirs
-            if better == "higher":
-                ratio = f"{value:.2f}x ({'faster' if value >= 1 else 'slower'})"
-            else:
-                ratio = f"{value:.2f} ({'better' if value <= 1 else 'worse'})"
-        cell = [fmt.format(v) if v is not None else "n/a" for v in (ours, theirs)]
-        print(f"| {label:<46} | {cell[0]:>10} | {cell[1]:>10} | {ratio:>20} |")
+        warm, cold, theirs = (_median(rounds[s], key) for s in ("jsflow", "jsflow_cold", "dbos"))
+        cells = [fmt.format(v) if v is not None else "n/a" for v in (warm, cold, theirs)]
+        print(
+            f"| {label:<44} | {cells[0]:>9} | {cells[1]:>9} | {cells[2]:>9} | "
+            f"{_ratio(warm, theirs, better):>17} | {_ratio(cold, theirs, better):>17} |"
+        )
 
 
 if __name__ == "__main__":
