@@ -77,6 +77,54 @@
   pin(Object.prototype, 'toJSON');
   pin(Array.prototype, 'toJSON');
 
+  // --- limits a script cannot catch ------------------------------------------
+  // QuickJS lets a script catch out-of-memory (an InternalError, or `null`
+  // when it cannot even build that error) and stack overflow. Whoever sees
+  // one first sets this sticky flag: the guard at the top of every catch
+  // clause of guest code (inserted by _catchguard.py), every rejection
+  // handler (Promise.prototype.then below) and describeError. dispatch then
+  // answers with the limit, whatever the script did with the error. A bare
+  // `throw null` counts as out of memory: the two cannot be told apart.
+  let limitHit = null;
+  function limitKindOf(e) {
+    if (e === null) return 'memory';
+    if (typeof e !== 'object') return null;
+    let name, message;
+    try { name = e.name; message = e.message; } catch (x) { return null; }
+    if (name === 'InternalError' && message === 'out of memory') return 'memory';
+    if ((name === 'RangeError' || name === 'InternalError') &&
+        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
+    return null;
+  }
+  function guard(e) {
+    const kind = limitKindOf(e);
+    if (kind !== null) {
+      if (limitHit === null) limitHit = kind;
+      throw e;
+    }
+  }
+  defineProperty(Object.prototype, '__jsr_caught', { value: guard, writable: false, enumerable: false, configurable: false });
+  defineProperty(Promise.prototype, 'then', {
+    value: function then(onFulfilled, onRejected) {
+      const handler = typeof onRejected === 'function'
+        ? function (reason) { guard(reason); return onRejected(reason); } : onRejected;
+      return apply(promiseThen, this, [onFulfilled, handler]);
+    },
+    writable: true, enumerable: false, configurable: true,
+  });
+  // Code built from strings would escape the catch guards: refused, as
+  // with a content security policy. Trusted code keeps the captured eval.
+  function noCodeFromStrings() {
+    throw new EvalError('code generation from strings (eval, Function) is not available in the sandbox');
+  }
+  G.eval = noCodeFromStrings;
+  for (const ctor of [Function, async function () {}.constructor, function* () {}.constructor,
+    async function* () {}.constructor]) {
+    defineProperty(ctor.prototype, 'constructor', { value: noCodeFromStrings, writable: false, enumerable: false, configurable: false });
+  }
+  G.Function = noCodeFromStrings;
+  noCodeFromStrings.prototype = Function.prototype;
+
   // --- cold code, compiled on first use -------------------------------------
   // Compiling is the largest fixed cost of a sandbox (~35 ns a byte on the
   // quickjs-ng wheel) and most calls never throw, so error description and the
@@ -92,7 +140,12 @@
       return fn(value);
     };
   }
-  const describeError = lazy(__JSR_DESCRIBE_SOURCE__);
+  const describeLazy = lazy(__JSR_DESCRIBE_SOURCE__);
+  function describeError(e) {
+    const kind = limitKindOf(e);
+    if (kind !== null && limitHit === null) limitHit = kind;
+    return describeLazy(e);
+  }
   const serialise = lazy(__JSR_SERIALISE_SOURCE__);
 
   // --- command queue and ops -------------------------------------------------
@@ -115,12 +168,17 @@
     return out;
   };
   ops.__evalScript = function (src) { indirectEval(src); return null; };
-  // A script run natively from cached bytecode (_sandbox.run_script) that
-  // threw has its value parked here; re-throwing it inside dispatch describes
-  // it under the time limit like any other guest error.
+  // Errors of guest code run natively from cached bytecode (_sandbox.run_script)
+  // are handed to park() by Python and re-thrown here, inside dispatch, so they
+  // are described under the time limit like any other guest error. With
+  // nothing parked it answers null (or the sticky limit, like every op).
+  let parked = null, hasParked = false;
+  function park(e) { parked = e; hasParked = true; }
   ops.__throwPending = function () {
-    const e = G.__jsr_pending;
-    delete G.__jsr_pending;
+    if (!hasParked) return null;
+    const e = parked;
+    parked = null;
+    hasParked = false;
     throw e;
   };
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
@@ -139,16 +197,16 @@
       return apply(stringSlice, serialise(obj), [0]);
     }
   }
-  function replyError(e) {
-    // Nothing may escape from dispatch: the binding would turn it into a
-    // string with no time limit. Only the uncatchable interrupt passes through.
-    const d = describeError(e);
-    try { return reply({ error: d }); } catch (e2) {
-      return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
-        (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
-    }
-  }
+  const LIMIT_REPLY = {
+    memory: '{"error":{"name":"InternalError","message":"out of memory","stack":"","limit":"memory"}}',
+    stack: '{"error":{"name":"RangeError","message":"Maximum call stack size exceeded","stack":"","limit":"stack"}}',
+  };
   function dispatch(op, argsJson) {
+    const answer = dispatchOp(op, argsJson);
+    return limitHit === null ? answer : LIMIT_REPLY[limitHit];
+  }
+  function dispatchOp(op, argsJson) {
+    if (limitHit !== null) return LIMIT_REPLY[limitHit];
     try {
       const fn = ops[op];
       if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
@@ -157,24 +215,37 @@
       if (value === undefined || value === null) return '{"ok":null}';
       return reply({ ok: value });
     } catch (e) {
-      return replyError(e);
+      return errorReply(e);
+    }
+  }
+  function errorReply(e) {
+    // Nothing may escape from dispatch: the binding would turn it into a
+    // string with no time limit. Only the uncatchable interrupt passes through.
+    const d = describeError(e);
+    try { return reply({ error: d }); } catch (e2) {
+      return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
+        (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
     }
   }
   // A zero-argument op held by Python as its own function, for hot loops
   // (journal replay calls one per entry): no op lookup, no argument JSON, and
-  // a null answer crosses as null instead of a string. It is handed over
-  // through a one-shot getter, so no global keeps it.
+  // a null answer crosses as null instead of a string. It answers the sticky
+  // limit exactly as dispatch does. Handed over through a one-shot getter, so
+  // no global keeps it.
   ops.__hold = function (op) {
     const fn = ops[op];
     if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
-    const held = function () {
+    function held() {
+      if (limitHit !== null) return LIMIT_REPLY[limitHit];
+      let answer;
       try {
         const value = fn();
-        return value === undefined || value === null ? null : reply({ ok: value });
+        answer = value === undefined || value === null ? null : reply({ ok: value });
       } catch (e) {
-        return replyError(e);
+        answer = errorReply(e);
       }
-    };
+      return limitHit === null ? answer : LIMIT_REPLY[limitHit];
+    }
     defineProperty(G, '__jsr_held', { configurable: true, enumerable: false,
       get() { delete G.__jsr_held; return held; } });
     return null;
@@ -188,5 +259,5 @@
       (e) => { moduleState = { settled: true, error: describeError(e) }; }]);
   }
   ops.__moduleState = function () { return moduleState; };
-  return [dispatch, host, watchModule];
+  return [dispatch, host, watchModule, park];
 })()

@@ -34,7 +34,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
+from typing import Any, NoReturn
 
 import quickjs
 
@@ -67,7 +67,11 @@ class NativeError(Exception):
 
 
 class NativeThrew(NativeError):
-    """The JS that ran threw; its value is parked in ``globalThis.__jsr_pending``."""
+    """The JS that ran threw; its value was parked (see :func:`run`)."""
+
+
+class NativeLost(NativeError):
+    """The JS that ran threw and its value could not be parked."""
 
 
 @dataclass(frozen=True)
@@ -273,38 +277,56 @@ def _compile(source: str) -> bytes:
         del scratch
 
 
-def run(ctx: Any, code: bytes, call_with: Any = None) -> None:
+def run(ctx: Any, code: bytes, call_with: Any = None, park: tuple[Any, Deadline] | None = None) -> None:
     """Evaluate bytecode in ``ctx``; if ``call_with`` (a ``quickjs.Object`` of
     ``ctx``) is given, the script's value is a function called with it.
 
-    On a JS exception the value is parked in the global ``__jsr_pending``
-    and NativeThrew is raised: the sandbox re-throws it through the bridge so
-    it is described and translated exactly like any other guest error."""
+    On a JS exception NativeThrew is raised after the value is parked: handed
+    to ``park`` (a bridge function held by Python, and the context's deadline,
+    re-armed for that one call), or without one (while the bridge itself
+    boots) stored in the global ``__jsr_pending``. The sandbox re-throws it
+    through the binding or the bridge, so it is translated like any other
+    error."""
     lib = _need()
     rt, jsctx = pointers(ctx)
     arg = object_value(ctx, call_with) if call_with is not None else None
+    park_fn = object_value(ctx, park[0]) if park is not None else None
     lib.JS_UpdateStackTop(rt)
     fn = lib.JS_ReadObject(jsctx, code, len(code), _OBJ_BYTECODE)
     if fn.tag == _TAG_EXCEPTION:
-        _park_exception(lib, jsctx)
+        _park_exception(lib, jsctx, park_fn, park)
     result = lib.JS_EvalFunction(jsctx, fn)  # takes ownership of fn
     if result.tag == _TAG_EXCEPTION:
-        _park_exception(lib, jsctx)
+        _park_exception(lib, jsctx, park_fn, park)
     if arg is None:
         lib.JS_FreeValue(jsctx, result)
         return
     called = lib.JS_Call(jsctx, result, JSValue(0, _TAG_UNDEFINED), 1, ctypes.byref(arg))
     lib.JS_FreeValue(jsctx, result)
     if called.tag == _TAG_EXCEPTION:
-        _park_exception(lib, jsctx)
+        _park_exception(lib, jsctx, park_fn, park)
     lib.JS_FreeValue(jsctx, called)
 
 
-def _park_exception(lib: _Lib, jsctx: int) -> None:
+def _park_exception(lib: _Lib, jsctx: int, park_fn: JSValue | None, park: Any) -> NoReturn:
     exc = lib.JS_GetException(jsctx)
-    glob = lib.JS_GetGlobalObject(jsctx)
-    lib.JS_SetPropertyStr(jsctx, glob, b"__jsr_pending", exc)  # takes ownership of exc
-    lib.JS_FreeValue(jsctx, glob)
+    if park_fn is None:
+        glob = lib.JS_GetGlobalObject(jsctx)
+        lib.JS_SetPropertyStr(jsctx, glob, b"__jsr_pending", exc)  # takes ownership of exc
+        lib.JS_FreeValue(jsctx, glob)
+        raise NativeThrew("script threw")
+    deadline: Deadline = park[1]
+    saved = deadline.saved()
+    deadline.arm(1.0)  # an interrupted script spent the budget; park is one assignment
+    try:
+        done = lib.JS_Call(jsctx, park_fn, JSValue(0, _TAG_UNDEFINED), 1, ctypes.byref(exc))
+    finally:
+        deadline.restore(saved)
+        lib.JS_FreeValue(jsctx, exc)
+    if done.tag == _TAG_EXCEPTION:
+        lib.JS_FreeValue(jsctx, lib.JS_GetException(jsctx))
+        raise NativeLost("a script error could not be parked")
+    lib.JS_FreeValue(jsctx, done)
     raise NativeThrew("script threw")
 
 
@@ -327,6 +349,12 @@ class Deadline:
         data = self._data
         data.limit = int(seconds * _CLOCKS_PER_SEC) if seconds > 0 else 0
         data.start = time.process_time_ns() // 1000
+
+    def saved(self) -> tuple[int, int]:
+        return self._data.start, self._data.limit
+
+    def restore(self, saved: tuple[int, int]) -> None:
+        self._data.start, self._data.limit = saved
 
     def close(self) -> None:
         self._lib.JS_SetInterruptHandler(self._rt, None, None)

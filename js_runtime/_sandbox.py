@@ -35,6 +35,7 @@ from typing import Any, NoReturn
 import quickjs
 
 from . import _bytecode
+from ._catchguard import guard_catches
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -118,16 +119,16 @@ class Sandbox:
                 self._deadline = _bytecode.Deadline(self._ctx)
             except _bytecode.NativeError:
                 self._deadline = None
-        self._dispatch, self._host, self._watch_module = self._boot()
+        self._dispatch, self._host, self._watch_module, self._park = self._boot()
 
     # -- lifecycle ---------------------------------------------------------
-    def _boot(self) -> tuple[Any, Any, Any]:
+    def _boot(self) -> tuple[Any, Any, Any, Any]:
         with self._guard():
             ctx = self._ctx
             if self._run_native(_BRIDGE_BOOT):
-                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(3))  # type: ignore[return-value]
+                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(4))  # type: ignore[return-value]
             ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
-            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(3))
+            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(4))
             ctx.eval("delete globalThis.__jsr_boot;")
         return parts  # type: ignore[return-value]
 
@@ -155,7 +156,7 @@ class Sandbox:
         if self._deadline is not None:
             self._deadline.close()  # before the context (its record dies with us)
             self._deadline = None
-        self._dispatch = self._host = self._watch_module = None
+        self._dispatch = self._host = self._watch_module = self._park = None
         self._ctx = None
 
     def __del__(self) -> None:
@@ -189,6 +190,21 @@ class Sandbox:
     def cpu_used(self) -> float:
         """Seconds spent inside JS since start_budget (measured as wall time)."""
         return self._used
+
+    def set_memory_limit(self, limit: int) -> None:
+        """Change the runtime's memory limit (bytes), e.g. to make room for values
+        the host hands in; it applies to every later allocation."""
+        if self._closed:
+            raise SandboxClosedError("sandbox is closed")
+        self._ctx.set_memory_limit(int(limit))
+
+    def charge(self, seconds: float) -> None:
+        """Charge time spent outside JS on the guest's behalf (say, a retry
+        backoff the guest asked for) to the budget; raises TimeLimitExceeded
+        (and breaks the sandbox) when that exhausts it."""
+        self._used += max(0.0, seconds)
+        if self._used >= min(self.limits.time, self.limits.wall_budget):
+            self._time_up()
 
     def _remaining(self) -> float:
         left = min(self.limits.time, self.limits.wall_budget) - self._used
@@ -317,22 +333,27 @@ class Sandbox:
     def run_script(self, source: str) -> None:
         """Evaluate guest code as a classic script (global declarations stay global).
 
-        Where the native paths work, the script is compiled once per process
-        and run from bytecode; a script that does not compile (or is large)
+        Its catch clauses are guarded so limits stay uncatchable (_catchguard.py).
+        Where the native paths work, the guarded script is compiled once per
+        process and run from bytecode; one that does not compile (or is large)
         is evaluated from source, which reports the syntax error as before."""
-        if self._deadline is not None and len(source) <= _NATIVE_SCRIPT_MAX:
+        guarded = guard_catches(source)
+        if self._deadline is not None and len(guarded) <= _NATIVE_SCRIPT_MAX:
             with self._guard():
                 try:
-                    _bytecode.run(self._ctx, _bytecode.compiled(source))
-                    return
+                    _bytecode.run(self._ctx, _bytecode.compiled(guarded), park=(self._park, self._deadline))
+                    ran = True
                 except _bytecode.NativeThrew:
-                    threw = True
+                    ran = True
+                except _bytecode.NativeLost:
+                    raise BridgeError("a script error could not be handed to the bridge") from None
                 except _bytecode.NativeError:
-                    threw = False
-            if threw:
-                self.call("__throwPending")  # raises the parked error, described in JS
-                raise BridgeError("a parked script error was not re-thrown")
-        self.call("__evalScript", source)
+                    ran = False  # nothing ran
+            if ran:
+                # raises a parked error (described in JS) or a sticky limit
+                self.call("__throwPending")
+                return
+        self.call("__evalScript", guarded)
 
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
@@ -341,7 +362,7 @@ class Sandbox:
         that copies the requested bindings to a global object. Returns
         ``{export: typeof value}`` for the requested names.
         """
-        code = _module_with_export_capture(source, exports)
+        code = _module_with_export_capture(guard_catches(source), exports)
         with self._guard():
             promise = self._ctx.module(code)
             self._watch_module(promise)

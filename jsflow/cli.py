@@ -35,6 +35,7 @@ from ._cli._commands import (
 )
 from ._cli._dev import dev
 from ._cli._errors import CliError, debug_enabled, translate
+from ._cli._serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -87,6 +88,7 @@ for _command in (
     replay,
     check,
     dev,
+    serve,
 ):
     cli.add_command(_command)
 

@@ -21,6 +21,7 @@ from ._errors import (
     CorruptStateError,
     HostClosedError,
     HostError,
+    InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
     TokenError,
@@ -36,6 +37,7 @@ from ._errors import (
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
+from ._query import HistoryPage, InstancePage
 from ._tokens import hash_token, new_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
 from .store import InstanceStatus, ScriptVersion
@@ -46,9 +48,12 @@ __all__ = [
     "CorruptStateError",
     "EventReceipt",
     "HistoryItem",
+    "HistoryPage",
     "HostClosedError",
     "HostError",
+    "InstancePage",
     "InstanceStatus",
+    "InvalidCursorError",
     "InvalidWorkflowIdError",
     "MissingRegistrationError",
     "ReplayReport",

@@ -30,6 +30,7 @@ from ._records import (
     ScriptVersion,
     TimerClaim,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
 )
 
@@ -97,6 +98,15 @@ class StoreSession(DurableSession, ABC):
         Raises ``ConcurrencyError`` or ``UnknownWorkflowError``.
         """
 
+    @abstractmethod
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        """Up to ``query.limit`` instances matching ``query``, newest first, strictly
+        after ``query.before`` in that order (see ``WorkflowPageQuery``)."""
+
+    @abstractmethod
+    def count_workflows_by_status(self) -> dict[str, int]:
+        """How many instances have each status (statuses with none are absent)."""
+
     # -- history -------------------------------------------------------------
     @abstractmethod
     def append_history(
@@ -112,6 +122,18 @@ class StoreSession(DurableSession, ABC):
     @abstractmethod
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         """The timeline in seq order, from ``after_seq`` + 1."""
+
+    @abstractmethod
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        """Up to ``limit`` lifecycle events with ``seq > after_seq``, in seq order
+        (``list_history`` bounded, for paging long timelines)."""
+
+    @abstractmethod
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` stored journal rows with ``seq >= start`` as ``(seq, entry_json)``,
+        in order (``read_journal`` bounded, for paging long timelines)."""
 
     # -- waits / timers ------------------------------------------------------
     @abstractmethod
@@ -278,6 +300,14 @@ class Store(DurableOneShots, StoreSession):
         with self.transaction() as tx:
             return tx.save_workflow(record, expected_version)
 
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        with self.transaction(write=False) as tx:
+            return tx.page_workflows(query)
+
+    def count_workflows_by_status(self) -> dict[str, int]:
+        with self.transaction(write=False) as tx:
+            return tx.count_workflows_by_status()
+
     def append_history(
         self,
         workflow_id: str,
@@ -292,6 +322,16 @@ class Store(DurableOneShots, StoreSession):
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         with self.transaction(write=False) as tx:
             return tx.list_history(workflow_id, after_seq=after_seq)
+
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        with self.transaction(write=False) as tx:
+            return tx.list_history_page(workflow_id, after_seq=after_seq, limit=limit)
+
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        with self.transaction(write=False) as tx:
+            return tx.read_journal_page(workflow_id, start, limit)
 
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
         with self.transaction() as tx:

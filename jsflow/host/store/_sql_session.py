@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from ._base import DEFAULT_LIST_LIMIT, StoreSession
 from ._codec import (
     RowDecoder,
+    ascii_lower,
     check_json_text,
     check_token_hash,
     dump_json,
+    like_escape,
     normalize_time,
     to_ms,
 )
@@ -42,6 +44,7 @@ from ._records import (
     PendingWait,
     ScriptVersion,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
     check_workflow,
     validate_wait,
@@ -162,6 +165,18 @@ def token_from_row(row: Sequence[Any]) -> TokenRecord:
         expires_at=d.opt_time("expires_at", row[5]),
         used_at=d.opt_time("used_at", row[6]),
         metadata=d.json("metadata", row[7], dict),
+    )
+
+
+def history_from_row(workflow_id: str, row: Sequence[Any]) -> HistoryEvent:
+    seq, at, kind, detail = row
+    d = RowDecoder("history", (workflow_id, seq))
+    return HistoryEvent(
+        workflow_id,
+        d.integer("seq", seq),
+        d.time("at", at),
+        d.text("kind", kind),
+        d.json("detail", detail, dict),
     )
 
 
@@ -371,6 +386,51 @@ class SQLSession(SQLDurableSession, StoreSession):
         )
         return [workflow_from_row(row) for row in rows]
 
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("status", query.statuses), ("w.kind", query.wait_kinds)):
+            if values is None:
+                continue
+            if not values:
+                return []
+            marks = ", ".join("?" for _ in values)
+            if column == "status":
+                clauses.append(f"status IN ({marks})")
+            else:
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM waits w WHERE w.workflow_id = workflows.workflow_id "
+                    f"AND w.kind IN ({marks}))"
+                )
+            params.extend(values)
+        if query.script_name is not None:
+            clauses.append("script_name = ?")
+            params.append(query.script_name)
+        if query.created_after is not None:
+            clauses.append("created_at >= ?")
+            params.append(to_ms(query.created_after))
+        if query.created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(to_ms(query.created_before))
+        if query.id_contains:
+            clauses.append("LOWER(workflow_id) LIKE ? ESCAPE '!'")
+            params.append(f"%{like_escape(ascii_lower(query.id_contains))}%")
+        if query.before is not None:
+            before_ms = to_ms(query.before[0])
+            clauses.append("(created_at < ? OR (created_at = ? AND workflow_id < ?))")
+            params.extend((before_ms, before_ms, query.before[1]))
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = self.query(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {where}"
+            "ORDER BY created_at DESC, workflow_id DESC LIMIT ?",
+            (*params, max(int(query.limit), 0)),
+        )
+        return [workflow_from_row(row) for row in rows]
+
+    def count_workflows_by_status(self) -> dict[str, int]:
+        rows = self.query("SELECT status, COUNT(*) FROM workflows GROUP BY status")
+        return {str(status): int(count) for status, count in rows}
+
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         metadata = check_workflow(record)
         workflow_id, status, script_hash = record.workflow_id, str(record.status), record.script_hash
@@ -482,6 +542,23 @@ class SQLSession(SQLDurableSession, StoreSession):
                 )
             )
         return events
+
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        rows = self.query(
+            "SELECT seq, at, kind, detail FROM history WHERE workflow_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (workflow_id, after_seq, max(int(limit), 0)),
+        )
+        return [history_from_row(workflow_id, row) for row in rows]
+
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        rows = self.query(
+            "SELECT seq, entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            (workflow_id, start, max(int(limit), 0)),
+        )
+        return [(int(seq), entry) for seq, entry in rows]
 
     # -- waits ---------------------------------------------------------------
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
