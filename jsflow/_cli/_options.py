@@ -21,7 +21,8 @@ def db_option(fn: F) -> F:
         "--db",
         metavar="URL|PATH",
         default=None,
-        help="Store: a sqlite:///... URL or a file path. Default: $JSFLOW_DB, else .jsflow/jsflow.db.",
+        help="Store: a sqlite:///... or postgresql://... URL, or a file path. "
+        "Default: $JSFLOW_DB, else .jsflow/jsflow.db.",
     )(fn)
 
 
