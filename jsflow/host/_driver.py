@@ -222,6 +222,9 @@ class Attempt:
         self.changed = False  # a write of this turn committed
         self.live: LiveRun | None = None  # closed at the end of the turn unless kept warm
         self.beat = 0.0  # when this turn last wrote the instance row
+        if delivery.owner and delivery.acquire is False and loaded.record.status == InstanceStatus.RUNNING:
+            # the caller's own write (a start, a continue-as-new) already took it
+            self.changed, self.beat = True, time.monotonic()
 
     @property
     def workflow_id(self) -> str:
