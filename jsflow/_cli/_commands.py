@@ -421,10 +421,12 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
                 _echo_pass(fired, sess.tokens.issued[seen:], as_json)
             timeout = _sleep_for(sess, poll_interval)
             if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break
-            stop.wait(timeout)
+                timeout = min(timeout, left)
+            if timeout > 0:  # 0: more timers are due now (a pass fires at most 100)
+                stop.wait(timeout)
     finally:
         _restore_signals(previous)
     return total
