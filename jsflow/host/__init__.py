@@ -20,6 +20,7 @@ from ._errors import (
     CorruptStateError,
     HostClosedError,
     HostError,
+    InvalidCursorError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -32,6 +33,7 @@ from ._errors import (
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
+from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WaitInfo, WorkflowInstance
 from .store import ScriptVersion
 
@@ -40,8 +42,11 @@ __all__ = [
     "CorruptStateError",
     "EventReceipt",
     "HistoryItem",
+    "HistoryPage",
     "HostClosedError",
     "HostError",
+    "InstancePage",
+    "InvalidCursorError",
     "ReplayReport",
     "ScriptVersion",
     "TokenError",

@@ -22,6 +22,7 @@ these at one boundary (``translate``), with the original chained as
     ├── CorruptStateError     (+InvalidStateError)    the stored engine state cannot be read
     ├── WorkflowBusyError                     too many concurrent writers; try again
     ├── UpgradeError                          upgrade() refused: replay found drift
+    ├── InvalidCursorError    (+ValueError)   a paging cursor this host did not make
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
         ├── TokenUsedError     (+store)       single use: already consumed
@@ -110,6 +111,16 @@ class UpgradeError(HostError):
         super().__init__(f"cannot upgrade workflow {workflow_id!r}: {report.message}")
         self.workflow_id = workflow_id
         self.report = report
+
+
+class InvalidCursorError(HostError, ValueError):
+    """A paging cursor (``list_page``/``history_page``) that does not decode, or
+    belongs to another listing; ``reason`` says which."""
+
+    def __init__(self, cursor: str, reason: str) -> None:
+        super().__init__(f"invalid cursor: {reason}")
+        self.cursor = cursor
+        self.reason = reason
 
 
 class TokenError(HostError, store_errors.TokenError):

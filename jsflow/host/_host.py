@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 from jsflow import WorkflowEngine
 from jsflow._engine import _run_coro
 
-from . import _advance, _hooks, _inbox, _ops, _timers
+from . import _advance, _hooks, _inbox, _ops, _query, _timers
 from ._errors import HostClosedError
+from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
 from .store import ScriptVersion, Store, open_store
 
@@ -287,6 +288,51 @@ class WorkflowHost:
         self._check_open()
         return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
 
+    # -- paged reads (async) ---------------------------------------------------------
+    async def alist_page(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        script: str | None = None,
+        waiting_on: str | list[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> InstancePage:
+        """One page of instances, newest first (``created_at`` then id, descending).
+
+        ``waiting_on``: "timer", "event", "token" or "suspend" (see ``_query``);
+        ``search``: a substring of the workflow id (ASCII case-insensitive);
+        ``cursor``: a previous page's ``next_cursor`` (``InvalidCursorError``
+        if it is not one). ``limit`` 1..1000, else ``ValueError``.
+        """
+        self._check_open()
+        return _query.list_page(
+            self,
+            status=status,
+            script=script,
+            waiting_on=waiting_on,
+            created_after=created_after,
+            created_before=created_before,
+            search=search,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    async def ahistory_page(
+        self, workflow_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> HistoryPage:
+        """One page of ``history(workflow_id)``, oldest first."""
+        self._check_open()
+        return _query.history_page(self, workflow_id, limit=limit, cursor=cursor)
+
+    async def acount_by_status(self) -> dict[str, int]:
+        """Instances per status (every status present, zero when none)."""
+        self._check_open()
+        return _query.count_by_status(self)
+
     # -- sync twins --------------------------------------------------------------------
     def start(
         self,
@@ -391,3 +437,37 @@ class WorkflowHost:
                 script_source, workflow_ids, script_name=script_name, include_finished=include_finished
             )
         )
+
+    def list_page(
+        self,
+        *,
+        status: str | list[str] | None = None,
+        script: str | None = None,
+        waiting_on: str | list[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> InstancePage:
+        """Sync ``alist_page``."""
+        return _run_coro(
+            self.alist_page(
+                status=status,
+                script=script,
+                waiting_on=waiting_on,
+                created_after=created_after,
+                created_before=created_before,
+                search=search,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    def history_page(self, workflow_id: str, *, limit: int = 100, cursor: str | None = None) -> HistoryPage:
+        """Sync ``ahistory_page``."""
+        return _run_coro(self.ahistory_page(workflow_id, limit=limit, cursor=cursor))
+
+    def count_by_status(self) -> dict[str, int]:
+        """Sync ``acount_by_status``."""
+        return _run_coro(self.acount_by_status())

@@ -32,6 +32,7 @@ from jsflow.host.store import (
     TokenUsedError,
     UnknownScriptError,
     UnknownWorkflowError,
+    WorkflowPageQuery,
     WorkflowRecord,
 )
 from jsflow.host.store._schema import MIGRATIONS
@@ -197,6 +198,42 @@ class StoreContract:
         assert store.list_workflows(limit=2) == [a, b]
         assert store.list_workflows(limit=2, offset=2) == [c, d]
         assert store.list_workflows(status="suspended", script_name="greet", offset=1) == [d]
+
+    def test_page_workflows_newest_first_with_keyset(self, store: Store) -> None:
+        a = create(store, "a", created_at=at(1), status="running")
+        b = create(store, "b", created_at=at(2), status="suspended")
+        c = create(store, "c", created_at=at(3), status="completed", script_name="other")
+        d = create(store, "d", created_at=at(3), status="suspended")
+        assert store.page_workflows(WorkflowPageQuery()) == [d, c, b, a]
+        assert store.page_workflows(WorkflowPageQuery(limit=2)) == [d, c]
+        assert store.page_workflows(WorkflowPageQuery(before=(at(3), "d"))) == [c, b, a]
+        assert store.page_workflows(WorkflowPageQuery(before=(at(3), "c"), limit=1)) == [b]
+        assert store.page_workflows(WorkflowPageQuery(before=(at(1), "a"))) == []
+        assert store.page_workflows(WorkflowPageQuery(statuses=("suspended",))) == [d, b]
+        assert store.page_workflows(WorkflowPageQuery(statuses=())) == []
+        assert store.page_workflows(WorkflowPageQuery(script_name="other")) == [c]
+        assert store.page_workflows(WorkflowPageQuery(created_after=at(2), created_before=at(3))) == [b]
+
+    def test_page_workflows_by_wait_kind_and_id_search(self, store: Store) -> None:
+        a = create(store, "Order-1_x", created_at=at(1), status="suspended")
+        b = create(store, "order-2%", created_at=at(2), status="suspended")
+        create(store, "other", created_at=at(3))
+        store.replace_waits("Order-1_x", [timer(1, 10, kind="sleep")])
+        store.replace_waits("order-2%", [PendingWait(wait_id=1, function_name="approve", kind="hook")])
+        assert store.page_workflows(WorkflowPageQuery(wait_kinds=("sleep", "retry"))) == [a]
+        assert store.page_workflows(WorkflowPageQuery(wait_kinds=("hook", "sleep"))) == [b, a]
+        assert store.page_workflows(WorkflowPageQuery(wait_kinds=())) == []
+        assert store.page_workflows(WorkflowPageQuery(id_contains="ORDER-")) == [b, a]
+        assert store.page_workflows(WorkflowPageQuery(id_contains="-2%")) == [b]
+        assert store.page_workflows(WorkflowPageQuery(id_contains="1_")) == [a]
+        assert store.page_workflows(WorkflowPageQuery(id_contains="r_")) == []
+
+    def test_count_workflows_by_status(self, store: Store) -> None:
+        assert store.count_workflows_by_status() == {}
+        create(store, "a", status="running")
+        create(store, "b", status="suspended")
+        create(store, "c", status="suspended")
+        assert store.count_workflows_by_status() == {"running": 1, "suspended": 2}
 
     # -- history -------------------------------------------------------------
     def test_history_is_append_only_and_ordered(self, store: Store, clock: FakeClock) -> None:

@@ -83,6 +83,7 @@ from ._records import (
     ScriptVersion,
     TimerClaim,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
 )
 from ._sql import SQLStore
@@ -117,6 +118,7 @@ __all__ = [
     "TokenUsedError",
     "UnknownScriptError",
     "UnknownWorkflowError",
+    "WorkflowPageQuery",
     "WorkflowRecord",
     "open_store",
 ]

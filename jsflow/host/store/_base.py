@@ -29,6 +29,7 @@ from ._records import (
     ScriptVersion,
     TimerClaim,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
 )
 
@@ -95,6 +96,15 @@ class StoreSession(ABC):
         ``workflow_id``, ``script_name`` and ``created_at`` never change.
         Raises ``ConcurrencyError`` or ``UnknownWorkflowError``.
         """
+
+    @abstractmethod
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        """Up to ``query.limit`` instances matching ``query``, newest first, strictly
+        after ``query.before`` in that order (see ``WorkflowPageQuery``)."""
+
+    @abstractmethod
+    def count_workflows_by_status(self) -> dict[str, int]:
+        """How many instances have each status (statuses with none are absent)."""
 
     # -- history -------------------------------------------------------------
     @abstractmethod
@@ -269,6 +279,14 @@ class Store(StoreSession):
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         with self.transaction() as tx:
             return tx.save_workflow(record, expected_version)
+
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        with self.transaction(write=False) as tx:
+            return tx.page_workflows(query)
+
+    def count_workflows_by_status(self) -> dict[str, int]:
+        with self.transaction(write=False) as tx:
+            return tx.count_workflows_by_status()
 
     def append_history(
         self,

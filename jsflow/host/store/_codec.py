@@ -148,3 +148,17 @@ class RowDecoder:
             return None
         self.json(column, value)
         return value
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only: what SQL ``LOWER`` does on every backend,
+    so id searches match the same rows in memory and in SQL."""
+    return text.translate(_ASCII_LOWER)
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '!'`` pattern."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")

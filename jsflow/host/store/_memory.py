@@ -21,6 +21,7 @@ from typing import Any
 from ._base import DEFAULT_LIST_LIMIT, Store, StoreSession
 from ._codec import (
     Clock,
+    ascii_lower,
     check_json_text,
     check_token_hash,
     dump_json,
@@ -45,6 +46,7 @@ from ._records import (
     ScriptVersion,
     TimerClaim,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
     validate_wait,
     validate_workflow,
@@ -252,6 +254,35 @@ class _MemorySession(StoreSession):
         ]
         rows.sort(key=lambda r: (r.created_at, r.workflow_id))
         return rows[max(offset, 0) :][: max(limit, 0)]
+
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        data = self._d()
+        after, before = optional_time(query.created_after), optional_time(query.created_before)
+        needle = ascii_lower(query.id_contains) if query.id_contains else None
+        kinds = None if query.wait_kinds is None else set(query.wait_kinds)
+        waiting = None
+        if kinds is not None:
+            waiting = {wid for (wid, _), row in data.waits.items() if row.wait.kind in kinds}
+        key = None if query.before is None else (normalize_time(query.before[0]), query.before[1])
+        rows = [
+            r
+            for r in data.workflows.values()
+            if (query.statuses is None or r.status in query.statuses)
+            and (query.script_name is None or r.script_name == query.script_name)
+            and (waiting is None or r.workflow_id in waiting)
+            and (after is None or r.created_at >= after)
+            and (before is None or r.created_at < before)
+            and (needle is None or needle in ascii_lower(r.workflow_id))
+            and (key is None or (r.created_at, r.workflow_id) < key)
+        ]
+        rows.sort(key=lambda r: (r.created_at, r.workflow_id), reverse=True)
+        return rows[: max(int(query.limit), 0)]
+
+    def count_workflows_by_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self._d().workflows.values():
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
 
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         record = validate_workflow(record)

@@ -178,3 +178,27 @@ def validate_wait(wait: PendingWait) -> PendingWait:
         check_token_hash(wait.token_hash)
     check_json_text(wait.arguments_json, "arguments_json")
     return wait
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPageQuery:
+    """One page of instances, newest first (``created_at`` desc, ``workflow_id`` desc).
+
+    Why keyset paging: an offset re-reads every skipped row and shifts when
+    instances are created between pages; ``before`` (the last row's
+    ``(created_at, workflow_id)``) is an index seek and stable. ``statuses`` /
+    ``wait_kinds`` of None mean "any"; an empty tuple matches nothing.
+    ``wait_kinds`` keeps instances with at least one pending wait of one of
+    those ``PendingWait.kind`` values. ``id_contains`` is an ASCII
+    case-insensitive substring of the workflow id. ``created_after`` is
+    inclusive, ``created_before`` exclusive.
+    """
+
+    statuses: tuple[str, ...] | None = None
+    script_name: str | None = None
+    wait_kinds: tuple[str, ...] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    id_contains: str | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = 50

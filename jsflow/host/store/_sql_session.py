@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from ._base import DEFAULT_LIST_LIMIT, StoreSession
 from ._codec import (
     RowDecoder,
+    ascii_lower,
     check_json_text,
     check_token_hash,
     dump_json,
+    like_escape,
     normalize_time,
     to_ms,
 )
@@ -42,6 +44,7 @@ from ._records import (
     PendingWait,
     ScriptVersion,
     TokenRecord,
+    WorkflowPageQuery,
     WorkflowRecord,
     check_workflow,
     validate_wait,
@@ -369,6 +372,51 @@ class SQLSession(StoreSession):
             (*params, max(int(limit), 0), max(int(offset), 0)),
         )
         return [workflow_from_row(row) for row in rows]
+
+    def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, values in (("status", query.statuses), ("w.kind", query.wait_kinds)):
+            if values is None:
+                continue
+            if not values:
+                return []
+            marks = ", ".join("?" for _ in values)
+            if column == "status":
+                clauses.append(f"status IN ({marks})")
+            else:
+                clauses.append(
+                    "EXISTS (SELECT 1 FROM waits w WHERE w.workflow_id = workflows.workflow_id "
+                    f"AND w.kind IN ({marks}))"
+                )
+            params.extend(values)
+        if query.script_name is not None:
+            clauses.append("script_name = ?")
+            params.append(query.script_name)
+        if query.created_after is not None:
+            clauses.append("created_at >= ?")
+            params.append(to_ms(query.created_after))
+        if query.created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(to_ms(query.created_before))
+        if query.id_contains:
+            clauses.append("LOWER(workflow_id) LIKE ? ESCAPE '!'")
+            params.append(f"%{like_escape(ascii_lower(query.id_contains))}%")
+        if query.before is not None:
+            before_ms = to_ms(query.before[0])
+            clauses.append("(created_at < ? OR (created_at = ? AND workflow_id < ?))")
+            params.extend((before_ms, before_ms, query.before[1]))
+        where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
+        rows = self.query(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows {where}"
+            "ORDER BY created_at DESC, workflow_id DESC LIMIT ?",
+            (*params, max(int(query.limit), 0)),
+        )
+        return [workflow_from_row(row) for row in rows]
+
+    def count_workflows_by_status(self) -> dict[str, int]:
+        rows = self.query("SELECT status, COUNT(*) FROM workflows GROUP BY status")
+        return {str(status): int(count) for status, count in rows}
 
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         metadata = check_workflow(record)

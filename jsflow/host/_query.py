@@ -1,0 +1,190 @@
+"""Paged reads of instances and timelines, for the HTTP API, the web view and the CLI.
+
+Why keyset paging with opaque cursors: a caller pages through thousands of
+instances while new ones are being created; an offset would shift under it
+and re-read every skipped row. The cursor carries the last row's sort key
+(``created_at``, ``workflow_id``), so the next page is one index seek and
+never repeats or skips a row. Cursors are opaque (base64url JSON with a kind
+tag) so their shape can change without breaking callers; a cursor that does
+not decode, or that belongs to another kind of listing, raises
+``InvalidCursorError`` (a ``ValueError``), which an HTTP layer answers with 400.
+
+``waiting_on`` categories group the host's wait kinds the way an operator
+thinks of them: "timer" (a sleep or a retry backoff), "event"
+(``waitForEvent``), "token" (a Python token suspend function or a JS
+``createHook``), "suspend" (any other suspend function).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import _ops
+from ._errors import InvalidCursorError
+from ._views import HistoryItem, WorkflowInstance, instance_view
+from .store import InstanceStatus, WorkflowPageQuery
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
+
+#: ``waiting_on`` category -> the ``PendingWait.kind`` values it covers
+WAIT_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "timer": ("sleep", "retry"),
+    "event": ("event",),
+    "token": ("token", "hook"),
+    "suspend": ("suspend",),
+}
+WORKFLOW_STATUSES = frozenset(s.value for s in InstanceStatus)
+MAX_PAGE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_LIST_TAG = "w"
+_HISTORY_TAG = "h"
+
+
+@dataclass(frozen=True, slots=True)
+class InstancePage:
+    """One page of instances, newest first; pass ``next_cursor`` back for the
+    next page (None: this was the last one)."""
+
+    items: list[WorkflowInstance]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """One page of an instance's timeline, oldest first; ``next_cursor`` as in
+    ``InstancePage``."""
+
+    items: list[HistoryItem]
+    next_cursor: str | None
+
+
+def encode_cursor(tag: str, payload: dict[str, Any]) -> str:
+    text = json.dumps({"k": tag, **payload}, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(tag: str, cursor: str) -> dict[str, Any]:
+    """The payload of a cursor made by ``encode_cursor(tag, ...)``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(cursor, "not a cursor this host made") from exc
+    if not isinstance(data, dict) or data.get("k") != tag:
+        raise InvalidCursorError(cursor, "not a cursor for this listing")
+    return data
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_PAGE}, not {limit!r}")
+    return limit
+
+
+def _statuses(status: str | list[str] | None) -> tuple[str, ...] | None:
+    if status is None:
+        return None
+    values = (status,) if isinstance(status, str) else tuple(status)
+    unknown = sorted(set(values) - WORKFLOW_STATUSES)
+    if unknown:
+        raise ValueError(f"unknown status {unknown[0]!r} (one of {', '.join(sorted(WORKFLOW_STATUSES))})")
+    return values
+
+
+def _wait_kinds(waiting_on: str | list[str] | None) -> tuple[str, ...] | None:
+    if waiting_on is None:
+        return None
+    names = (waiting_on,) if isinstance(waiting_on, str) else tuple(waiting_on)
+    kinds: list[str] = []
+    for name in names:
+        if name not in WAIT_CATEGORIES:
+            raise ValueError(f"unknown waiting_on {name!r} (one of {', '.join(WAIT_CATEGORIES)})")
+        kinds.extend(WAIT_CATEGORIES[name])
+    return tuple(kinds)
+
+
+def _list_key(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    data = decode_cursor(_LIST_TAG, cursor)
+    at, workflow_id = data.get("t"), data.get("id")
+    if isinstance(at, bool) or not isinstance(at, int) or not isinstance(workflow_id, str):
+        raise InvalidCursorError(cursor, "damaged cursor")
+    try:
+        return _EPOCH + at * _MS, workflow_id
+    except (OverflowError, ValueError, OSError) as exc:
+        raise InvalidCursorError(cursor, "damaged cursor") from exc
+
+
+def list_page(
+    host: WorkflowHost,
+    *,
+    status: str | list[str] | None,
+    script: str | None,
+    waiting_on: str | list[str] | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    search: str | None,
+    limit: int,
+    cursor: str | None,
+) -> InstancePage:
+    """One page of instances newest first; fetches ``limit + 1`` rows to know
+    whether another page exists."""
+    limit = _check_limit(limit)
+    query = WorkflowPageQuery(
+        statuses=_statuses(status),
+        script_name=script,
+        wait_kinds=_wait_kinds(waiting_on),
+        created_after=created_after,
+        created_before=created_before,
+        id_contains=search or None,
+        before=_list_key(cursor),
+        limit=limit + 1,
+    )
+    with host.store.transaction(write=False) as tx:
+        records = tx.page_workflows(query)
+        items = [instance_view(r, tx.list_waits(r.workflow_id)) for r in records[:limit]]
+    next_cursor = None
+    if len(records) > limit:
+        last = records[limit - 1]
+        key = {"t": (last.created_at - _EPOCH) // _MS, "id": last.workflow_id}
+        next_cursor = encode_cursor(_LIST_TAG, key)
+    return InstancePage(items, next_cursor)
+
+
+def count_by_status(host: WorkflowHost) -> dict[str, int]:
+    """Instances per status, every status present (zero when none)."""
+    counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
+    counts.update(host.store.count_workflows_by_status())
+    return counts
+
+
+def history_page(host: WorkflowHost, workflow_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
+    """A slice of the merged timeline (oldest first).
+
+    The timeline only grows at its end (lifecycle events and journal entries
+    are appended), so a position is a stable cursor; it is bound to the
+    workflow id so it cannot page another instance. The journal lives inside
+    the engine state today, so each page decodes it once; with the journal in
+    its own table a page can become one range read.
+    """
+    limit = _check_limit(limit)
+    start = 0
+    if cursor is not None:
+        data = decode_cursor(_HISTORY_TAG, cursor)
+        start = data.get("o")  # type: ignore[assignment]
+        valid = isinstance(start, int) and not isinstance(start, bool) and start >= 0
+        if not valid or data.get("id") != workflow_id:
+            raise InvalidCursorError(cursor, "damaged cursor or one for another workflow")
+    full: list[HistoryItem] = _ops.history(host, workflow_id)
+    items = full[start : start + limit]
+    end = start + len(items)
+    next_cursor = encode_cursor(_HISTORY_TAG, {"o": end, "id": workflow_id}) if end < len(full) else None
+    return HistoryPage(items, next_cursor)
