@@ -16,6 +16,8 @@ and owns the error boundary: any exception a command lets escape becomes one
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import click
@@ -24,17 +26,17 @@ from ._cli._checks import check, replay
 from ._cli._commands import (
     cancel,
     event,
-    list_cmd,
     resume,
     resume_token,
     retry_cmd,
     run,
-    show,
     upgrade,
     worker,
 )
 from ._cli._dev import dev
-from ._cli._errors import CliError, debug_enabled, translate
+from ._cli._errors import CliError, debug_enabled, mark_json, translate
+from ._cli._inspect import list_cmd, show
+from ._cli._ops import batch, purge, recover
 
 __all__ = ["cli", "main"]
 
@@ -45,14 +47,32 @@ class JsflowGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except CliError as exc:
+            raise mark_json(ctx, exc) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
-            raise CliError("interrupted", exit_code=130) from None
+            raise mark_json(ctx, CliError("interrupted", exit_code=130, kind="Interrupted")) from None
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise click.exceptions.Exit(0) from None
         except Exception as exc:
             if debug_enabled():
                 raise
-            raise translate(exc) from None
+            raise mark_json(ctx, translate(exc)) from None
+
+
+def _quiet_stdout() -> None:
+    """The reader went away (``jsflow show ID | head -1``): end quietly, as Unix tools do.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not
+    complain about the closed pipe.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (CliRunner): nothing to flush
+        pass
 
 
 @click.group(cls=JsflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +103,9 @@ for _command in (
     cancel,
     retry_cmd,
     upgrade,
+    recover,
+    batch,
+    purge,
     worker,
     replay,
     check,
@@ -93,4 +116,8 @@ for _command in (
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point (``jsflow = "jsflow.cli:main"``)."""
-    return cli.main(args=argv, prog_name="jsflow")
+    try:
+        return cli.main(args=argv, prog_name="jsflow")
+    except BrokenPipeError:  # while click itself wrote (help, usage)
+        _quiet_stdout()
+        sys.exit(0)

@@ -11,6 +11,7 @@ top-level code, which should only define functions.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +20,14 @@ import click
 from js_runtime import JSError, ResourceLimitExceeded, Sandbox, SandboxLimits
 from jsflow._prelude import prelude_for
 from jsflow._run import _is_module
-from jsflow.host import WorkflowInstance
+from jsflow.host import ReplayReport, WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
+from ._filters import Filters
 from ._options import db_option, entry_option, json_option, read_script, registration_options
-from ._session import UNFINISHED, Registrations, Session, load_app, open_session
+from ._progress import progress
+from ._session import UNFINISHED, Registrations, Session, load_app, open_existing
 
 #: globals every host-run script has besides the engine's own
 HOST_GLOBALS = ("createHook",)
@@ -166,11 +169,15 @@ def replay(
     db: str | None,
     as_json: bool,
 ) -> None:
-    """Replay stored journals against a changed SCRIPT and report each instance that would drift.
+    """Replay stored journals against a changed SCRIPT and say, for each instance,
+    whether it would replay and if not why.
 
     Nothing runs and nothing is written. By default every unfinished instance
     of the script (named by the file stem) is checked; exit code 1 if any
-    would drift.
+    would not replay. Verdicts: ok; DRIFT (the script now makes other calls
+    than its journal recorded); NO ENTRY (its entry point is not a function
+    in SCRIPT); SCRIPT ERROR (SCRIPT does not load); CORRUPT (its stored
+    state is unreadable); FAILED (replay threw for another reason).
 
     Example:
 
@@ -179,34 +186,68 @@ def replay(
     """
     stem, source = read_script(script)
     name = name or stem
-    with open_session(db, regs) as sess:
-        for inst in _instances(sess, list(workflow_ids), name, include_finished):
+    with open_existing(db, regs) as sess:
+        instances = _instances(sess, list(workflow_ids), name, include_finished)
+        for inst in instances:
             sess.prepare(inst)
-        reports = sess.host.replay_check(
-            source,
-            list(workflow_ids) or None,
-            script_name=None if workflow_ids else name,
-            include_finished=include_finished or bool(workflow_ids),
+        entries = {e: check_source(source, e, regs) for e in sorted({i.entry_point for i in instances})}
+        entry_of = {i.workflow_id: i.entry_point for i in instances}
+        reports = []
+        for n, inst in enumerate(instances, 1):
+            with progress(lambda n=n, inst=inst: f"replay {n}/{len(instances)}: {inst.workflow_id}"):
+                reports += sess.host.replay_check(source, [inst.workflow_id], include_finished=True)
+    verdicts = [verdict(r, entries[entry_of[r.workflow_id]]) for r in reports]
+    _echo_replay(
+        reports,
+        verdicts,
+        as_json,
+        f"no {'' if include_finished else 'unfinished '}instances of {name!r} to check",
+    )
+    failed = [v for v, _ in verdicts if v != "ok"]
+    if failed:
+        counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(failed).items()))
+        raise CliError(
+            f"{len(failed)} of {len(reports)} instance(s) would not replay with {script} ({counts})",
+            kind="ReplayFailed",
         )
-    drifted = [r for r in reports if not r.ok]
+
+
+def _echo_replay(
+    reports: list[ReplayReport], verdicts: list[tuple[str, str]], as_json: bool, nothing: str
+) -> None:
     if as_json:
-        out.emit_json([out.report_data(r) for r in reports])
+        pairs = zip(reports, verdicts, strict=True)
+        out.emit_json([{**out.report_data(r), "verdict": v, "reason": why} for r, (v, why) in pairs])
     elif not reports:
-        click.echo(f"no {'' if include_finished else 'unfinished '}instances of {name!r} to check")
+        click.echo(nothing)
     else:
-        out.echo_lines(out.replay_rows(reports))
-    if drifted:
-        raise CliError(f"{len(drifted)} of {len(reports)} instance(s) would drift with {script}")
+        out.echo_lines(out.replay_rows(reports, verdicts))
+
+
+VERDICTS = ("ok", "drift", "no_entry", "script_error", "corrupt", "failed")
+
+
+def verdict(report: ReplayReport, entry: CheckResult) -> tuple[str, str]:
+    """(verdict, reason) for one replay report: one of ``VERDICTS``.
+
+    Why not just ``report.ok``: an instance that cannot replay because its
+    entry point is gone, or because the new script does not even load, is
+    not drift, and the fix is different (keep the entry, fix the syntax).
+    """
+    if report.ok:
+        return "ok", report.message
+    if report.message.startswith("stored state of workflow"):
+        return "corrupt", report.message
+    if report.slot_index is not None or report.expected_name is not None:
+        return "drift", report.message
+    if not entry.ok:
+        load = entry.entry_type == "undefined" and not entry.message.startswith("entry point")
+        return ("script_error" if load else "no_entry"), entry.message
+    return "failed", report.message
 
 
 def _instances(sess: Session, ids: list[str], name: str, include_finished: bool) -> list[WorkflowInstance]:
     if ids:
         return [sess.host.get(i) for i in ids]
-    found: list[WorkflowInstance] = []
-    while True:
-        page = sess.host.list(
-            script=name, status=None if include_finished else UNFINISHED, limit=500, offset=len(found)
-        )
-        found += page
-        if len(page) < 500:
-            return found
+    status = None if include_finished else UNFINISHED
+    return list(Filters(statuses=tuple(status or ()), script=name).each(sess.host))

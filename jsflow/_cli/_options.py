@@ -10,25 +10,31 @@ from typing import Any, TypeVar
 
 import click
 
-from ._errors import CliError
+from ._errors import JSON_MODE, CliError
 from ._session import Registrations
+from ._store import DB_HELP
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(fn: F) -> F:
-    return click.option(
-        "--db",
-        metavar="URL|PATH",
-        default=None,
-        help="Store: a sqlite:///... URL or a file path. Default: $JSFLOW_DB, else .jsflow/jsflow.db.",
-    )(fn)
+    return click.option("--db", metavar="PATH|URL", default=None, help=DB_HELP)(fn)
+
+
+def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_MODE] = True
+    return value
 
 
 def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text.")(
-        fn
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_json_mode,
+        help="Print JSON (for scripts) instead of text; errors too, as a JSON object.",
+    )(fn)
 
 
 def entry_option(fn: F) -> F:

@@ -333,6 +333,13 @@ class WorkflowHost:
         self._check_open()
         return _query.count_by_status(self)
 
+    async def apurge(self, workflow_ids: list[str]) -> list[str]:
+        """Delete finished instances (retention): each with its history, waits,
+        events and tokens. Unfinished and unknown ids are skipped, never deleted;
+        returns the ids deleted."""
+        self._check_open()
+        return self.store.delete_workflows(list(workflow_ids))
+
     # -- sync twins --------------------------------------------------------------------
     def start(
         self,
@@ -471,3 +478,7 @@ class WorkflowHost:
     def count_by_status(self) -> dict[str, int]:
         """Sync ``acount_by_status``."""
         return _run_coro(self.acount_by_status())
+
+    def purge(self, workflow_ids: list[str]) -> list[str]:
+        """Sync ``apurge``."""
+        return _run_coro(self.apurge(workflow_ids))

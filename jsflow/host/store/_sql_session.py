@@ -38,6 +38,7 @@ from ._errors import (
     UnknownWorkflowError,
 )
 from ._records import (
+    TERMINAL_STATUSES,
     WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
@@ -659,3 +660,27 @@ class SQLSession(StoreSession):
         if changed == 0:
             raise TokenUsedError(token_hash, record.workflow_id, record.wait_id, now)
         return replace(record, used_at=now)
+
+    # -- retention -----------------------------------------------------------
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> list[str]:
+        """Child rows go first (explicitly, not only by ``ON DELETE CASCADE``), in
+        chunks that stay under every backend's bound-parameter limit."""
+        wanted = list(dict.fromkeys(workflow_ids))
+        terminal = sorted(TERMINAL_STATUSES)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.query(
+                f"SELECT workflow_id FROM workflows WHERE workflow_id IN ({marks}) "
+                f"AND status IN ({', '.join('?' * len(terminal))})",
+                (*chunk, *terminal),
+            )
+            ids = [str(row[0]) for row in rows]
+            if not ids:
+                continue
+            found.update(ids)
+            marks = ", ".join("?" * len(ids))
+            for table in ("history", "waits", "inbox", "tokens", "workflows"):
+                self.execute(f"DELETE FROM {table} WHERE workflow_id IN ({marks})", ids)
+        return [wid for wid in wanted if wid in found]
