@@ -23,7 +23,7 @@ from jsflow.host._tokens import hash_token
 
 from . import _render as out
 from ._errors import CliError
-from ._options import db_option, json_option, read_script, registration_options, script_and_args
+from ._options import db_option, id_argument, json_option, read_script, registration_options, script_and_args
 from ._session import IssuedToken, Registrations, Session, open_existing, open_session
 from ._store import HostSettings, host_options
 from ._text import safe
@@ -112,7 +112,7 @@ def run(
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("name")
 @click.argument("payload", required=False)
 @registration_options
@@ -181,7 +181,7 @@ def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> Non
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("value", required=False)
 @click.option("--wait-id", type=int, help="The wait to complete (default: the first pending one).")
 @registration_options
@@ -245,7 +245,7 @@ def resume_token(
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.option("--reason", help="Why; kept with the instance.")
 @db_option
 @json_option
@@ -262,7 +262,7 @@ def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) 
 
 
 @click.command("retry")
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("script", metavar="[SCRIPT]", required=False)
 @registration_options
 @host_options
@@ -307,7 +307,7 @@ def retry_one(sess: Session, workflow_id: str, source: str | None) -> WorkflowIn
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("script", metavar="SCRIPT")
 @registration_options
 @host_options

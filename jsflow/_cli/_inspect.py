@@ -15,7 +15,7 @@ from jsflow.host import HistoryItem, WorkflowInstance
 
 from . import _render as out
 from ._filters import Filters, filter_options, shell_words
-from ._options import db_option, json_option
+from ._options import db_option, id_argument, json_option
 from ._session import Session, open_existing
 from ._store import HostSettings, host_options
 from ._text import safe
@@ -81,7 +81,7 @@ def _count_more(sess: Session, filters: Filters, cursor: str | None, page: Any) 
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.option(
     "--token",
     "token_only",

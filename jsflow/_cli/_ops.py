@@ -21,7 +21,7 @@ from . import _render as out
 from ._commands import report, retry_one, upgrade_one
 from ._errors import CliError, translate
 from ._filters import Filters, filter_options
-from ._options import db_option, json_option, read_script, registration_options
+from ._options import db_option, id_argument, json_option, read_script, registration_options
 from ._session import Registrations, Session, open_existing
 from ._store import DURATION, HostSettings, host_options
 from ._text import safe
@@ -31,7 +31,7 @@ ACTIONS = ["cancel", "retry", "upgrade", "recover"]
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.option(
     "--force",
     is_flag=True,
@@ -157,7 +157,7 @@ def _confirm(yes: bool, question: str) -> None:
 
 @click.command()
 @click.argument("action", type=click.Choice(ACTIONS))
-@click.argument("script", metavar="[SCRIPT]", required=False)
+@click.argument("script_file", metavar="[SCRIPT]", required=False)
 @filter_options
 @click.option("--reason", help="For cancel: why; kept with each instance.")
 @click.option("--dry-run", is_flag=True, help="List the instances the action would touch; change nothing.")
@@ -168,7 +168,7 @@ def _confirm(yes: bool, question: str) -> None:
 @json_option
 def batch(
     action: str,
-    script: str | None,
+    script_file: str | None,
     filters: Filters,
     reason: str | None,
     dry_run: bool,
@@ -195,7 +195,7 @@ def batch(
     """
     if not filters.any():
         raise CliError("give at least one filter (--status, --script, --since, ...)", exit_code=2)
-    source = _batch_source(action, script)
+    source = _batch_source(action, script_file)
     if not filters.statuses:
         filters = _default_statuses(action, filters)
     with open_existing(db, regs, settings) as sess:
@@ -204,7 +204,7 @@ def batch(
             _echo_ids(ids, as_json, f"would {action} {len(ids)} instance(s)", f"would_{action}")
             return
         _confirm(yes, f"{action} {len(ids)} instance(s)?")
-        do = _batch_action(sess, action, source, script or "", reason)
+        do = _batch_action(sess, action, source, script_file or "", reason)
         results = [_apply(do, wid, as_json) for wid in ids]
     failed = [r for r in results if not r["ok"]]
     if as_json:

@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
+
+from jsflow.host import WorkflowHost
 
 from ._errors import JSON_MODE, CliError
 from ._session import Registrations
-from ._store import DB_HELP
+from ._store import DB_HELP, require_existing, store_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +28,24 @@ def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         ctx.meta[JSON_MODE] = True
     return value
+
+
+def _complete_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion for an ID: the newest matching ids of an existing store."""
+    url = store_url(ctx.params.get("db"))
+    try:
+        require_existing(url)
+        with WorkflowHost(url) as host:
+            page = host.list_page(search=incomplete or None, limit=200)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    ids = [i.workflow_id for i in page.items if i.workflow_id.startswith(incomplete)]
+    return [CompletionItem(i, help=None) for i in ids]
+
+
+def id_argument(fn: F) -> F:
+    """The ``ID`` argument, with shell completion from the store."""
+    return click.argument("workflow_id", metavar="ID", shell_complete=_complete_ids)(fn)
 
 
 def json_option(fn: F) -> F:
