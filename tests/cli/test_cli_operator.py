@@ -27,7 +27,7 @@ def _binary() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "jsflow"]
 
 
-# -- 1. choosing the store ---------------------------------------------------------------------
+# -- 1. choosing the store --
 def test_plain_paths_and_urls_everywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JSFLOW_APP", raising=False)
@@ -63,7 +63,7 @@ def test_read_only_commands_never_create_a_store(tmp_path: Path, monkeypatch: py
     assert list(tmp_path.iterdir()) == []
 
 
-# -- 2. list: newest first, pages, time windows ------------------------------------------------
+# -- 2. list: newest first, pages, time windows --
 def test_list_pages_newest_first_with_footer(jsflow: Invoke, tmp_path: Path, db: str) -> None:
     done = tmp_path / "done.js"
     done.write_text("async function main(n) { return n; }")
@@ -91,7 +91,7 @@ def test_list_pages_newest_first_with_footer(jsflow: Invoke, tmp_path: Path, db:
     assert bad.exit_code == 2 and "neither a date/time" in bad.stderr
 
 
-# -- 3. typos ---------------------------------------------------------------------------------------
+# -- 3. typos --
 @pytest.mark.parametrize("word", ["flase", "ture", "nul", "Null", "True", "None", "fasle"])
 def test_near_miss_literals_are_refused(jsflow: Invoke, tmp_path: Path, word: str) -> None:
     script = tmp_path / "ask.js"
@@ -118,7 +118,7 @@ def test_buffered_events_listed_and_unknown_names_warned(jsflow: Invoke) -> None
     assert [(e["name"], e["payload"]) for e in data["buffered_events"]] == [("paymnet", {"amount": 1})]
 
 
-# -- 4. output ------------------------------------------------------------------------------------------
+# -- 4. output --
 def test_broken_pipe_ends_quietly(tmp_path: Path) -> None:
     env = {**os.environ, "JSFLOW_DB": str(tmp_path / "p.db")}
     subprocess.run([*_binary(), "run", RACE, "A", "--id", "o1"], env=env, check=True, capture_output=True)
@@ -172,7 +172,7 @@ def test_timeline_shows_script_names(jsflow: Invoke) -> None:
     assert "createHook" in shown and "hook.wait" in shown and "__jhook" not in shown
 
 
-# -- 5. escape injection, on a pseudo-terminal ---------------------------------------------------------
+# -- 5. escape injection, on a pseudo-terminal --
 HOSTILE = r"""
 async function main() {
   console.log('\x1b]0;pwned\x07title');
@@ -232,7 +232,7 @@ def test_control_characters_escaped_on_a_terminal(tmp_path: Path) -> None:
     assert json.loads(exact.stdout)["workflow_id"] == wid  # --json stays exact
 
 
-# -- 6. recover, purge, tail/follow, batch, host settings ---------------------------------------------
+# -- 6. recover, purge, tail/follow, batch, host settings --
 def test_recover_an_interrupted_instance(jsflow: Invoke, db: str) -> None:
     jsflow("run", RACE, "A", "--id", "o1")
     with WorkflowHost(f"sqlite:///{db}") as host:  # as if `run` died mid-advance
@@ -344,7 +344,7 @@ def test_host_settings_from_the_command_line(jsflow: Invoke, tmp_path: Path) -> 
     assert bad.exit_code == 2 and "not a duration" in bad.stderr
 
 
-# -- 7. replay verdicts ------------------------------------------------------------------------------------
+# -- 7. replay verdicts --
 def test_replay_says_why_each_instance_would_not_replay(jsflow: Invoke, tmp_path: Path, db: str) -> None:
     script = tmp_path / "flow.js"
     script.write_text(
@@ -373,7 +373,7 @@ def test_replay_says_why_each_instance_would_not_replay(jsflow: Invoke, tmp_path
     assert data[0]["verdict"] == "script_error" and "SyntaxError" in data[0]["reason"]
 
 
-# -- 8. shell completion ------------------------------------------------------------------------------------
+# -- 8. shell completion --
 def test_shell_completion(jsflow: Invoke, db: str) -> None:
     jsflow("run", RACE, "A", "--id", "order-1")
     runner = CliRunner()
@@ -393,7 +393,7 @@ def test_shell_completion(jsflow: Invoke, db: str) -> None:
     assert "complete -o nosort -F _jsflow_completion jsflow" in script.stdout
 
 
-# -- 9. worker --max-time ---------------------------------------------------------------------------------------
+# -- 9. worker --max-time --
 def test_worker_max_time_keeps_firing_past_one_pass(jsflow: Invoke, db: str) -> None:
     with WorkflowHost(f"sqlite:///{db}") as host:
         host.register_script("nap", "async function main() { await sleep('1ms'); return 1; }")

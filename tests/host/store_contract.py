@@ -491,7 +491,6 @@ class StoreContract:
         with pytest.raises(StoreClosedError):
             store.claim_due_timers(T0, 1, "w", 1)
 
-
     # -- retention -----------------------------------------------------------
     def test_delete_workflows_only_finished_with_their_rows(self, store: Store) -> None:
         create(store, "done", status="completed")
