@@ -35,8 +35,8 @@ from ._cli._commands import (
 )
 from ._cli._dev import dev
 from ._cli._errors import CliError, debug_enabled, mark_json, translate
-from ._cli._inspect import list_cmd, show
-from ._cli._ops import batch, purge, recover
+from ._cli._inspect import list_cmd, show, steps
+from ._cli._ops import batch, fork, purge, recover
 
 __all__ = ["cli", "main"]
 
@@ -97,6 +97,7 @@ for _command in (
     run,
     list_cmd,
     show,
+    steps,
     event,
     resume,
     resume_token,
@@ -104,6 +105,7 @@ for _command in (
     retry_cmd,
     upgrade,
     recover,
+    fork,
     batch,
     purge,
     worker,

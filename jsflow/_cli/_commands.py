@@ -47,7 +47,7 @@ def report(sess: Session, inst: WorkflowInstance, as_json: bool, extra: dict[str
         )
 
 
-def _exists(sess: Session, workflow_id: str | None) -> bool:
+def exists(sess: Session, workflow_id: str | None) -> bool:
     if workflow_id is None:
         return False
     try:
@@ -94,7 +94,7 @@ def run(
     name, source = read_script(script)
     values = [parse_value(a, f"argument {i + 1}") for i, a in enumerate(args)]
     with open_session(db, regs, settings) as sess:
-        existed = _exists(sess, workflow_id)
+        existed = exists(sess, workflow_id)
         version = sess.host.register_script(name, source)
         inst = sess.host.start(
             name,

@@ -1,5 +1,6 @@
-"""The read-only commands: ``list`` (newest first, paged) and ``show`` (one
-instance, its buffered events and its timeline, ``--tail``/``--follow``).
+"""The read-only commands: ``list`` (newest first, paged), ``show`` (one
+instance, its buffered events and its timeline, ``--tail``/``--follow``) and
+``steps`` (its journal, numbered for ``fork --step``).
 
 Neither ever creates a store or changes one (see ``_store``).
 """
@@ -193,3 +194,29 @@ def _follow(
         out.emit_json_line(out.instance_data(inst))
     else:
         click.echo(f"workflow {safe(inst.workflow_id)} {out.status_text(inst.status)}")
+
+
+@click.command()
+@id_argument
+@db_option
+@json_option
+def steps(workflow_id: str, db: str | None, as_json: bool) -> None:
+    """List the journal of workflow ID, numbered: what `fork --step N` keeps is
+    the entries before N.
+
+    Each entry is a completion the script saw: a step result or error, an
+    event, a resume, a timeout.
+
+    Example:
+
+    \b
+        jsflow steps order-17
+    """
+    with open_existing(db) as sess:
+        journal = [h for h in sess.host.history(workflow_id) if h.source == "journal"]
+    if as_json:
+        out.emit_json([{"step": n, **out.history_data([h])[0]} for n, h in enumerate(journal)])
+    elif not journal:
+        click.echo("(empty journal)")
+    else:
+        out.echo_lines(out.journal_rows(journal))

@@ -1,4 +1,4 @@
-"""Operations on stuck, old or many instances: ``recover``, ``purge`` and ``batch``.
+"""Operations on stuck, old or many instances: ``recover``, ``fork``, ``purge`` and ``batch``.
 
 Why a confirmation for ``purge`` and ``batch``: they act on every instance a
 filter matches, so a typo in a filter is expensive. ``--dry-run`` lists what
@@ -18,7 +18,7 @@ import click
 from jsflow.host import WorkflowInstance
 
 from . import _render as out
-from ._commands import report, retry_one, upgrade_one
+from ._commands import exists, report, retry_one, upgrade_one
 from ._errors import CliError, translate
 from ._filters import Filters, filter_options
 from ._options import db_option, id_argument, json_option, read_script, registration_options
@@ -81,6 +81,51 @@ def _check_recoverable(sess: Session, inst: WorkflowInstance, force: bool) -> No
             f"({out.span(sess.host.lease.total_seconds())}); if the process running it is gone, "
             f"pass --force"
         )
+
+
+@click.command()
+@id_argument
+@click.option(
+    "--step",
+    type=click.IntRange(0),
+    help="Keep this many journal entries (see `jsflow steps ID`); default: all of them.",
+)
+@click.option("--id", "new_id", help="Id of the new instance (default: generated).")
+@registration_options
+@host_options
+@db_option
+@json_option
+def fork(
+    workflow_id: str,
+    step: int | None,
+    new_id: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """Start a new instance from workflow ID's journal, up to a step (reset / re-run).
+
+    The new instance replays the first --step journal entries of ID (steps,
+    events, resumes, timeouts exactly as recorded) and runs everything after
+    them live, on the same script version; ID itself is not touched. Use it
+    to re-run a workflow from a point, e.g. after fixing what a step called.
+    Time inside the script stays the journal's (a timer started before that
+    point keeps its deadline); buffered events and tokens are not copied.
+
+    Example:
+
+    \b
+        jsflow steps order-17
+        jsflow fork order-17 --step 1 --id order-17-again
+    """
+    with open_existing(db, regs, settings) as sess:
+        sess.prepare(sess.host.get(workflow_id))
+        if new_id is not None and exists(sess, new_id):
+            raise CliError(f"workflow {new_id!r} already exists; pick another --id")
+        with sess.advancing(workflow_id):
+            inst = sess.host.fork(workflow_id, step=step, new_id=new_id)
+        report(sess, inst, as_json)
 
 
 @click.command()

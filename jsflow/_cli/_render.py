@@ -317,6 +317,20 @@ def timeline_row(item: HistoryItem, start: datetime | None) -> str:
     return "  ".join([*padded, cells[-1]]).rstrip()
 
 
+def journal_rows(items: Sequence[HistoryItem]) -> list[str]:
+    """``steps``: one numbered row per journal entry."""
+    rows = [
+        [
+            str(n),
+            i.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            safe(i.kind),
+            detail_text(i.detail),
+        ]
+        for n, i in enumerate(items)
+    ]
+    return table(["STEP", "TIME (UTC)", "KIND", "DETAIL"], rows)
+
+
 def buffered_rows(events: Sequence[dict[str, Any]], now: datetime | None) -> list[str]:
     rows = [
         [f"#{e['event_id']}", safe(e["name"]), compact(e["payload"]), when(e["received_at"], now)]

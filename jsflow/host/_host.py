@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from jsflow import WorkflowEngine
 from jsflow._engine import _run_coro
 
-from . import _advance, _hooks, _inbox, _ops, _query, _timers
+from . import _advance, _fork, _hooks, _inbox, _ops, _query, _timers
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
@@ -333,6 +333,17 @@ class WorkflowHost:
         self._check_open()
         return _query.count_by_status(self)
 
+    async def afork(
+        self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
+    ) -> WorkflowInstance:
+        """A new instance (``new_id``, default generated) whose journal is the first
+        ``step`` entries of ``workflow_id``'s (default: all), run from there: the
+        prefix is replayed, everything after it runs live (DBOS ``fork``, Temporal
+        ``reset``). The source is only read. Idempotent on ``new_id``, like
+        ``start``. See ``_fork`` for what is not copied."""
+        self._check_open()
+        return await _fork.fork(self, workflow_id, step, new_id)
+
     async def apurge(self, workflow_ids: list[str]) -> list[str]:
         """Delete finished instances (retention): each with its history, waits,
         events and tokens. Unfinished and unknown ids are skipped, never deleted;
@@ -482,3 +493,9 @@ class WorkflowHost:
     def purge(self, workflow_ids: list[str]) -> list[str]:
         """Sync ``apurge``."""
         return _run_coro(self.apurge(workflow_ids))
+
+    def fork(
+        self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
+    ) -> WorkflowInstance:
+        """Sync ``afork``."""
+        return _run_coro(self.afork(workflow_id, step=step, new_id=new_id))

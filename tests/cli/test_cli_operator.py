@@ -344,6 +344,25 @@ def test_host_settings_from_the_command_line(jsflow: Invoke, tmp_path: Path) -> 
     assert bad.exit_code == 2 and "not a duration" in bad.stderr
 
 
+def test_steps_and_fork_from_a_step(jsflow: Invoke, tmp_path: Path) -> None:
+    script = tmp_path / "two.js"
+    script.write_text("async function main() { return [await waitForEvent('a'), await waitForEvent('b')]; }")
+    jsflow("run", str(script), "--id", "t1")
+    jsflow("event", "t1", "a", "1")
+    jsflow("event", "t1", "b", "2")
+    listed = jsflow("steps", "t1").stdout.splitlines()
+    assert listed[0].split()[0] == "STEP" and listed[1].split()[0] == "0" and "event=b" in listed[2]
+    assert [e["step"] for e in as_json(jsflow("steps", "t1", "--json"))] == [0, 1]
+    forked = as_json(jsflow("fork", "t1", "--step", "1", "--id", "t2", "--json"))
+    assert forked["status"] == "suspended" and forked["metadata"]["forked_from"] == "t1@1"
+    assert as_json(jsflow("event", "t2", "b", "3", "--json"))["value"] == [1, 3]
+    assert as_json(jsflow("show", "t1", "--json"))["value"] == [1, 2]
+    taken = jsflow("fork", "t1", "--id", "t2", ok=False)
+    assert taken.exit_code == 1 and "already exists" in taken.stderr
+    too_far = jsflow("fork", "t1", "--step", "5", ok=False)
+    assert too_far.exit_code == 2 and "from 0 to 2" in too_far.stderr
+
+
 # -- 7. replay verdicts --
 def test_replay_says_why_each_instance_would_not_replay(jsflow: Invoke, tmp_path: Path, db: str) -> None:
     script = tmp_path / "flow.js"
