@@ -34,21 +34,32 @@ from ._cli._commands import (
     worker,
 )
 from ._cli._dev import dev
-from ._cli._errors import CliError, debug_enabled, mark_json, translate
+from ._cli._errors import JSON_MODE, CliError, debug_enabled, mark_json, translate
 from ._cli._inspect import list_cmd, show, steps
 from ._cli._ops import batch, fork, purge, recover
 
 __all__ = ["cli", "main"]
+ARGV = "jsflow.argv"
 
 
 class JsflowGroup(click.Group):
     """A group whose commands never leak a traceback to the user."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV] = list(args)  # so a usage error can still honour --json
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CliError as exc:
             raise mark_json(ctx, exc) from None
+        except click.exceptions.UsageError as exc:
+            if not (ctx.meta.get(JSON_MODE) or "--json" in ctx.meta.get(ARGV, ())):
+                raise
+            ctx.meta[JSON_MODE] = True  # parsing may have stopped before --json was seen
+            err = CliError(exc.format_message(), exit_code=2, kind=type(exc).__name__)
+            raise mark_json(ctx, err) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
@@ -80,9 +91,11 @@ def _quiet_stdout() -> None:
 def cli() -> None:
     """Durable JavaScript workflows: start, inspect and drive them from the shell.
 
-    State lives in a SQLite file (--db, $JSFLOW_DB, default .jsflow/jsflow.db).
-    Payloads are JSON; a bare word is a string; @file.json reads a file.
-    Add --json to any command for machine-readable output.
+    State lives in a SQLite file: --db PATH (or $JSFLOW_DB; default
+    .jsflow/jsflow.db), or a URL (sqlite:////absolute/path.db). Only run and
+    worker create a store. Payloads are JSON; a bare word is a string;
+    @file.json reads a file. Add --json to any command for machine-readable
+    output (errors too). Shell completion: eval "$(_JSFLOW_COMPLETE=bash_source jsflow)".
 
     Example:
 

@@ -65,17 +65,23 @@ def recover(
     with open_existing(db, regs, settings) as sess:
         inst = sess.host.get(workflow_id)
         sess.prepare(inst)
-        _check_recoverable(sess, inst, force)
+        _check_running(inst)
+        if not force:
+            _check_silent(sess, inst)
         with sess.advancing(workflow_id):
             done = sess.host.recover(workflow_id)
         report(sess, done, as_json)
 
 
-def _check_recoverable(sess: Session, inst: WorkflowInstance, force: bool) -> None:
+def _check_running(inst: WorkflowInstance) -> None:
     if inst.status != "running":
         raise CliError(f"workflow {inst.workflow_id!r} is {inst.status}, not running; nothing to recover")
+
+
+def _check_silent(sess: Session, inst: WorkflowInstance) -> None:
+    """Refuse an instance active within the lease: its process may still be running it."""
     silent = (sess.host.clock() - inst.updated_at).total_seconds() if inst.updated_at else None
-    if not force and silent is not None and silent < sess.host.lease.total_seconds():
+    if silent is not None and silent < sess.host.lease.total_seconds():
         raise CliError(
             f"workflow {inst.workflow_id!r} was active {out.span(silent)} ago, within the lease "
             f"({out.span(sess.host.lease.total_seconds())}); if the process running it is gone, "
@@ -290,7 +296,8 @@ def _batch_action(
     def recover(wid: str) -> WorkflowInstance:
         inst = host.get(wid)
         sess.prepare(inst)
-        _check_recoverable(sess, inst, force=False)
+        _check_running(inst)
+        _check_silent(sess, inst)
         with sess.advancing(wid):
             return host.recover(wid)
 

@@ -164,6 +164,8 @@ def test_console_lines_once_and_json_errors(jsflow: Invoke, tmp_path: Path) -> N
     assert json.loads(faulted.stderr)["error"]["type"] == "Faulted"
     bad = jsflow("resume", "x", "{oops", "--json", ok=False)
     assert bad.exit_code == 2 and "not valid JSON" in json.loads(bad.stdout)["error"]["message"]
+    usage = jsflow("list", "--since", "soon", "--json", ok=False)  # a usage error too
+    assert usage.exit_code == 2 and json.loads(usage.stdout)["error"]["type"] == "BadParameter"
 
 
 def test_timeline_shows_script_names(jsflow: Invoke) -> None:
