@@ -4,21 +4,29 @@ The engine (this package) turns "script + state + event" into "result + new
 state". The durable host is ``jsflow.host``; the CLI is ``jsflow.cli``.
 """
 
+from ._actions import Action, RaiseEvent, Resume, Timeout
 from ._durations import parse_duration
-from ._engine import BoundWorkflow, WorkflowEngine
+from ._engine import BoundWorkflow, ScriptCheck, WorkflowEngine
 from ._errors import (
     EventNotAwaitedError,
+    InvalidPayloadError,
     InvalidStateError,
     JournalCompatibilityError,
     PayloadTooLargeError,
     ResourceLimitError,
     RetryableStepError,
+    RunClosedError,
+    RunFinishedError,
     ScriptError,
     StateVersionError,
     WaitNotPendingError,
     WorkflowError,
 )
+from ._extension import Extension
+from ._live import LiveRun, ReplayOutcome, run_sync
+from ._payload import validate_payload
 from ._retry import RetryPolicy
+from ._run import JournalWrite
 from ._state import (
     JournalEntry,
     Limits,
@@ -31,19 +39,31 @@ from ._state import (
 from ._steps import StepContext, current_step
 
 __all__ = [
+    "Action",
     "BoundWorkflow",
     "EventNotAwaitedError",
+    "Extension",
+    "InvalidPayloadError",
     "InvalidStateError",
     "JournalCompatibilityError",
     "JournalEntry",
+    "JournalWrite",
     "Limits",
+    "LiveRun",
     "PayloadTooLargeError",
+    "RaiseEvent",
+    "ReplayOutcome",
     "ResourceLimitError",
+    "Resume",
     "RetryPolicy",
     "RetryableStepError",
+    "RunClosedError",
+    "RunFinishedError",
+    "ScriptCheck",
     "ScriptError",
     "StateVersionError",
     "StepContext",
+    "Timeout",
     "Wait",
     "WaitNotPendingError",
     "WaitRecord",
@@ -54,4 +74,6 @@ __all__ = [
     "WorkflowStatus",
     "current_step",
     "parse_duration",
+    "run_sync",
+    "validate_payload",
 ]

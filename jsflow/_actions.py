@@ -1,10 +1,13 @@
-"""What an engine call asks of a replayed run: resume a wait, deliver an
-event, or time a wait out. ``check`` validates the action against the pending
-waits (raising before anything changes) and builds the journal entry."""
+"""What an advance asks of a run: resume a wait, deliver an event, or time a
+wait out (``None`` instead of an action means "just proceed": start a fresh
+run, or finish what was in flight). These are public: the host, the CLI and
+``LiveRun.advance`` all speak them. ``check`` validates the action against
+the pending waits (raising before anything changes) and builds the journal
+entry."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._errors import EventNotAwaitedError, WaitNotPendingError
@@ -16,7 +19,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Action:
-    target: int = -1
+    """Base of the actions; ``target`` is the wait the action settled on, once checked."""
+
+    target: int = field(default=-1, init=False, repr=False, compare=False)
 
     def check(self, run: Run) -> JournalEntry | None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -43,6 +48,8 @@ class Action:
 
 @dataclass
 class Resume(Action):
+    """Complete ``wait_id`` (default: the first-scheduled pending wait) with ``value``."""
+
     value: Any = None
     wait_id: int | None = None
 
@@ -56,6 +63,8 @@ class Resume(Action):
 
 @dataclass
 class RaiseEvent(Action):
+    """Deliver event ``name`` to the first-scheduled ``waitForEvent`` listening for it."""
+
     name: str = ""
     payload: Any = None
 
@@ -81,6 +90,8 @@ class RaiseEvent(Action):
 
 @dataclass
 class Timeout(Action):
+    """Reject ``wait_id`` (default: the first pending ``waitForEvent``) with a TimeoutError."""
+
     wait_id: int | None = None
 
     def check(self, run: Run) -> JournalEntry | None:

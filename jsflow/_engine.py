@@ -1,54 +1,62 @@
-"""WorkflowEngine: registrations plus the sync and async ways to advance a run.
+"""WorkflowEngine: registrations, and the ways to open and advance a run.
 
-Every call builds a fresh sandbox and replays the journal (``Run``). The sync
-methods drive the same coroutine on a private per-thread event loop, so async
-step functions work from sync code; from inside a running loop they hop to a
-helper thread rather than fail.
+Every ``run_workflow``-style call opens a ``LiveRun`` (a fresh sandbox that
+loads the script and replays the journal), advances it once and closes it.
+``open_run`` hands the run itself to callers that keep it (the host, a
+warm-run cache). The sync methods drive the same coroutines on a private
+per-thread event loop (``run_sync``), so async step functions work from
+sync code.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 
-from js_runtime import MAX_NESTING, nesting_over
-
 from ._actions import Action, RaiseEvent, Resume, Timeout
-from ._errors import PayloadTooLargeError
+from ._check import check_script
+from ._errors import WorkflowError
+from ._extension import INTERNAL_PREFIX, Extension
 from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
+from ._live import LiveRun, ReplayOutcome, run_sync
+from ._payload import validate_payload
 from ._retry import RetryPolicy
-from ._run import Finished, JournalHook, Run, RunConfig, is_identifier
+from ._run import JournalHook, JournalWrite, Run, RunConfig, is_identifier
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
-from ._steps import StepFunction, SuspendFunction, is_async_callable, json_size
+from ._steps import StepFunction, SuspendFunction, is_async_callable
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-_local = threading.local()
+StateHook = Callable[[WorkflowState], Any]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _run_coro(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        loop = getattr(_local, "loop", None)
-        if loop is None or loop.is_closed():
-            loop = _local.loop = asyncio.new_event_loop()
-        return loop.run_until_complete(coro)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jsflow-sync") as pool:
-        return pool.submit(asyncio.run, coro).result()
+@dataclass(frozen=True)
+class ScriptCheck:
+    """What ``WorkflowEngine.check`` found, without running the workflow.
+
+    ``kind`` is "script" or "module"; ``entry_type`` the ``typeof`` of the
+    entry point; ``error`` a ``ScriptError`` when ``ok`` is False;
+    ``undefined_calls`` names the script awaits as calls (``await name(``)
+    that are neither globals after loading nor declared in the source:
+    usually a step or suspend function this process has not registered.
+    """
+
+    ok: bool
+    kind: str
+    entry_point: str
+    entry_type: str = "undefined"
+    error: WorkflowError | None = None
+    undefined_calls: list[str] = field(default_factory=list)
 
 
 class WorkflowEngine:
@@ -88,25 +96,16 @@ class WorkflowEngine:
         self._suspends[name] = SuspendFunction(name, resume_at)
         return self
 
-    # -- private hook for jsflow.host: reserved internal names ------------------------
-    def _register_internal(
-        self,
-        name: str,
-        *,
-        step: Callable[..., Any] | None = None,
-        resume_at: Callable[..., Any] | None = None,
-    ) -> None:
-        """Register a step (``step`` given) or suspend function under a reserved
-        ``__j`` name, which the public methods refuse so users cannot collide
-        with it. Used by ``jsflow.host`` for ``createHook``; not public API."""
-        if not name.startswith("__j"):
-            raise ValueError("internal names start with '__j'")
-        if step is not None:
-            self._suspends.pop(name, None)
-            self._steps[name] = StepFunction(name, step, None, is_async_callable(step))
-        else:
-            self._steps.pop(name, None)
-            self._suspends[name] = SuspendFunction(name, resume_at)
+    @property
+    def step_names(self) -> list[str]:
+        """Names of the registered steps (and ``fetch`` when enabled), sorted."""
+        names = set(self._steps) | ({"fetch"} if self._fetcher is not None else set())
+        return sorted(names)
+
+    @property
+    def suspend_names(self) -> list[str]:
+        """Names of the registered suspend functions, sorted."""
+        return sorted(self._suspends)
 
     def step(self, name: str | None = None, *, retry: RetryPolicy | str | None = None) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
@@ -183,13 +182,14 @@ class WorkflowEngine:
         except KeyError:
             raise ValueError(f"unknown retry policy {retry!r}; add it with add_retry_policy") from None
 
-    def _config(self) -> RunConfig:
+    def _config(self, extensions: Sequence[Extension] = ()) -> RunConfig:
         steps = dict(self._steps)
         if self._fetcher is not None:  # fetch is a built-in async step
             steps["fetch"] = StepFunction("fetch", self._fetcher, None, True)
-        return RunConfig(
+        suspends = dict(self._suspends)
+        config = RunConfig(
             steps,
-            dict(self._suspends),
+            suspends,
             list(self._executes),
             dict(self._values),
             self.limits,
@@ -197,6 +197,87 @@ class WorkflowEngine:
             self.on_console,
             fetch=self._fetcher is not None,
         )
+        for ext in extensions:
+            for name, fn in ext.steps.items():
+                steps[name] = StepFunction(name, fn, None, is_async_callable(fn))
+                config.internal_steps.append(name)
+            for name, resume_at in ext.suspends.items():
+                suspends[name] = SuspendFunction(name, resume_at)
+                config.internal_suspends.append(name)
+            config.extension_js.append(ext.js)
+        return config
+
+    # -- live runs -------------------------------------------------------------------
+    def new_state(
+        self,
+        entry_point: str = "main",
+        *args: Any,
+        run_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> WorkflowState:
+        """The state of a run that has not started: advance it with no action to start it.
+        Arguments are validated like every payload (``InvalidPayloadError``,
+        ``PayloadTooLargeError``)."""
+        text = validate_payload(list(args), limit=self.limits.payload, what="the arguments")
+        return WorkflowState(
+            run_id=run_id or uuid.uuid4().hex,
+            entry_point=entry_point,
+            arguments=json.loads(text),
+            started_at_ms=datetime_to_ms(self.clock()),
+            metadata=dict(metadata or {}),
+        )
+
+    def open_run(
+        self, script: str, state: WorkflowState | str, *, extensions: Sequence[Extension] = ()
+    ) -> LiveRun:
+        """Load ``script`` in a fresh sandbox and replay ``state``'s journal.
+
+        The returned ``LiveRun`` is advanced with ``advance``/``aadvance`` and
+        must be closed (it is a context manager). A script that does not load
+        or drifts from the journal gives a run that is already finished, with
+        a FAULTED ``result``. ``extensions`` plug built-ins into this run only.
+        """
+        if not isinstance(script, str):
+            raise TypeError(f"script must be a str, not {type(script).__name__}")
+        run = Run(self._config(extensions), script, WorkflowState.coerce(state))
+        try:
+            return LiveRun(run, self.limits.payload)
+        except BaseException:
+            run.close()
+            raise
+
+    def replay(
+        self, script: str, state: WorkflowState | str, *, extensions: Sequence[Extension] = ()
+    ) -> ReplayOutcome:
+        """Replay the journal against ``script`` without running any step: the drift check."""
+        with self.open_run(script, state, extensions=extensions) as run:
+            return run.replay_outcome()
+
+    def check(
+        self, script: str, entry_point: str = "main", *, extensions: Sequence[Extension] = ()
+    ) -> ScriptCheck:
+        """Load ``script`` as a run would (same prelude, registrations, plain
+        script or module) and look at the entry point, without running it."""
+        return check_script(self._config(extensions), script, entry_point, extensions)
+
+    # -- one-shot calls ---------------------------------------------------------------
+    async def _advance(
+        self, script: str, state: WorkflowState, action: Action | None, on_journal: StateHook | None
+    ) -> WorkflowResult:
+        hook: JournalHook | None = None
+        if on_journal is not None:
+
+            def hook(write: JournalWrite) -> Any:
+                return on_journal(write.state())
+
+        with self.open_run(script, state) as run:
+            if run.finished:
+                assert run.result is not None
+                return run.result
+            return await run.aadvance(action, on_journal=hook)
+
+    def _check_payload(self, what: str, value: Any) -> None:
+        validate_payload(value, limit=self.limits.payload, what=what)
 
     # -- async API -------------------------------------------------------------------
     async def arun_workflow(
@@ -206,16 +287,9 @@ class WorkflowEngine:
         *args: Any,
         run_id: str | None = None,
         metadata: dict[str, str] | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
-        self._check_payload("an argument", list(args))
-        state = WorkflowState(
-            run_id=run_id or uuid.uuid4().hex,
-            entry_point=entry_point,
-            arguments=list(args),
-            started_at_ms=datetime_to_ms(self.clock()),
-            metadata=dict(metadata or {}),
-        )
+        state = self.new_state(entry_point, *args, run_id=run_id, metadata=metadata)
         return await self._advance(script, state, None, on_journal)
 
     async def aresume_workflow(
@@ -225,7 +299,7 @@ class WorkflowEngine:
         resume_value: Any = None,
         *,
         wait_id: int | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
         self._check_payload("the resume value", resume_value)
         action = Resume(value=resume_value, wait_id=wait_id)
@@ -238,7 +312,7 @@ class WorkflowEngine:
         name: str,
         payload: Any = None,
         *,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
         self._check_payload("the event payload", payload)
         action = RaiseEvent(name=str(name), payload=payload)
@@ -250,44 +324,17 @@ class WorkflowEngine:
         state: WorkflowState | str,
         *,
         wait_id: int | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
         action = Timeout(wait_id=wait_id)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
     async def arecover_workflow(
-        self, script: str, state: WorkflowState | str, *, on_journal: JournalHook | None = None
+        self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None
     ) -> WorkflowResult:
         """Replay and run whatever was in flight, with no new event: how a host
         finishes a run whose process died mid-step."""
         return await self._advance(script, WorkflowState.coerce(state), None, on_journal)
-
-    async def _advance(
-        self, script: str, state: WorkflowState, action: Action | None, on_journal: JournalHook | None
-    ) -> WorkflowResult:
-        if not isinstance(script, str):
-            raise TypeError(f"script must be a str, not {type(script).__name__}")
-        run = Run(self._config(), script, state, on_journal)
-        try:
-            run.start()
-            await run.apply(action)
-            await run.live()
-            return run.result()
-        except Finished as done:
-            return done.result
-        finally:
-            run.close()
-
-    def _check_payload(self, what: str, value: Any) -> None:
-        try:
-            text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-        except RecursionError:
-            text = "[" * (MAX_NESTING + 1)
-        if nesting_over(text):
-            raise TypeError(f"{what} nests more than {MAX_NESTING} levels deep")
-        size = json_size(text, value)
-        if size > self.limits.payload:
-            raise PayloadTooLargeError(what, size, self.limits.payload)
 
     # -- sync API ---------------------------------------------------------------------
     def run_workflow(
@@ -297,9 +344,9 @@ class WorkflowEngine:
         *args: Any,
         run_id: str | None = None,
         metadata: dict[str, str] | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
-        return _run_coro(
+        return run_sync(
             self.arun_workflow(
                 script, entry_point, *args, run_id=run_id, metadata=metadata, on_journal=on_journal
             )
@@ -312,9 +359,9 @@ class WorkflowEngine:
         resume_value: Any = None,
         *,
         wait_id: int | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
-        return _run_coro(
+        return run_sync(
             self.aresume_workflow(script, state, resume_value, wait_id=wait_id, on_journal=on_journal)
         )
 
@@ -325,9 +372,9 @@ class WorkflowEngine:
         name: str,
         payload: Any = None,
         *,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
-        return _run_coro(self.araise_event(script, state, name, payload, on_journal=on_journal))
+        return run_sync(self.araise_event(script, state, name, payload, on_journal=on_journal))
 
     def timeout_event(
         self,
@@ -335,14 +382,14 @@ class WorkflowEngine:
         state: WorkflowState | str,
         *,
         wait_id: int | None = None,
-        on_journal: JournalHook | None = None,
+        on_journal: StateHook | None = None,
     ) -> WorkflowResult:
-        return _run_coro(self.atimeout_event(script, state, wait_id=wait_id, on_journal=on_journal))
+        return run_sync(self.atimeout_event(script, state, wait_id=wait_id, on_journal=on_journal))
 
     def recover_workflow(
-        self, script: str, state: WorkflowState | str, *, on_journal: JournalHook | None = None
+        self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None
     ) -> WorkflowResult:
-        return _run_coro(self.arecover_workflow(script, state, on_journal=on_journal))
+        return run_sync(self.arecover_workflow(script, state, on_journal=on_journal))
 
     def workflow(self, script: str, entry_point: str = "main") -> BoundWorkflow:
         return BoundWorkflow(self, script, entry_point)
@@ -394,5 +441,5 @@ _RESERVED = frozenset(
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not is_identifier(name):
         raise ValueError(f"{name!r} is not a valid JavaScript identifier")
-    if name in _RESERVED or name.startswith("__j"):
+    if name in _RESERVED or name.startswith(INTERNAL_PREFIX):
         raise ValueError(f"{name!r} is reserved by jsflow")

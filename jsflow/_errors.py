@@ -118,6 +118,28 @@ class PayloadTooLargeError(WorkflowError, ValueError):
         self.limit = limit
 
 
+class InvalidPayloadError(WorkflowError, TypeError, ValueError):
+    """A value given to a workflow is not storable JSON: not JSON at all, nested
+    too deeply, or not valid Unicode. ``what`` names the value, ``reason`` the problem."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what} {reason}")
+        self.what = what
+        self.reason = reason
+
+
+class RunClosedError(WorkflowError):
+    """A ``LiveRun`` was used after ``close()`` (or after it finished and was closed)."""
+
+
+class RunFinishedError(WorkflowError):
+    """A ``LiveRun`` was asked to advance after its workflow finished; ``status`` says how."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the run already finished ({status}); nothing is pending")
+        self.status = status
+
+
 class RetryableStepError(Exception):
     """Raised by a step to be retried durably at now + retry_after.
 

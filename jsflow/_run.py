@@ -17,9 +17,10 @@ import inspect
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,7 +76,7 @@ _LOG_LEVELS = {
     "error": logging.ERROR,
     "debug": logging.DEBUG,
 }
-JournalHook = Callable[[WorkflowState], Awaitable[None] | None]
+JournalHook = Callable[["JournalWrite"], Awaitable[None] | None]
 
 
 @dataclass
@@ -90,6 +91,29 @@ class RunConfig:
     clock: Callable[[], datetime]
     on_console: Callable[[str, str], None] | None
     fetch: bool = False  # wrap the built-in 'fetch' step as WHATWG fetch
+    internal_steps: list[str] = field(default_factory=list)  # extension steps: not globals
+    internal_suspends: list[str] = field(default_factory=list)
+    extension_js: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JournalWrite:
+    """What ``on_journal`` receives: one new completion, before the script sees it.
+
+    ``entry`` is the new journal entry and ``index`` its position in the
+    journal (entries before it were written by earlier calls). ``waits`` are
+    the run's wait records after this completion (small: pending waits only).
+    ``state()`` builds the whole state; it copies the journal, so a host that
+    stores journals append-only writes ``entry`` and never calls it.
+    """
+
+    entry: JournalEntry
+    index: int
+    waits: list[WaitRecord]
+    _run: Run = field(repr=False)
+
+    def state(self) -> WorkflowState:
+        return self._run.snapshot_state()
 
 
 @dataclass
@@ -129,19 +153,39 @@ class Run:
         self.js = JsSteps(self)  # JS step bodies and their ephemeral calls
         self.done = False
         self.continued = False
+        self.host_time = 0.0  # seconds spent persisting journal writes, charged to the budget
+        self.entry_type = "undefined"
         limits = config.limits
         self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory, stack=limits.stack))
 
     def close(self) -> None:
         self.sandbox.close()
 
+    def start_budget(self) -> None:
+        """A fresh time budget: one per advance, JS time and journal writes together."""
+        self.sandbox.start_budget()
+        self.host_time = 0.0
+
+    def charge(self, seconds: float) -> None:
+        """Charge host work (journal writes) to the budget: an advance that
+        loops over cheap steps is bounded by its time limit, host work included."""
+        self.host_time += seconds
+        limit = self.config.limits.time
+        if self.sandbox.cpu_used + self.host_time > limit:
+            error = ResourceLimitError(
+                f"the advance exceeded the time limit of {limit:g}s "
+                f"(script {self.sandbox.cpu_used:.2f}s, journal writes {self.host_time:.2f}s)",
+                limit="time",
+            )
+            raise Finished(self.faulted(error))
+
     # -- phase 1: load and replay ------------------------------------------
     def start(self) -> None:
         """Load the script and replay the journal; raises Finished on drift,
         load errors or limits."""
-        self.sandbox.start_budget()
+        self.start_budget()
         try:
-            self._load()
+            self.load()
             self._start_entry()
             self._replay()
         except ResourceLimitExceeded as exc:
@@ -149,10 +193,21 @@ class Run:
         except JSError as exc:  # e.g. a scheduled call's arguments nested too deeply
             raise Finished(self.faulted(_script_error(exc))) from exc
 
-    def _load(self) -> None:
+    def load(self) -> None:
+        """Install the prelude, registrations and extensions, then evaluate the script."""
         sb, cfg = self.sandbox, self.config
         sb.install(prelude_for([self.script, *cfg.executes], cfg.fetch))
-        sb.call("__define", sorted(cfg.steps), sorted(cfg.suspends))
+        internal = set(cfg.internal_steps) | set(cfg.internal_suspends)
+        sb.call(
+            "__define",
+            sorted(n for n in cfg.steps if n not in internal),
+            sorted(n for n in cfg.suspends if n not in internal),
+        )
+        if cfg.extension_js:
+            sb.call("__defineInternal", sorted(cfg.internal_steps), sorted(cfg.internal_suspends))
+            for js in cfg.extension_js:
+                sb.run_script(f"({js})(globalThis.__jsflow_ext_ops);")
+            sb.run_script("delete globalThis.__jsflow_ext_ops;")
         if cfg.fetch:
             sb.call("__enableFetch")
         for name, value in cfg.values.items():
@@ -161,8 +216,9 @@ class Run:
             sb.run_script(code)
         entry = self.state.entry_point
         try:
-            if _is_module(self.script):
+            if is_module(self.script):
                 kinds = sb.run_module(self.script, [entry])
+                self.entry_type = kinds.get(entry, "undefined")
                 if kinds.get(entry) == "function":
                     sb.run_script(
                         f"globalThis.{_ENTRY_GLOBAL} = globalThis.__jsr_module_exports[{encode(entry)}];"
@@ -181,6 +237,7 @@ class Run:
             else:
                 sb.run_script(_with_entry_capture(self.script, entry))
                 self.entry_global = _ENTRY_GLOBAL if is_identifier(entry) else entry
+                self.entry_type = sb.call("__typeofGlobal", self.entry_global)
         except JSError as exc:
             raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
 
@@ -318,9 +375,14 @@ class Run:
         self.waits.pop(entry.slot, None)
         self.slots[entry.slot].settled = True
         if self.on_journal is not None:
-            ret = self.on_journal(self.snapshot_state())
+            began = time.perf_counter()
+            write = JournalWrite(
+                entry, len(self.journal) - 1, [self.waits[k] for k in sorted(self.waits)], self
+            )
+            ret = self.on_journal(write)
             if inspect.isawaitable(ret):
                 await ret
+            self.charge(time.perf_counter() - began)
         try:
             args = encode([entry.slot, entry.model_dump(exclude_none=True)])
             self._process(self.sandbox.call_drain_take("__deliver", args))
@@ -480,7 +542,7 @@ class Run:
 _EXPORT_RE = re.compile(r"(^|[;\n}])\s*export\s", re.MULTILINE)
 
 
-def _is_module(script: str) -> bool:
+def is_module(script: str) -> bool:
     return _EXPORT_RE.search(script) is not None
 
 

@@ -37,6 +37,7 @@ from ._cli._dev import dev
 from ._cli._errors import JSON_MODE, CliError, debug_enabled, mark_json, translate
 from ._cli._inspect import list_cmd, show, steps
 from ._cli._ops import batch, fork, purge, recover
+from ._cli._serve import serve
 
 __all__ = ["cli", "main"]
 ARGV = "jsflow.argv"
@@ -125,6 +126,7 @@ for _command in (
     replay,
     check,
     dev,
+    serve,
 ):
     cli.add_command(_command)
 

@@ -10,7 +10,8 @@ Conventions (keep them when editing the README):
   installed ``jsflow`` binary: same temporary working directory (with
   ``samples/`` linked in) and ``JSFLOW_DB`` for all of them, so later blocks
   see what earlier ones created. A command expected to fail must say so in
-  shell (``! jsflow ...``).
+  shell (``! jsflow ...``). ``$PORT`` is a free port on 127.0.0.1 (for the
+  HTTP API section's server, which that block stops again).
 - ```js blocks are loaded by ``jsflow check`` (syntax only: they are
   fragments, so the entry point is not checked).
 - A block preceded by ``<!-- readme-test: skip (why) -->`` is not run; the
@@ -24,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +90,12 @@ def _jsflow_bin() -> Path:
     pytest.skip("the jsflow console script is not installed (pip install -e .)")
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_sh_blocks_as_one_session(tmp_path: Path) -> None:
     script = "\n".join(b for lang, b, skip, _ in blocks() if lang == "sh" and not skip)
     assert "jsflow " in script
@@ -95,6 +103,7 @@ def test_sh_blocks_as_one_session(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("JSFLOW_APP", "JSFLOW_DEBUG")}
     env["PATH"] = f"{_jsflow_bin()}{os.pathsep}{env.get('PATH', '')}"
     env["JSFLOW_DB"] = f"sqlite:///{tmp_path / 'readme.db'}"
+    env["PORT"] = str(_free_port())  # the HTTP API section's server
     bash = shutil.which("bash") or "/bin/bash"
     proc = subprocess.run(
         [bash, "-e", "-x", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120

@@ -1,5 +1,6 @@
 """``jsflow check`` (does the script load, is the entry a function) and
-``jsflow replay`` (would a changed script drift from stored journals).
+``jsflow replay`` (would a changed script replay the stored journals, and if
+not, why).
 
 Why check loads the script in a sandbox instead of parsing it in Python:
 QuickJS is the only parser whose verdict matters, and loading it exactly as
@@ -10,16 +11,13 @@ top-level code, which should only define functions.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
-from js_runtime import JSError, ResourceLimitExceeded, Sandbox, SandboxLimits
-from jsflow._prelude import prelude_for
-from jsflow._run import _is_module
+from jsflow import ScriptError, WorkflowEngine
 from jsflow.host import ReplayReport, WorkflowInstance
 
 from . import _render as out
@@ -31,13 +29,12 @@ from ._session import UNFINISHED, Registrations, Session, load_app, open_existin
 
 #: globals every host-run script has besides the engine's own
 HOST_GLOBALS = ("createHook",)
-_CALLED = re.compile(r"\bawait\s+([A-Za-z_$][\w$]*)\s*\(")
-_DECLARED = r"(?:function\s*\*?\s*{0}\b|(?:const|let|var|class)\s+{0}\b)"
 
 
 @dataclass
 class CheckResult:
-    """What ``check`` found; ``ok`` is False when the workflow could not start at all."""
+    """What ``check`` found; ``ok`` is False when the workflow could not start at all,
+    ``loaded`` False when the script did not even load (syntax, top-level error)."""
 
     ok: bool
     kind: str
@@ -45,77 +42,41 @@ class CheckResult:
     entry_type: str = "undefined"
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    loaded: bool = True
 
 
-def known_names(regs: Registrations) -> tuple[list[str], list[str]]:
-    """(steps, suspends) the script may call, from ``--app`` and ``--suspend``."""
-    steps: list[str] = []
-    suspends: list[str] = list(regs.suspends)
+def check_engine(regs: Registrations) -> WorkflowEngine:
+    """An engine with what ``--app``, ``--suspend`` and ``--fetch-allow`` register."""
+    engine = WorkflowEngine()
     if regs.app:
         app: Any = load_app(regs.app)
         engine = getattr(app, "engine", app)
-        steps += list(getattr(engine, "_steps", {}))  # engine internals: no public accessor
-        suspends += list(getattr(engine, "_suspends", {}))
-    if regs.fetch_allow:
-        steps.append("fetch")
-    return sorted(set(steps)), sorted(set(suspends) - set(steps))
+    for name in regs.suspends:
+        if name not in engine.step_names and name not in engine.suspend_names:
+            engine.register_suspend_function(name)
+    if regs.fetch_allow and "fetch" not in engine.step_names:
+        engine.enable_fetch(allow_hosts=list(regs.fetch_allow))
+    return engine
 
 
 def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
-    """Load ``source`` in a fresh sandbox with the engine prelude and look at ``entry``."""
-    steps, suspends = known_names(regs)
-    kind = "module" if _is_module(source) else "script"
-    result = CheckResult(ok=False, kind=kind, entry=entry)
-    sb = Sandbox(SandboxLimits(time=2.0, memory=64 * 2**20, stack=1 * 2**20))
-    try:
-        sb.start_budget()
-        sb.install(prelude_for([source], bool(regs.fetch_allow)))
-        sb.call("__define", [s for s in steps if not s.startswith("__")], suspends)
-        if kind == "module":
-            result.entry_type = sb.run_module(source, [entry]).get(entry, "undefined")
-        else:
-            sb.run_script(source)
-            result.entry_type = sb.call("__typeofGlobal", entry)
-        result.warnings = _undefined_calls(sb, source, kind, set(steps) | set(suspends))
-    except JSError as exc:
-        line = _line_of(exc)
-        result.message = f"{exc.name}: {exc.message}" + (f" (line {line})" if line else "")
-        return result
-    except ResourceLimitExceeded as exc:
-        result.message = f"top-level code {exc.message}"
-        return result
-    finally:
-        sb.close()
-    if result.entry_type != "function":
-        where = "exported" if kind == "module" else "defined"
-        result.message = f"entry point {entry!r} is not {where} as a function (it is {result.entry_type})"
-        return result
-    result.ok = True
+    """Load ``source`` as a run would (``WorkflowEngine.check``) and look at ``entry``."""
+    found = check_engine(regs).check(source, entry)
+    result = CheckResult(ok=found.ok, kind=found.kind, entry=entry, entry_type=found.entry_type)
+    error = found.error
+    detail = str(getattr(error, "message", error))  # a ScriptError's str() starts with its JS name
+    if isinstance(error, ScriptError) and not detail.startswith("entry point"):
+        result.message = f"{error.js_name}: {detail}"
+        result.loaded = False
+    elif error is not None:
+        result.message = detail
+        result.loaded = detail.startswith("entry point")
+    result.warnings = [
+        f"{name}() is called but not defined: declare it with --suspend {name}, or load your steps with --app"
+        for name in found.undefined_calls
+        if name not in HOST_GLOBALS
+    ]
     return result
-
-
-def _undefined_calls(sb: Sandbox, source: str, kind: str, known: set[str]) -> list[str]:
-    """``await name(...)`` where ``name`` is neither a global nor declared in the
-    source: almost always a suspend function or step that needs ``--suspend``/``--app``."""
-    names = dict.fromkeys(_CALLED.findall(source))
-    warnings = []
-    for name in names:
-        if name in known or name in HOST_GLOBALS or re.search(_DECLARED.format(re.escape(name)), source):
-            continue
-        if sb.call("__typeofGlobal", name) != "undefined":
-            continue
-        warnings.append(
-            f"{name}() is called but not defined: declare it with --suspend {name}, or load your steps "
-            f"with --app"
-        )
-    return warnings
-
-
-def _line_of(exc: JSError) -> int | None:
-    match = re.search(r":(\d+)(?::\d+)?\)?\s*$", exc.stack.splitlines()[0]) if exc.stack else None
-    if match is None:
-        match = re.search(r"line (\d+)", exc.message)
-    return int(match.group(1)) if match else None
 
 
 @click.command()
@@ -138,7 +99,7 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
     _, source = read_script(script)
     res = check_source(source, entry, regs)
     if as_json:
-        out.emit_json(res.__dict__)
+        out.emit_json({k: v for k, v in res.__dict__.items() if k != "loaded"})
     elif res.ok:
         click.echo(
             f"{click.style('ok', fg='green', bold=True)}: {script}: {res.kind}, "
@@ -241,8 +202,7 @@ def verdict(report: ReplayReport, entry: CheckResult) -> tuple[str, str]:
     if report.slot_index is not None or report.expected_name is not None:
         return "drift", report.message
     if not entry.ok:
-        load = entry.entry_type == "undefined" and not entry.message.startswith("entry point")
-        return ("script_error" if load else "no_entry"), entry.message
+        return ("no_entry" if entry.loaded else "script_error"), entry.message
     return "failed", report.message
 
 

@@ -19,11 +19,12 @@ from typing import Any, TypeVar
 import click
 
 from jsflow.host import WorkflowHost, WorkflowInstance
+from jsflow.host.store import InstanceStatus
 
 from ._store import DURATION
 
 F = TypeVar("F", bound=Callable[..., Any])
-STATUSES = ["running", "suspended", "completed", "faulted", "cancelled", "continued_as_new"]
+STATUSES = [s.value for s in InstanceStatus]
 WAITING_ON = ["timer", "event", "token", "suspend"]
 PAGE = 500
 

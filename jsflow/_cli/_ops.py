@@ -26,7 +26,7 @@ from ._session import Registrations, Session, open_existing
 from ._store import DURATION, HostSettings, host_options
 from ._text import safe
 
-FINISHED = ["completed", "faulted", "cancelled", "continued_as_new"]
+FINISHED = ["completed", "faulted", "cancelled"]
 ACTIONS = ["cancel", "retry", "upgrade", "recover"]
 
 
@@ -164,7 +164,7 @@ def purge(
 ) -> None:
     """Delete finished instances (retention), with their history, events and tokens.
 
-    Only completed, faulted, cancelled and continued-as-new instances whose
+    Only completed, faulted and cancelled instances whose
     last change is older than --older-than are deleted; running and
     suspended ones never are.
 

@@ -30,7 +30,6 @@ STATUS_COLOURS = {
     "running": "cyan",
     "faulted": "red",
     "cancelled": "magenta",
-    "continued_as_new": "blue",
 }
 MAX_CELL = 60
 

@@ -99,23 +99,35 @@ class TokenLog:
         return before_suspend
 
     def for_instance(self, host: WorkflowHost, inst: WorkflowInstance) -> list[IssuedToken]:
-        """Tokens of ``inst``'s pending waits: caught ones and createHook ones."""
+        """Tokens of ``inst``'s pending waits: those the call that returned ``inst``
+        issued (``inst.tokens``), else createHook ones derived again, else ones
+        caught by ``before_suspend`` in this process (a worker's timer fires)."""
+        issued = {t.wait_id: t for t in inst.tokens}
         out: list[IssuedToken] = []
         caught = list(self.issued)
         for wait in inst.waits:
-            if wait.kind == "hook" and wait.arguments:
-                out.append(hook_token(host, inst.workflow_id, wait))
-                continue
-            for tok in caught:
-                if wait.has_token and tok.function_name == wait.function_name:
-                    caught.remove(tok)
-                    out.append(
-                        IssuedToken(
-                            tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id
-                        )
+            tok = issued.get(wait.wait_id)
+            if tok is not None:
+                out.append(
+                    IssuedToken(
+                        tok.function_name, tok.token, tok.expires_at, url=tok.url, wait_id=tok.wait_id
                     )
-                    break
+                )
+            elif wait.kind == "hook" and wait.arguments:
+                out.append(hook_token(host, inst.workflow_id, wait))
+            else:
+                out += _caught(caught, wait)
         return out
+
+
+def _caught(caught: list[IssuedToken], wait: WaitInfo) -> list[IssuedToken]:
+    for tok in caught:
+        if wait.has_token and tok.function_name == wait.function_name:
+            caught.remove(tok)
+            return [
+                IssuedToken(tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id)
+            ]
+    return []
 
 
 def hook_token(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> IssuedToken:
@@ -163,8 +175,8 @@ def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
 
 
 def _is_registered(engine: WorkflowEngine, name: str) -> bool:
-    """Whether the engine already knows ``name`` (reads engine internals; no public accessor)."""
-    return name in getattr(engine, "_steps", {}) or name in getattr(engine, "_suspends", {})
+    """Whether the engine already knows ``name``."""
+    return name in engine.step_names or name in engine.suspend_names
 
 
 class Session:

@@ -16,11 +16,14 @@ resume tokens, and survives crashes. Storage lives in ``jsflow.host.store``.
 """
 
 from ._errors import (
+    AdvanceFailedError,
     AlreadyResumedError,
     CorruptStateError,
     HostClosedError,
     HostError,
     InvalidCursorError,
+    InvalidWorkflowIdError,
+    MissingRegistrationError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -28,16 +31,19 @@ from ._errors import (
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
+    WaitSelectionError,
     WorkflowBusyError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
 from ._query import HistoryPage, InstancePage
-from ._views import EventReceipt, HistoryItem, ReplayReport, WaitInfo, WorkflowInstance
-from .store import ScriptVersion
+from ._tokens import hash_token, new_token
+from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
+from .store import InstanceStatus, ScriptVersion
 
 __all__ = [
+    "AdvanceFailedError",
     "AlreadyResumedError",
     "CorruptStateError",
     "EventReceipt",
@@ -46,20 +52,27 @@ __all__ = [
     "HostClosedError",
     "HostError",
     "InstancePage",
+    "InstanceStatus",
     "InvalidCursorError",
+    "InvalidWorkflowIdError",
+    "MissingRegistrationError",
     "ReplayReport",
     "ScriptVersion",
     "TokenError",
     "TokenExpiredError",
+    "TokenInfo",
     "TokenNotFoundError",
     "TokenUsedError",
     "UnknownScriptError",
     "UnknownWorkflowError",
     "UpgradeError",
     "WaitInfo",
+    "WaitSelectionError",
     "WorkflowBusyError",
     "WorkflowFinishedError",
     "WorkflowHost",
     "WorkflowInstance",
     "WorkflowNotFaultedError",
+    "hash_token",
+    "new_token",
 ]

@@ -23,6 +23,10 @@ these at one boundary (``translate``), with the original chained as
     ├── WorkflowBusyError                     too many concurrent writers; try again
     ├── UpgradeError                          upgrade() refused: replay found drift
     ├── InvalidCursorError    (+ValueError)   a paging cursor this host did not make
+    ├── MissingRegistrationError              this process lacks a step/suspend the instance needs
+    ├── WaitSelectionError    (+LookupError)  a bare resume found no single suspend/token wait
+    ├── InvalidWorkflowIdError (+ValueError)  an empty or non-string workflow id
+    ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
         ├── TokenUsedError     (+store)       single use: already consumed
@@ -137,6 +141,65 @@ class TokenUsedError(TokenError, store_errors.TokenUsedError):
 
 class TokenExpiredError(TokenError, store_errors.TokenExpiredError):
     """The token expired (its wait timed out or will at ``expires_at``)."""
+
+
+class MissingRegistrationError(HostError):
+    """This process cannot run the instance: ``missing`` names steps or suspend
+    functions its starting process had and the script uses. Nothing was changed;
+    a process that registers them (e.g. started with the same ``--app``) can."""
+
+    def __init__(self, workflow_id: str, missing: list[str]) -> None:
+        names = ", ".join(sorted(missing))
+        super().__init__(
+            f"workflow {workflow_id!r} needs {names}, which this process has not registered; "
+            "nothing was changed (run it from a process that registers them, e.g. with the same --app)"
+        )
+        self.workflow_id = workflow_id
+        self.missing = sorted(missing)
+
+
+class WaitSelectionError(HostError, LookupError):
+    """A resume without a wait id needs exactly one pending suspend or token wait.
+
+    ``pending`` lists every pending wait as ``{"wait_id", "kind", "function_name"}``;
+    pass one of those ids. Timers (sleep, retries, event timeouts) complete early
+    only by an explicit wait id."""
+
+    def __init__(self, workflow_id: str, pending: list[dict[str, Any]]) -> None:
+        candidates = [p for p in pending if p["kind"] in RESUMABLE_KINDS]
+        listed = ", ".join(f"{p['wait_id']} ({p['kind']} {p['function_name']})" for p in pending) or "none"
+        if candidates:
+            why = f"{len(candidates)} suspend/token waits are pending"
+        else:
+            why = "no suspend or token wait is pending"
+        super().__init__(
+            f"cannot resume workflow {workflow_id!r} without a wait id: {why}; pending waits: {listed}"
+        )
+        self.workflow_id = workflow_id
+        self.pending = pending
+
+
+RESUMABLE_KINDS = frozenset({"suspend", "token", "hook"})
+
+
+class InvalidWorkflowIdError(HostError, ValueError):
+    """A workflow id must be a non-empty string (``workflow_id`` is what was given)."""
+
+    def __init__(self, workflow_id: Any) -> None:
+        super().__init__(f"workflow id must be a non-empty string, not {workflow_id!r}")
+        self.workflow_id = workflow_id
+
+
+class AdvanceFailedError(HostError):
+    """An advance failed with an unexpected error after it changed the instance;
+    the instance was faulted (``retry`` runs it again from its last good state).
+    ``cause_type`` and ``message`` describe the original error."""
+
+    def __init__(self, workflow_id: str, cause: BaseException) -> None:
+        super().__init__(f"advancing workflow {workflow_id!r} failed: {type(cause).__name__}: {cause}"[:2000])
+        self.workflow_id = workflow_id
+        self.cause_type = type(cause).__name__
+        self.message = str(cause)[:2000]
 
 
 _MAP: dict[type[BaseException], type[HostError]] = {

@@ -20,11 +20,12 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from jsflow import WorkflowError, WorkflowState
+from jsflow import WorkflowState
 
-from ._errors import CorruptStateError, UnknownWorkflowError
+from ._errors import UnknownWorkflowError
+from ._load import decode_header
 from ._views import WORKFLOW_ID_KEY, WorkflowInstance, instance_view
-from .store import WorkflowRecord
+from .store import InstanceStatus, WorkflowRecord
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -32,17 +33,16 @@ if TYPE_CHECKING:
 FORKED_FROM_KEY = "forked_from"
 
 
-def fork_state(state: WorkflowState, keep: int, new_id: str) -> WorkflowState:
-    """The new run's state: a fresh run id, the first ``keep`` journal entries."""
-    if not 0 <= keep <= len(state.journal):
-        raise ValueError(f"step must be from 0 to {len(state.journal)} (the journal length), not {keep}")
-    return state.model_copy(
+def fork_header(header: WorkflowState, new_id: str) -> WorkflowState:
+    """The new run's stored header: a fresh run id, no inline journal (its
+    entries are journal rows), no wait records, metadata naming the new id."""
+    return header.model_copy(
         update={
             "run_id": uuid.uuid4().hex,
             "parent_run_id": None,
-            "journal": list(state.journal[:keep]),
+            "journal": [],
             "waits": [],
-            "metadata": {**state.metadata, WORKFLOW_ID_KEY: new_id},
+            "metadata": {**header.metadata, WORKFLOW_ID_KEY: new_id},
         }
     )
 
@@ -50,35 +50,36 @@ def fork_state(state: WorkflowState, keep: int, new_id: str) -> WorkflowState:
 async def fork(
     host: WorkflowHost, workflow_id: str, step: int | None, new_id: str | None
 ) -> WorkflowInstance:
-    source = host.store.get_workflow(workflow_id)
-    if source is None:
-        raise UnknownWorkflowError(workflow_id)
-    if source.state is None:
-        raise CorruptStateError(workflow_id, "no state stored")
-    try:
-        state = WorkflowState.deserialize(source.state)
-    except (ValueError, WorkflowError) as exc:
-        raise CorruptStateError(workflow_id, str(exc)) from exc
-    keep = len(state.journal) if step is None else step
+    journal = await host.ajournal(workflow_id)  # as stored: createHook tokens stripped
+    keep = len(journal) if step is None else step
+    if not 0 <= keep <= len(journal):
+        raise ValueError(f"step must be from 0 to {len(journal)} (the journal length), not {keep}")
     wid = new_id or uuid.uuid4().hex
-    forked = fork_state(state, keep, wid)
-    now = host.clock()
-    record = WorkflowRecord(
-        workflow_id=wid,
-        script_name=source.script_name,
-        script_hash=source.script_hash,
-        entry_point=source.entry_point,
-        status="running",
-        state=forked.serialize(),
-        created_at=now,
-        updated_at=now,
-        metadata={**forked.metadata, FORKED_FROM_KEY: f"{workflow_id}@{keep}"},
-    )
     with host.store.transaction() as tx:
+        source = tx.get_workflow(workflow_id)
+        if source is None:  # purged since its journal was read
+            raise UnknownWorkflowError(workflow_id)
+        header = fork_header(decode_header(source), wid)
+        now = host.clock()
+        record = WorkflowRecord(
+            workflow_id=wid,
+            script_name=source.script_name,
+            script_hash=source.script_hash,
+            entry_point=source.entry_point,
+            status=InstanceStatus.RUNNING,
+            state=header.serialize(),
+            created_at=now,
+            updated_at=now,
+            metadata={**header.metadata, FORKED_FROM_KEY: f"{workflow_id}@{keep}"},
+        )
         stored, created = tx.create_workflow(record)
         if created:
-            detail = {"from": workflow_id, "step": keep, "run_id": forked.run_id}
-            tx.append_history(wid, "forked", detail, at=now)
+            for seq, entry in enumerate(journal[:keep]):
+                tx.append_journal(wid, seq, host.hooks.entry_text(entry))
+            tx.set_requirements(wid, tx.get_requirements(workflow_id))
+            tx.append_history(
+                wid, "forked", {"from": workflow_id, "step": keep, "run_id": header.run_id}, at=now
+            )
     if not created:  # idempotent on the new id, like start
         return instance_view(stored, host.store.list_waits(wid))
     return await host.arecover(wid)

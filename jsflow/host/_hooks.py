@@ -12,20 +12,26 @@ raw token, would defeat hashing). ``resume_with_token`` consumes the token in
 the same transaction that journals the resume, so a token resumes at most
 once; ``before_timeout_resume`` runs when a worker fires the expiry timer.
 
-JS ``createHook({timeout})``: a reserved step ``__jhook_create`` returns
-``{hookId, token, url, expiresAt}``; ``hook.wait()`` is the reserved suspend
-function ``__jhook_wait(hookId, expiresAtMs)``, whose expiry fires
-``timeout_event`` (a catchable ``TimeoutError`` in JS). Keeping the raw token
-out of storage: the token is not random but ``HMAC-SHA256(host secret,
-workflow id + hook id)``, where ``hookId`` is 128 random bits. The host strips
-``token`` and ``url`` from ``__jhook_create`` journal entries before every
-write and derives them again when it loads the state, so the journal stores
-only the hook id; the token table stores the hash. The secret comes from
-``hook_secret=``, else ``$JSFLOW_HOOK_SECRET``, else a file next to the SQLite
-database (``<db>.hook-secret``, created with mode 0600), else (memory store)
-a random per-process key. A copy of the database alone cannot resume hooks;
-losing the secret file only means JS code replaying an old hook sees a
-different token (the stored hash, and so the issued token, stays valid).
+JS ``createHook({timeout})`` is an engine ``Extension`` handed to every run
+the host opens (never a change to the engine, so two hosts sharing one engine
+each keep their own secret, clock and URL). Its internal step
+``__jhook_create`` returns ``{hookId, token, url, expiresAt}``; ``hook.wait()``
+is the internal suspend function ``__jhook_wait(hookId, expiresAtMs)``, whose
+expiry fires ``timeout_event`` (a catchable ``TimeoutError`` in JS). Scripts
+cannot call either (they are not globals) nor define a JS step by those names.
+Calling ``hook.wait()`` again returns the same promise: one hook, one wait,
+one outcome. Keeping the raw token out of storage: the token is not random
+but an HMAC-SHA256 under the host secret of a length-prefixed, domain-separated
+encoding of (workflow id, hook id), where ``hookId`` is 128 random bits, so no
+two (id, hook) pairs share an input. The host strips ``token`` and ``url``
+from ``__jhook_create`` journal entries before every write and derives them
+again when it loads the journal, so the journal stores only the hook id; the
+token table stores the hash. The secret comes from ``hook_secret=``, else
+``$JSFLOW_HOOK_SECRET``, else a file next to the SQLite database
+(``<db>.hook-secret``, created with mode 0600), else (memory store) a random
+per-process key. A copy of the database alone cannot resume hooks; losing the
+secret file only means JS code replaying an old hook sees a different token
+(the stored hash, and so the issued token, stays valid).
 """
 
 from __future__ import annotations
@@ -42,9 +48,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jsflow import WorkflowState, current_step, parse_duration
-from jsflow._state import datetime_to_ms, ms_to_datetime
+from jsflow import Extension, JournalEntry, current_step, parse_duration
 
+from ._timeutil import datetime_to_ms, ms_to_datetime
 from ._tokens import new_token
 
 if TYPE_CHECKING:
@@ -56,17 +62,33 @@ SECRET_ENV = "JSFLOW_HOOK_SECRET"
 _REDACTED = ("token", "url")
 
 CREATE_HOOK_JS = r"""
-globalThis.createHook = async function createHook(options) {
-  const opts = options === undefined || options === null ? {} : options;
-  if (typeof opts !== 'object') {
-    throw new TypeError('createHook: options must be an object like {timeout: "1h"}');
-  }
-  const info = await __jhook_create(opts.timeout === undefined ? null : opts.timeout);
-  const hook = { hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt };
-  hook.wait = function wait() { return __jhook_wait(info.hookId, info.expiresAtMs); };
-  return Object.freeze(hook);
-};
+function (ops) {
+  const keys = Object.keys;
+  const freeze = Object.freeze;
+  globalThis.createHook = async function createHook(options) {
+    const opts = options === undefined || options === null ? {} : options;
+    if (typeof opts !== 'object') {
+      throw new TypeError('createHook: options must be an object like {timeout: "1h"}');
+    }
+    for (const key of keys(opts)) {
+      if (key !== 'timeout') {
+        throw new TypeError('createHook: unknown option "' + key + '" (allowed: timeout)');
+      }
+    }
+    const info = await ops.__jhook_create(opts.timeout === undefined ? null : opts.timeout);
+    let waiting = null;
+    const hook = {
+      hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt,
+      wait() {
+        if (waiting === null) waiting = ops.__jhook_wait(info.hookId, info.expiresAtMs);
+        return waiting;
+      },
+    };
+    return freeze(hook);
+  };
+}
 """
+_DOMAIN = b"jsflow/createHook/token/v2\x00"
 
 
 async def maybe_await(value: Any) -> Any:
@@ -100,41 +122,39 @@ class TokenSpec:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A token created at a suspension; handed to ``before_suspend`` after commit."""
+    """A token created at a suspension; handed to ``before_suspend`` after commit
+    and returned to the caller whose call issued it (``WorkflowInstance.tokens``)."""
 
     spec: TokenSpec | None
     token: str
     expires_at: datetime
     arguments: list[Any]
+    wait_id: int
+    function_name: str
+    kind: str
+    url: str | None = None
 
 
 class HookRegistry:
-    """The host's token suspend functions and the createHook built-in."""
+    """The host's token suspend functions and the createHook extension."""
 
     def __init__(self, host: WorkflowHost, secret: bytes | str | None) -> None:
         self.host = host
         self.specs: dict[str, TokenSpec] = {}
         self._secret = _resolve_secret(host, secret)
-        self._install_create_hook()
+        self.extension = Extension(
+            name="createHook",
+            js=CREATE_HOOK_JS,
+            steps={HOOK_CREATE: self._create_hook},
+            suspends={HOOK_WAIT: _hook_wait_resume_at},
+            globals=("createHook",),
+        )
 
     # -- registration -------------------------------------------------------------
     def register(self, name: str, **hooks: Any) -> None:
         spec = TokenSpec(name=name, cap=self.host.max_suspension, **hooks)
         self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at)
         self.specs[name] = spec
-
-    def _install_create_hook(self) -> None:
-        engine = self.host.engine
-        if getattr(engine, "_jsflow_host_hooks", None) is self:
-            return
-        # Reserved "__j" names are refused by the public registration; this
-        # private engine hook exists for the host (see WorkflowEngine._register_internal).
-        engine._register_internal(HOOK_CREATE, step=self._create_hook)
-        engine._register_internal(HOOK_WAIT, resume_at=_hook_wait_resume_at)
-        if not getattr(engine, "_jsflow_create_hook_js", False):
-            engine.execute(CREATE_HOOK_JS)
-            engine._jsflow_create_hook_js = True  # type: ignore[attr-defined]
-        engine._jsflow_host_hooks = self  # type: ignore[attr-defined]
 
     # -- createHook -----------------------------------------------------------------
     def _create_hook(self, timeout: Any = None) -> dict[str, Any]:
@@ -147,61 +167,73 @@ class HookRegistry:
         return self._inflate(current_step().workflow_id, info)
 
     def derive_token(self, workflow_id: str, hook_id: str) -> str:
-        mac = hmac.new(self._secret, f"{workflow_id}\n{hook_id}".encode(), hashlib.sha256).digest()
+        """The hook's token: unambiguous input (domain tag, then each part length-prefixed)."""
+        message = bytearray(_DOMAIN)
+        for part in (workflow_id, hook_id):
+            data = part.encode("utf-8", "surrogatepass")
+            message += len(data).to_bytes(4, "big") + data
+        mac = hmac.new(self._secret, bytes(message), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
     def _inflate(self, workflow_id: str, info: dict[str, Any]) -> dict[str, Any]:
         token = self.derive_token(workflow_id, str(info["hookId"]))
         return {**info, "token": token, "url": f"{self.host.hook_base_url}/{token}"}
 
-    # -- state codec: the raw hook token never reaches the store ----------------------
-    def state_text(self, state: WorkflowState) -> str:
-        """The serialized state to store. The text is searched for the createHook
-        step name first: a journal without one (nearly all) needs no stripping."""
-        text = state.serialize()
-        if HOOK_CREATE not in text:
-            return text
-        return self.strip_state(state).serialize()
+    # -- journal codec: the raw hook token never reaches the store -------------------
+    def entry_text(self, entry: JournalEntry) -> str:
+        """The JSON text to store for one journal entry (createHook: without token/url)."""
+        if entry.name == HOOK_CREATE and isinstance(entry.result, dict):
+            result = {k: v for k, v in entry.result.items() if k not in _REDACTED}
+            entry = entry.model_copy(update={"result": result})
+        return entry.model_dump_json(exclude_none=True)
 
-    def strip_state(self, state: WorkflowState) -> WorkflowState:
-        """The state to store: createHook entries without ``token``/``url``."""
-        if not any(e.name == HOOK_CREATE and isinstance(e.result, dict) for e in state.journal):
-            return state
-        journal = [
+    def inflate(self, workflow_id: str, journal: list[JournalEntry]) -> list[JournalEntry]:
+        """The journal the engine sees: createHook entries with their derived token and URL."""
+        if not any(e.name == HOOK_CREATE for e in journal):
+            return journal
+        return [
+            e.model_copy(update={"result": self._inflate(workflow_id, e.result)})
+            if e.name == HOOK_CREATE
+            and isinstance(e.result, dict)
+            and isinstance(e.result.get("hookId"), str)
+            else e
+            for e in journal
+        ]
+
+    def strip(self, journal: list[JournalEntry]) -> list[JournalEntry]:
+        """The journal to store inline: createHook entries without token/url."""
+        if not any(e.name == HOOK_CREATE for e in journal):
+            return journal
+        return [
             e.model_copy(update={"result": {k: v for k, v in e.result.items() if k not in _REDACTED}})
             if e.name == HOOK_CREATE and isinstance(e.result, dict)
             else e
-            for e in state.journal
+            for e in journal
         ]
-        return state.model_copy(update={"journal": journal})
-
-    def inflate_state(self, workflow_id: str, state: WorkflowState) -> WorkflowState:
-        """The state the engine sees: createHook entries with their derived token and URL."""
-        if not any(e.name == HOOK_CREATE and isinstance(e.result, dict) for e in state.journal):
-            return state
-        journal = [
-            e.model_copy(update={"result": self._inflate(workflow_id, e.result)})
-            if e.name == HOOK_CREATE and isinstance(e.result, dict) and "hookId" in e.result
-            else e
-            for e in state.journal
-        ]
-        return state.model_copy(update={"journal": journal})
 
     # -- issuing tokens at a suspension ----------------------------------------------------
-    def issue(
-        self, workflow_id: str, kind: str, function_name: str, args: list[Any], resume_at: datetime | None
-    ) -> IssuedToken:
-        """A new token for a "token" or "hook" wait, with its capped expiry."""
+    def issue(self, workflow_id: str, wait: Any, kind: str) -> IssuedToken:
+        """A new token for a "token" or "hook" wait (an engine ``Wait``), with its capped expiry."""
         cap = self.host.clock() + self.host.max_suspension
-        expires_at = min(resume_at, cap) if resume_at is not None else cap
+        expires_at = min(wait.resume_at, cap) if wait.resume_at is not None else cap
+        args = list(wait.arguments)
         if kind == "hook":
-            token = self.derive_token(workflow_id, str(args[0]))
-            return IssuedToken(None, token, expires_at, args)
-        return IssuedToken(self.specs.get(function_name), new_token(), expires_at, args)
+            token = self.derive_token(workflow_id, str(args[0]) if args else "")
+            url = f"{self.host.hook_base_url}/{token}"
+            return IssuedToken(None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url)
+        spec = self.specs.get(wait.function_name)
+        return IssuedToken(spec, new_token(), expires_at, args, wait.wait_id, wait.function_name, kind)
 
 
-def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime:
-    return ms_to_datetime(int(expires_at_ms))
+def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime | None:
+    """The hook's expiry; only the extension calls this, with what ``__jhook_create``
+    journaled, but a value that is not a sane time never escapes as a raw error."""
+    if isinstance(expires_at_ms, bool) or not isinstance(expires_at_ms, int | float):
+        return None
+    try:
+        return ms_to_datetime(int(expires_at_ms))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _resolve_secret(host: WorkflowHost, secret: bytes | str | None) -> bytes:

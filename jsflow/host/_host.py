@@ -14,8 +14,9 @@ is finished by ``run_due``/``worker`` with ``engine.recover_workflow``: the
 journal replays and only steps without a journaled completion run again.
 ``recover(workflow_id)`` does the same for one instance on demand.
 
-See ``_advance`` (concurrency), ``_hooks`` (tokens, createHook), ``_inbox``
-(events) and ``_timers`` (run_due, worker) for the details.
+See ``_driver`` (the advance loop, concurrency), ``_deliveries`` (what each
+operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
+``_timers`` (run_due, worker) for the details.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from jsflow import WorkflowEngine
-from jsflow._engine import _run_coro
+from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _advance, _fork, _hooks, _inbox, _ops, _query, _timers
+from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
@@ -78,6 +78,25 @@ class WorkflowHost:
         self._lock = threading.Lock()
         #: (script name, hash) -> source; versions are content-addressed, never changed
         self.script_cache: dict[tuple[str, str], str] = {}
+        self._requirements: dict[tuple[str, frozenset[str]], list[str]] = {}
+
+    # -- what this process can run -------------------------------------------------
+    def capabilities(self) -> frozenset[str]:
+        """The step and suspend names registered in this process (token suspend
+        functions included). An instance whose script uses a name its starting
+        process had and this one lacks is left alone (``MissingRegistrationError``)."""
+        return frozenset(self.engine.step_names) | frozenset(self.engine.suspend_names)
+
+    def requirements_cache(self, script_hash: str, source: str) -> list[str]:
+        """The registered names a script version mentions (cached per version and registrations)."""
+        caps = self.capabilities()
+        key = (script_hash, caps)
+        found = self._requirements.get(key)
+        if found is None:
+            if len(self._requirements) >= 256:
+                self._requirements.clear()
+            found = self._requirements[key] = _ops.requirements_of(self, source)
+        return found
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
@@ -205,32 +224,49 @@ class WorkflowHost:
         self._check_open()
         return _ops.history(self, workflow_id)
 
+    async def ajournal(self, workflow_id: str) -> list[JournalEntry]:
+        """The journal of the instance's current run, as stored (createHook tokens
+        are never part of it): what a replay delivers to the script, in order."""
+        self._check_open()
+        return self.hooks.strip(list(_load.load(self, workflow_id).state.journal))
+
     # -- delivery (async) -----------------------------------------------------------
-    async def asend_event(self, workflow_id: str, name: str, payload: Any = None) -> EventReceipt:
+    async def asend_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
         """Persist the event, then deliver it to a waiting ``waitForEvent(name)``.
 
         If nothing waits for ``name`` yet, the event stays buffered and is
         delivered (FIFO per name) when the workflow starts waiting for it.
-        ``UnknownWorkflowError``/``WorkflowFinishedError`` for unknown or
-        finished instances, ``PayloadTooLargeError`` over the engine's payload
-        limit: in those cases nothing is stored.
+        ``idempotency_key``: at most one event is stored per key and instance;
+        sending again with the same key returns the first event's receipt
+        (``duplicate=True``) and stores nothing. ``UnknownWorkflowError``/
+        ``WorkflowFinishedError`` for unknown or finished instances,
+        ``InvalidPayloadError``/``PayloadTooLargeError`` for bad payloads: in
+        those cases nothing is stored.
         """
         self._check_open()
-        return await _inbox.send_event(self, workflow_id, name, payload)
+        return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
 
     async def aresume(
         self, workflow_id: str, value: Any = None, wait_id: int | None = None
     ) -> WorkflowInstance:
-        """Complete ``wait_id`` (default: the first pending wait) with ``value``.
-        ``AlreadyResumedError`` if that wait is no longer pending."""
+        """Complete ``wait_id`` with ``value``.
+
+        Without ``wait_id``: the single pending suspend or token wait; with none
+        or several, ``WaitSelectionError`` lists the pending waits and their ids.
+        Timers (sleeps, retries, event timeouts) complete early only by an
+        explicit ``wait_id``. ``AlreadyResumedError`` if the wait is no longer
+        pending. The returned instance carries any tokens the advance issued
+        (``tokens``)."""
         self._check_open()
-        return await _advance.resume(self, workflow_id, value, wait_id)
+        return await _deliveries.resume(self, workflow_id, value, wait_id)
 
     async def aresume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
         ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
         self._check_open()
-        return await _advance.resume_with_token(self, token, payload)
+        return await _deliveries.resume_with_token(self, token, payload)
 
     # -- operations (async) -----------------------------------------------------------
     async def arun_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
@@ -256,7 +292,7 @@ class WorkflowHost:
         """Finish an instance left "running" (its process died): replay, then run
         only the steps that were in flight. No-op for other statuses."""
         self._check_open()
-        return await _advance.recover(self, workflow_id)
+        return await _deliveries.recover(self, workflow_id)
 
     async def aretry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
         """Run a faulted instance again from its last good state: the journal
@@ -264,7 +300,7 @@ class WorkflowHost:
         ``version`` (a script hash of the same name) retries on another version,
         checked by replay first."""
         self._check_open()
-        return await _advance.retry(self, workflow_id, version)
+        return await _deliveries.retry(self, workflow_id, version)
 
     async def aupgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Move a live instance to another version of its script, after checking
@@ -362,7 +398,7 @@ class WorkflowHost:
         metadata: dict[str, str] | None = None,
     ) -> WorkflowInstance:
         """Sync ``astart``."""
-        return _run_coro(
+        return run_sync(
             self.astart(
                 script_name,
                 *args,
@@ -375,7 +411,7 @@ class WorkflowHost:
 
     def get(self, workflow_id: str) -> WorkflowInstance:
         """Sync ``aget``."""
-        return _run_coro(self.aget(workflow_id))
+        return run_sync(self.aget(workflow_id))
 
     def list(
         self,
@@ -388,7 +424,7 @@ class WorkflowHost:
         offset: int = 0,
     ) -> list[WorkflowInstance]:
         """Sync ``alist``."""
-        return _run_coro(
+        return run_sync(
             self.alist(
                 status=status,
                 script=script,
@@ -401,45 +437,51 @@ class WorkflowHost:
 
     def cancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
         """Sync ``acancel``."""
-        return _run_coro(self.acancel(workflow_id, reason))
+        return run_sync(self.acancel(workflow_id, reason))
 
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
-        return _run_coro(self.ahistory(workflow_id))
+        return run_sync(self.ahistory(workflow_id))
 
-    def send_event(self, workflow_id: str, name: str, payload: Any = None) -> EventReceipt:
+    def journal(self, workflow_id: str) -> list[JournalEntry]:
+        """Sync ``ajournal``."""
+        return run_sync(self.ajournal(workflow_id))
+
+    def send_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
         """Sync ``asend_event``."""
-        return _run_coro(self.asend_event(workflow_id, name, payload))
+        return run_sync(self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key))
 
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""
-        return _run_coro(self.aresume(workflow_id, value, wait_id))
+        return run_sync(self.aresume(workflow_id, value, wait_id))
 
     def resume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Sync ``aresume_with_token``."""
-        return _run_coro(self.aresume_with_token(token, payload))
+        return run_sync(self.aresume_with_token(token, payload))
 
     def run_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
         """Sync ``arun_due``."""
-        return _run_coro(self.arun_due(now, limit=limit))
+        return run_sync(self.arun_due(now, limit=limit))
 
     def worker(
         self, poll_interval: float = 1.0, stop_event: threading.Event | None = None, *, limit: int = 100
     ) -> None:
         """Sync ``aworker``."""
-        _run_coro(self.aworker(poll_interval, stop_event, limit=limit))
+        run_sync(self.aworker(poll_interval, stop_event, limit=limit))
 
     def recover(self, workflow_id: str) -> WorkflowInstance:
         """Sync ``arecover``."""
-        return _run_coro(self.arecover(workflow_id))
+        return run_sync(self.arecover(workflow_id))
 
     def retry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
         """Sync ``aretry``."""
-        return _run_coro(self.aretry(workflow_id, version=version))
+        return run_sync(self.aretry(workflow_id, version=version))
 
     def upgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Sync ``aupgrade``."""
-        return _run_coro(self.aupgrade(workflow_id, new_hash))
+        return run_sync(self.aupgrade(workflow_id, new_hash))
 
     def replay_check(
         self,
@@ -450,7 +492,7 @@ class WorkflowHost:
         include_finished: bool = False,
     ) -> list[ReplayReport]:
         """Sync ``areplay_check``."""
-        return _run_coro(
+        return run_sync(
             self.areplay_check(
                 script_source, workflow_ids, script_name=script_name, include_finished=include_finished
             )
@@ -469,7 +511,7 @@ class WorkflowHost:
         cursor: str | None = None,
     ) -> InstancePage:
         """Sync ``alist_page``."""
-        return _run_coro(
+        return run_sync(
             self.alist_page(
                 status=status,
                 script=script,
@@ -484,18 +526,18 @@ class WorkflowHost:
 
     def history_page(self, workflow_id: str, *, limit: int = 100, cursor: str | None = None) -> HistoryPage:
         """Sync ``ahistory_page``."""
-        return _run_coro(self.ahistory_page(workflow_id, limit=limit, cursor=cursor))
+        return run_sync(self.ahistory_page(workflow_id, limit=limit, cursor=cursor))
 
     def count_by_status(self) -> dict[str, int]:
         """Sync ``acount_by_status``."""
-        return _run_coro(self.acount_by_status())
+        return run_sync(self.acount_by_status())
 
     def purge(self, workflow_ids: list[str]) -> list[str]:
         """Sync ``apurge``."""
-        return _run_coro(self.apurge(workflow_ids))
+        return run_sync(self.apurge(workflow_ids))
 
     def fork(
         self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
     ) -> WorkflowInstance:
         """Sync ``afork``."""
-        return _run_coro(self.afork(workflow_id, step=step, new_id=new_id))
+        return run_sync(self.afork(workflow_id, step=step, new_id=new_id))

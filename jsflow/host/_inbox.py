@@ -23,57 +23,78 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jsflow import PayloadTooLargeError
+from jsflow import validate_payload
 
-from ._advance import Act, Loaded, TxOp, drive, load
-from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
-from ._views import EventReceipt, WorkflowInstance
-from .store import InboxEvent, PendingWait, StoreSession, WorkflowRecord
-from .store._records import TERMINAL_STATUSES
+from ._deliveries import event_delivery
+from ._driver import Advanced, TxOp, drive
+from ._errors import (
+    AlreadyResumedError,
+    CorruptStateError,
+    InvalidWorkflowIdError,
+    MissingRegistrationError,
+    UnknownWorkflowError,
+    WorkflowBusyError,
+    WorkflowFinishedError,
+)
+from ._load import Loaded, read_instance, script_source
+from ._views import EventReceipt
+from .store import InboxEvent, InstanceStatus, StoreSession
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
 
-
-def encode_payload(host: WorkflowHost, payload: Any) -> str:
-    """JSON text of the payload; TypeError/ValueError or PayloadTooLargeError before anything is stored."""
-    text = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > host.engine.limits.payload:
-        raise PayloadTooLargeError("the event payload", size, host.engine.limits.payload)
-    return text
+MAX_NAME_LENGTH = 512
+MAX_KEY_LENGTH = 512
 
 
-async def send_event(host: WorkflowHost, workflow_id: str, name: str, payload: Any) -> EventReceipt:
+def check_event_name(host: WorkflowHost, name: Any) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError("event name must be a non-empty string")
-    text = encode_payload(host, payload)
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
+    validate_payload(name, limit=host.engine.limits.payload, what="the event name")
+
+
+async def send_event(
+    host: WorkflowHost, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    if not isinstance(workflow_id, str) or not workflow_id:
+        raise InvalidWorkflowIdError(workflow_id)
+    check_event_name(host, name)
+    if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
+        raise ValueError("idempotency_key must be a non-empty string")
+    if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
+    text = validate_payload(payload, limit=host.engine.limits.payload, what="the event payload")
     found = None
     with host.store.transaction() as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
-        if record.status in TERMINAL_STATUSES:
+        if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
-        event_id = tx.enqueue_event(workflow_id, name, text)
-        tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
-        if record.status == "suspended":  # look for a delivery while the snapshot is open
-            found = _find_delivery(tx, record)
-    first = (
-        None if found is None else _Delivery(found[1], found[2], load(host, workflow_id, (record, found[0])))
-    )
+        if idempotency_key is None:
+            event_id, created = tx.enqueue_event(workflow_id, name, text), True
+        else:
+            event_id, created = tx.enqueue_event_once(workflow_id, name, text, idempotency_key)
+        if created:
+            tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
+            if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open
+                with contextlib.suppress(CorruptStateError):  # stored anyway; drain reports it
+                    found = _find_delivery(host, tx, workflow_id)
     delivered: dict[int, int] = {}
-    # stored either way: a busy worker's drain delivers it; a finished run never will.
-    # Without a delivery found above, drain reads again now that the event is
-    # committed (see the ordering argument in the module doc).
-    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError):
-        await drain(host, workflow_id, delivered=delivered, first=first)
+    # stored either way: a busy worker's drain delivers it; a finished run never
+    # will. Without a delivery found above, drain reads again now that the event
+    # is committed (see the ordering argument in the module doc). A process that
+    # cannot run the instance leaves the event buffered for one that can.
+    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
+        await drain(host, workflow_id, delivered=delivered, first=found)
     if event_id in delivered:
-        return EventReceipt(event_id, workflow_id, name, True, delivered[event_id])
+        return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=not created)
     event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
     if event is None or event.delivered_at is None:
-        return EventReceipt(event_id, workflow_id, name, False, None)
-    return EventReceipt(event_id, workflow_id, name, True, event.wait_id)
+        return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
+    return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
 
 
 @dataclass
@@ -85,40 +106,39 @@ class _Delivery:
     loaded: Loaded
 
 
-def _find_delivery(
-    tx: StoreSession, record: WorkflowRecord
-) -> tuple[list[PendingWait], InboxEvent, int] | None:
-    """In an open session, for a suspended instance: its waits, and the oldest
-    buffered event some pending waitForEvent listens for with that wait's id."""
-    waits = tx.list_waits(record.workflow_id)
+def _find_delivery(host: WorkflowHost, tx: StoreSession, workflow_id: str) -> _Delivery | None:
+    """In an open session, for a suspended instance: the oldest buffered event
+    some pending waitForEvent listens for, that wait's id, and the snapshot."""
+    waits = tx.list_waits(workflow_id)
     listening = [w for w in waits if w.kind == "event" and w.event_names]
     names = {n for w in listening for n in (w.event_names or ())}
-    for event in tx.pending_events(record.workflow_id, sorted(names)) if names else []:
+    for event in tx.pending_events(workflow_id, sorted(names)) if names else []:
         for wait in listening:  # waits come in wait-id order: the engine's choice too
             if event.name in (wait.event_names or ()):
-                return waits, event, wait.wait_id
+                return _Delivery(event, wait.wait_id, read_instance(host, tx, workflow_id))
     return None
 
 
-def _next_delivery(host: WorkflowHost, workflow_id: str, after: WorkflowInstance | None) -> _Delivery | None:
+def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None) -> _Delivery | None:
     """The next event to deliver, read in one snapshot with the instance and its waits.
 
-    ``after``: the view an advance just returned; when it shows no listening
-    wait, or no buffered event matches, that is known without reading the
-    instance.
+    ``after``: what an advance just returned; when it shows no listening wait,
+    or no buffered event matches, that is known without reading the instance.
     """
     if after is not None:
-        names = {n for w in after.waits if w.kind == "event" for n in (w.event_names or ())}
-        if after.status != "suspended" or not names or not host.store.pending_events(workflow_id, names):
+        view = after.view
+        names = {n for w in view.waits if w.kind == "event" for n in (w.event_names or ())}
+        if view.status != InstanceStatus.SUSPENDED or not names:
+            return None
+        if not host.store.pending_events(workflow_id, names):
             return None
     with host.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
-        found = _find_delivery(tx, record) if record.status == "suspended" else None
-    if found is None:
-        return None
-    return _Delivery(found[1], found[2], load(host, workflow_id, (record, found[0])))
+        if record.status != InstanceStatus.SUSPENDED:
+            return None
+        return _find_delivery(host, tx, workflow_id)
 
 
 async def drain(
@@ -127,35 +147,28 @@ async def drain(
     *,
     delivered: dict[int, int] | None = None,
     first: _Delivery | None = None,
-) -> WorkflowInstance | None:
-    """Deliver buffered events while a pending wait listens for one; the last view, or None.
+) -> Advanced | None:
+    """Deliver buffered events while a pending wait listens for one; the last outcome, or None.
     ``delivered`` collects event id -> wait id of the events this call delivered;
     ``first``: a delivery the caller already found."""
-    view = None
+    last: Advanced | None = None
+    tokens: list[Any] = []
     while True:
-        found = first if first is not None else _next_delivery(host, workflow_id, view)
+        found = first if first is not None else _next_delivery(host, workflow_id, last)
         first = None
         if found is None:
-            return view
+            return None if last is None else Advanced(last.view, tokens)
         event, wait_id = found.event, found.wait_id
-        act = Act(
-            "event",
-            wait_id,
-            json.loads(event.payload_json),
-            event.name,
-            history=("event_delivered", {"event_id": event.event_id, "wait_id": wait_id}),
-        )
+        found.loaded.script = script_source(host, found.loaded.record)
+        payload = json.loads(event.payload_json)
+        check = _marker(host, event.event_id, wait_id, found.loaded)
         try:
-            view = await drive(
-                host,
-                workflow_id,
-                act,
-                prepare=_marker(host, event.event_id, wait_id, found.loaded),
-                preloaded=found.loaded,
-            )
+            delivery = event_delivery(event.event_id, event.name, payload, wait_id, check)
+            last = await drive(host, workflow_id, delivery, found.loaded)
         except AlreadyResumedError:
-            view = None
+            last = None
             continue  # the wait went away under us; look again
+        tokens += last.tokens
         if delivered is not None:
             delivered[event.event_id] = wait_id
 
@@ -164,18 +177,30 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
     """Check the event is still undelivered (known for the snapshot it was found
     in) and mark it delivered in the first journal write's transaction."""
 
-    def prepare(loaded: Loaded) -> list[TxOp]:
+    def check(loaded: Loaded) -> list[TxOp]:
         if loaded is seen_pending:
             pending = True
         else:
             event = host.store.get_event(event_id)
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
-            raise AlreadyResumedError(loaded.record.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
+            raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
 
         def mark(tx: StoreSession) -> None:
             tx.mark_event_delivered(event_id, wait_id)
 
         return [mark]
 
-    return prepare
+    return check
+
+
+async def deliver_stranded(host: WorkflowHost, now: Any, limit: int) -> int:
+    """A worker pass: deliver buffered events whose wait is pending (their sender
+    died between storing and delivering, or a process could not run the instance)."""
+    count = 0
+    for workflow_id in host.store.stranded_workflows(now, limit, host.capabilities()):
+        delivered: dict[int, int] = {}
+        with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
+            await drain(host, workflow_id, delivered=delivered)
+        count += len(delivered)
+    return count

@@ -3,24 +3,28 @@ cancel, history, upgrade and replay checks."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from jsflow import JournalCompatibilityError, PayloadTooLargeError, WorkflowState
-from jsflow._run import Finished, Run
-from jsflow._state import datetime_to_ms, ms_to_datetime
+from jsflow import JournalCompatibilityError, WorkflowState, validate_payload
 
-from ._advance import Act, Loaded, decode_state, deliver_inbox, drive, load_record
+from ._deliveries import settle
+from ._driver import Delivery, drive
 from ._errors import (
     CorruptStateError,
+    InvalidWorkflowIdError,
     UnknownScriptError,
     UpgradeError,
     WorkflowBusyError,
     WorkflowFinishedError,
 )
+from ._load import Loaded, load, load_record
+from ._timeutil import datetime_to_ms, ms_to_datetime
 from ._views import (
     WORKFLOW_ID_KEY,
     HistoryItem,
@@ -29,11 +33,31 @@ from ._views import (
     instance_view,
     lifecycle_item,
 )
-from .store import ConcurrencyError, PendingWait, ScriptVersion, WorkflowRecord
-from .store._records import TERMINAL_STATUSES
+from .store import ConcurrencyError, InstanceStatus, PendingWait, ScriptVersion, WorkflowRecord
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
+
+_IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+MAX_WORKFLOW_ID_LENGTH = 512
+
+
+def requirements_of(host: WorkflowHost, source: str) -> list[str]:
+    """The registered names ``source`` mentions: what a process needs to run it.
+
+    Mentioned, not called: a name that appears anywhere in the source counts,
+    which errs on the side of leaving an instance to a process that has it."""
+    words = set(_IDENTIFIER.findall(source))
+    return sorted(words & host.capabilities())
+
+
+def check_workflow_id(workflow_id: Any) -> None:
+    if not isinstance(workflow_id, str) or not workflow_id or len(workflow_id) > MAX_WORKFLOW_ID_LENGTH:
+        raise InvalidWorkflowIdError(workflow_id)
+    try:
+        workflow_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidWorkflowIdError(workflow_id) from None
 
 
 def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion:
@@ -64,11 +88,11 @@ async def start(
     first steps leaves a "running" instance that recovery finishes.
     """
     if workflow_id is not None:
+        check_workflow_id(workflow_id)
         existing = host.store.get_workflow(workflow_id)
         if existing is not None:
             return instance_view(existing, host.store.list_waits(workflow_id))
-    text = json.dumps(args, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    size = len(text.encode("utf-8", "surrogatepass"))
+    text = validate_payload(args, limit=host.engine.limits.payload, what="the arguments")
     wid = workflow_id or uuid.uuid4().hex
     meta = {**(metadata or {}), WORKFLOW_ID_KEY: wid}
     now = host.clock()
@@ -79,35 +103,35 @@ async def start(
         started_at_ms=datetime_to_ms(now),
         metadata=meta,
     )
-    state_text = state.serialize()
     with host.store.transaction() as tx:  # the script lookup shares the create's transaction
         script = tx.get_script(script_name, version)
         if script is None:
             raise UnknownScriptError(script_name, version)
-        if size > host.engine.limits.payload:
-            raise PayloadTooLargeError("the arguments", size, host.engine.limits.payload)
         record = WorkflowRecord(
             workflow_id=wid,
             script_name=script.name,
             script_hash=script.hash,
             entry_point=entry_point,
-            status="running",
-            state=state_text,
+            status=InstanceStatus.RUNNING,
+            state=state.serialize(),
             created_at=now,
             updated_at=now,
             metadata=meta,
         )
         stored, created = tx.create_workflow(record)
         if created:
+            requirements = host.requirements_cache(script.hash, script.source)
+            if requirements:
+                tx.set_requirements(wid, requirements)
             tx.append_history(wid, "started", {"script_hash": script.hash, "run_id": state.run_id}, at=now)
     if not created:
         return instance_view(stored, host.store.list_waits(wid))
     host.script_cache.setdefault((script.name, script.hash), script.source)
-    # the first attempt runs on what was just stored: no read back, and no
+    # the first turn runs on what was just stored: no read back, and no
     # "acquire" write (creating the instance "running" already took it)
-    fresh = Loaded(stored, [], script.source, state)
-    view = await drive(host, wid, Act(), owner=True, acquire=False, preloaded=fresh)
-    return await deliver_inbox(host, wid, view)
+    fresh = Loaded(stored, [], script.source, state, 0, requirements)
+    advanced = await drive(host, wid, Delivery(owner=True, acquire=False), fresh)
+    return await settle(host, wid, advanced)
 
 
 def get(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
@@ -140,7 +164,7 @@ def cancel(host: WorkflowHost, workflow_id: str, reason: str | None) -> Workflow
     """Mark cancelled with the version check (a worker mid-run loses its next write)."""
     for _ in range(50):
         record, _waits = load_record(host, workflow_id)
-        if record.status in TERMINAL_STATUSES:
+        if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "cancel")
         try:
             with host.store.transaction() as tx:
@@ -162,11 +186,11 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     lifecycle = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
     journal: list[HistoryItem] = []
     try:
-        state = decode_state(host, record, inflate=False)
+        state = load(host, workflow_id).state
     except CorruptStateError as exc:
         lifecycle.append(HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason}))
         return lifecycle
-    for entry in state.journal:
+    for entry in host.hooks.strip(list(state.journal)):
         detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
         if entry.type in ("step_error", "timeout"):
             detail["error"] = entry.error
@@ -210,7 +234,7 @@ def replay_one(
         "status": record.status,
     }
     try:
-        state = decode_state(host, record)
+        state = load(host, record.workflow_id).state
     except CorruptStateError as exc:
         return ReplayReport(**base, ok=False, message=str(exc))
     return _replay(host, state, waits, source, base)
@@ -219,38 +243,34 @@ def replay_one(
 def _replay(
     host: WorkflowHost, state: WorkflowState, waits: list[PendingWait], source: str, base: dict[str, Any]
 ) -> ReplayReport:
-    # Run is the engine's private per-call object; replay-only use (start, never live).
-    run = Run(host.engine._config(), source, state)
-    try:
-        run.start()
-    except Finished as done:
-        err = done.result.error
-        if isinstance(err, JournalCompatibilityError):
-            return ReplayReport(
-                **base,
-                ok=False,
-                message=err.message,
-                slot_index=err.slot_index,
-                expected_type=err.expected_type,
-                expected_name=err.expected_name,
-                encountered_type=err.encountered_type,
-                encountered_name=err.encountered_name,
-            )
+    outcome = host.engine.replay(source, state, extensions=[host.hooks.extension])
+    err = outcome.error
+    if isinstance(err, JournalCompatibilityError):
+        return ReplayReport(
+            **base,
+            ok=False,
+            message=err.message,
+            slot_index=err.slot_index,
+            expected_type=err.expected_type,
+            expected_name=err.expected_name,
+            encountered_type=err.encountered_type,
+            encountered_name=err.encountered_name,
+        )
+    if not outcome.ok:
         return ReplayReport(**base, ok=False, message=f"replay failed: {err}")
-    finally:
-        run.close()
+    found = {w.wait_id: w for w in outcome.waits}
     for wait in waits:
-        slot = run.slots.get(wait.wait_id)
-        if slot is None or slot.name != wait.function_name:
-            now = "nothing" if slot is None else f"{slot.kind} {slot.name!r}"
+        now = found.get(wait.wait_id)
+        if now is None or now.function_name != wait.function_name:
+            what = "nothing" if now is None else repr(now.function_name)
             return ReplayReport(
                 **base,
                 ok=False,
                 message=f"pending wait {wait.wait_id} is {wait.function_name!r}, but the script now "
-                f"schedules {now} there",
+                f"schedules {what} there",
                 slot_index=wait.wait_id,
                 expected_name=wait.function_name,
-                encountered_name=None if slot is None else slot.name,
+                encountered_name=None if now is None else now.function_name,
             )
     return ReplayReport(**base, ok=True, message="journal replays without drift")
 
@@ -262,8 +282,6 @@ def replay_check(
     script_name: str | None,
     include_finished: bool,
 ) -> list[ReplayReport]:
-    import hashlib
-
     script_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     if workflow_ids is None:
         statuses = None if include_finished else ["running", "suspended"]
@@ -285,8 +303,7 @@ def check_replay(host: WorkflowHost, record: WorkflowRecord, new_hash: str, stat
         "script_hash": new_hash,
         "status": record.status,
     }
-    inflated = host.hooks.inflate_state(record.workflow_id, state)
-    report = _replay(host, inflated, host.store.list_waits(record.workflow_id), script.source, base)
+    report = _replay(host, state, host.store.list_waits(record.workflow_id), script.source, base)
     if not report.ok:
         raise UpgradeError(record.workflow_id, report)
 
@@ -295,12 +312,14 @@ async def upgrade(host: WorkflowHost, workflow_id: str, new_hash: str) -> Workfl
     """Switch the instance to ``new_hash`` (same script name) once replay accepts it."""
     for _ in range(50):
         record, waits = load_record(host, workflow_id)
-        if record.status in TERMINAL_STATUSES:
+        if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "upgrade")
-        check_replay(host, record, new_hash, decode_state(host, record, inflate=False))
+        check_replay(host, record, new_hash, load(host, workflow_id).state)
+        script = _script(host, record.script_name, new_hash)
         try:
             with host.store.transaction() as tx:
                 saved = tx.save_workflow(replace(record, script_hash=new_hash))
+                tx.set_requirements(workflow_id, host.requirements_cache(script.hash, script.source))
                 tx.append_history(workflow_id, "upgraded", {"from": record.script_hash, "to": new_hash})
         except ConcurrencyError:
             continue

@@ -11,27 +11,41 @@ delivery won) raises ``AlreadyResumedError``, after which the stale claim is
 deleted. A claim whose instance is busy or broken is left to lapse, which
 doubles as a back-off.
 
-Abandoned runs: each pass also lists instances in "running" whose last write
-(``updated_at``) is older than ``host.lease`` and recovers them. Staleness is
-judged by the host clock, not by ``now``, so tests that pass a future ``now``
-to fire timers do not steal runs that live workers are advancing.
+Abandoned runs: each pass also recovers instances in "running" whose last
+write (``updated_at``) is older than ``host.lease``, least recently updated
+first; a recovery attempt updates the row, so a stuck instance goes to the
+back of the line and every stale instance is eventually looked at. Staleness
+is judged by the host clock, not by ``now``, so tests that pass a future
+``now`` to fire timers do not steal runs that live workers are advancing.
+
+Stranded events: each pass delivers buffered events whose wait is pending
+(a sender that died between storing and delivering).
+
+Capabilities: a worker claims only timers, stale runs and stranded events of
+instances whose required step and suspend names it has registered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
 import threading
 import uuid
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from ._advance import Act, deliver_inbox, drive, is_stale, recover
-from ._errors import AlreadyResumedError, UnknownWorkflowError, WorkflowBusyError, WorkflowFinishedError
-from ._hooks import maybe_await
+from ._deliveries import fire as fire_wait
+from ._deliveries import recover, settle
+from ._errors import (
+    AlreadyResumedError,
+    MissingRegistrationError,
+    UnknownWorkflowError,
+    WorkflowBusyError,
+    WorkflowFinishedError,
+)
+from ._inbox import deliver_stranded
 from .store import TimerClaim
 
 if TYPE_CHECKING:
@@ -48,18 +62,18 @@ def default_worker_id() -> str:
 
 async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
     now = now if now is not None else host.clock()
-    claims = host.store.claim_due_timers(now, limit, host.worker_id, CLAIM_LEASE_SECONDS)
+    caps = host.capabilities()
+    claims = host.store.claim_due_timers(now, limit, host.worker_id, CLAIM_LEASE_SECONDS, caps)
     fired = 0
     for claim in claims:
         fired += await fire(host, claim)
-    return fired + await recover_stale(host, limit)
+    fired += await recover_stale(host, limit)
+    return fired + await deliver_stranded(host, now + timedelta(milliseconds=1), limit)
 
 
 async def recover_stale(host: WorkflowHost, limit: int) -> int:
     count = 0
-    for record in host.store.list_workflows(status="running", limit=limit):
-        if not is_stale(host, record):
-            continue
+    for record in host.store.list_stale(host.clock() - host.lease, limit, host.capabilities()):
         try:
             await recover(host, record.workflow_id)
             count += 1
@@ -68,53 +82,23 @@ async def recover_stale(host: WorkflowHost, limit: int) -> int:
     return count
 
 
-def _act_for(host: WorkflowHost, claim: TimerClaim) -> Act:
-    wait = claim.wait
-    detail = {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id}
-    history = ("timer_fired", detail)
-    if wait.kind in ("event", "hook"):
-        return Act("timeout", wait.wait_id, history=history)
-    return Act("resume", wait.wait_id, history=history)
-
-
 async def fire(host: WorkflowHost, claim: TimerClaim) -> int:
     """Fire one claimed wait; 1 if it fired, 0 if someone else already did or it must wait."""
     wid, wait = claim.workflow_id, claim.wait
-    act = _act_for(host, claim)
-
-    def prepare(loaded: Any) -> list[Any]:
-        current = loaded.wait(wait.wait_id)
-        if (
-            current is None
-            or current.function_name != wait.function_name
-            or current.resume_at != wait.resume_at
-        ):
-            raise AlreadyResumedError(wid, wait.wait_id, [w.wait_id for w in loaded.waits])
-        return []
-
     try:
-        if wait.kind == "token":
-            act.value = await _timeout_value(host, wait.function_name, wait.arguments_json)
-        view = await drive(host, wid, act, prepare=prepare)
+        advanced = await fire_wait(host, claim)
     except (AlreadyResumedError, WorkflowFinishedError, UnknownWorkflowError):
         host.store.complete_claim(wid, wait.wait_id, host.worker_id)
         return 0
-    except WorkflowBusyError:
+    except (WorkflowBusyError, MissingRegistrationError):
         return 0
     except Exception:
         log.exception(
             "firing wait %s of workflow %r failed; retried when the claim lapses", wait.wait_id, wid
         )
         return 0
-    await deliver_inbox(host, wid, view)
+    await settle(host, wid, advanced)
     return 1
-
-
-async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:
-    spec = host.hooks.specs.get(function_name)
-    if spec is None or spec.before_timeout_resume is None:
-        return None
-    return await maybe_await(spec.before_timeout_resume(json.loads(arguments_json)))
 
 
 async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event | None, limit: int) -> None:

@@ -42,10 +42,28 @@ class WaitInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """A resume token issued by the call that returned it.
+
+    The raw token exists only here (and in ``before_suspend``): the store keeps
+    its hash. ``kind`` is "token" (a Python suspend function with hooks) or
+    "hook" (JS ``createHook``; ``url`` is where an external system posts to)."""
+
+    wait_id: int
+    function_name: str
+    kind: str
+    token: str
+    expires_at: datetime | None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowInstance:
     """A workflow instance as callers see it.
 
-    ``status`` is one of running, suspended, completed, faulted, cancelled.
+    ``status`` is one of running, suspended, completed, faulted, cancelled
+    (``InstanceStatus``). ``tokens``: resume tokens issued by the call that
+    returned this view (empty on reads).
     ``value`` is the return value (completed); ``error`` a dict with
     ``type``, ``message`` and, for script errors, ``js_name``/``stack``
     (faulted). ``metadata`` always holds ``workflow_id``.
@@ -63,6 +81,7 @@ class WorkflowInstance:
     cancel_reason: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     entry_point: str = "main"
+    tokens: tuple[TokenInfo, ...] = ()
 
     @property
     def is_finished(self) -> bool:
@@ -95,6 +114,12 @@ class EventReceipt:
     name: str
     delivered: bool
     wait_id: int | None = None
+    duplicate: bool = False  # an earlier send with the same idempotency key stored it
+
+    @property
+    def buffered(self) -> bool:
+        """Stored and waiting for a ``waitForEvent`` that listens for it."""
+        return not self.delivered
 
 
 @dataclass(frozen=True, slots=True)

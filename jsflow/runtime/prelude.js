@@ -199,6 +199,16 @@ host.register('__define', function (steps, suspends) {
   }
   return null;
 });
+// Extension functions (jsflow._extension) are not globals: they go in a frozen
+// object that only the extensions' own JS sees; the engine deletes the one
+// global that passes it before any user code runs.
+host.register('__defineInternal', function (steps, suspends) {
+  const ops = { __proto__: null };
+  for (const name of steps) ops[name] = function (...args) { return schedule('step', name, args); };
+  for (const name of suspends) ops[name] = function (...args) { return schedule('suspend', name, args); };
+  defineProperty(G, '__jsflow_ext_ops', { value: Object.freeze(ops), configurable: true, writable: false, enumerable: false });
+  return null;
+});
 host.register('__setValue', function (name, value) { G[name] = value; return null; });
 
 host.register('__start', function (entry, args, startedAt, seed, limit, journalEntries) {

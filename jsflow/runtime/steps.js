@@ -54,6 +54,7 @@ function ephemeralCall(name, encodedArgs) {
 
 G.step = function step(name, fn, opts) {
   if (typeof name !== 'string' || name === '') throw new TypeError('step: the first argument must be a non-empty string name');
+  if (name[0] === '_' && name[1] === '_' && name[2] === 'j') throw new TypeError('step: names starting with "__j" are reserved by jsflow');
   if (typeof fn !== 'function') throw new TypeError('step ' + JSON.stringify(name) + ': the second argument must be a function');
   const o = opts === undefined || opts === null ? {} : opts;
   const retries = o.retries === undefined ? 0 : o.retries;

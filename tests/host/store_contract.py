@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jsflow.host._tokens import hash_token, new_token
+from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
     ConcurrencyError,
     CorruptRecordError,
@@ -501,14 +501,20 @@ class StoreContract:
             store.replace_waits(wid, [timer(1, 10)])
             store.enqueue_event(wid, "ping", "{}")
             store.put_token(hash_token(f"t-{wid}"), wid, 1, expires_at=None)
+            store.append_journal(wid, 0, "{}")
+            store.set_requirements(wid, ["step"])
+            store.note_recovery(wid)
+            store.enqueue_event_once(wid, "ping", "{}", "key-1")
         deleted = store.delete_workflows(["live", "done", "ghost", "failed", "done"])
         assert deleted == ["done", "failed"]
         assert store.get_workflow("done") is None and store.get_workflow("failed") is None
         assert store.list_history("done") == [] and store.list_waits("done") == []
         assert store.pending_events("done") == [] and store.get_token(hash_token("t-done")) is None
         assert store.get_workflow("live") == live and len(store.list_history("live")) == 1
-        assert len(store.list_waits("live")) == 1 and len(store.pending_events("live")) == 1
+        assert len(store.list_waits("live")) == 1 and len(store.pending_events("live")) == 2
         assert store.get_token(hash_token("t-live")) is not None
+        assert store.read_journal("done") == [] and store.get_requirements("done") == []
+        assert store.read_journal("live") == ["{}"] and store.get_requirements("live") == ["step"]
         assert [c.workflow_id for c in store.claim_due_timers(at(20), 10, "w", 30)] == ["live"]
         assert store.delete_workflows([]) == []
         many = [create(store, f"m{i}", status="cancelled").workflow_id for i in range(450)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import jsflow.host.store as store_pkg
-from jsflow.host._tokens import hash_token, new_token
+from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
     BackendNotAvailableError,
     InstanceStatus,

@@ -15,13 +15,14 @@ inbox, tokens. Records are in ``_records``; errors in ``_errors``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from ._codec import Clock, utc_now
+from ._durable import DurableOneShots, DurableSession
 from ._records import (
     HistoryEvent,
     InboxEvent,
@@ -36,7 +37,7 @@ from ._records import (
 DEFAULT_LIST_LIMIT = 100
 
 
-class StoreSession(ABC):
+class StoreSession(DurableSession, ABC):
     """One transaction's view of the store. Obtain with ``Store.transaction()``.
 
     Everything done through a session commits when the ``with`` block exits
@@ -187,7 +188,7 @@ class StoreSession(ABC):
         """
 
 
-class Store(StoreSession):
+class Store(DurableOneShots, StoreSession):
     """A durable store. Every session operation is also a one-shot method here.
 
     Subclasses implement ``transaction``, ``claim_due_timers``,
@@ -212,11 +213,18 @@ class Store(StoreSession):
 
     @abstractmethod
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         """Lease up to ``limit`` waits with ``resume_at`` <= ``now`` that are unclaimed or
         whose lease expired, earliest first. Each due wait goes to one caller only,
-        across threads and processes, until its lease passes."""
+        across threads and processes, until its lease passes. ``capabilities``: the
+        names this process has registered; waits of instances that require
+        another name are not claimed (None: no filter)."""
 
     @abstractmethod
     def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -39,6 +39,7 @@ from ._errors import (
     UnknownScriptError,
     UnknownWorkflowError,
 )
+from ._memory_durable import DurableData, MemoryDurableSession, runnable
 from ._records import (
     TERMINAL_STATUSES,
     HistoryEvent,
@@ -70,6 +71,7 @@ class _Data:
     inbox: dict[int, InboxEvent] = field(default_factory=dict)
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     counter: int = 0
+    durable: DurableData = field(default_factory=DurableData)
 
     def snapshot(self) -> _Data:
         return _Data(
@@ -80,6 +82,7 @@ class _Data:
             dict(self.inbox),
             dict(self.tokens),
             self.counter,
+            self.durable.snapshot(),
         )
 
     def next_id(self) -> int:
@@ -117,7 +120,12 @@ class MemoryStore(Store):
                 self._local.active = False
 
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         now = normalize_time(now)
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
@@ -128,6 +136,7 @@ class MemoryStore(Store):
                 if row.wait.resume_at is not None
                 and row.wait.resume_at <= now
                 and (row.claimed_by is None or (row.claim_expires_at or now) <= now)
+                and runnable(self._data.durable, key[0], capabilities)
             ]
             due.sort(key=lambda item: (item[1].wait.resume_at, item[0]))
             claims = []
@@ -168,7 +177,7 @@ class MemoryStore(Store):
         self._closed = True
 
 
-class _MemorySession(StoreSession):
+class _MemorySession(MemoryDurableSession, StoreSession):
     def __init__(self, store: MemoryStore, data: _Data) -> None:
         self._store = store
         self._data = data
@@ -444,4 +453,10 @@ class _MemorySession(StoreSession):
         data.waits = {k: v for k, v in data.waits.items() if k[0] not in gone}
         data.inbox = {k: v for k, v in data.inbox.items() if v.workflow_id not in gone}
         data.tokens = {k: v for k, v in data.tokens.items() if v.workflow_id not in gone}
+        durable = data.durable
+        for wid in deleted:
+            durable.journal.pop(wid, None)
+            durable.requirements.pop(wid, None)
+            durable.recoveries.pop(wid, None)
+        durable.idempotency = {k: v for k, v in durable.idempotency.items() if k[0] not in gone}
         return deleted

@@ -27,7 +27,6 @@ class InstanceStatus(StrEnum):
     COMPLETED = "completed"
     FAULTED = "faulted"
     CANCELLED = "cancelled"
-    CONTINUED_AS_NEW = "continued_as_new"
 
     @staticmethod
     def is_terminal(status: str) -> bool:
@@ -36,7 +35,7 @@ class InstanceStatus(StrEnum):
 
 
 WORKFLOW_STATUSES: frozenset[str] = frozenset(s.value for s in InstanceStatus)
-TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "faulted", "cancelled", "continued_as_new"})
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "faulted", "cancelled"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX scripts_latest ON scripts (name, registered_seq);
     CREATE INDEX tokens_workflow ON tokens (workflow_id)
     """,
+    # 3: append-only journal rows (the workflows.state column keeps the small
+    # header), what each instance needs registered to run, recovery attempts,
+    # idempotency keys for events, and the stale-run scan by last update
+    """
+    CREATE TABLE journal (
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        seq {bigint} NOT NULL,
+        entry TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, seq)
+    );
+    CREATE TABLE requirements (
+        workflow_id TEXT NOT NULL REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, name)
+    );
+    CREATE TABLE recoveries (
+        workflow_id TEXT NOT NULL PRIMARY KEY REFERENCES workflows (workflow_id) ON DELETE CASCADE,
+        attempts {bigint} NOT NULL
+    );
+    ALTER TABLE inbox ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX inbox_idempotency ON inbox (workflow_id, idempotency_key);
+    CREATE INDEX workflows_updated ON workflows (status, updated_at)
+    """,
 )
 
 SCHEMA_VERSION_DDL = (

@@ -33,7 +33,7 @@ needs to be atomic with the first, which changed nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -43,6 +43,7 @@ from ._codec import Clock, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
+from ._sql_durable import capability_clause
 from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
 
 MAX_IDLE_CONNECTIONS = 8
@@ -227,18 +228,24 @@ class SQLStore(Store):
 
     # -- timers --------------------------------------------------------------
     def claim_due_timers(
-        self, now: datetime, limit: int, worker_id: str, lease_seconds: float
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_seconds: float,
+        capabilities: Collection[str] | None = None,
     ) -> list[TimerClaim]:
         now_ms = to_ms(now)
         lease_end = normalize_time(now + timedelta(seconds=lease_seconds))
+        clause, names = capability_clause("waits", capabilities)
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
             rows = tx.query(
                 f"SELECT workflow_id, {WAIT_COLUMNS} FROM waits "
                 "WHERE resume_at IS NOT NULL AND resume_at <= ? "
-                "AND (claimed_by IS NULL OR claim_expires_at <= ?) "
+                f"AND (claimed_by IS NULL OR claim_expires_at <= ?){clause} "
                 "ORDER BY resume_at, workflow_id, wait_id LIMIT ?" + self.claim_lock_suffix,
-                (now_ms, now_ms, max(int(limit), 0)),
+                (now_ms, now_ms, *names, max(int(limit), 0)),
             )
             if not rows:
                 return []

@@ -51,6 +51,7 @@ from ._records import (
     validate_wait,
     validate_workflow,
 )
+from ._sql_durable import SQLDurableSession
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
@@ -168,7 +169,11 @@ def token_from_row(row: Sequence[Any]) -> TokenRecord:
     )
 
 
-class SQLSession(StoreSession):
+#: every table holding per-instance rows, deleted before ``workflows`` (add new ones here)
+CHILD_TABLES = ("history", "waits", "inbox", "tokens", "journal", "requirements", "recoveries")
+
+
+class SQLSession(SQLDurableSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
     def __init__(self, store: SQLStore, conn: Any) -> None:
@@ -681,6 +686,6 @@ class SQLSession(StoreSession):
                 continue
             found.update(ids)
             marks = ", ".join("?" * len(ids))
-            for table in ("history", "waits", "inbox", "tokens", "workflows"):
+            for table in (*CHILD_TABLES, "workflows"):
                 self.execute(f"DELETE FROM {table} WHERE workflow_id IN ({marks})", ids)
         return [wid for wid in wanted if wid in found]

@@ -1,0 +1,155 @@
+"""The SQL of the driver's operations (see ``_durable``), mixed into ``SQLSession``.
+
+Capability filters are one ``NOT EXISTS`` over ``requirements``: an instance
+is runnable by a process when none of its required names is missing from the
+process's registrations. Indexes used: ``journal`` and ``requirements`` by
+primary key, ``workflows_updated (status, updated_at)`` for the stale scan,
+``inbox_pending`` for stranded events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from ._codec import RowDecoder, normalize_time, to_ms
+from ._errors import ConcurrencyError, UnknownWorkflowError
+from ._records import WorkflowRecord
+
+BUMP_SQL = "UPDATE workflows SET version = ?, updated_at = ? WHERE workflow_id = ? AND version = ?"
+
+
+def capability_clause(alias: str, capabilities: Collection[str] | None) -> tuple[str, list[Any]]:
+    """SQL (with a leading AND) that keeps instances a process with ``capabilities`` can run."""
+    if capabilities is None:
+        return "", []
+    names = sorted(set(capabilities))
+    if not names:
+        return f" AND NOT EXISTS (SELECT 1 FROM requirements r WHERE r.workflow_id = {alias}.workflow_id)", []
+    marks = ", ".join("?" for _ in names)
+    return (
+        f" AND NOT EXISTS (SELECT 1 FROM requirements r WHERE r.workflow_id = {alias}.workflow_id "
+        f"AND r.name NOT IN ({marks}))",
+        list(names),
+    )
+
+
+class SQLDurableSession:
+    """Mixin: needs ``execute``, ``executemany``, ``query``, ``insert_id``, ``store``."""
+
+    store: Any
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover - provided
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- journal -----------------------------------------------------------------
+    def append_journal(self, workflow_id: str, seq: int, entry_json: str) -> None:
+        self.execute(
+            "INSERT INTO journal (workflow_id, seq, entry) VALUES (?, ?, ?)", (workflow_id, seq, entry_json)
+        )
+
+    def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
+        rows = self.query(
+            "SELECT entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq", (workflow_id, start)
+        )
+        return [row[0] for row in rows]
+
+    def trim_journal(self, workflow_id: str, keep: int) -> None:
+        self.execute("DELETE FROM journal WHERE workflow_id = ? AND seq >= ?", (workflow_id, keep))
+
+    def bump_workflow(self, workflow_id: str, expected_version: int) -> int:
+        now = to_ms(normalize_time(self.store.clock()))
+        if self.execute(BUMP_SQL, (expected_version + 1, now, workflow_id, expected_version)) == 0:
+            rows = self.query("SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,))
+            if not rows:
+                raise UnknownWorkflowError(workflow_id)
+            raise ConcurrencyError(workflow_id, expected_version, int(rows[0][0]))
+        return expected_version + 1
+
+    # -- requirements and recoveries ------------------------------------------------
+    def set_requirements(self, workflow_id: str, names: Iterable[str]) -> None:
+        self.execute("DELETE FROM requirements WHERE workflow_id = ?", (workflow_id,))
+        rows = [(workflow_id, name) for name in sorted(set(names))]
+        if rows:
+            self.executemany("INSERT INTO requirements (workflow_id, name) VALUES (?, ?)", rows)
+
+    def get_requirements(self, workflow_id: str) -> list[str]:
+        rows = self.query("SELECT name FROM requirements WHERE workflow_id = ? ORDER BY name", (workflow_id,))
+        return [row[0] for row in rows]
+
+    def note_recovery(self, workflow_id: str) -> int:
+        changed = self.execute(
+            "UPDATE recoveries SET attempts = attempts + 1 WHERE workflow_id = ?", (workflow_id,)
+        )
+        if changed == 0:
+            self.execute("INSERT INTO recoveries (workflow_id, attempts) VALUES (?, 1)", (workflow_id,))
+            return 1
+        return int(self.query("SELECT attempts FROM recoveries WHERE workflow_id = ?", (workflow_id,))[0][0])
+
+    def recovery_attempts(self, workflow_id: str) -> int:
+        rows = self.query("SELECT attempts FROM recoveries WHERE workflow_id = ?", (workflow_id,))
+        return int(rows[0][0]) if rows else 0
+
+    def clear_recoveries(self, workflow_id: str) -> None:
+        self.execute("DELETE FROM recoveries WHERE workflow_id = ?", (workflow_id,))
+
+    # -- scans ----------------------------------------------------------------------
+    def list_stale(
+        self, before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
+        from ._sql_session import WORKFLOW_COLUMNS, workflow_from_row
+
+        clause, params = capability_clause("w", capabilities)
+        columns = ", ".join(f"w.{c.strip()}" for c in WORKFLOW_COLUMNS.split(","))
+        rows = self.query(
+            f"SELECT {columns} FROM workflows w WHERE w.status = 'running' AND w.updated_at < ?{clause} "
+            "ORDER BY w.updated_at, w.workflow_id LIMIT ?",
+            (to_ms(before), *params, max(int(limit), 0)),
+        )
+        return [workflow_from_row(row) for row in rows]
+
+    def stranded_workflows(
+        self, before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[str]:
+        # The LIKE is a prefilter on the JSON list of names (exact for names
+        # without quotes or wildcards); the host re-checks every candidate.
+        clause, params = capability_clause("w", capabilities)
+        rows = self.query(
+            "SELECT i.workflow_id, MIN(i.event_id) FROM inbox i "
+            "JOIN workflows w ON w.workflow_id = i.workflow_id "
+            "WHERE i.delivered_at IS NULL AND i.received_at < ? AND w.status = 'suspended' "
+            "AND EXISTS (SELECT 1 FROM waits x WHERE x.workflow_id = i.workflow_id AND x.kind = 'event' "
+            "AND x.event_names LIKE '%\"' || i.name || '\"%')"
+            f"{clause} GROUP BY i.workflow_id ORDER BY MIN(i.event_id) LIMIT ?",
+            (to_ms(before), *params, max(int(limit), 0)),
+        )
+        return [RowDecoder("inbox", row[0]).text("workflow_id", row[0]) for row in rows]
+
+    # -- idempotent events ------------------------------------------------------------
+    def enqueue_event_once(
+        self, workflow_id: str, name: str, payload_json: str, idempotency_key: str
+    ) -> tuple[int, bool]:
+        found = self.query(
+            "SELECT event_id FROM inbox WHERE workflow_id = ? AND idempotency_key = ?",
+            (workflow_id, idempotency_key),
+        )
+        if found:
+            return int(found[0][0]), False
+        now = to_ms(normalize_time(self.store.clock()))
+        event_id = self.insert_id(
+            "INSERT INTO inbox (workflow_id, name, payload_json, received_at, idempotency_key) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (workflow_id, name, payload_json, now, idempotency_key),
+            "event_id",
+        )
+        return event_id, True

@@ -1,0 +1,113 @@
+"""``create_app``: the FastAPI application over a ``WorkflowHost``.
+
+Why a factory over a host the caller built: the host carries the code
+(steps, suspend functions, an ``--app``'s registrations) that no HTTP
+request can supply, so a Python backend builds its host as usual and mounts
+this app inside its own ASGI application; ``jsflow serve`` does the same
+with the host it opens from flags.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from jsflow.host import WorkflowHost
+
+from . import _errors, _routes_hooks, _routes_ops, _routes_scripts, _routes_workflows
+from ._auth import KeyRing
+from ._deps import ServerContext
+from ._limits import BodyLimitMiddleware, RateLimiter
+from ._metrics import Metrics
+from ._runner import Runner
+from ._settings import ServerSettings, generate_key, keys_from_env
+from ._worker import WorkerThread
+
+log = logging.getLogger("jsflow.server")
+DESCRIPTION = """Start jsflow workflows, send them events and resume their waits over HTTP.
+
+Authenticate with `Authorization: Bearer KEY`. `POST /hooks/{token}` needs no key:
+the token a `createHook` handed out is the credential."""
+
+
+def create_app(
+    host: WorkflowHost,
+    *,
+    api_keys: Mapping[str, Iterable[str]] | Iterable[str] | str | None = None,
+    public_url: str | None = None,
+    rate_limit: str | None = None,
+    worker: bool = True,
+    settings: ServerSettings | None = None,
+    **options: Any,
+) -> FastAPI:
+    """The ASGI app serving ``host``.
+
+    ``api_keys``: ``{"KEY": ["admin"]}``, ``["KEY", "KEY2:read"]`` or a
+    whitespace-separated string; None reads ``$JSFLOW_API_KEYS``; with none at
+    all a random admin key is generated (``app.state.jsflow.generated_key``)
+    and logged once: the server never runs open. ``public_url`` makes
+    createHook URLs ``{public_url}/hooks/{token}``. ``rate_limit`` per API key
+    and per client address on ``/hooks`` (default ``100/minute``). ``worker``
+    runs the host worker (timers, recovery) while the app is up. Other
+    ``ServerSettings`` fields may be passed as keywords, or a whole
+    ``settings`` instead of all of these.
+    """
+    if settings is None:
+        fields: dict[str, Any] = {"worker": worker, **options}
+        if api_keys is not None:
+            fields["api_keys"] = api_keys
+        if public_url is not None:
+            fields["public_url"] = public_url
+        if rate_limit is not None:
+            fields["rate_limit"] = rate_limit
+        settings = ServerSettings(**fields)
+    ctx = _context(host, settings)
+    app = FastAPI(title="jsflow", version="1", description=DESCRIPTION, lifespan=_lifespan(ctx))
+    app.state.jsflow = ctx
+    app.state.metrics = ctx.metrics
+    _errors.install(app)
+    for module in (_routes_workflows, _routes_hooks, _routes_scripts, _routes_ops):
+        app.include_router(module.router)
+    limit = settings.payload_limit or host.engine.limits.payload
+    app.add_middleware(BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413))
+    return app
+
+
+def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:
+    keys = dict(settings.api_keys) or keys_from_env()
+    generated = None
+    if not keys:
+        generated = generate_key()
+        keys = {generated: frozenset({"admin"})}  # type: ignore[dict-item]
+        log.warning("no API key configured; generated admin key: %s", generated)
+    if settings.public_url is not None:
+        host.hook_base_url = settings.public_url + "/hooks"
+    return ServerContext(
+        host=host,
+        settings=settings,
+        keys=KeyRing(ServerSettings(api_keys=keys).api_keys),
+        limiter=RateLimiter(settings.rate_limit, settings.hook_rate_limit or settings.rate_limit),
+        metrics=Metrics(host.count_by_status),
+        runner=Runner(host, settings.threads),
+        generated_key=generated,
+    )
+
+
+def _lifespan(ctx: ServerContext) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = WorkerThread(ctx.host, ctx.settings.worker_poll_interval) if ctx.settings.worker else None
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            ctx.runner.close()
+
+    return lifespan

@@ -1,0 +1,152 @@
+"""What every route needs: the server context, authentication with rate
+limiting, and JSON bodies parsed under the server's rules.
+
+Why the server parses bodies itself instead of letting FastAPI do it: the
+error table needs "not JSON" (400) told apart from "JSON of the wrong shape
+or too deeply nested" (422), and a body nested ten thousand levels deep must
+be refused before a recursive parser sees it. Routes declare their body
+schema with ``body_spec`` so the OpenAPI document still shows it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+
+from js_runtime import MAX_NESTING, nesting_over
+from jsflow.host import WorkflowHost
+
+from ._auth import KeyRing, Principal
+from ._errors import ApiError
+from ._limits import RateLimiter
+from ._metrics import Metrics
+from ._runner import Runner
+from ._settings import Scope, ServerSettings
+
+M = TypeVar("M", bound=BaseModel)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_bearer = HTTPBearer(auto_error=False, description="An API key: Authorization: Bearer KEY")
+
+
+@dataclass
+class ServerContext:
+    """Everything the routes share; kept on ``app.state.jsflow``."""
+
+    host: WorkflowHost
+    settings: ServerSettings
+    keys: KeyRing
+    limiter: RateLimiter
+    metrics: Metrics
+    runner: Runner
+    generated_key: str | None = None
+
+
+def context(request: Request) -> ServerContext:
+    return request.app.state.jsflow  # type: ignore[no-any-return]
+
+
+def require(scope: Scope) -> Callable[..., Principal]:
+    """A dependency: the caller's key must have ``scope``; counts against its rate limit."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        ctx = context(request)
+        header = f"Bearer {credentials.credentials}" if credentials is not None else None
+        if header is None and request.headers.get("authorization"):
+            header = request.headers["authorization"]  # malformed: let the key ring say why
+        principal = ctx.keys.authenticate(header, scope)
+        ctx.limiter.check_key(principal.key_id)
+        return principal
+
+    return dependency
+
+
+def by_address(request: Request) -> None:
+    """A dependency for ``/hooks``: the client address's rate limit."""
+    address = request.client.host if request.client is not None else "unknown"
+    context(request).limiter.check_address(address)
+
+
+#: longest integer literal Python converts by default (``sys.get_int_max_str_digits``)
+MAX_INT_DIGITS = 4300
+
+
+class _TooLongInteger(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise _TooLongInteger
+    return int(text)
+
+
+async def json_body(request: Request) -> Any:
+    """The request body as a JSON value; an empty body is ``null``."""
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "BadRequestError", "request body is not UTF-8 text") from None
+    if nesting_over(text):
+        raise ApiError(422, "ValidationError", f"JSON body nests more than {MAX_NESTING} levels deep")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except _TooLongInteger:
+        raise ApiError(
+            422, "ValidationError", f"JSON body has an integer over {MAX_INT_DIGITS} digits"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "BadRequestError", f"request body is not JSON: {exc}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(422, "ValidationError", "JSON body contains an unpaired surrogate") from None
+    return value
+
+
+async def model_body(request: Request, model: type[M]) -> M:
+    """The body validated as ``model`` (422 with pydantic's errors under ``body``)."""
+    value = await json_body(request)
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def body_spec(model: type[BaseModel] | None, description: str, *, required: bool = True) -> dict[str, Any]:
+    """``openapi_extra`` declaring the JSON body (any JSON value when ``model`` is None)."""
+    schema = model.model_json_schema() if model is not None else {}
+    return {
+        "requestBody": {
+            "required": required,
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
+
+
+def check_text(value: str, what: str) -> str:
+    """Path parameters reach the store as text: refuse unpaired surrogates (422)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(422, "ValidationError", f"{what} is not valid Unicode text") from None
+    return value

@@ -1,0 +1,89 @@
+"""Host views -> API JSON (run in the engine pool: it reads the store).
+
+Why here and not in the views: the API adds what a remote caller needs and
+the host view leaves out: the start arguments (kept in the engine state),
+the buffered inbox, and each createHook wait's URL, which the host derives
+again from its secret (the raw token is never stored).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsflow import WorkflowState
+from jsflow.host import HistoryItem, WaitInfo, WorkflowHost, WorkflowInstance
+
+from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitOut
+
+
+def _args(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
+    record = host.store.get_workflow(workflow_id)
+    if record is None or record.state is None:
+        return None
+    try:
+        return list(WorkflowState.deserialize(record.state).arguments)
+    except Exception:  # a corrupt state still lists; GET shows args null
+        return None
+
+
+def _wait(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> WaitOut:
+    url = None
+    if wait.kind == "hook" and wait.arguments:
+        token = host.hooks.derive_token(workflow_id, str(wait.arguments[0]))
+        url = f"{host.hook_base_url}/{token}"
+    return WaitOut(
+        wait_id=wait.wait_id,
+        kind=wait.kind,
+        function_name=wait.function_name,
+        names=list(wait.event_names) if wait.event_names is not None else None,
+        resume_at=wait.resume_at,
+        url=url,
+        has_token=wait.has_token,
+        arguments=list(wait.arguments),
+    )
+
+
+def _tokens(inst: WorkflowInstance) -> list[IssuedTokenOut]:
+    return [
+        IssuedTokenOut(
+            wait_id=t.wait_id,
+            function_name=t.function_name,
+            kind=t.kind,
+            token=t.token,
+            expires_at=t.expires_at,
+            url=t.url,
+        )
+        for t in inst.tokens
+    ]
+
+
+def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
+    error = None
+    if inst.error is not None:
+        error = {"type": str(inst.error.get("type", "Error")), "message": str(inst.error.get("message", ""))}
+        error.update({k: v for k, v in inst.error.items() if k not in error})
+    inbox = [
+        InboxOut(event_id=e.event_id, name=e.name, received_at=e.received_at)
+        for e in host.store.pending_events(inst.workflow_id)
+    ]
+    return InstanceOut(
+        workflow_id=inst.workflow_id,
+        status=inst.status,
+        script=inst.script_name,
+        version=inst.script_hash,
+        entry_point=inst.entry_point,
+        args=_args(host, inst.workflow_id),
+        value=inst.value,
+        error=error,  # type: ignore[arg-type]
+        waits=[_wait(host, inst.workflow_id, w) for w in inst.waits],
+        inbox=inbox,
+        tokens=_tokens(inst),
+        created_at=inst.created_at,
+        updated_at=inst.updated_at,
+        cancel_reason=inst.cancel_reason,
+        metadata=dict(inst.metadata),
+    )
+
+
+def history_out(item: HistoryItem) -> HistoryItemOut:
+    return HistoryItemOut(at=item.at, source=item.source, kind=item.kind, detail=dict(item.detail))

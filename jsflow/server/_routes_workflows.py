@@ -1,0 +1,279 @@
+"""``/v1/workflows``: start, list, read, history, events, resume, cancel, retry."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from jsflow.host import WorkflowInstance
+
+from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
+from ._errors import ApiError
+from ._render import history_out, instance_out
+from ._routes_common import AUTH, WaitQuery, errors
+from ._schemas import (
+    MAX_ID,
+    CancelIn,
+    EventReceiptOut,
+    HistoryList,
+    InstanceList,
+    InstanceOut,
+    ResumeIn,
+    StartIn,
+)
+from ._settings import Scope
+
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+Ctx = Annotated[ServerContext, Depends(context)]
+WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="the workflow id")]
+Status = Literal["running", "suspended", "completed", "faulted", "cancelled", "continued_as_new"]
+WaitingOn = Literal["timer", "event", "token", "suspend"]
+
+
+async def _settled(ctx: ServerContext, out: InstanceOut, wait: float | None) -> InstanceOut:
+    """``?wait``: re-read an instance another worker is still running."""
+    if not wait or out.status != "running":
+        return out
+    inst = await ctx.runner.settle(
+        await ctx.runner.run(ctx.host.get, out.workflow_id), min(wait, ctx.settings.max_wait)
+    )
+    return await ctx.runner.run(instance_out, ctx.host, inst)
+
+
+def _counted(ctx: ServerContext, op: str, inst: WorkflowInstance) -> InstanceOut:
+    ctx.metrics.advances.labels(op).inc()
+    if inst.status == "faulted":
+        ctx.metrics.faults.labels(op).inc()
+    return instance_out(ctx.host, inst)
+
+
+def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
+    host = ctx.host
+    if body.workflow_id is not None:
+        existing = host.store.get_workflow(body.workflow_id)
+        if existing is not None:
+            if existing.script_name != body.script:
+                raise ApiError(
+                    409,
+                    "WorkflowIdConflictError",
+                    f"workflow {body.workflow_id!r} exists and runs script {existing.script_name!r}",
+                    workflow_id=body.workflow_id,
+                    script=existing.script_name,
+                )
+            return False, instance_out(host, host.get(body.workflow_id))
+    inst = host.start(
+        body.script,
+        *body.args,
+        workflow_id=body.workflow_id,
+        entry_point=body.entry_point,
+        version=body.version,
+        metadata=body.metadata,
+    )
+    return True, _counted(ctx, "start", inst)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=InstanceOut,
+    summary="Start a workflow (idempotent on workflow_id)",
+    responses={
+        200: {"model": InstanceOut, "description": "the instance already existed"},
+        **errors(*AUTH, 404, 409, 422),
+    },
+    openapi_extra=body_spec(StartIn, "the script to run and its arguments"),
+    dependencies=[Depends(require(Scope.ADMIN))],
+)
+async def start_workflow(
+    request: Request, response: Response, ctx: Ctx, wait: float | None = WaitQuery
+) -> InstanceOut:
+    body = await model_body(request, StartIn)
+    if body.workflow_id is None:
+        created, out = await ctx.runner.run(_start, ctx, body)
+    else:
+        check_text(body.workflow_id, "workflow_id")
+        created, out = await ctx.runner.advance(body.workflow_id, _start, ctx, body)
+    response.status_code = 201 if created else 200
+    return await _settled(ctx, out, wait)
+
+
+def _page(ctx: ServerContext, kwargs: dict[str, Any]) -> InstanceList:
+    page = ctx.host.list_page(**kwargs)
+    return InstanceList(items=[instance_out(ctx.host, i) for i in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "",
+    response_model=InstanceList,
+    summary="List instances, newest first",
+    responses=errors(*AUTH),
+    dependencies=[Depends(require(Scope.READ))],
+)
+async def list_workflows(
+    ctx: Ctx,
+    status: Annotated[list[Status] | None, Query()] = None,
+    script: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    waiting_on: Annotated[list[WaitingOn] | None, Query()] = None,
+    search: Annotated[
+        str | None, Query(max_length=MAX_ID, description="a substring of the workflow id")
+    ] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=4000)] = None,
+) -> InstanceList:
+    for value, what in ((script, "script"), (search, "search"), (cursor, "cursor")):
+        if value is not None:
+            check_text(value, what)
+    kwargs = {
+        "status": status,
+        "script": script,
+        "waiting_on": waiting_on,
+        "search": search,
+        "created_after": created_after,
+        "created_before": created_before,
+        "limit": limit,
+        "cursor": cursor,
+    }
+    for key in ("created_after", "created_before"):
+        if kwargs[key] is not None and kwargs[key].tzinfo is None:
+            raise ApiError(400, "BadRequestError", f"{key} needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+    return await ctx.runner.run(_page, ctx, kwargs)
+
+
+@router.get(
+    "/{workflow_id}",
+    response_model=InstanceOut,
+    summary="One instance with its pending waits and buffered events",
+    responses=errors(*AUTH, 404, 422),
+    dependencies=[Depends(require(Scope.READ))],
+)
+async def get_workflow(workflow_id: WorkflowId, ctx: Ctx) -> InstanceOut:
+    check_text(workflow_id, "workflow id")
+    return await ctx.runner.run(lambda: instance_out(ctx.host, ctx.host.get(workflow_id)))
+
+
+@router.get(
+    "/{workflow_id}/history",
+    response_model=HistoryList,
+    summary="The timeline: lifecycle events and journal entries, oldest first",
+    responses=errors(*AUTH, 404, 422),
+    dependencies=[Depends(require(Scope.READ))],
+)
+async def get_history(
+    workflow_id: WorkflowId,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=4000)] = None,
+) -> HistoryList:
+    check_text(workflow_id, "workflow id")
+    if cursor is not None:
+        check_text(cursor, "cursor")
+    page = await ctx.runner.run(ctx.host.history_page, workflow_id, limit=limit, cursor=cursor)
+    return HistoryList(items=[history_out(i) for i in page.items], next_cursor=page.next_cursor)
+
+
+def _send(
+    ctx: ServerContext, workflow_id: str, name: str, payload: Any, key: str | None, wait: bool
+) -> EventReceiptOut:
+    host = ctx.host
+    receipt = host.send_event(workflow_id, name, payload, idempotency_key=key)
+    ctx.metrics.advances.labels("event").inc()
+    instance = instance_out(host, host.get(workflow_id)) if wait else None
+    return EventReceiptOut(
+        event_id=receipt.event_id,
+        workflow_id=receipt.workflow_id,
+        name=receipt.name,
+        delivered=receipt.delivered,
+        buffered=not receipt.delivered,
+        wait_id=receipt.wait_id,
+        duplicate=receipt.duplicate,
+        instance=instance,
+    )
+
+
+@router.post(
+    "/{workflow_id}/events/{name}",
+    status_code=202,
+    response_model=EventReceiptOut,
+    summary="Send an event (stored first; buffered if not awaited yet)",
+    responses=errors(*AUTH, 404, 409, 422),
+    openapi_extra=body_spec(None, "the event payload (any JSON value)", required=False),
+    dependencies=[Depends(require(Scope.RESUME))],
+)
+async def send_event(
+    workflow_id: WorkflowId,
+    name: Annotated[str, Path(min_length=1, max_length=200)],
+    request: Request,
+    ctx: Ctx,
+    wait: float | None = WaitQuery,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
+) -> EventReceiptOut:
+    check_text(workflow_id, "workflow id")
+    check_text(name, "event name")
+    payload = await json_body(request)
+    started = time.perf_counter()
+    out = await ctx.runner.advance(
+        workflow_id, _send, ctx, workflow_id, name, payload, idempotency_key, bool(wait)
+    )
+    ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
+    if out.instance is not None:
+        out.instance = await _settled(ctx, out.instance, wait)
+    return out
+
+
+@router.post(
+    "/{workflow_id}/resume",
+    response_model=InstanceOut,
+    summary="Complete a pending suspend or token wait",
+    responses=errors(*AUTH, 404, 409, 422),
+    openapi_extra=body_spec(
+        ResumeIn, "the value the wait resolves with; wait_id defaults to the first wait", required=False
+    ),
+    dependencies=[Depends(require(Scope.ADMIN))],
+)
+async def resume_workflow(
+    workflow_id: WorkflowId, request: Request, ctx: Ctx, wait: float | None = WaitQuery
+) -> InstanceOut:
+    check_text(workflow_id, "workflow id")
+    body = await model_body(request, ResumeIn) if (await request.body()).strip() else ResumeIn()
+    started = time.perf_counter()
+    out = await ctx.runner.advance(
+        workflow_id, lambda: _counted(ctx, "resume", ctx.host.resume(workflow_id, body.value, body.wait_id))
+    )
+    ctx.metrics.latency.labels("resume").observe(time.perf_counter() - started)
+    return await _settled(ctx, out, wait)
+
+
+@router.post(
+    "/{workflow_id}/cancel",
+    response_model=InstanceOut,
+    summary="Cancel a running or suspended instance",
+    responses=errors(*AUTH, 404, 409, 422),
+    openapi_extra=body_spec(CancelIn, "why (optional)", required=False),
+    dependencies=[Depends(require(Scope.ADMIN))],
+)
+async def cancel_workflow(workflow_id: WorkflowId, request: Request, ctx: Ctx) -> InstanceOut:
+    check_text(workflow_id, "workflow id")
+    body = await model_body(request, CancelIn) if (await request.body()).strip() else CancelIn()
+    if body.reason is not None:
+        check_text(body.reason, "reason")
+    return await ctx.runner.advance(
+        workflow_id, lambda: instance_out(ctx.host, ctx.host.cancel(workflow_id, body.reason))
+    )
+
+
+@router.post(
+    "/{workflow_id}/retry",
+    response_model=InstanceOut,
+    summary="Run a faulted instance again from its last good state",
+    responses=errors(*AUTH, 404, 409, 422),
+    dependencies=[Depends(require(Scope.ADMIN))],
+)
+async def retry_workflow(workflow_id: WorkflowId, ctx: Ctx, wait: float | None = WaitQuery) -> InstanceOut:
+    check_text(workflow_id, "workflow id")
+    out = await ctx.runner.advance(workflow_id, lambda: _counted(ctx, "retry", ctx.host.retry(workflow_id)))
+    return await _settled(ctx, out, wait)

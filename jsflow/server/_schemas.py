@@ -1,0 +1,155 @@
+"""The JSON shapes of the API (request bodies and responses), as pydantic models.
+
+Why models for responses too: they are the OpenAPI document, which clients
+generate code from and ``schemathesis`` checks every answer against; a field
+that drifts from its declared type fails a test instead of a client.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 1000
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    """``type`` is the error class (``TokenUsedError``); more fields depend on it."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ScriptIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    source: str = Field(max_length=10_000_000)
+
+
+class ScriptOut(_Out):
+    name: str
+    hash: str
+    created_at: datetime
+
+
+class ScriptDetail(ScriptOut):
+    source: str
+
+
+class ScriptList(_Out):
+    items: list[ScriptOut]
+
+
+class StartIn(_In):
+    script: str = Field(min_length=1, max_length=200)
+    args: list[Any] = Field(default_factory=list)
+    workflow_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    entry_point: str = Field(default="main", min_length=1, max_length=200)
+    version: str | None = Field(default=None, min_length=1, max_length=200, description="a script hash")
+    metadata: dict[str, str] | None = None
+
+
+class ResumeIn(_In):
+    value: Any = None
+    wait_id: int | None = Field(default=None, ge=0, le=2**53)
+
+
+class CancelIn(_In):
+    reason: str | None = Field(default=None, max_length=10_000)
+
+
+class TokenResumeIn(_In):
+    token: str = Field(min_length=1, max_length=1000)
+    payload: Any = None
+
+
+class WaitOut(_Out):
+    wait_id: int
+    kind: str = Field(description="sleep, event, retry, token, hook or suspend")
+    function_name: str
+    names: list[str] | None = Field(description="event names a waitForEvent accepts")
+    resume_at: datetime | None = Field(description="when its timer fires (a token's expiry)")
+    url: str | None = Field(default=None, description="createHook waits: the URL that resumes it")
+    has_token: bool
+    arguments: list[Any]
+
+
+class InboxOut(_Out):
+    event_id: int
+    name: str
+    received_at: datetime
+
+
+class IssuedTokenOut(_Out):
+    """A resume token issued by this call: shown once, the store keeps only its hash."""
+
+    wait_id: int
+    function_name: str
+    kind: str = Field(description="token (a Python suspend function) or hook (JS createHook)")
+    token: str
+    expires_at: datetime | None
+    url: str | None = Field(default=None, description="hooks: where an external system posts to")
+
+
+class InstanceOut(_Out):
+    workflow_id: str
+    status: str = Field(description="running, suspended, completed, faulted, cancelled or continued_as_new")
+    script: str
+    version: str = Field(description="the script version's hash")
+    entry_point: str
+    args: list[Any] | None
+    value: Any = None
+    error: ErrorDetail | None = None
+    waits: list[WaitOut]
+    inbox: list[InboxOut] = Field(description="events received but not awaited yet")
+    tokens: list[IssuedTokenOut] = Field(default_factory=list, description="tokens issued by this call")
+    created_at: datetime | None
+    updated_at: datetime | None
+    cancel_reason: str | None = None
+    metadata: dict[str, str]
+
+
+class InstanceList(_Out):
+    items: list[InstanceOut]
+    next_cursor: str | None
+
+
+class HistoryItemOut(_Out):
+    at: datetime
+    source: str = Field(description="lifecycle or journal")
+    kind: str
+    detail: dict[str, Any]
+
+
+class HistoryList(_Out):
+    items: list[HistoryItemOut]
+    next_cursor: str | None
+
+
+class EventReceiptOut(_Out):
+    event_id: int
+    workflow_id: str
+    name: str
+    delivered: bool
+    buffered: bool
+    wait_id: int | None = None
+    duplicate: bool = Field(default=False, description="an earlier send with this Idempotency-Key stored it")
+    instance: InstanceOut | None = Field(default=None, description="with ?wait: the state after delivery")
+
+
+class Health(_Out):
+    status: str = Field(description="ok: the server answers and its store is reachable")

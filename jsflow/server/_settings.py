@@ -1,0 +1,124 @@
+"""The server's configuration: one pydantic model, filled by ``create_app``
+arguments or by ``jsflow serve`` flags.
+
+Why one model: every knob (keys, limits, worker, thread pool) is validated
+in one place at start-up, so a typo in ``--rate-limit`` or a key spec fails
+before the server listens instead of on the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+
+from limits import parse as parse_rate
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+API_KEYS_ENV = "JSFLOW_API_KEYS"
+DEFAULT_RATE_LIMIT = "100/minute"
+
+
+class Scope(StrEnum):
+    """What an API key may do: ``admin`` everything, ``read`` the GET endpoints,
+    ``resume`` token resumes and events."""
+
+    ADMIN = "admin"
+    READ = "read"
+    RESUME = "resume"
+
+
+def parse_key_spec(spec: str) -> tuple[str, frozenset[Scope]]:
+    """``KEY`` or ``KEY:SCOPE[,SCOPE]`` -> (key, scopes); a bare key is admin."""
+    key, sep, scopes_text = spec.strip().partition(":")
+    if not key:
+        raise ValueError(f"API key spec {spec!r} has an empty key")
+    if not sep:
+        return key, frozenset({Scope.ADMIN})
+    try:
+        scopes = frozenset(Scope(part.strip()) for part in scopes_text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(
+            f"API key spec has an unknown scope in {scopes_text!r} (use {', '.join(s.value for s in Scope)})"
+        ) from None
+    if not scopes:
+        raise ValueError("API key spec names no scope after ':'")
+    return key, scopes
+
+
+def parse_api_keys(specs: Iterable[str]) -> dict[str, frozenset[Scope]]:
+    """Several key specs (``--api-key`` values or ``$JSFLOW_API_KEYS`` words)."""
+    keys: dict[str, frozenset[Scope]] = {}
+    for spec in specs:
+        key, scopes = parse_key_spec(spec)
+        keys[key] = keys.get(key, frozenset()) | scopes
+    return keys
+
+
+def keys_from_env() -> dict[str, frozenset[Scope]]:
+    """``$JSFLOW_API_KEYS``: whitespace-separated key specs."""
+    return parse_api_keys(os.environ.get(API_KEYS_ENV, "").split())
+
+
+def generate_key() -> str:
+    """A random admin key for a server started without one (it never runs open)."""
+    return "jsf_" + secrets.token_urlsafe(24)
+
+
+class ServerSettings(BaseModel):
+    """Everything ``create_app`` needs besides the host.
+
+    ``api_keys``: key -> scopes. ``public_url``: what createHook URLs start
+    with (``{public_url}/hooks/{token}``); None keeps the host's setting.
+    ``rate_limit``: per API key; ``hook_rate_limit`` per client address on
+    ``/hooks`` (default: ``rate_limit``). ``payload_limit``: largest request
+    body in bytes (None: the engine's ``Limits.payload``). ``threads``: engine
+    work runs in a pool this big. ``max_wait``: cap on ``?wait=SECONDS``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_keys: dict[str, frozenset[Scope]] = Field(default_factory=dict)
+    public_url: str | None = None
+    rate_limit: str = DEFAULT_RATE_LIMIT
+    hook_rate_limit: str | None = None
+    payload_limit: int | None = Field(default=None, gt=0)
+    worker: bool = True
+    worker_poll_interval: float = Field(default=1.0, gt=0)
+    threads: int = Field(default=8, ge=1, le=256)
+    max_wait: float = Field(default=60.0, ge=0)
+
+    @field_validator("rate_limit", "hook_rate_limit")
+    @classmethod
+    def _check_rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_rate(value)
+            except ValueError:
+                raise ValueError(
+                    f"rate limit {value!r} must look like 100/minute (N/second|minute|hour)"
+                ) from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"public URL {value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _check_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return parse_api_keys(value.split())
+        if isinstance(value, Mapping):
+            return {
+                k: frozenset(Scope(s) for s in ([v] if isinstance(v, str) else v)) for k, v in value.items()
+            }
+        if isinstance(value, Iterable):
+            return parse_api_keys(value)  # type: ignore[arg-type]
+        return value
