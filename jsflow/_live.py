@@ -114,6 +114,11 @@ class LiveRun:
     def journal_length(self) -> int:
         return len(self._live().journal)
 
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes the run's QuickJS runtime holds (``malloc_size``): what keeping it costs."""
+        return int(self._live().sandbox.memory_usage().get("malloc_size", 0))
+
     # -- advancing ----------------------------------------------------------------
     async def aadvance(
         self, action: Action | None = None, *, on_journal: JournalHook | None = None

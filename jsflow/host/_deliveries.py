@@ -18,6 +18,7 @@ from ._driver import Advanced, Delivery, TxOp, drive, dump
 from ._errors import (
     RESUMABLE_KINDS,
     AlreadyResumedError,
+    MissingRegistrationError,
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
@@ -30,7 +31,7 @@ from ._hooks import maybe_await
 from ._load import Loaded, header_text, load, load_record
 from ._tokens import hash_token
 from ._views import WorkflowInstance, instance_view
-from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim
+from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim, WorkflowRecord
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -149,25 +150,33 @@ async def _shape_payload(host: WorkflowHost, waits: list[PendingWait], wait_id: 
 async def recover(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
     """Finish a run whose worker died: replay, then run only what was in flight.
 
-    Each attempt is counted; after ``MAX_RECOVERIES`` failed attempts the
-    instance is faulted with the reason instead of being re-run forever."""
-    loaded = load(host, workflow_id)
-    if loaded.record.status != InstanceStatus.RUNNING:
-        return instance_view(loaded.record, loaded.waits)
+    Each attempt is counted and stamps the instance first (so it goes to the
+    back of the stale line whatever happens next); after ``MAX_RECOVERIES``
+    attempts that did not end in a clean advance, the instance is faulted
+    with the reason instead of being re-run forever."""
+    record, waits = load_record(host, workflow_id)
+    if record.status != InstanceStatus.RUNNING:
+        return instance_view(record, waits)
+    missing = sorted(set(host.store.get_requirements(workflow_id)) - host.capabilities())
+    if missing:  # not this process's to recover: leave it, uncounted
+        raise MissingRegistrationError(workflow_id, missing)
     attempts = host.store.recovery_attempts(workflow_id)
     if attempts >= MAX_RECOVERIES:
-        return _give_up(host, loaded, attempts)
+        return _give_up(host, record, attempts)
+    with host.store.transaction() as tx:  # claim this attempt (version-checked) and count it
+        tx.bump_workflow(workflow_id, record.version)
+        attempts = tx.note_recovery(workflow_id)
     delivery = Delivery(
-        history=("recovered", {"worker": host.worker_id, "attempt": attempts + 1}),
+        history=("recovered", {"worker": host.worker_id, "attempt": attempts}),
         owner=True,
         acquire=True,
         recovery=True,
     )
-    return await settle(host, workflow_id, await drive(host, workflow_id, delivery, loaded))
+    return await settle(host, workflow_id, await drive(host, workflow_id, delivery))
 
 
-def _give_up(host: WorkflowHost, loaded: Loaded, attempts: int) -> WorkflowInstance:
-    wid = loaded.workflow_id
+def _give_up(host: WorkflowHost, record: WorkflowRecord, attempts: int) -> WorkflowInstance:
+    wid = record.workflow_id
     message = (
         f"recovery of workflow {wid!r} was attempted {attempts} times without the instance "
         "advancing (its steps crash the process, or every attempt failed); faulted so it is "
@@ -176,8 +185,8 @@ def _give_up(host: WorkflowHost, loaded: Loaded, attempts: int) -> WorkflowInsta
     error = {"type": "RecoveryFailedError", "message": message, "attempts": attempts}
     with host.store.transaction() as tx:
         saved = tx.save_workflow(
-            replace(loaded.record, status=InstanceStatus.FAULTED, error_json=dump(error)),
-            expected_version=loaded.record.version,
+            replace(record, status=InstanceStatus.FAULTED, error_json=dump(error)),
+            expected_version=record.version,
         )
         tx.replace_waits(wid, [])
         tx.clear_recoveries(wid)

@@ -38,6 +38,7 @@ from jsflow import (
     EventNotAwaitedError,
     JournalCompatibilityError,
     JournalWrite,
+    LiveRun,
     Resume,
     ScriptError,
     Timeout,
@@ -148,10 +149,10 @@ async def drive(
             raise MissingRegistrationError(workflow_id, missing)
         attempt = Attempt(host, loaded, delivery)
         try:
-            ops = delivery.check(loaded)
-            attempt.ops = ops
+            attempt.ops = delivery.check(loaded)
             result = await attempt.run()
             view, issued = attempt.finish(result)
+            attempt.keep_warm(result)
         except (ConcurrencyError, InboxError):
             delivery = replace(delivery, owner=False)  # someone else moved it: re-check as a bystander
             await backoff.wait()
@@ -167,6 +168,8 @@ async def drive(
             if attempt.changed or delivery.owner:
                 fault(host, attempt, exc)
             raise
+        finally:
+            attempt.close()
         tokens += issued
         await after_commit(issued)
         if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
@@ -217,6 +220,8 @@ class Attempt:
         self.record = loaded.record
         self.ops: list[TxOp] = []
         self.changed = False  # a write of this turn committed
+        self.live: LiveRun | None = None  # closed at the end of the turn unless kept warm
+        self.beat = 0.0  # when this turn last wrote the instance row
 
     @property
     def workflow_id(self) -> str:
@@ -224,13 +229,36 @@ class Attempt:
 
     async def run(self) -> WorkflowResult:
         host, loaded = self.host, self.loaded
-        with host.engine.open_run(loaded.script, loaded.state, extensions=[host.hooks.extension]) as run:
-            if run.finished:  # the script no longer loads or replays: fault, consume nothing
-                assert run.result is not None
-                return run.result
-            if self.delivery.needs_acquire(loaded):
-                self.acquire()
-            return await run.aadvance(self.delivery.action, on_journal=self.on_journal)
+        record = loaded.record
+        run = host.warm.take(record.workflow_id, record.version, record.script_hash)
+        if run is None:
+            run = host.engine.open_run(loaded.script, loaded.state, extensions=[host.hooks.extension])
+        self.live = run
+        if run.finished:  # the script no longer loads or replays: fault, consume nothing
+            assert run.result is not None
+            return run.result
+        if self.delivery.needs_acquire(loaded):
+            self.acquire()
+        return await run.aadvance(self.delivery.action, on_journal=self.on_journal)
+
+    def keep_warm(self, result: WorkflowResult) -> None:
+        """Hand a suspended run to the warm cache, as of the version just saved."""
+        run, self.live = self.live, None
+        if run is None:
+            return
+        if result.status is not WorkflowStatus.SUSPENDED:
+            run.close()
+            return
+        dues = [w.resume_at for w in result.waits if w.resume_at is not None]
+        record = self.record
+        self.host.warm.put(
+            record.workflow_id, run, record.version, record.script_hash, min(dues, default=None)
+        )
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
+            self.live = None
 
     def _first_write(self, tx: StoreSession) -> None:
         saved = tx.save_workflow(
@@ -238,8 +266,6 @@ class Attempt:
         )
         for op in self.ops:
             op(tx)
-        if self.delivery.recovery:
-            tx.note_recovery(self.workflow_id)
         self.pending_record = saved
 
     def acquire(self) -> None:
@@ -252,12 +278,23 @@ class Attempt:
         self.record = record
         self.ops = []
         self.changed = True
+        self.beat = time.monotonic()
 
     def on_journal(self, write: JournalWrite) -> None:
-        """The write-ahead hook: one journal row (plus the version check) before the script sees it."""
+        """The write-ahead hook: one journal row before the script sees it.
+
+        The first write of a turn takes the instance (status "running", a new
+        version, the delivery's consumption). Later ones are one fenced insert:
+        it lands only while the version is the one this turn wrote, and anyone
+        taking the instance over bumps the version first. A heartbeat bump of
+        ``updated_at`` every quarter lease keeps a long turn from looking stale.
+        """
         text = self.host.hooks.entry_text(write.entry)
-        wid = self.workflow_id
-        with self.host.store.transaction() as tx:
+        wid, store = self.workflow_id, self.host.store
+        if self.changed and time.monotonic() - self.beat < self.host.lease.total_seconds() / 4:
+            store.append_journal_checked(wid, self.record.version, write.index, text)
+            return
+        with store.transaction() as tx:
             if self.changed:
                 record = replace(self.record, version=tx.bump_workflow(wid, self.record.version))
             else:

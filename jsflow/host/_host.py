@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers
+from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
@@ -51,6 +51,9 @@ class WorkflowHost:
     ``url`` of JS ``createHook`` objects. ``lease``: how long an instance may
     sit in "running" without a journal write before a worker recovers it.
     ``hook_secret``: key for deriving createHook tokens (see ``_hooks``).
+    ``warm_runs``/``warm_bytes``: how many suspended runs (and how much QuickJS
+    memory) to keep live so the next delivery needs no replay; 0 turns the
+    cache off (see ``_warm``).
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class WorkflowHost:
         lease: timedelta = timedelta(minutes=5),
         hook_secret: bytes | str | None = None,
         worker_id: str | None = None,
+        warm_runs: int = _warm.DEFAULT_MAX_RUNS,
+        warm_bytes: int = _warm.DEFAULT_MAX_BYTES,
     ) -> None:
         self._owns_store = not isinstance(store, Store)
         self.store: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
@@ -79,6 +84,8 @@ class WorkflowHost:
         #: (script name, hash) -> source; versions are content-addressed, never changed
         self.script_cache: dict[tuple[str, str], str] = {}
         self._requirements: dict[tuple[str, frozenset[str]], list[str]] = {}
+        #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
+        self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
 
     # -- what this process can run -------------------------------------------------
     def capabilities(self) -> frozenset[str]:
@@ -105,6 +112,7 @@ class WorkflowHost:
             if self._closed:
                 return
             self._closed = True
+        self.warm.clear()
         if self._owns_store:
             self.store.close()
 

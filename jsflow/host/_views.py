@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .store import HistoryEvent, PendingWait, WorkflowRecord
+from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
 
 #: metadata keys the host itself sets on every instance
 WORKFLOW_ID_KEY = "workflow_id"
@@ -72,7 +72,7 @@ class WorkflowInstance:
     workflow_id: str
     script_name: str
     script_hash: str
-    status: str
+    status: InstanceStatus
     value: Any = None
     error: dict[str, Any] | None = None
     waits: tuple[WaitInfo, ...] = ()
@@ -169,7 +169,7 @@ def instance_view(record: WorkflowRecord, waits: list[PendingWait]) -> WorkflowI
         workflow_id=record.workflow_id,
         script_name=record.script_name,
         script_hash=record.script_hash,
-        status=record.status,
+        status=InstanceStatus(record.status),
         value=_loads(record.result_json),
         error=_loads(record.error_json),
         waits=tuple(wait_info(w, w.resume_at) for w in waits),

@@ -44,6 +44,14 @@ class DurableSession(ABC):
         """Store journal entry number ``seq`` of the instance's current run."""
 
     @abstractmethod
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        """``append_journal`` in one statement, only while the instance is still at
+        ``expected_version`` (the fence: whoever takes an instance over bumps its
+        version first); ``ConcurrencyError`` otherwise."""
+
+    @abstractmethod
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         """Entries with ``seq >= start``, in order (JSON texts)."""
 
@@ -107,6 +115,12 @@ class DurableOneShots:
     def append_journal(self, workflow_id: str, seq: int, entry_json: str) -> None:
         with self.transaction() as tx:
             tx.append_journal(workflow_id, seq, entry_json)
+
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        with self.transaction() as tx:
+            tx.append_journal_checked(workflow_id, expected_version, seq, entry_json)
 
     def trim_journal(self, workflow_id: str, keep: int) -> None:
         with self.transaction() as tx:

@@ -55,6 +55,14 @@ class MemoryDurableSession:
             raise ValueError(f"journal entry {seq} of {workflow_id!r} is out of order (have {len(rows)})")
         self._durable().journal[workflow_id] = (*rows, entry_json)
 
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        current = self._require(workflow_id)
+        if current.version != expected_version:
+            raise ConcurrencyError(workflow_id, expected_version, current.version)
+        self.append_journal(workflow_id, seq, entry_json)
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         return list(self._durable().journal.get(workflow_id, ())[max(start, 0) :])
 

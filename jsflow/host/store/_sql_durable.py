@@ -58,6 +58,20 @@ class SQLDurableSession:
             "INSERT INTO journal (workflow_id, seq, entry) VALUES (?, ?, ?)", (workflow_id, seq, entry_json)
         )
 
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        inserted = self.execute(
+            "INSERT INTO journal (workflow_id, seq, entry) SELECT ?, ?, ? "
+            "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND version = ?)",
+            (workflow_id, seq, entry_json, workflow_id, expected_version),
+        )
+        if inserted == 0:
+            rows = self.query("SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,))
+            if not rows:
+                raise UnknownWorkflowError(workflow_id)
+            raise ConcurrencyError(workflow_id, expected_version, int(rows[0][0]))
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         rows = self.query(
             "SELECT entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq", (workflow_id, start)

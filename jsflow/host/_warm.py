@@ -1,0 +1,148 @@
+"""Warm runs: suspended runs kept live so the next delivery needs no replay.
+
+Why: a cold advance boots a sandbox, loads the script and replays the whole
+journal before it can deliver one event; a warm one delivers at once. The
+model is Temporal's sticky cache: keep live state, and fall back to replay on
+any doubt. A cached run is used only if everything it was built from still
+holds: the instance's stored version is the version this process saved after
+the run's last advance (any other writer, a retry, an upgrade or a cancel
+moves it), the script version is the same, and the engine's registrations and
+limits are unchanged. Anything else closes the cached run and the driver
+replays from the store, which stays the source of truth.
+
+Bounds: at most ``max_runs`` runs and ``max_bytes`` of QuickJS memory (as
+measured by each runtime). Eviction takes first the runs least likely to be
+needed soon: those with no timer (waiting on an event or token) or with the
+furthest timer, then the least recently used. Ownership is exclusive: ``take``
+removes the entry, so two threads never share a run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from jsflow import LiveRun
+
+if TYPE_CHECKING:
+    from ._host import WorkflowHost
+
+DEFAULT_MAX_RUNS = 256
+DEFAULT_MAX_BYTES = 128 * 2**20
+
+
+@dataclass
+class _Entry:
+    run: LiveRun
+    version: int
+    script_hash: str
+    fingerprint: tuple[Any, ...]
+    next_due: datetime | None
+    size: int
+
+
+class WarmRuns:
+    """An LRU of suspended live runs, keyed by workflow id."""
+
+    def __init__(self, host: WorkflowHost, max_runs: int, max_bytes: int) -> None:
+        self.host = host
+        self.max_runs = max_runs
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_runs > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        engine = self.host.engine
+        return (id(engine), tuple(engine.step_names), tuple(engine.suspend_names), engine.limits)
+
+    def take(self, workflow_id: str, version: int, script_hash: str) -> LiveRun | None:
+        """The cached run if it matches exactly (removed from the cache), else None."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            entry = self._entries.pop(workflow_id, None)
+            if entry is not None:
+                self._bytes -= entry.size
+        if entry is None:
+            self.misses += 1
+            return None
+        if (entry.version, entry.script_hash, entry.fingerprint) != (
+            version,
+            script_hash,
+            self.fingerprint(),
+        ):
+            entry.run.close()
+            self.misses += 1
+            return None
+        self.hits += 1
+        return entry.run
+
+    def put(
+        self, workflow_id: str, run: LiveRun, version: int, script_hash: str, next_due: datetime | None
+    ) -> None:
+        """Keep a suspended run; closes it instead when the cache is off or it does not fit."""
+        if not self.enabled or run.closed:
+            run.close()
+            return
+        size = run.memory_bytes
+        if size > self.max_bytes:
+            run.close()
+            return
+        entry = _Entry(run, version, script_hash, self.fingerprint(), next_due, size)
+        evicted: list[_Entry] = []
+        with self._lock:
+            old = self._entries.pop(workflow_id, None)
+            if old is not None:
+                self._bytes -= old.size
+                evicted.append(old)
+            self._entries[workflow_id] = entry
+            self._bytes += size
+            while len(self._entries) > self.max_runs or self._bytes > self.max_bytes:
+                victim = self._victim()
+                gone = self._entries.pop(victim)
+                self._bytes -= gone.size
+                evicted.append(gone)
+        for gone in evicted:
+            gone.run.close()
+
+    def _victim(self) -> str:
+        """No timer first, then the furthest timer; LRU order breaks ties (oldest first)."""
+        best_key, best_rank = "", None
+        for position, (key, entry) in enumerate(self._entries.items()):
+            rank = (entry.next_due is None, entry.next_due.timestamp() if entry.next_due else 0.0, -position)
+            if best_rank is None or rank > best_rank:
+                best_key, best_rank = key, rank
+        return best_key
+
+    def discard(self, workflow_id: str) -> None:
+        with self._lock:
+            entry = self._entries.pop(workflow_id, None)
+            if entry is not None:
+                self._bytes -= entry.size
+        if entry is not None:
+            entry.run.close()
+
+    def clear(self) -> None:
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+            self._bytes = 0
+        for entry in entries:
+            entry.run.close()
