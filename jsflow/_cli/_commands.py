@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from jsflow.host import UnknownWorkflowError, WorkflowInstance
+from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 from jsflow.host._tokens import hash_token
 
 from . import _render as out
@@ -115,6 +115,12 @@ def run(
 @id_argument
 @click.argument("name")
 @click.argument("payload", required=False)
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="Store the event once per KEY for this workflow: a repeated send (a retried script) "
+    "is a no-op that reports the first one.",
+)
 @registration_options
 @host_options
 @db_option
@@ -123,6 +129,7 @@ def event(
     workflow_id: str,
     name: str,
     payload: str | None,
+    idempotency_key: str | None,
     regs: Registrations,
     settings: HostSettings,
     db: str | None,
@@ -139,23 +146,28 @@ def event(
 
     \b
         jsflow event order-17 payment '{"amount": 42}'
+        jsflow event order-17 payment '{"amount": 42}' --idempotency-key pay-42
     """
     value = parse_value(payload, "payload") if payload is not None else None
     with open_existing(db, regs, settings) as sess:
         before = sess.host.get(workflow_id)
         sess.prepare(before)
         with sess.advancing(workflow_id):
-            receipt = sess.host.send_event(workflow_id, name, value)
-        if not receipt.delivered:
+            receipt = sess.host.send_event(workflow_id, name, value, idempotency_key=idempotency_key)
+        if not receipt.delivered and not receipt.duplicate:
             _warn_unknown_event(sess, before, name)
         if not as_json:
-            what = (
-                f"delivered to wait {receipt.wait_id}"
-                if receipt.delivered
-                else (f"buffered: the workflow does not wait for {safe(repr(name))} yet")
-            )
-            click.echo(f"event {safe(repr(name))} stored (#{receipt.event_id}), {what}")
+            click.echo(_receipt_line(receipt))
         report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+def _receipt_line(receipt: EventReceipt) -> str:
+    name = safe(repr(receipt.name))
+    if receipt.duplicate:
+        return f"event {name} was already stored (#{receipt.event_id}) with this idempotency key; nothing new"
+    if receipt.delivered:
+        return f"event {name} stored (#{receipt.event_id}), delivered to wait {receipt.wait_id}"
+    return f"event {name} stored (#{receipt.event_id}), buffered: the workflow does not wait for {name} yet"
 
 
 _EVENT_NAMES = re.compile(r"""waitForEvent\s*\(\s*(['"`])((?:(?!\1).)*)\1""")
