@@ -118,13 +118,15 @@ def test_buffered_events_listed_and_unknown_names_warned(jsflow: Invoke) -> None
     assert [(e["name"], e["payload"]) for e in data["buffered_events"]] == [("paymnet", {"amount": 1})]
 
 
-def test_event_idempotency_key(jsflow: Invoke) -> None:
+def test_event_idempotency_key(jsflow: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JSFLOW_PROGRESS_AFTER", "0")  # progress shows on terminals only
     jsflow("run", RACE, "A", "--id", "o1")
     first = jsflow("event", "o1", "note", "1", "--idempotency-key", "k1")
     assert "buffered" in first.stdout
     again = jsflow("event", "o1", "note", "2", "--idempotency-key", "k1")
     assert "already stored" in again.stdout and "warning" not in again.stderr
     assert len(as_json(jsflow("show", "o1", "--json"))["buffered_events"]) == 1
+    assert "replaying" not in first.stderr + again.stderr
 
 
 # -- 4. output --
