@@ -77,6 +77,54 @@
   pin(Object.prototype, 'toJSON');
   pin(Array.prototype, 'toJSON');
 
+  // --- limits a script cannot catch ------------------------------------------
+  // QuickJS lets a script catch out-of-memory (an InternalError, or `null`
+  // when it cannot even build that error) and stack overflow. Whoever sees
+  // one first sets this sticky flag: the guard at the top of every catch
+  // clause of guest code (inserted by _catchguard.py), every rejection
+  // handler (Promise.prototype.then below) and describeError. dispatch then
+  // answers with the limit, whatever the script did with the error. A bare
+  // `throw null` counts as out of memory: the two cannot be told apart.
+  let limitHit = null;
+  function limitKindOf(e) {
+    if (e === null) return 'memory';
+    if (typeof e !== 'object') return null;
+    let name, message;
+    try { name = e.name; message = e.message; } catch (x) { return null; }
+    if (name === 'InternalError' && message === 'out of memory') return 'memory';
+    if ((name === 'RangeError' || name === 'InternalError') &&
+        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
+    return null;
+  }
+  function guard(e) {
+    const kind = limitKindOf(e);
+    if (kind !== null) {
+      if (limitHit === null) limitHit = kind;
+      throw e;
+    }
+  }
+  defineProperty(Object.prototype, '__jsr_caught', { value: guard, writable: false, enumerable: false, configurable: false });
+  defineProperty(Promise.prototype, 'then', {
+    value: function then(onFulfilled, onRejected) {
+      const handler = typeof onRejected === 'function'
+        ? function (reason) { guard(reason); return onRejected(reason); } : onRejected;
+      return apply(promiseThen, this, [onFulfilled, handler]);
+    },
+    writable: true, enumerable: false, configurable: true,
+  });
+  // Code built from strings would escape the catch guards: refused, as
+  // with a content security policy. Trusted code keeps the captured eval.
+  function noCodeFromStrings() {
+    throw new EvalError('code generation from strings (eval, Function) is not available in the sandbox');
+  }
+  G.eval = noCodeFromStrings;
+  for (const ctor of [Function, async function () {}.constructor, function* () {}.constructor,
+    async function* () {}.constructor]) {
+    defineProperty(ctor.prototype, 'constructor', { value: noCodeFromStrings, writable: false, enumerable: false, configurable: false });
+  }
+  G.Function = noCodeFromStrings;
+  noCodeFromStrings.prototype = Function.prototype;
+
   // --- cold code, compiled on first use -------------------------------------
   // Compiling is the largest fixed cost of a sandbox (~35 ns a byte on the
   // quickjs-ng wheel) and most calls never throw, so error description and the
@@ -92,7 +140,12 @@
       return fn(value);
     };
   }
-  const describeError = lazy(__JSR_DESCRIBE_SOURCE__);
+  const describeLazy = lazy(__JSR_DESCRIBE_SOURCE__);
+  function describeError(e) {
+    const kind = limitKindOf(e);
+    if (kind !== null && limitHit === null) limitHit = kind;
+    return describeLazy(e);
+  }
   const serialise = lazy(__JSR_SERIALISE_SOURCE__);
 
   // --- command queue and ops -------------------------------------------------
@@ -131,7 +184,16 @@
       return apply(stringSlice, serialise(obj), [0]);
     }
   }
+  const LIMIT_REPLY = {
+    memory: '{"error":{"name":"InternalError","message":"out of memory","stack":"","limit":"memory"}}',
+    stack: '{"error":{"name":"RangeError","message":"Maximum call stack size exceeded","stack":"","limit":"stack"}}',
+  };
   function dispatch(op, argsJson) {
+    const answer = dispatchOp(op, argsJson);
+    return limitHit === null ? answer : LIMIT_REPLY[limitHit];
+  }
+  function dispatchOp(op, argsJson) {
+    if (limitHit !== null) return LIMIT_REPLY[limitHit];
     try {
       const fn = ops[op];
       if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);

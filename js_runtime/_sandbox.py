@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import quickjs
 
+from ._catchguard import guard_catches
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -129,6 +130,21 @@ class Sandbox:
     def cpu_used(self) -> float:
         """Seconds spent inside JS since start_budget (measured as wall time)."""
         return self._used
+
+    def set_memory_limit(self, limit: int) -> None:
+        """Change the runtime's memory limit (bytes), e.g. to make room for values
+        the host hands in; it applies to every later allocation."""
+        if self._closed:
+            raise SandboxClosedError("sandbox is closed")
+        self._ctx.set_memory_limit(int(limit))
+
+    def charge(self, seconds: float) -> None:
+        """Charge time spent outside JS on the guest's behalf (say, a retry
+        backoff the guest asked for) to the budget; raises TimeLimitExceeded
+        (and breaks the sandbox) when that exhausts it."""
+        self._used += max(0.0, seconds)
+        if self._used >= min(self.limits.time, self.limits.wall_budget):
+            self._time_up()
 
     def _remaining(self) -> float:
         left = min(self.limits.time, self.limits.wall_budget) - self._used
@@ -248,8 +264,9 @@ class Sandbox:
         )
 
     def run_script(self, source: str) -> None:
-        """Evaluate guest code as a classic script (global declarations stay global)."""
-        self.call("__evalScript", source)
+        """Evaluate guest code as a classic script (global declarations stay global).
+        Its catch clauses are guarded so limits stay uncatchable (_catchguard.py)."""
+        self.call("__evalScript", guard_catches(source))
 
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
@@ -258,7 +275,7 @@ class Sandbox:
         that copies the requested bindings to a global object. Returns
         ``{export: typeof value}`` for the requested names.
         """
-        code = _module_with_export_capture(source, exports)
+        code = _module_with_export_capture(guard_catches(source), exports)
         with self._guard():
             promise = self._ctx.module(code)
             self._watch_module(promise)

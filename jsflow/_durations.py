@@ -18,16 +18,28 @@ _UNITS_MS = {
 }
 MAX_DURATION = timedelta(days=100 * 365)
 """Longer durations are refused: a wait must end at a representable date."""
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|sec|min|s|m|h|d|w)", re.IGNORECASE)
+MAX_TEXT = 100
+"""Longer duration strings are refused before parsing (no real duration needs more)."""
+# The grammar is mirrored in runtime/prelude.js (durationMs), which refuses bad
+# durations in JS as catchable errors; keep the two identical. ASCII only: in
+# Python, \d and IGNORECASE would also accept non-ASCII digits and letters.
+_FLAGS = re.ASCII | re.IGNORECASE
+_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w)", _FLAGS)
 _ISO = re.compile(
     r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?",
-    re.IGNORECASE,
+    _FLAGS,
 )
+_BLANKS = " \t\n\r"
 
 
 def parse_duration(value: str | int | float | timedelta) -> timedelta:
-    """Parse a duration; raises ValueError with the offending text otherwise."""
+    """Parse a duration; raises ValueError with the offending text otherwise.
+
+    Linear in the input, and strings over ``MAX_TEXT`` characters are refused
+    up front: a script controls the text, and parsing runs outside its budget.
+    """
     try:
         delta = _parse(value)
     except OverflowError:
@@ -52,14 +64,16 @@ def _parse(value: str | int | float | timedelta) -> timedelta:
             raise ValueError(f"invalid duration {value!r}")
         return _non_negative(timedelta(milliseconds=value), value)
     if not isinstance(value, str):
-        raise ValueError(f"invalid duration {value!r}: use a string like '5m' or milliseconds")
-    return _non_negative(_parse_text(value.strip()), value)
+        raise ValueError(f"invalid duration {_short(value)}: use a string like '5m' or milliseconds")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"invalid duration {_short(value)}: longer than {MAX_TEXT} characters")
+    return _parse_text(value.strip(_BLANKS))
 
 
 def _parse_text(text: str) -> timedelta:
     if not text:
         raise ValueError("invalid duration '': empty")
-    if text.upper().startswith("P"):
+    if text[0] in "pP":
         match = _ISO.fullmatch(text)
         if not match or text.upper() in ("P", "PT"):
             raise ValueError(f"invalid ISO 8601 duration {text!r}")
@@ -71,14 +85,13 @@ def _parse_text(text: str) -> timedelta:
             minutes=parts.get("m", 0),
             seconds=parts.get("s", 0),
         )
-    try:
+    if _NUMBER.fullmatch(text):
         return timedelta(milliseconds=float(text))
-    except ValueError:
-        pass
     pos, total = 0, 0.0
     compact = text.replace(" ", "")
-    for match in _PART.finditer(compact):
-        if match.start() != pos:
+    while pos < len(compact):
+        match = _PART.match(compact, pos)  # anchored: each character is looked at once
+        if match is None:
             break
         total += float(match.group(1)) * _UNITS_MS[match.group(2).lower()]
         pos = match.end()
@@ -92,5 +105,5 @@ def _parse_text(text: str) -> timedelta:
 
 def _non_negative(delta: timedelta, original: object) -> timedelta:
     if delta < timedelta(0):
-        raise ValueError(f"invalid duration {original!r}: negative")
+        raise ValueError(f"invalid duration {_short(original)}: negative")
     return delta

@@ -367,12 +367,12 @@ class Fetcher:
             if refused is not None:
                 raise refused from exc
             raise FetchTransportError(f"{type(exc).__name__}: {exc}") from exc
-        return (
-            response.status_code,
-            response.reason_phrase,
-            _headers(response.headers),
-            _decode(response, raw),
-        )
+        text = _decode(response, raw)
+        # the cap holds for what is journaled: invalid UTF-8 decodes to U+FFFD
+        # (3 bytes each) and a one-byte charset to up to 3 bytes a character
+        if len(text) > self.max_response_bytes // 3 and len(text.encode("utf-8")) > self.max_response_bytes:
+            raise self._too_big()
+        return (response.status_code, response.reason_phrase, _headers(response.headers), text)
 
     async def _read_async(self, response: httpx.Response) -> bytes:
         self._check_length(response)
@@ -416,16 +416,20 @@ class Fetcher:
 
     def _too_big(self) -> FetchRefusedError:
         return FetchRefusedError(
-            f"the response body is larger than max_response_bytes ({self.max_response_bytes})"
+            f"the response body (as UTF-8 text) is larger than max_response_bytes ({self.max_response_bytes})"
         )
 
 
 def _policy_cause(exc: BaseException) -> FetchError | None:
-    seen: BaseException | None = exc.__cause__
-    for _ in range(4):
+    """The refusal the guarded backend raised under httpcore, if that is what
+    failed. httpcore re-raises inside ``except`` blocks without ``from``, so
+    the refusal may be the implicit context rather than the cause: both are
+    followed (a rebinding answer must stay a refusal, which is never retried)."""
+    seen: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(8):
         if seen is None or isinstance(seen, FetchError):
             break
-        seen = seen.__cause__
+        seen = seen.__cause__ or seen.__context__
     if isinstance(seen, FetchError):
         return _copy_error(seen)
     return None
@@ -436,6 +440,31 @@ def _copy_error(err: FetchError) -> FetchError:
     return FetchRefusedError(reason) if isinstance(err, FetchRefusedError) else FetchTransportError(reason)
 
 
+# The Fetch standard's forbidden request headers and methods: the transport
+# owns them (Host would let a script reach another virtual host than the URL
+# names; Content-Length and Transfer-Encoding could smuggle a second request).
+# runtime/steps.js refuses them first, as a TypeError where fetch is called.
+FORBIDDEN_HEADERS = frozenset(
+    {
+        "accept-charset", "accept-encoding", "access-control-request-headers",
+        "access-control-request-method", "connection", "content-length", "cookie", "cookie2",
+        "date", "dnt", "expect", "host", "keep-alive", "origin", "referer", "set-cookie", "te",
+        "trailer", "transfer-encoding", "upgrade", "via",
+    }
+)  # fmt: skip
+FORBIDDEN_HEADER_PREFIXES = ("proxy-", "sec-")
+METHOD_OVERRIDE_HEADERS = frozenset({"x-http-method", "x-http-method-override", "x-method-override"})
+FORBIDDEN_METHODS = frozenset({"CONNECT", "TRACE", "TRACK"})
+
+
+def _check_header(name: str, value: str) -> None:
+    if name in FORBIDDEN_HEADERS or name.startswith(FORBIDDEN_HEADER_PREFIXES):
+        raise FetchRefusedError(f"{name!r} is a forbidden request header")
+    methods = {m.strip().upper() for m in value.split(",")}
+    if name in METHOD_OVERRIDE_HEADERS and methods & FORBIDDEN_METHODS:
+        raise FetchRefusedError(f"{name!r} names a forbidden method")
+
+
 def _validate(request: Any) -> dict[str, Any]:
     if not isinstance(request, dict) or not isinstance(request.get("url"), str):
         raise FetchRefusedError("malformed request")
@@ -444,10 +473,15 @@ def _validate(request: Any) -> dict[str, Any]:
     headers = request.get("headers") or {}
     if not isinstance(headers, dict):
         raise FetchRefusedError("malformed headers")
+    for name, value in headers.items():
+        _check_header(str(name).lower(), str(value))
+    method = str(request.get("method") or "GET").upper()
+    if method in FORBIDDEN_METHODS:
+        raise FetchRefusedError(f"{method} is a forbidden method")
     body = request.get("body")
     return {
         "url": url,
-        "method": str(request.get("method") or "GET").upper(),
+        "method": method,
         # identity unless the script asks: the size cap then counts real bytes
         "headers": {"accept-encoding": "identity"} | {str(k).lower(): str(v) for k, v in headers.items()},
         "body": None if body is None else str(body),

@@ -32,6 +32,11 @@ the wait happens here, and how depends on its length:
   attempt count is kept in the state, and resuming that wait runs the next
   attempt. A host's timers resume it on time; no thread sleeps for minutes.
 
+In-process retries are charged to the engine call's time budget
+(``Limits.time``), the backoff plus ``RETRY_COST`` seconds per attempt, so a
+step with ``retries: 1e9`` ends the call promptly with ``ResourceLimitError``
+instead of keeping a worker busy forever.
+
 Attempts and their errors are never journaled: only the final value, or the
 last attempt's error (replayed as the same JS error name and message).
 
@@ -60,6 +65,8 @@ if TYPE_CHECKING:
 
 INLINE_BACKOFF_MAX = 1.0
 """Backoffs up to this many seconds are waited in-process; longer ones suspend."""
+RETRY_COST = 0.001
+"""Seconds of the time budget charged per in-process retry, on top of its backoff."""
 
 COMMANDS = frozenset({"jsstep", "ephemeral"})
 
@@ -201,6 +208,7 @@ class JsSteps:
         tasks: set[asyncio.Task[None]],
     ) -> None:
         if delay <= INLINE_BACKOFF_MAX:
+            self._charge_retry(slot, delay)
 
             async def again() -> None:
                 await asyncio.sleep(delay)
@@ -213,6 +221,21 @@ class JsSteps:
         run.waits[slot] = WaitRecord(
             slot=slot, resume_at_ms=at, is_retry=True, attempt=attempt, error=outcome.error
         )
+
+    def _charge_retry(self, slot: int, delay: float) -> None:
+        run = self.run
+        try:
+            run.sandbox.charge(delay + RETRY_COST)
+        except ResourceLimitExceeded as exc:
+            from ._errors import ResourceLimitError
+            from ._run import Finished
+
+            error = ResourceLimitError(
+                f"step {run.slots[slot].name!r}: its retries and backoffs exceeded the time limit "
+                f"of {run.config.limits.time:g}s",
+                limit="time",
+            )
+            raise Finished(run.faulted(error)) from exc
 
 
 def _retry_delay(delay_ms: Any) -> float | None:

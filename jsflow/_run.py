@@ -76,6 +76,8 @@ _LOG_LEVELS = {
     "error": logging.ERROR,
     "debug": logging.DEBUG,
 }
+#: JS heap allowed per byte of JSON the host delivers (measured worst shape: ~52)
+HEADROOM = 64
 JournalHook = Callable[["JournalWrite"], Awaitable[None] | None]
 
 
@@ -154,6 +156,8 @@ class Run:
         self.done = False
         self.continued = False
         self.host_time = 0.0  # seconds spent persisting journal writes, charged to the budget
+        self.held = 0  # bytes of JSON the host handed to the script (see hold)
+        self.applied = 0  # the bytes the memory limit currently makes room for
         self.entry_type = "undefined"
         limits = config.limits
         self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory, stack=limits.stack))
@@ -165,6 +169,18 @@ class Run:
         """A fresh time budget: one per advance, JS time and journal writes together."""
         self.sandbox.start_budget()
         self.host_time = 0.0
+
+    def hold(self, nbytes: int) -> None:
+        """Make room for a value the host hands to the script: the runtime's
+        memory limit is ``limits.memory`` (the script's own working memory) plus
+        ``HEADROOM`` times the JSON the host delivered to this run, so any value
+        under ``limits.payload`` can be delivered, kept and returned whatever
+        its shape (``[{},{},...]`` takes about 52 bytes of JS heap per JSON byte)."""
+        self.held += nbytes
+        if self.held - self.applied < 4096 and self.applied:  # small values: raise in batches
+            return
+        self.applied = self.held + 4096
+        self.sandbox.set_memory_limit(self.config.limits.memory + HEADROOM * self.applied)
 
     def charge(self, seconds: float) -> None:
         """Charge host work (journal writes) to the budget: an advance that
@@ -247,7 +263,9 @@ class Run:
         head = encode(
             [self.entry_global, state.arguments, state.started_at_ms, seed, self.config.limits.payload]
         )
-        missing = self.sandbox.call_encoded("__start", f"{head[:-1]},{_journal_json(self.journal)}]")
+        journal = _journal_json(self.journal)
+        self.hold(len(head) + len(journal))
+        missing = self.sandbox.call_encoded("__start", f"{head[:-1]},{journal}]")
         if missing:
             what = missing.get("missing")
             detail = "is not defined" if what == "undefined" else f"is a {what}, not a function"
@@ -273,6 +291,8 @@ class Run:
         snap = sb.call("__snapshot")
         for raw in snap["pending"]:
             self._schedule(raw)
+        for slot in [s for s, rec in self.waits.items() if not rec.is_retry and s not in self.slots]:
+            del self.waits[slot]  # cancelled after the state was saved (a crash in between)
         self.done = bool(snap["done"])
         self.continued = bool(snap["continued"])
 
@@ -286,6 +306,8 @@ class Run:
                 self._console(str(cmd.get("level", "log")), str(cmd.get("message", "")))
             elif op == "done":
                 self.done = True
+            elif op == "cancel":
+                self.cancel_wait(cmd.get("slot"))
             elif op in JS_STEP_COMMANDS:
                 self.js.command(cmd)
             elif op == "continue":
@@ -316,6 +338,15 @@ class Run:
                 self.runnable.append(slot.slot)
         elif slot.slot not in self.waits:
             self.waits[slot.slot] = WaitRecord(slot=slot.slot, resume_at_ms=self._resume_at(slot))
+
+    def cancel_wait(self, slot: Any) -> None:
+        """A wait that lost a race, or was cancelled with cancelWait: it is no
+        longer pending, so no event, resume or timer can complete it."""
+        rec = self.slots.get(slot) if isinstance(slot, int) else None
+        if rec is None or rec.settled or rec.kind in ("step", "jsstep"):
+            return
+        rec.settled = True
+        self.waits.pop(slot, None)
 
     def _resume_at(self, slot: Slot) -> int | None:
         if (
@@ -385,6 +416,7 @@ class Run:
             self.charge(time.perf_counter() - began)
         try:
             args = encode([entry.slot, entry.model_dump(exclude_none=True)])
+            self.hold(len(args))
             self._process(self.sandbox.call_drain_take("__deliver", args))
         except ResourceLimitExceeded as exc:
             raise Finished(self.faulted(_limit_error(exc))) from exc

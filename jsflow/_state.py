@@ -12,13 +12,25 @@ import enum
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ._errors import InvalidStateError, StateVersionError, WorkflowError
 
 EntryType = Literal["step", "step_error", "resume", "event", "timeout"]
+
+# Times are ms since the epoch from the year 1 to 9800 (a datetime holds up to
+# 9999, and a wait may end up to 100 years after the workflow's time) and
+# counters fit a JS number exactly: a forged or corrupted state is refused with
+# InvalidStateError at the boundary, not with an OSError or OverflowError deep
+# inside a run.
+MIN_MS = -62_135_596_800_000
+MAX_MS = 247_090_953_600_000
+MAX_COUNT = 2**53 - 1
+MAX_DUE_MS = 253_402_300_799_999  # a wait's due time: the end of the year 9999
+TimeMs = Annotated[int, Field(ge=MIN_MS, le=MAX_MS)]
 
 
 class JournalEntry(BaseModel):
@@ -26,12 +38,12 @@ class JournalEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slot: int = Field(ge=0)
+    slot: int = Field(ge=0, le=MAX_COUNT)
     type: EntryType
     name: str
     result: Any = None
     error: dict[str, str] | None = None
-    at_ms: int
+    at_ms: TimeMs
     event: str | None = None
 
 
@@ -45,10 +57,10 @@ class WaitRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slot: int = Field(ge=0)
-    resume_at_ms: int | None = None
+    slot: int = Field(ge=0, le=MAX_COUNT)
+    resume_at_ms: Annotated[int, Field(ge=MIN_MS, le=MAX_DUE_MS)] | None = None
     is_retry: bool = False
-    attempt: int = 0
+    attempt: int = Field(default=0, ge=0, le=MAX_COUNT)
     error: dict[str, str] | None = None
 
 
@@ -64,14 +76,23 @@ class WorkflowState(BaseModel):
     parent_run_id: str | None = None
     entry_point: str = "main"
     arguments: list[Any] = Field(default_factory=list)
-    started_at_ms: int
+    started_at_ms: TimeMs
     journal: list[JournalEntry] = Field(default_factory=list)
     waits: list[WaitRecord] = Field(default_factory=list)
     metadata: dict[str, str] = Field(default_factory=dict)
 
     def serialize(self) -> str:
-        """Compact JSON; contains ``"version":N``."""
-        return self.model_dump_json(exclude_none=True)
+        """Compact JSON; contains ``"version":N``.
+
+        Strings from JS may hold lone surrogates, which UTF-8 cannot encode:
+        such a state is written as ASCII JSON with ``\\uXXXX`` escapes, which
+        ``deserialize`` reads back to the same strings.
+        """
+        try:
+            return self.model_dump_json(exclude_none=True)
+        except PydanticSerializationError:
+            data = self.model_dump(mode="json", exclude_none=True)
+            return json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
     @classmethod
     def deserialize(cls, text: str | bytes) -> WorkflowState:
@@ -93,6 +114,8 @@ class WorkflowState(BaseModel):
             raw = json.loads(text)
         except (ValueError, TypeError) as exc:
             raise InvalidStateError(f"workflow state is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise InvalidStateError("workflow state is nested too deeply") from exc
         return cls.from_dict(raw)
 
     @classmethod
@@ -110,6 +133,8 @@ class WorkflowState(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise InvalidStateError(f"workflow state is malformed: {_first_error(exc)}") from exc
+        except RecursionError as exc:
+            raise InvalidStateError("workflow state is nested too deeply") from exc
 
     @classmethod
     def coerce(cls, state: WorkflowState | str | bytes | dict[str, Any]) -> WorkflowState:
@@ -169,7 +194,17 @@ class WorkflowResult:
 @dataclass(frozen=True)
 class Limits:
     """Per-call limits: JS CPU seconds, runtime memory and stack bytes, and the
-    largest JSON value (argument, result, payload) in bytes."""
+    largest JSON value (argument, result, payload) in bytes.
+
+    Why they are consistent: ``memory`` is the script's own working memory.
+    Values the host hands in (arguments, the replayed journal, step results,
+    resume values, event payloads) get room of their own: a run's QuickJS
+    memory limit is ``memory`` plus 64 bytes per byte of JSON delivered to it
+    (``[{},{},...]``, the shape with the most JS heap per JSON byte, takes
+    about 52). So any value under ``payload`` can be delivered to a script,
+    kept and returned, with the defaults as with any other setting, while a
+    script that allocates on its own is held to ``memory``.
+    """
 
     time: float = 10.0
     memory: int = 128 * 2**20

@@ -99,11 +99,31 @@ async def execute_step(
         return StepOutcome(
             "retry",
             retry_after=exc.retry_after,
-            error={"name": "RetryableStepError", "message": exc.message},
+            error={"name": "RetryableStepError", "message": clip_message(str(exc.message))},
         )
     except Exception as exc:
-        return StepOutcome("error", error={"name": type(exc).__name__, "message": str(exc)})
+        return StepOutcome("error", error=error_description(exc))
     return encode_result(step.name, value, payload_limit)
+
+
+MAX_ERROR_MESSAGE = 2000
+"""Error text kept of a failed step (characters), as for errors thrown in JS:
+the message is journaled, and an unbounded one would bloat every state."""
+
+
+def clip_message(text: str, limit: int = MAX_ERROR_MESSAGE) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [truncated {len(text) - limit} chars]"
+
+
+def error_description(exc: BaseException) -> dict[str, str]:
+    """A step's exception as the journaled ``{name, message}``, both bounded."""
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not escape the step boundary
+        message = f"<{type(exc).__name__} could not be described>"
+    return {"name": clip_message(type(exc).__name__, 200), "message": clip_message(message)}
 
 
 async def _call_with_policy(step: StepFunction, args: list[Any], ctx: StepContext) -> Any:
@@ -138,7 +158,8 @@ def encode_result(name: str, value: Any, payload_limit: int) -> StepOutcome:
     step with an error the script can catch."""
     if (
         value is None
-        or type(value) in (bool, int)
+        or type(value) is bool
+        or (type(value) is int and -_MAX_JS_NUMBER <= value <= _MAX_JS_NUMBER)
         or (
             type(value) is str and len(value) * 6 + 2 <= payload_limit  # \uXXXX is the worst case
         )
@@ -172,7 +193,28 @@ def encode_result(name: str, value: Any, payload_limit: int) -> StepOutcome:
                 f"over the limit of {payload_limit} bytes",
             },
         )
-    return StepOutcome("ok", value=json.loads(text))
+    try:
+        return StepOutcome("ok", value=json.loads(text, parse_int=_js_int))
+    except ValueError as exc:
+        return StepOutcome(
+            "error",
+            error={
+                "name": "TypeError",
+                "message": f"step {name!r} returned a value that is not JSON-serialisable: {exc}",
+            },
+        )
+
+
+_MAX_JS_NUMBER = 2**1024 - 2**971  # the largest finite double
+_MAX_INT_DIGITS = len(str(_MAX_JS_NUMBER))
+
+
+def _js_int(text: str) -> int:
+    """An integer that JS can hold as a number (it may round, as JSON.parse does)."""
+    value = int(text) if len(text.lstrip("-")) <= _MAX_INT_DIGITS else None
+    if value is None or not -_MAX_JS_NUMBER <= value <= _MAX_JS_NUMBER:
+        raise ValueError(f"the integer {text[:20]}... is too large for a JS number")
+    return value
 
 
 def json_size(ascii_text: str, value: Any) -> int:

@@ -27,6 +27,8 @@ def parse_value(text: str, what: str = "value") -> Any:
         return _from_file(text[1:], what)
     try:
         return json.loads(text)
+    except RecursionError:
+        raise CliError(f"{what} nests too deeply", exit_code=2) from None
     except ValueError:
         if _looks_like_json(text):
             raise CliError(f"{what} is not valid JSON: {text!r}", exit_code=2) from None
@@ -91,6 +93,8 @@ def _from_file(name: str, what: str) -> Any:
         raise CliError(f"cannot read {what} from {name}: {exc.strerror or exc}", exit_code=2) from None
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise CliError(f"{what} in {name} nests too deeply", exit_code=2) from None
     except ValueError as exc:
         raise CliError(f"{what} in {name} is not valid JSON: {exc}", exit_code=2) from None
 

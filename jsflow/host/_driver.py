@@ -458,8 +458,11 @@ def pending_waits(
             else:
                 token = host.hooks.issue(workflow_id, w, kind)
                 token_hash = hash_token(token.token)
-                if tx.get_token(token_hash) is None:  # a hook's token is derived: it may exist already
+                existing = tx.get_token(token_hash)  # a hook's token is derived: it may exist already
+                if existing is None:
                     tx.put_token(token_hash, workflow_id, w.wait_id, expires_at=token.expires_at, kind=kind)
+                elif existing.wait_id != w.wait_id and existing.used_at is None:
+                    tx.retarget_token(token_hash, w.wait_id)  # waiting again after a lost race
                 row = replace(row, token_hash=token_hash, resume_at=token.expires_at)
                 issued.append(token)
         out.append(row)

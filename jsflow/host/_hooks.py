@@ -20,7 +20,9 @@ is the internal suspend function ``__jhook_wait(hookId, expiresAtMs)``, whose
 expiry fires ``timeout_event`` (a catchable ``TimeoutError`` in JS). Scripts
 cannot call either (they are not globals) nor define a JS step by those names.
 Calling ``hook.wait()`` again returns the same promise: one hook, one wait,
-one outcome. Keeping the raw token out of storage: the token is not random
+one outcome; unless that wait lost a race (it was cancelled), in which case a
+new wait is made and the hook's token, which never changes, moves to it.
+Keeping the raw token out of storage: the token is not random
 but an HMAC-SHA256 under the host secret of a length-prefixed, domain-separated
 encoding of (workflow id, hook id), where ``hookId`` is 128 random bits, so no
 two (id, hook) pairs share an input. The host strips ``token`` and ``url``
@@ -80,7 +82,9 @@ function (ops) {
     const hook = {
       hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt,
       wait() {
-        if (waiting === null) waiting = ops.__jhook_wait(info.hookId, info.expiresAtMs);
+        if (waiting === null || ops.cancelled(waiting)) {
+          waiting = ops.__jhook_wait(info.hookId, info.expiresAtMs);
+        }
         return waiting;
       },
     };

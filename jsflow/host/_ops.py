@@ -24,13 +24,14 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._load import Loaded, load, load_record
-from ._timeutil import datetime_to_ms, ms_to_datetime
+from ._timeutil import datetime_to_ms
 from ._views import (
     WORKFLOW_ID_KEY,
     HistoryItem,
     ReplayReport,
     WorkflowInstance,
     instance_view,
+    journal_item,
     lifecycle_item,
 )
 from .store import ConcurrencyError, InstanceStatus, PendingWait, ScriptVersion, WorkflowRecord
@@ -190,15 +191,7 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     except CorruptStateError as exc:
         lifecycle.append(HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason}))
         return lifecycle
-    for entry in host.hooks.strip(list(state.journal)):
-        detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
-        if entry.type in ("step_error", "timeout"):
-            detail["error"] = entry.error
-        else:
-            detail["result"] = entry.result
-        if entry.event is not None:
-            detail["event"] = entry.event
-        journal.append(HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail))
+    journal = [journal_item(entry) for entry in host.hooks.strip(list(state.journal))]
     return _merge(lifecycle, journal)
 
 

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import _ops
-from ._errors import InvalidCursorError
-from ._views import HistoryItem, WorkflowInstance, instance_view
+from jsflow import JournalEntry
+
+from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
+from ._load import decode_header
+from ._views import HistoryItem, WorkflowInstance, instance_view, journal_item, lifecycle_item
 from .store import InstanceStatus, WorkflowPageQuery
 
 if TYPE_CHECKING:
@@ -44,7 +46,9 @@ MAX_PAGE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _LIST_TAG = "w"
-_HISTORY_TAG = "h"
+_HISTORY_TAG = "t"
+#: lifecycle kinds that start an advance (they sort before same-time journal entries)
+_BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,25 +170,79 @@ def count_by_status(host: WorkflowHost) -> dict[str, int]:
     return counts
 
 
-def history_page(host: WorkflowHost, workflow_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
-    """A slice of the merged timeline (oldest first).
+def _life_first(life: HistoryItem, entry: HistoryItem) -> bool:
+    """The merge rule of ``history``: earlier first; on a tie a lifecycle event
+    that starts an advance goes before the journal entries, others after."""
+    return life.at < entry.at or (life.at == entry.at and life.kind in _BEFORE_RUN)
 
-    The timeline only grows at its end (lifecycle events and journal entries
-    are appended), so a position is a stable cursor; it is bound to the
-    workflow id so it cannot page another instance. The journal lives inside
-    the engine state today, so each page decodes it once; with the journal in
-    its own table a page can become one range read.
+
+def _history_cursor(workflow_id: str, cursor: str | None) -> tuple[int, int]:
+    """(last lifecycle seq shown, journal entries shown) from a cursor."""
+    if cursor is None:
+        return 0, 0
+    data = decode_cursor(_HISTORY_TAG, cursor)
+    life, pos = data.get("l"), data.get("j")
+    for value in (life, pos):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidCursorError(cursor, "damaged cursor")
+    if data.get("id") != workflow_id:
+        raise InvalidCursorError(cursor, "a cursor for another workflow")
+    return life, pos  # type: ignore[return-value]
+
+
+def _journal_slice(host: WorkflowHost, tx: Any, record: Any, pos: int, count: int) -> list[HistoryItem]:
+    """Up to ``count`` journal entries from position ``pos``: the few kept inline in
+    the stored header first, then the journal rows (one bounded range read)."""
+    header = decode_header(record)
+    inline = list(header.journal)
+    entries = inline[pos : pos + count]
+    if len(entries) < count:
+        start = max(pos, len(inline))
+        for _seq, text in tx.read_journal_page(record.workflow_id, start, count - len(entries)):
+            try:
+                entries.append(JournalEntry.model_validate_json(text))
+            except ValueError as exc:
+                raise CorruptStateError(record.workflow_id, f"journal entry {_seq}: {exc}") from exc
+    return [journal_item(e) for e in host.hooks.strip(entries)]
+
+
+def history_page(host: WorkflowHost, workflow_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
+    """One page of the merged timeline (oldest first), read as two bounded range
+    reads (lifecycle events after a seq, journal entries from a position), so a
+    later page of a 10,000-entry journal costs what the first one does.
+
+    The cursor holds both positions; the timeline only grows at its end (a
+    retry or continue-as-new trims the journal: a cursor from before one may
+    then skip entries). It is bound to the workflow id.
     """
     limit = _check_limit(limit)
-    start = 0
-    if cursor is not None:
-        data = decode_cursor(_HISTORY_TAG, cursor)
-        start = data.get("o")  # type: ignore[assignment]
-        valid = isinstance(start, int) and not isinstance(start, bool) and start >= 0
-        if not valid or data.get("id") != workflow_id:
-            raise InvalidCursorError(cursor, "damaged cursor or one for another workflow")
-    full: list[HistoryItem] = _ops.history(host, workflow_id)
-    items = full[start : start + limit]
-    end = start + len(items)
-    next_cursor = encode_cursor(_HISTORY_TAG, {"o": end, "id": workflow_id}) if end < len(full) else None
+    life_seq, pos = _history_cursor(workflow_id, cursor)
+    corrupt: HistoryItem | None = None
+    with host.store.transaction(write=False) as tx:
+        record = tx.get_workflow(workflow_id)
+        if record is None:
+            raise UnknownWorkflowError(workflow_id)
+        events = tx.list_history_page(workflow_id, after_seq=life_seq, limit=limit + 1)
+        try:
+            journal = _journal_slice(host, tx, record, pos, limit + 1)
+        except CorruptStateError as exc:  # the timeline ends by saying why the journal is missing
+            journal = []
+            corrupt = HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason})
+    lifecycle = [lifecycle_item(e) for e in events]
+    if corrupt is not None and len(events) <= limit:
+        lifecycle.append(corrupt)
+    items: list[HistoryItem] = []
+    i = j = 0
+    while len(items) < limit and (i < len(lifecycle) or j < len(journal)):
+        if j >= len(journal) or (i < len(lifecycle) and _life_first(lifecycle[i], journal[j])):
+            items.append(lifecycle[i])
+            i += 1
+        else:
+            items.append(journal[j])
+            j += 1
+    more = i < len(lifecycle) or j < len(journal)
+    last_seq = events[min(i, len(events)) - 1].seq if min(i, len(events)) else life_seq
+    next_cursor = (
+        encode_cursor(_HISTORY_TAG, {"l": last_seq, "j": pos + j, "id": workflow_id}) if more else None
+    )
     return HistoryPage(items, next_cursor)

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from jsflow import JournalEntry
+
+from ._timeutil import ms_to_datetime
 from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
 
 #: metadata keys the host itself sets on every instance
@@ -183,3 +186,15 @@ def instance_view(record: WorkflowRecord, waits: list[PendingWait]) -> WorkflowI
 
 def lifecycle_item(event: HistoryEvent) -> HistoryItem:
     return HistoryItem(at=event.at, source="lifecycle", kind=event.kind, detail=dict(event.detail))
+
+
+def journal_item(entry: JournalEntry) -> HistoryItem:
+    """A journal entry as a timeline line (the same shape ``history`` gives)."""
+    detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
+    if entry.type in ("step_error", "timeout"):
+        detail["error"] = entry.error
+    else:
+        detail["result"] = entry.result
+    if entry.event is not None:
+        detail["event"] = entry.event
+    return HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail)

@@ -13,6 +13,9 @@ const defineProperty = Object.defineProperty;
 const PromiseCtor = Promise;
 const promiseThen = Promise.prototype.then;
 const applyFn = Reflect.apply;
+const regexExec = RegExp.prototype.exec;
+const strReplace = String.prototype.replace;
+const NumberCtor = Number;
 const MAX_CONSOLE = 8192;
 // Arrays the prelude fills after user code ran have no prototype and are
 // searched with loops: a script may overwrite Array.prototype.push/indexOf or
@@ -34,19 +37,78 @@ let journalIndex = 0;
 const slots = bareArray();   // slot -> {kind, name, args, at, names, array, settle}
 let outcome = null;          // {status:'completed', json} | {status:'faulted', error}
 let continued = null;        // JSON text of continueAsNew args
-let payloadLimit = 50 * 1024 * 1024;
+let payloadLimit = 2 * 1024 * 1024;  // set by __start from Limits.payload
 
 // ---- determinism: clock, randomness, non-deterministic globals -------------
+// The workflow's time zone is UTC on every machine: the host's TZ must not
+// change what a replay computes. Local-time constructors, parsing and methods
+// are redirected to their UTC forms, and the string forms are built here.
+const origParse = OrigDate.parse;
+const origUTC = OrigDate.UTC;
+const origGetTimezoneOffset = OrigDate.prototype.getTimezoneOffset;
+// A string that names its zone (Z, +09:00, GMT+0900, UTC, PST...) or is an
+// ISO date-only form (UTC by definition) parses the same everywhere; any
+// other form QuickJS reads as local time, so the machine's offset is undone.
+const ZONED = /(?:Z|[+-]\d\d(?::?\d\d)?|\b(?:GMT|UTC|UT|[ECMP][SD]T)(?:[+-]\d+(?::?\d\d)?)?)\s*$/i;
+const DATE_ONLY = /^\s*[+-]?\d{4,6}(?:-\d\d(?:-\d\d)?)?\s*$/;
+const COMMENT = /\([^)]*\)\s*$/;
+function parseUTC(text) {
+  const str = String(text);
+  const t = origParse(str);
+  if (t !== t) return t;
+  const bare = applyFn(strReplace, str, [COMMENT, '']);
+  if (applyFn(regexExec, ZONED, [bare]) !== null || applyFn(regexExec, DATE_ONLY, [bare]) !== null) return t;
+  return t - applyFn(origGetTimezoneOffset, new OrigDate(t), []) * 60000;
+}
 function WorkflowDate(...args) {
   if (!new.target) return new OrigDate(now).toString();
-  return Reflect.construct(OrigDate, args.length === 0 ? [now] : args, new.target);
+  let a = args;
+  if (args.length === 0) a = [now];
+  else if (args.length === 1 && typeof args[0] === 'string') a = [parseUTC(args[0])];
+  else if (args.length >= 2) a = [applyFn(origUTC, OrigDate, args)];
+  return Reflect.construct(OrigDate, a, new.target);
 }
 WorkflowDate.prototype = OrigDate.prototype;
 WorkflowDate.now = function now_() { return now; };
 WorkflowDate.UTC = OrigDate.UTC;
-WorkflowDate.parse = OrigDate.parse;
+WorkflowDate.parse = function parse(text) { return parseUTC(text); };
 defineProperty(OrigDate.prototype, 'constructor', { value: WorkflowDate, writable: true, configurable: true });
 G.Date = WorkflowDate;
+(function utcOnly(proto) {
+  const set = (name, fn) => defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  for (const part of ['FullYear', 'Month', 'Date', 'Day', 'Hours', 'Minutes', 'Seconds', 'Milliseconds']) {
+    set('get' + part, proto['getUTC' + part]);
+    if (part !== 'Day') set('set' + part, proto['setUTC' + part]);
+  }
+  const getUTCFullYear = proto.getUTCFullYear, setUTCFullYear = proto.setUTCFullYear;
+  set('getYear', function getYear() { return applyFn(getUTCFullYear, this, []) - 1900; });
+  set('setYear', function setYear(y) {
+    const n = NumberCtor(y);
+    return applyFn(setUTCFullYear, this, [n >= 0 && n <= 99 && Number.isInteger(n) ? 1900 + n : n]);
+  });
+  set('getTimezoneOffset', function getTimezoneOffset() { const t = this.getTime(); return t === t ? 0 : NaN; });
+  const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+  const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const pad = (n, w) => { let t = String(n < 0 ? -n : n); while (t.length < w) t = '0' + t; return (n < 0 ? '-' : '') + t; };
+  const parts = (d) => {
+    const t = d.getTime();
+    if (t !== t) return null;
+    const x = new OrigDate(t);
+    return { y: x.getUTCFullYear(), mo: x.getUTCMonth(), d: x.getUTCDate(), wd: x.getUTCDay(),
+      h: x.getUTCHours(), mi: x.getUTCMinutes(), s: x.getUTCSeconds() };
+  };
+  const dateText = (p) => DAYS[p.wd] + ' ' + MONTHS[p.mo] + ' ' + pad(p.d, 2) + ' ' + pad(p.y, 4);
+  const timeText = (p) => pad(p.h, 2) + ':' + pad(p.mi, 2) + ':' + pad(p.s, 2) + ' GMT+0000';
+  const localeDate = (p) => (p.mo + 1) + '/' + p.d + '/' + p.y;
+  const localeTime = (p) => pad(p.h % 12 === 0 ? 12 : p.h % 12, 2) + ':' + pad(p.mi, 2) + ':' + pad(p.s, 2) + (p.h < 12 ? ' AM' : ' PM');
+  const text = (fmt) => function () { const p = parts(this); return p === null ? 'Invalid Date' : fmt(p); };
+  set('toString', text((p) => dateText(p) + ' ' + timeText(p)));
+  set('toDateString', text(dateText));
+  set('toTimeString', text(timeText));
+  set('toLocaleString', text((p) => localeDate(p) + ', ' + localeTime(p)));
+  set('toLocaleDateString', text(localeDate));
+  set('toLocaleTimeString', text(localeTime));
+})(OrigDate.prototype);
 
 let rs = [0, 0, 0, 0];
 function random() {
@@ -84,14 +146,17 @@ function formatArg(v) {
 // time limit, so a logging loop must not turn into unbounded host work.
 const MAX_CONSOLE_LINES = 10000;
 let consoleLines = 0;
+// Arguments are always formatted, live or replaying and past the line cap:
+// formatting runs script code (toJSON, getters), and a script must not be
+// able to tell replay from live by whether it ran. Only the output is dropped.
 function makeLogger(level) {
   return function (...args) {
+    let msg = args.map(formatArg).join(' ');
     if (replaying || consoleLines > MAX_CONSOLE_LINES) return;
     if (++consoleLines > MAX_CONSOLE_LINES) {
       host.emit({ op: 'console', level: 'warn', message: '[console output truncated: more than ' + MAX_CONSOLE_LINES + ' lines in one call]' });
       return;
     }
-    let msg = args.map(formatArg).join(' ');
     if (msg.length > MAX_CONSOLE) msg = msg.slice(0, MAX_CONSOLE) + '... [truncated]';
     host.emit({ op: 'console', level, message: msg });
   };
@@ -137,6 +202,7 @@ function schedule(kind, name, args, extra) {
     if (extra.duration !== undefined) rec.duration = extra.duration;
   }
   slots[slot] = rec;
+  if (kind !== 'step' && kind !== 'jsstep') track(promise, [slot]);
   if (!replaying) host.emit(describeSlot(slot, rec));
   return promise;
 }
@@ -163,18 +229,187 @@ function settle(slot, outcome_) {
   else resolve(outcome_.value === undefined ? null : outcome_.value);
 }
 
+// ---- race losers -------------------------------------------------------------
+// Every promise a wait hands out (sleep, waitForEvent, suspend functions) is
+// tracked with the wait slots it derives from; then/catch/finally pass that on
+// to the promises they return, and Promise.all/allSettled/race/any to theirs.
+// When a race (or any) settles, the pending waits that only its losing inputs
+// derive from are cancelled: they stop being pending, get no event, and their
+// timers never fire. The settling happens at the same point of the delivery
+// sequence live and on replay, so the cancellations do too. Not tracked: a
+// wait awaited inside an async function (the function's promise is a new one),
+// or resolved into a promise built with `new Promise`.
+const WeakMapCtor = WeakMap;
+const wmGet = WeakMap.prototype.get;
+const wmSet = WeakMap.prototype.set;
+const derivedFrom = new WeakMapCtor();  // promise -> bare array of wait slots
+const promiseResolve = Promise.resolve;
+function slotsOf(p) {
+  return p !== null && (typeof p === 'object' || typeof p === 'function') ? applyFn(wmGet, derivedFrom, [p]) : undefined;
+}
+function track(p, list) {
+  if (list.length > 0 && p !== null && (typeof p === 'object' || typeof p === 'function')) applyFn(wmSet, derivedFrom, [p, list]);
+}
+function pendingUnion(lists) {
+  const out = bareArray();
+  for (let i = 0; i < lists.length; i++) {
+    const list = lists[i];
+    if (list === undefined) continue;
+    for (let j = 0; j < list.length; j++) {
+      const s = list[j];
+      if (!slots[s].settled && !hasItem(out, s)) out[out.length] = s;
+    }
+  }
+  return out;
+}
+function cancelSlot(slot) {
+  const rec = slots[slot];
+  if (rec === undefined || rec.settled || rec.kind === 'step' || rec.kind === 'jsstep') return false;
+  rec.settled = true;
+  rec.cancelled = true;
+  rec.resolve = rec.reject = null;
+  if (!replaying) host.emit({ __proto__: null, op: 'cancel', slot });
+  return true;
+}
+defineProperty(PromiseCtor.prototype, 'then', {
+  value: function then(onFulfilled, onRejected) {
+    const p = applyFn(promiseThen, this, [onFulfilled, onRejected]);
+    const list = slotsOf(this);
+    if (list !== undefined) track(p, list);
+    return p;
+  },
+  writable: true, configurable: true, enumerable: false,
+});
+function listOf(iterable) {
+  const items = [];
+  for (const item of iterable) items[items.length] = item;
+  return items;
+}
+function combinator(native, name, cancelLosers, onlyFulfilled) {
+  return { [name](iterable) {
+    const items = listOf(iterable);
+    const result = applyFn(native, this, [items]);
+    const lists = bareArray();
+    let tracked = false;
+    for (let i = 0; i < items.length; i++) {
+      lists[i] = slotsOf(items[i]);
+      if (lists[i] !== undefined) tracked = true;
+    }
+    if (!tracked) return result;
+    track(result, pendingUnion(lists));
+    if (!cancelLosers) return result;
+    let settled = false;
+    const won = (i) => {
+      if (settled) return;
+      settled = true;
+      const keep = lists[i] === undefined ? bareArray() : lists[i];
+      for (let j = 0; j < lists.length; j++) {
+        const list = lists[j];
+        if (j === i || list === undefined) continue;
+        for (let k = 0; k < list.length; k++) if (!hasItem(keep, list[k])) cancelSlot(list[k]);
+      }
+    };
+    for (let i = 0; i < items.length; i++) {
+      // Promises are watched directly; another object may be a thenable, whose
+      // `then` must not run twice (the race itself calls it), so it is not
+      // watched: if it wins, nothing is cancelled. Plain values settle at once.
+      const item = items[i];
+      let p = item;
+      if (!(item instanceof PromiseCtor)) {
+        if (item !== null && (typeof item === 'object' || typeof item === 'function')) continue;
+        p = applyFn(promiseResolve, PromiseCtor, [item]);
+      }
+      applyFn(promiseThen, p, [() => won(i), onlyFulfilled ? undefined : () => won(i)]);
+    }
+    return result;
+  } }[name];
+}
+for (const [name, cancelLosers, onlyFulfilled] of [['race', true, false], ['any', true, true], ['all', false, false], ['allSettled', false, false]]) {
+  defineProperty(PromiseCtor, name, { value: combinator(PromiseCtor[name], name, cancelLosers, onlyFulfilled), writable: true, configurable: true, enumerable: false });
+}
+
 // ---- globals for scripts ---------------------------------------------------
+// cancelWait(p): cancel the pending waits p derives from (see race losers);
+// returns how many were cancelled. A cancelled wait's promise never settles.
+G.cancelWait = function cancelWait(p) {
+  if (p === null || (typeof p !== 'object' && typeof p !== 'function') || typeof p.then !== 'function') {
+    throw new TypeError('cancelWait: expects the promise of sleep, waitForEvent or a suspend function (or one derived from it with then/catch/finally)');
+  }
+  const list = slotsOf(p);
+  let n = 0;
+  if (list !== undefined) for (let i = 0; i < list.length; i++) if (cancelSlot(list[i])) n++;
+  return n;
+};
+// Durations: the grammar of jsflow/_durations.py (parse_duration), checked
+// here so that a bad one is a catchable error where it is written, not a fault
+// of the whole run when Python parses it. Keep the two identical.
+const DURATION_UNITS = { __proto__: null, ms: 1, s: 1000, sec: 1000, m: 60000, min: 60000, h: 3600000, d: 86400000, w: 604800000 };
+const MAX_DURATION_MS = 100 * 365 * 86400000;
+const MAX_DURATION_TEXT = 100;
+const DURATION_NUMBER = /^\d+(?:\.\d+)?$/;
+const DURATION_PART = /^(\d+(?:\.\d+)?)(ms|sec|min|s|m|h|d|w)/i;
+const DURATION_ISO = /^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/i;
+const strSlice = String.prototype.slice;
+const strToUpper = String.prototype.toUpperCase;
+const strToLower = String.prototype.toLowerCase;
+function durationTextMs(fname, raw) {
+  const bad = (why) => new RangeError(fname + ': invalid duration ' + stringify(applyFn(strSlice, raw, [0, 80])) + ': ' + why);
+  if (raw.length > MAX_DURATION_TEXT) throw bad('longer than ' + MAX_DURATION_TEXT + ' characters');
+  const text = applyFn(strReplace, raw, [/^[ \t\n\r]+|[ \t\n\r]+$/g, '']);
+  if (text === '') throw bad('empty');
+  if (text[0] === 'p' || text[0] === 'P') {
+    const m = applyFn(regexExec, DURATION_ISO, [text]);
+    const upper = applyFn(strToUpper, text, []);
+    if (m === null || upper === 'P' || upper === 'PT') throw bad('not an ISO 8601 duration');
+    const f = (v) => (v === undefined ? 0 : NumberCtor(v));
+    return f(m[1]) * 604800000 + f(m[2]) * 86400000 + f(m[3]) * 3600000 + f(m[4]) * 60000 + f(m[5]) * 1000;
+  }
+  if (applyFn(regexExec, DURATION_NUMBER, [text]) !== null) return NumberCtor(text);
+  let rest = applyFn(strReplace, text, [/ /g, '']);
+  let total = 0;
+  while (rest !== '') {
+    const m = applyFn(regexExec, DURATION_PART, [rest]);
+    if (m === null) throw bad("use forms like '500ms', '10s', '5m', '2h', '3d', '1w', '1h30m' or ISO 8601 'PT1H'");
+    total += NumberCtor(m[1]) * DURATION_UNITS[applyFn(strToLower, m[2], [])];
+    rest = applyFn(strSlice, rest, [m[0].length]);
+  }
+  return total;
+}
 function durationArg(fname, d) {
-  if (typeof d === 'string' || (typeof d === 'number' && Number.isFinite(d))) return d;  // NaN would cross as null
-  throw new TypeError(fname + ': duration must be a string like "5m" or a finite number of milliseconds');
+  let ms;
+  if (typeof d === 'number') {
+    if (!Number.isFinite(d)) throw new RangeError(fname + ': duration must be a finite number of milliseconds');  // NaN would cross as null
+    ms = d;
+  } else if (typeof d === 'string') {
+    ms = durationTextMs(fname, d);
+  } else {
+    throw new TypeError(fname + ': duration must be a string like "5m" or a number of milliseconds');
+  }
+  if (ms < 0) throw new RangeError(fname + ': invalid duration ' + String(d) + ': negative');
+  if (ms > MAX_DURATION_MS) throw new RangeError(fname + ': invalid duration: longer than 100 years');
+  return d;
+}
+// Options objects: an unknown name (a typo like `timout`) is a TypeError
+// naming it, not silently ignored.
+function checkOptions(fname, opts, known) {
+  if (opts === undefined || opts === null) return;
+  if (typeof opts !== 'object') throw new TypeError(fname + ': options must be an object');
+  const keys = Object.keys(opts);
+  for (let i = 0; i < keys.length; i++) {
+    if (!hasItem(known, keys[i])) {
+      throw new TypeError(fname + ': unknown option ' + stringify(keys[i]) + ' (known options: ' + known.join(', ') + ')');
+    }
+  }
 }
 G.sleep = function sleep(duration) {
   return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { __proto__: null, duration: duration });
 };
+const EVENT_OPTIONS = ['timeout'];
 G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   const array = Array.isArray(nameOrNames);
   const names = array ? nameOrNames.map(String) : [String(nameOrNames)];
   if (names.length === 0) throw new TypeError('waitForEvent: give at least one event name');
+  checkOptions('waitForEvent', opts, EVENT_OPTIONS);
   const extra = { __proto__: null, names, array };
   const args = [nameOrNames];
   if (opts && opts.timeout !== undefined) {
@@ -206,6 +441,13 @@ host.register('__defineInternal', function (steps, suspends) {
   const ops = { __proto__: null };
   for (const name of steps) ops[name] = function (...args) { return schedule('step', name, args); };
   for (const name of suspends) ops[name] = function (...args) { return schedule('suspend', name, args); };
+  // true when every wait p derives from was cancelled (it lost a race): p never settles
+  ops.cancelled = function (p) {
+    const list = slotsOf(p);
+    if (list === undefined || list.length === 0) return false;
+    for (let i = 0; i < list.length; i++) if (!slots[list[i]].cancelled) return false;
+    return true;
+  };
   defineProperty(G, '__jsflow_ext_ops', { value: Object.freeze(ops), configurable: true, writable: false, enumerable: false });
   return null;
 });

@@ -52,10 +52,12 @@ function ephemeralCall(name, encodedArgs) {
   return p;
 }
 
+const STEP_OPTIONS = ['retries', 'backoff', 'factor'];
 G.step = function step(name, fn, opts) {
   if (typeof name !== 'string' || name === '') throw new TypeError('step: the first argument must be a non-empty string name');
   if (name[0] === '_' && name[1] === '_' && name[2] === 'j') throw new TypeError('step: names starting with "__j" are reserved by jsflow');
   if (typeof fn !== 'function') throw new TypeError('step ' + JSON.stringify(name) + ': the second argument must be a function');
+  checkOptions('step ' + JSON.stringify(name), opts, STEP_OPTIONS);
   const o = opts === undefined || opts === null ? {} : opts;
   const retries = o.retries === undefined ? 0 : o.retries;
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError('step ' + JSON.stringify(name) + ': retries must be a non-negative integer');
@@ -181,6 +183,26 @@ class Response {
   }
 }
 
+// The Fetch standard's forbidden request headers and methods (the Python
+// side, _fetch.py FORBIDDEN_HEADERS, refuses them again): a TypeError here,
+// before anything is journaled.
+const FORBIDDEN_HEADERS = ['accept-charset', 'accept-encoding', 'access-control-request-headers',
+  'access-control-request-method', 'connection', 'content-length', 'cookie', 'cookie2', 'date', 'dnt',
+  'expect', 'host', 'keep-alive', 'origin', 'referer', 'set-cookie', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'via'];
+const METHOD_OVERRIDE_HEADERS = ['x-http-method', 'x-http-method-override', 'x-method-override'];
+const FORBIDDEN_METHODS = ['CONNECT', 'TRACE', 'TRACK'];
+function checkHeaders(headers) {
+  for (const name of Object.keys(headers)) {
+    if (hasItem(FORBIDDEN_HEADERS, name) || name.startsWith('proxy-') || name.startsWith('sec-')) {
+      throw new TypeError('fetch: ' + JSON.stringify(name) + ' is a forbidden request header');
+    }
+    if (hasItem(METHOD_OVERRIDE_HEADERS, name) &&
+        headers[name].split(',').some((m) => hasItem(FORBIDDEN_METHODS, m.trim().toUpperCase()))) {
+      throw new TypeError('fetch: ' + JSON.stringify(name) + ' names a forbidden method');
+    }
+  }
+}
 function buildRequest(input, init) {
   const url = typeof input === 'string' ? input : (input && typeof input.url === 'string' ? input.url : String(input));
   const i = init === undefined || init === null ? {} : init;
@@ -192,7 +214,10 @@ function buildRequest(input, init) {
   if (body !== null && (method === 'GET' || method === 'HEAD')) {
     throw new TypeError('fetch: a ' + method + ' request cannot have a body');
   }
-  return { url, method, headers: normalizeHeaders(i.headers), body };
+  if (hasItem(FORBIDDEN_METHODS, method)) throw new TypeError('fetch: ' + method + ' is a forbidden method');
+  const headers = normalizeHeaders(i.headers);
+  checkHeaders(headers);
+  return { url, method, headers, body };
 }
 
 host.register('__enableFetch', function () {

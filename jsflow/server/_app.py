@@ -22,9 +22,11 @@ from . import _errors, _routes_hooks, _routes_ops, _routes_scripts, _routes_work
 from ._auth import KeyRing
 from ._deps import ServerContext
 from ._limits import BodyLimitMiddleware, RateLimiter
+from ._logs import redact_access_log
 from ._metrics import Metrics
 from ._runner import Runner
 from ._settings import ServerSettings, generate_key, keys_from_env
+from ._ui import mount_ui
 from ._worker import WorkerThread
 
 log = logging.getLogger("jsflow.server")
@@ -72,6 +74,7 @@ def create_app(
     _errors.install(app)
     for module in (_routes_workflows, _routes_hooks, _routes_scripts, _routes_ops):
         app.include_router(module.router)
+    mount_ui(app, host, api_keys=ctx.keys, runner=ctx.runner, public_url=settings.public_url)
     limit = settings.payload_limit or host.engine.limits.payload
     app.add_middleware(BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413))
     return app
@@ -100,6 +103,7 @@ def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:
 def _lifespan(ctx: ServerContext) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()
         worker = WorkerThread(ctx.host, ctx.settings.worker_poll_interval) if ctx.settings.worker else None
         if worker is not None:
             worker.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -49,31 +49,33 @@ class ServerContext:
     generated_key: str | None = None
 
 
-def context(request: Request) -> ServerContext:
+async def context(request: Request) -> ServerContext:
+    """Dependencies are coroutines: FastAPI runs plain functions in a thread pool,
+    a thread hop per request that costs more than the work."""
     return request.app.state.jsflow  # type: ignore[no-any-return]
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's key must have ``scope``; counts against its rate limit."""
 
-    def dependency(
+    async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        ctx = context(request)
+        ctx: ServerContext = request.app.state.jsflow
         header = f"Bearer {credentials.credentials}" if credentials is not None else None
         if header is None and request.headers.get("authorization"):
             header = request.headers["authorization"]  # malformed: let the key ring say why
         principal = ctx.keys.authenticate(header, scope)
-        ctx.limiter.check_key(principal.key_id)
+        await ctx.limiter.check_key(principal.key_id)
         return principal
 
     return dependency
 
 
-def by_address(request: Request) -> None:
+async def by_address(request: Request) -> None:
     """A dependency for ``/hooks``: the client address's rate limit."""
     address = request.client.host if request.client is not None else "unknown"
-    context(request).limiter.check_address(address)
+    await request.app.state.jsflow.limiter.check_address(address)
 
 
 #: longest integer literal Python converts by default (``sys.get_int_max_str_digits``)

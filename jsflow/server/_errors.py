@@ -93,8 +93,11 @@ STATUS: dict[type[BaseException], int] = {
     MissingRegistrationError: 409,
     WaitSelectionError: 409,
     WorkflowBusyError: 503,
+    # the stored state is damaged: nothing the request did; the instance was left alone
     CorruptStateError: 500,
-    AdvanceFailedError: 500,
+    # the advance ran and the workflow faulted on an unexpected error: the request
+    # was accepted, the instance is now faulted (409, like acting on a finished one)
+    AdvanceFailedError: 409,
     PayloadTooLargeError: 413,
     InvalidPayloadError: 422,
     # input the engine refuses (a payload nested too deep, a non-JSON value)

@@ -29,7 +29,7 @@ from ._settings import Scope
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 Ctx = Annotated[ServerContext, Depends(context)]
 WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="the workflow id")]
-Status = Literal["running", "suspended", "completed", "faulted", "cancelled", "continued_as_new"]
+Status = Literal["running", "suspended", "completed", "faulted", "cancelled"]
 WaitingOn = Literal["timer", "event", "token", "suspend"]
 
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from jsflow.host import WorkflowHost, WorkflowInstance
+from jsflow.host import WorkflowHost, WorkflowInstance, hash_token
 
 T = TypeVar("T")
 #: how often ``?wait`` looks at an instance that is still running
@@ -60,9 +59,8 @@ class Runner:
         return await asyncio.shield(fut)
 
     async def token_key(self, token: str) -> str:
-        """The lock key for a token resume: its instance's id when the token is known.
-        (The store keeps tokens by sha256 hex, see ``jsflow.host``.)"""
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+        """The lock key for a token resume: its instance's id when the token is known."""
+        digest = hash_token(token)
         record = await self.run(self.host.store.get_token, digest)
         return record.workflow_id if record is not None else f"token:{digest}"
 

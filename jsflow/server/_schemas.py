@@ -107,7 +107,7 @@ class IssuedTokenOut(_Out):
 
 class InstanceOut(_Out):
     workflow_id: str
-    status: str = Field(description="running, suspended, completed, faulted, cancelled or continued_as_new")
+    status: str = Field(description="running, suspended, completed, faulted or cancelled")
     script: str
     version: str = Field(description="the script version's hash")
     entry_point: str

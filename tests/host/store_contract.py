@@ -251,6 +251,22 @@ class StoreContract:
             store.append_history("nope", "started")
         assert store.list_history("nope") == []
 
+    def test_history_and_journal_pages(self, store: Store) -> None:
+        create(store)
+        events = [store.append_history("wf-1", f"k{i}") for i in range(5)]
+        assert store.list_history_page("wf-1", limit=2) == events[:2]
+        assert store.list_history_page("wf-1", after_seq=2, limit=2) == events[2:4]
+        assert store.list_history_page("wf-1", after_seq=4, limit=2) == events[4:]
+        assert store.list_history_page("wf-1", after_seq=5) == []
+        assert store.list_history_page("nope") == []
+        with store.transaction() as tx:
+            for seq in range(5):
+                tx.append_journal("wf-1", seq, f'{{"n": {seq}}}')
+        assert store.read_journal_page("wf-1", 0, 2) == [(0, '{"n": 0}'), (1, '{"n": 1}')]
+        assert store.read_journal_page("wf-1", 3, 10) == [(3, '{"n": 3}'), (4, '{"n": 4}')]
+        assert store.read_journal_page("wf-1", 5, 10) == []
+        assert store.read_journal_page("nope", 0, 10) == []
+
     # -- waits and timers ----------------------------------------------------
     def test_replace_waits(self, store: Store) -> None:
         create(store)

@@ -298,3 +298,23 @@ def test_hook_tokens_cannot_be_derived_across_workflows() -> None:
             "call", "async function main() { return typeof __jhook_create + typeof __jhook_wait; }"
         )
         assert host.start("call").value == "undefinedundefined"
+
+
+def test_a_hook_waited_again_after_losing_a_race_keeps_its_token(store_url: str) -> None:
+    clock = FakeClock()
+    with open_host(store_url, clock) as host:
+        host.register_script(
+            "s",
+            "async function main() { const h = await createHook({timeout: '1d'}); "
+            "const first = await Promise.race([h.wait(), sleep('1h').then(() => 'tick')]); "
+            "return [first, await h.wait()]; }",
+        )
+        inst = host.start("s", workflow_id="w")
+        token = inst.tokens[0].token
+        clock.advance(hours=2)
+        assert host.run_due() == 1
+        waiting = host.get("w")
+        assert [w.kind for w in waiting.waits] == ["hook"] and waiting.waits[0].wait_id != inst.waits[
+            0
+        ].wait_id
+        assert host.resume_with_token(token, "late").value == ["tick", "late"]

@@ -84,6 +84,72 @@ def test_list_page_cursor_walks_every_instance_once(tmp_path: Path) -> None:
                 host.list_page(cursor=bad)
 
 
+def _all_pages(host: WorkflowHost, workflow_id: str, limit: int) -> list:
+    items, cursor = [], None
+    while True:
+        page = host.history_page(workflow_id, limit=limit, cursor=cursor)
+        assert len(page.items) <= limit
+        items += page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return items
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 1000])
+def test_history_pages_equal_the_full_timeline(tmp_path: Path, limit: int) -> None:
+    """Lifecycle events and journal entries interleave the same way paged or not:
+    events, timers, buffered events, a createHook (its token never shown), a retry."""
+    clock = FakeClock()
+    source = """
+    async function main() {
+      const a = await waitForEvent('go');
+      await sleep('1m');
+      const h = await createHook();
+      const b = await h.wait();
+      const c = await flaky();
+      return [a, b, c, await waitForEvent('end')];
+    }"""
+    with _host(tmp_path, clock) as host:
+        calls = {"n": 0}
+
+        def flaky() -> int:
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("once")
+            return calls["n"]
+
+        host.register_step_function("flaky", flaky)
+        host.register_script("mixed", source)
+        inst = host.start("mixed", workflow_id="m")
+        host.send_event("m", "end", 9)  # buffered
+        host.send_event("m", "go", 1)
+        clock.advance(minutes=2)
+        host.run_due()
+        [wait] = host.get("m").waits
+        assert wait.kind == "hook"
+        hook_token = host.hooks.derive_token("m", str(wait.arguments[0]))
+        assert host.resume_with_token(hook_token, {"ok": True}).status == "faulted"
+        assert host.retry("m").status == "completed"
+        full = host.history("m")
+        assert len(full) > 10 and inst.workflow_id == "m"
+        assert _all_pages(host, "m", limit) == full
+        assert hook_token not in repr(full)
+
+
+def test_history_page_of_a_long_journal(tmp_path: Path) -> None:
+    source = "async function main(n) { for (let i = 0; i < n; i++) { await tick(i); } return n; }"
+    with _host(tmp_path, FakeClock()) as host:
+        host.register_step_function("tick", lambda i: i)
+        host.register_script("long", source)
+        host.start("long", 1500, workflow_id="long")
+        full = host.history("long")
+        assert _all_pages(host, "long", 100) == full
+        page = host.history_page("long", limit=5)
+        for _ in range(3):
+            page = host.history_page("long", limit=5, cursor=page.next_cursor)
+        assert page.items == full[15:20]
+
+
 def test_history_page(tmp_path: Path) -> None:
     clock = FakeClock()
     source = "async function main() { for (let i = 0; i < 30; i++) { await tick(i); } return 1; }"
@@ -106,3 +172,15 @@ def test_history_page(tmp_path: Path) -> None:
             host.history_page("other", cursor=second)
         with pytest.raises(InvalidCursorError):
             host.list_page(cursor=second)
+
+
+def test_history_page_of_a_corrupt_state_says_so(tmp_path: Path) -> None:
+    import sqlite3
+
+    with _host(tmp_path, FakeClock()) as host:
+        host.start("waiter", workflow_id="c")
+        with sqlite3.connect(tmp_path / "q.db") as conn:
+            conn.execute("UPDATE workflows SET state = 'not json' WHERE workflow_id = 'c'")
+        full = host.history("c")
+        assert full[-1].kind == "corrupt_state"
+        assert _all_pages(host, "c", 1) == full

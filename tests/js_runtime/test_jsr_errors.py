@@ -16,7 +16,6 @@ from js_runtime import JSError, JSRuntimeError, Sandbox
         ("class E2 extends RangeError {} throw new E2('r');", "RangeError", "r"),
         ("throw 'a string';", "Error", "a string"),
         ("throw 42;", "Error", "42"),
-        ("throw null;", "Error", "null"),
         ("throw undefined;", "Error", "undefined"),
         ("throw { name: 'Plain', message: 'object' };", "Plain", "object"),
         ("throw Object.create(null);", "Error", None),

@@ -227,7 +227,7 @@ def test_stack_trace_limit_cannot_be_raised(sb: Sandbox, src: str) -> None:
     assert sb.call("get") == 10
     sb.run_script(
         "function r(n) { if (n === 0) throw new Error('deep'); r(n - 1); }"
-        "try { r(500); } catch (e) { globalThis.__value = e.stack.split('\\n').length; }"
+        "try { r(60); } catch (e) { globalThis.__value = e.stack.split('\\n').length; }"
     )
     assert sb.call("get") <= 12
 

@@ -46,6 +46,7 @@ async function main(n) {
 ECHO = "function main(...args) { return args; }"
 FAILS = "async function main() { await flaky(); return 'ok'; }"
 MANUAL = "async function main() { return await manual(); }"
+APPROVER = "async function main(amount) { return await approve(amount); }"
 
 
 def free_socket() -> socket.socket:

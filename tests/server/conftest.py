@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _server_helpers import COLLECT, ECHO, EVENTS, FAILS, HOOKED, MANUAL, Served, register, serve
+from _server_helpers import APPROVER, COLLECT, ECHO, EVENTS, FAILS, HOOKED, MANUAL, Served, register, serve
 
 from jsflow.host import WorkflowHost
 
@@ -33,5 +33,14 @@ def host(tmp_path: Path) -> Iterator[WorkflowHost]:
 @pytest.fixture
 def served(host: WorkflowHost) -> Iterator[Served]:
     with serve(host) as s:
-        register(s, hooked=HOOKED, events=EVENTS, collect=COLLECT, echo=ECHO, fails=FAILS, manual=MANUAL)
+        register(
+            s,
+            hooked=HOOKED,
+            events=EVENTS,
+            collect=COLLECT,
+            echo=ECHO,
+            fails=FAILS,
+            manual=MANUAL,
+            approver=APPROVER,
+        )
         yield s

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from _server_helpers import READER, RESUMER, Served, serve
+from _server_helpers import ADMIN, READER, RESUMER, Served, serve
 
 from jsflow import Limits, WorkflowEngine
 from jsflow.host import WorkflowHost
@@ -115,6 +115,17 @@ def test_tokens_204_409_410_404(served: Served, host: WorkflowHost) -> None:
         finally:
             host.clock = real  # type: ignore[method-assign]
         assert r.status_code == 410 and r.json()["error"]["type"] == "TokenExpiredError"
+
+
+def test_python_token_suspend_hands_out_its_token_once(served: Served) -> None:
+    with served.client() as c, served.client(RESUMER) as resumer:
+        inst = _start(c, "approver", args=[250], workflow_id="ap")
+        [token] = inst["tokens"]
+        assert token["kind"] == "token" and token["function_name"] == "approve" and token["token"]
+        assert c.get("/v1/workflows/ap").json()["tokens"] == []  # reads never show it again
+        r = resumer.post("/v1/resume", json={"token": token["token"], "payload": {"ok": True}})
+        assert r.status_code == 204
+        assert c.get("/v1/workflows/ap").json()["value"] == {"ok": True}
 
 
 def test_auth_401_403(served: Served) -> None:
@@ -239,3 +250,23 @@ def test_bad_key_specs_are_refused(spec: str) -> None:
 
     with pytest.raises(ValueError):
         parse_api_keys([spec])
+
+
+def test_keys_from_the_environment_and_settings_forms(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jsflow.server import Scope, ServerSettings
+
+    monkeypatch.setenv("JSFLOW_API_KEYS", "env-admin  env-reader:read")
+    with WorkflowHost(f"sqlite:///{tmp_path / 'k.db'}") as host, serve(host, api_keys=None) as s:
+        with s.client("env-reader") as reader:
+            assert reader.get("/v1/workflows").status_code == 200
+            assert reader.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 403
+        with s.client("env-admin") as admin:
+            assert admin.post("/v1/scripts", json={"name": "a", "source": ""}).status_code == 201
+        with s.client(ADMIN) as other:
+            assert other.get("/v1/workflows").status_code == 401
+    assert ServerSettings(api_keys={"k": ["read", "resume"]}).api_keys == {"k": {Scope.READ, Scope.RESUME}}
+    assert ServerSettings(api_keys="a b:read").api_keys == {"a": {Scope.ADMIN}, "b": {Scope.READ}}
+    with pytest.raises(ValueError, match="rate limit"):
+        ServerSettings(rate_limit="lots")
+    with pytest.raises(ValueError, match="public URL"):
+        ServerSettings(public_url="ftp://x")

@@ -65,6 +65,28 @@ def test_wait_returns_the_next_suspension(served: Served) -> None:
         assert r.json()["instance"]["status"] == "completed"
 
 
+def test_wait_holds_the_reply_while_the_worker_runs_the_instance(tmp_path: Path) -> None:
+    """The in-process worker fires a timer and runs a slow step (the instance is
+    "running"); an event sent meanwhile is stored, and ``?wait`` answers with
+    the state after the run, which has taken the event."""
+    source = "async function main() { await sleep('1s'); await slow(); return await waitForEvent('x'); }"
+    with WorkflowHost(f"sqlite:///{tmp_path / 'w.db'}") as host:
+        host.register_step_function("slow", lambda: time.sleep(1) or 1)
+        with serve(host, worker_poll_interval=0.05) as s, s.client() as c:
+            c.post("/v1/scripts", json={"name": "w", "source": source})
+            assert (
+                c.post("/v1/workflows", json={"script": "w", "workflow_id": "a"}).json()["status"]
+                == "suspended"
+            )
+            deadline = time.monotonic() + 10
+            while c.get("/v1/workflows/a").json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            r = c.post("/v1/workflows/a/events/x", json=5, params={"wait": 10})
+            assert r.status_code == 202
+            assert r.json()["instance"]["status"] == "completed" and r.json()["instance"]["value"] == 5
+
+
 def _busy_script(iterations: int) -> str:
     loop = f"for (let i = 0; i < {iterations}; i++) {{ x = (x + i * 7) % 1000003; }}"
     return f"function main() {{ let x = 0; {loop} return x; }}"

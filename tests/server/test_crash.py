@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from _server_helpers import COLLECT, HOOKED, free_socket
 
-from jsflow.host import WorkflowHost
+from jsflow.host import WorkflowHost, hash_token
 
 KEY = "crash-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -30,6 +30,8 @@ def _jsflow() -> list[str]:
 
 @contextmanager
 def jsflow_serve(db: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The server's output (access log on stdout) goes to ``<db>.log``: a pipe nobody drains
+    would fill up and block it."""
     cmd = [
         *_jsflow(),
         "serve",
@@ -42,7 +44,8 @@ def jsflow_serve(db: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         "--rate-limit",
         "1000000/minute",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = db.with_suffix(".log").open("ab")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -51,7 +54,7 @@ def jsflow_serve(db: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert proc.poll() is None, db.with_suffix(".log").read_text()
             assert time.monotonic() < deadline, "jsflow serve did not come up"
             time.sleep(0.05)
         yield proc
@@ -59,6 +62,7 @@ def jsflow_serve(db: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+        log.close()
 
 
 def _free_port() -> int:
@@ -123,22 +127,18 @@ def test_sigkill_mid_load_loses_nothing_accepted(tmp_path: Path) -> None:
             if kind == "event":
                 assert host.store.get_event(int(ref)) is not None, f"accepted event {ref} lost"  # type: ignore[arg-type]
             else:
-                record = host.store.get_token(_sha256(str(ref)))
+                record = host.store.get_token(hash_token(str(ref)))
                 assert record is not None and record.used_at is not None, "accepted resume lost"
 
 
-def _sha256(token: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
+def test_sigterm_stops_the_server_cleanly_and_logs_no_hook_token(tmp_path: Path) -> None:
     port = _free_port()
     with jsflow_serve(tmp_path / "term.db", port) as proc:
+        assert httpx.post(f"http://127.0.0.1:{port}/hooks/secret-token-123", json=1).status_code == 404
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after shutdown
-        err = proc.stderr.read().decode() if proc.stderr else ""
+        err = (tmp_path / "term.log").read_text()
+        assert "secret-token-123" not in err and "/hooks/***" in err
         assert "Traceback" not in err
         assert "Application shutdown complete" in err and "Finished server process" in err
 

@@ -123,6 +123,18 @@ class StoreSession(DurableSession, ABC):
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         """The timeline in seq order, from ``after_seq`` + 1."""
 
+    @abstractmethod
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        """Up to ``limit`` lifecycle events with ``seq > after_seq``, in seq order
+        (``list_history`` bounded, for paging long timelines)."""
+
+    @abstractmethod
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        """Up to ``limit`` stored journal rows with ``seq >= start`` as ``(seq, entry_json)``,
+        in order (``read_journal`` bounded, for paging long timelines)."""
+
     # -- waits / timers ------------------------------------------------------
     @abstractmethod
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
@@ -320,6 +332,16 @@ class Store(DurableOneShots, StoreSession):
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         with self.transaction(write=False) as tx:
             return tx.list_history(workflow_id, after_seq=after_seq)
+
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        with self.transaction(write=False) as tx:
+            return tx.list_history_page(workflow_id, after_seq=after_seq, limit=limit)
+
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        with self.transaction(write=False) as tx:
+            return tx.read_journal_page(workflow_id, start, limit)
 
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
         with self.transaction() as tx:

@@ -52,6 +52,11 @@ class DurableSession(ABC):
         version first); ``ConcurrencyError`` otherwise."""
 
     @abstractmethod
+    def retarget_token(self, token_hash: str, wait_id: int) -> None:
+        """Point an unused token at another wait of its instance (a createHook
+        waited on again after its first wait lost a race)."""
+
+    @abstractmethod
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         """Entries with ``seq >= start``, in order (JSON texts)."""
 
@@ -121,6 +126,10 @@ class DurableOneShots:
     ) -> None:
         with self.transaction() as tx:
             tx.append_journal_checked(workflow_id, expected_version, seq, entry_json)
+
+    def retarget_token(self, token_hash: str, wait_id: int) -> None:
+        with self.transaction() as tx:
+            tx.retarget_token(token_hash, wait_id)
 
     def trim_journal(self, workflow_id: str, keep: int) -> None:
         with self.transaction() as tx:

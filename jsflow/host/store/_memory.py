@@ -339,6 +339,16 @@ class _MemorySession(MemoryDurableSession, StoreSession):
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         return [e for e in self._d().history.get(workflow_id, ()) if e.seq > after_seq]
 
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        return [e for e in self._d().history.get(workflow_id, ()) if e.seq > after_seq][: max(int(limit), 0)]
+
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        rows = self._durable().journal.get(workflow_id, ())
+        first = max(start, 0)
+        return list(enumerate(rows[first : first + max(int(limit), 0)], start=first))
+
     # -- waits ---------------------------------------------------------------
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:
         self._require(workflow_id)

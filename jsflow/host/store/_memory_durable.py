@@ -63,6 +63,12 @@ class MemoryDurableSession:
             raise ConcurrencyError(workflow_id, expected_version, current.version)
         self.append_journal(workflow_id, seq, entry_json)
 
+    def retarget_token(self, token_hash: str, wait_id: int) -> None:
+        tokens = self._d().tokens
+        record = tokens.get(token_hash)
+        if record is not None and record.used_at is None:
+            tokens[token_hash] = replace(record, wait_id=wait_id)
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         return list(self._durable().journal.get(workflow_id, ())[max(start, 0) :])
 

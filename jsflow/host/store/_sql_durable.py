@@ -72,6 +72,11 @@ class SQLDurableSession:
                 raise UnknownWorkflowError(workflow_id)
             raise ConcurrencyError(workflow_id, expected_version, int(rows[0][0]))
 
+    def retarget_token(self, token_hash: str, wait_id: int) -> None:
+        self.execute(
+            "UPDATE tokens SET wait_id = ? WHERE token_hash = ? AND used_at IS NULL", (wait_id, token_hash)
+        )
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         rows = self.query(
             "SELECT entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq", (workflow_id, start)

@@ -173,6 +173,18 @@ def token_from_row(row: Sequence[Any]) -> TokenRecord:
 CHILD_TABLES = ("history", "waits", "inbox", "tokens", "journal", "requirements", "recoveries")
 
 
+def history_from_row(workflow_id: str, row: Sequence[Any]) -> HistoryEvent:
+    seq, at, kind, detail = row
+    d = RowDecoder("history", (workflow_id, seq))
+    return HistoryEvent(
+        workflow_id,
+        d.integer("seq", seq),
+        d.time("at", at),
+        d.text("kind", kind),
+        d.json("detail", detail, dict),
+    )
+
+
 class SQLSession(SQLDurableSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
@@ -535,6 +547,23 @@ class SQLSession(SQLDurableSession, StoreSession):
                 )
             )
         return events
+
+    def list_history_page(
+        self, workflow_id: str, *, after_seq: int = 0, limit: int = 100
+    ) -> list[HistoryEvent]:
+        rows = self.query(
+            "SELECT seq, at, kind, detail FROM history WHERE workflow_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (workflow_id, after_seq, max(int(limit), 0)),
+        )
+        return [history_from_row(workflow_id, row) for row in rows]
+
+    def read_journal_page(self, workflow_id: str, start: int, limit: int) -> list[tuple[int, str]]:
+        rows = self.query(
+            "SELECT seq, entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            (workflow_id, start, max(int(limit), 0)),
+        )
+        return [(int(seq), entry) for seq, entry in rows]
 
     # -- waits ---------------------------------------------------------------
     def replace_waits(self, workflow_id: str, waits: Sequence[PendingWait]) -> None:

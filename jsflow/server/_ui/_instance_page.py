@@ -1,0 +1,175 @@
+"""``/ui/workflows/{id}``: one instance, its waits, buffered events and timeline,
+and the forms that steer it (send an event, resume a wait, cancel, retry).
+
+Why one POST endpoint with an ``action`` field: a workflow id may hold any
+character, ``/`` included, so the id is the whole rest of the path and
+nothing may follow it. A refused action re-renders the page with the host's
+error in words and the form as it was typed; a done one redirects back
+(POST/redirect/GET) with a one-line notice.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.datastructures import FormData
+
+from jsflow import WorkflowError
+from jsflow.host import HostError, InvalidCursorError, UnknownWorkflowError
+
+from .._errors import http_status
+from ._core import UI, Visit, digest
+from ._data import HISTORY_LIMIT, history_data, instance_data
+from ._render import workflow_url
+from ._session import CSRF_FIELD, CSRFError, check_csrf
+
+ACTIONS = ("event", "resume", "cancel", "retry")
+
+
+class FormError(ValueError):
+    """A form value the view cannot use (not JSON, missing name, bad wait id); ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def parse_json(field: str, text: object) -> Any:
+    """A JSON form field; empty means null."""
+    raw = text.strip() if isinstance(text, str) else ""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise FormError(field, f"the {field} is not valid JSON: {exc}") from exc
+
+
+def build(ui: UI, workflow_id: str, cursor: str | None) -> dict[str, Any]:
+    host = ui.host
+    inst = host.get(workflow_id)
+    data = instance_data(host, inst, ui.now())
+    problem = None
+    try:
+        page = host.history_page(workflow_id, limit=HISTORY_LIMIT, cursor=cursor)
+    except InvalidCursorError as exc:
+        problem, cursor = f"{exc}: showing the first page", None
+        page = host.history_page(workflow_id, limit=HISTORY_LIMIT)
+    data["history"] = history_data(page, cursor)
+    data["problem"] = problem
+    return data
+
+
+def change_stamp(ui: UI, workflow_id: str) -> str:
+    """What changes when the page would: status, save time, waits, buffered events."""
+    inst = ui.host.get(workflow_id)
+    inbox = [e.event_id for e in ui.host.store.pending_events(workflow_id)]
+    waits = [(w.wait_id, w.resume_at) for w in inst.waits]
+    return digest([inst.status, inst.updated_at, waits, inbox])
+
+
+def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
+    """Run one form action on the host; returns the notice shown after it."""
+    host = ui.host
+    if action == "event":
+        name = str(form.get("name") or "").strip()
+        if not name:
+            raise FormError("name", "an event needs a name")
+        receipt = host.send_event(workflow_id, name, parse_json("payload", form.get("payload")))
+        how = "delivered to the waiting script" if receipt.delivered else "buffered until the script waits"
+        return f"Event {name!r} stored as #{receipt.event_id}, {how}."
+    if action == "resume":
+        try:
+            wait_id = int(str(form.get("wait_id") or ""))
+        except ValueError as exc:
+            raise FormError("wait_id", "choose the wait to resume") from exc
+        inst = host.resume(workflow_id, parse_json("value", form.get("value")), wait_id)
+        return f"Wait #{wait_id} resumed; the instance is now {inst.status}."
+    if action == "cancel":
+        inst = host.cancel(workflow_id, str(form.get("reason") or "").strip() or None)
+        return f"Cancelled; the instance is now {inst.status}."
+    inst = host.retry(workflow_id)
+    return f"Retried; the instance is now {inst.status}."
+
+
+def status_for(exc: Exception) -> int:
+    """The API's status for a host error; a form the view could not read is a 400."""
+    return 400 if isinstance(exc, FormError) else http_status(exc)
+
+
+def register(router: APIRouter, ui: UI) -> None:
+    @router.get("/workflows/{workflow_id:path}", include_in_schema=False)
+    async def instance(request: Request, workflow_id: str) -> Response:
+        visit = ui.visit(request)
+        if visit.actor is None:
+            return ui.login_redirect(request)
+        return await _show(ui, request, visit, workflow_id)
+
+    @router.post("/workflows/{workflow_id:path}", include_in_schema=False)
+    async def act(request: Request, workflow_id: str) -> Response:
+        visit = ui.visit(request)
+        if visit.actor is None:
+            return ui.login_redirect(request)
+        form = await request.form()
+        action = str(form.get("action") or "")
+        try:
+            check_csrf(visit.session, form.get(CSRF_FIELD))
+        except CSRFError as exc:
+            return await _show(ui, request, visit, workflow_id, error=(action, str(exc)), status_code=403)
+        if action not in ACTIONS:
+            return await _show(ui, request, visit, workflow_id, error=("", "unknown action"), status_code=400)
+        if not visit.actor.may(action):
+            scopes = ", ".join(sorted(visit.actor.scopes))
+            message = f"your API key (scopes: {scopes}) may not {action} here"
+            return await _show(ui, request, visit, workflow_id, error=(action, message), status_code=403)
+        try:
+            notice = await ui.advance(workflow_id, perform, ui, workflow_id, action, form)
+        except (HostError, WorkflowError, ValueError, TypeError) as exc:
+            error = (action, f"{type(exc).__name__}: {exc}")
+            values = {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
+            return await _show(
+                ui, request, visit, workflow_id, error=error, values=values, status_code=status_for(exc)
+            )
+        visit.session["flash"] = notice
+        visit.dirty = True
+        return ui.finish(RedirectResponse(workflow_url(workflow_id), status_code=303), visit)
+
+
+async def _show(
+    ui: UI,
+    request: Request,
+    visit: Visit,
+    workflow_id: str,
+    *,
+    error: tuple[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    cursor = request.query_params.get("cursor") or None
+    try:
+        # the stamp is taken first: a change while the page is built shows up as a new stamp
+        stamp = await ui.read(change_stamp, ui, workflow_id)
+        if request.query_params.get("format") == "stamp":
+            return ui.answer(request, visit, "", {}, stamp=stamp)
+        data = await ui.read(build, ui, workflow_id, cursor)
+    except UnknownWorkflowError as exc:
+        return ui.answer(
+            request,
+            visit,
+            "missing.html",
+            {"error": {"type": type(exc).__name__, "message": str(exc)}, "workflow_id": workflow_id},
+            stamp="",
+            status_code=404,
+        )
+    return ui.answer(
+        request,
+        visit,
+        "instance.html",
+        data,
+        stamp=stamp,
+        status_code=status_code,
+        extra={"error": error, "values": values or {}},
+    )
