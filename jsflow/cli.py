@@ -93,8 +93,8 @@ def cli() -> None:
     """Durable JavaScript workflows: start, inspect and drive them from the shell.
 
     State lives in a SQLite file: --db PATH (or $JSFLOW_DB; default
-    .jsflow/jsflow.db), or a URL (sqlite:////absolute/path.db). Only run and
-    worker create a store. Payloads are JSON; a bare word is a string;
+    .jsflow/jsflow.db), or a URL (sqlite:////absolute/path.db). Commands
+    about existing instances never create a store. Payloads are JSON; a bare word is a string;
     @file.json reads a file. Add --json to any command for machine-readable
     output (errors too). Shell completion: eval "$(_JSFLOW_COMPLETE=bash_source jsflow)".
 
