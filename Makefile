@@ -15,10 +15,12 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/python samples/demo.py
 
+# The PostgreSQL tests run against a throwaway cluster (initdb in a temp dir, loopback,
+# a free port), stopped and deleted when pytest ends: see tests/pg_cluster.py.
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python tests/pg_cluster.py -- $(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""Host benchmark on SQLite (WAL, synchronous=NORMAL): prints figures, asserts nothing.
+"""Host benchmark on SQLite (WAL, synchronous=NORMAL) or PostgreSQL: prints figures, asserts nothing.
 
 1. Ten-step workflows completed per second, with a commit per step completion
    (the write-ahead journal). Target: >= 1,000/s on a 2-core machine.
@@ -7,6 +7,13 @@
 3. Store size per suspended workflow (bytes of database file per instance).
 
 Run: ``.venv/bin/python bench/host.py`` (``--quick`` for fewer workflows).
+
+With ``--db postgresql://...`` (see ``bench/pg.py``): ten-step workflows/s
+with 1, 2 and 4 worker processes sharing the database, and cross-process
+event latency (sender in one process, the next suspension observed in
+another through ``store.wait_for_change``), p50/p99. A throwaway server::
+
+    python tests/pg_cluster.py --durable -- python bench/host.py --db ENV
 """
 
 from __future__ import annotations
@@ -97,6 +104,11 @@ def _db_bytes(path: Path) -> int:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--db" in sys.argv:
+        from pg import main as pg_main  # bench/ is on sys.path when run as a script
+
+        pg_main(sys.argv[sys.argv.index("--db") + 1], quick)
+        return
     n = 300 if quick else 2000
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

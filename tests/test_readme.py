@@ -16,7 +16,11 @@ Conventions (keep them when editing the README):
   fragments, so the entry point is not checked).
 - A block preceded by ``<!-- readme-test: skip (why) -->`` is not run; the
   reason is required (today: ``make demo``/``make test``, which build the venv
-  and run this very suite).
+  and run this very suite, and the PostgreSQL set-up, which needs root and a
+  server).
+- A ```python block preceded by ``<!-- readme-test: postgresql -->`` runs
+  like the others, with ``JSFLOW_DB`` naming a fresh schema on the test
+  PostgreSQL server (see tests/host/conftest.py).
 - Any other fence language fails this test, so nothing slips through untested.
 """
 
@@ -40,24 +44,37 @@ README = REPO / "README.md"
 #: ``print(...)  # text`` in a python block: ``text`` must appear in what the block prints
 PRINT_COMMENT = re.compile(r"^\s*print\(.*\)  # (.+)$", re.M)
 FENCE = re.compile(
-    r"(?P<marker><!-- readme-test: skip \((?P<why>[^)]+)\) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S
+    r"(?P<marker><!-- readme-test: (?:skip \((?P<why>[^)]+)\)|(?P<pg>postgresql)) -->\n)?"
+    r"```(?P<lang>\w*)\n(?P<body>.*?)```",
+    re.S,
 )
+#: what a skipped block may contain: make targets, and the PostgreSQL set-up shown to users
+SKIPPABLE = ("make ", "apt-get install postgresql", "export JSFLOW_DB=postgresql://", "jsflow worker ")
 
 
 def blocks() -> list[tuple[str, str, str | None, int]]:
+    """(language, body, skip reason, line) of every fenced block; PostgreSQL blocks have
+    language ``python-postgresql``."""
     text = README.read_text(encoding="utf-8")
-    return [(m["lang"], m["body"], m["why"], text[: m.start()].count("\n") + 1) for m in FENCE.finditer(text)]
+    return [
+        (m["lang"] + ("-postgresql" if m["pg"] else ""), m["body"], m["why"], _line(text, m.start()))
+        for m in FENCE.finditer(text)
+    ]
+
+
+def _line(text: str, offset: int) -> int:
+    return text[:offset].count("\n") + 1
 
 
 def test_every_block_has_a_known_language() -> None:
     for lang, _, skip, line in blocks():
-        assert skip or lang in ("python", "sh", "js"), f"README line {line}: unknown fence {lang!r}"
+        assert skip or lang in ("python", "python-postgresql", "sh", "js"), f"README line {line}: {lang!r}"
 
 
 def test_skipped_blocks_are_only_make_targets() -> None:
     for _, body, skip, line in blocks():
         if skip:
-            assert all(ln.startswith("make ") for ln in body.splitlines() if ln.strip()), line
+            assert all(ln.startswith(SKIPPABLE) for ln in body.splitlines() if ln.strip()), line
 
 
 @pytest.mark.parametrize(
@@ -70,6 +87,22 @@ def test_python_block(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("JSFLOW_DB", raising=False)
+    exec(compile(body, str(README), "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out
+    for expected in PRINT_COMMENT.findall(body):
+        assert expected.strip() in printed, f"README promises {expected!r}; printed:\n{printed}"
+
+
+@pytest.mark.parametrize("body", [b for lang, b, skip, _ in blocks() if lang == "python-postgresql"])
+def test_python_block_on_postgresql(
+    body: str,
+    pg_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JSFLOW_DB", pg_url)
     exec(compile(body, str(README), "exec"), {"__name__": "readme"})
     printed = capsys.readouterr().out
     for expected in PRINT_COMMENT.findall(body):

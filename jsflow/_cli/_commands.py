@@ -20,6 +20,7 @@ import click
 
 from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 from jsflow.host._tokens import hash_token
+from jsflow.host.store import timers_key
 
 from . import _render as out
 from ._errors import CliError
@@ -450,6 +451,7 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
     try:
         while not stop.is_set():
             seen = len(sess.tokens.issued)
+            mark = sess.host.store.change_marker()  # a timer stored during the pass still wakes us
             fired = _pass(sess, warned)
             total += fired
             if fired or len(sess.tokens.issued) > seen:
@@ -461,10 +463,19 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
                     break
                 timeout = min(timeout, left)
             if timeout > 0:  # 0: more timers are due now (a pass fires at most 100)
-                stop.wait(timeout)
+                _wait(sess, stop, timeout, mark)
     finally:
         _restore_signals(previous)
     return total
+
+
+def _wait(sess: Session, stop: threading.Event, timeout: float, mark: int) -> None:
+    """Sleep ``timeout`` unless stopped or another process stores a timer due soon
+    (``store.wait_for_change``: LISTEN/NOTIFY on PostgreSQL; polling elsewhere)."""
+    end = time.monotonic() + timeout
+    while not stop.is_set() and (left := end - time.monotonic()) > 0:
+        if sess.host.store.wait_for_change(min(left, 0.1), timers_key(), since=mark):
+            return
 
 
 def _sleep_for(sess: Session, poll_interval: float) -> float:

@@ -32,8 +32,8 @@ DB_ENV = "JSFLOW_DB"
 DEFAULT_PATH = ".jsflow/jsflow.db"
 DB_HELP = (
     "Store: a file path (flows.db, /srv/flows.db) or a URL: sqlite:///relative.db, "
-    "sqlite:////absolute.db (SQLAlchemy's convention: four slashes for an absolute path). "
-    f"Default: ${DB_ENV}, else {DEFAULT_PATH}."
+    "sqlite:////absolute.db (SQLAlchemy's convention: four slashes for an absolute path), "
+    f"postgresql://user@host/db. Default: ${DB_ENV}, else {DEFAULT_PATH}."
 )
 
 

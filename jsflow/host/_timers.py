@@ -11,10 +11,13 @@ delivery won) raises ``AlreadyResumedError``, after which the stale claim is
 deleted. A claim whose instance is busy or broken is left to lapse, which
 doubles as a back-off.
 
-Abandoned runs: each pass also recovers instances in "running" whose last
-write (``updated_at``) is older than ``host.lease``, least recently updated
-first; a recovery attempt updates the row, so a stuck instance goes to the
-back of the line and every stale instance is eventually looked at. Staleness
+Abandoned runs: each pass also claims instances in "running" whose last
+write (``updated_at``) is older than ``host.lease`` (``store.claim_stale_runs``:
+each goes to one worker, re-stamped so the stalled owner is fenced off) and
+recovers them, least recently updated first; the claim updates the row, so a
+stuck instance goes to the back of the line and every stale instance is
+eventually looked at. Timer claims last at most ``host.lease`` too, so the
+claims of a worker that died lapse as soon as its runs do. Staleness
 is judged by the host clock, not by ``now``, so tests that pass a future
 ``now`` to fire timers do not steal runs that live workers are advancing.
 
@@ -23,6 +26,10 @@ Stranded events: each pass delivers buffered events whose wait is pending
 
 Capabilities: a worker claims only timers, stale runs and stranded events of
 instances whose required step and suspend names it has registered.
+
+Between idle passes ``worker`` waits for the next timer, the poll interval,
+or a change notification (``store.wait_for_change``: a wait due soon stored
+by another process wakes it within milliseconds on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import deliver_stranded
-from .store import TimerClaim
+from .store import TimerClaim, timers_key
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -63,7 +70,8 @@ def default_worker_id() -> str:
 async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
     now = now if now is not None else host.clock()
     caps = host.capabilities()
-    claims = host.store.claim_due_timers(now, limit, host.worker_id, CLAIM_LEASE_SECONDS, caps)
+    lease = min(CLAIM_LEASE_SECONDS, host.lease.total_seconds())
+    claims = host.store.claim_due_timers(now, limit, host.worker_id, lease, caps)
     fired = 0
     for claim in claims:
         fired += await fire(host, claim)
@@ -73,7 +81,7 @@ async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
 
 async def recover_stale(host: WorkflowHost, limit: int) -> int:
     count = 0
-    for record in host.store.list_stale(host.clock() - host.lease, limit, host.capabilities()):
+    for record in host.store.claim_stale_runs(host.clock() - host.lease, limit, host.capabilities()):
         try:
             await recover(host, record.workflow_id)
             count += 1
@@ -105,6 +113,7 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
     """Loop passes; between idle passes sleep until the next timer or ``poll_interval``."""
     stop = stop or threading.Event()
     while not stop.is_set():
+        mark = host.store.change_marker()  # before the pass: a change during it still wakes us
         try:
             busy = await run_due(host, None, limit)
         except Exception:
@@ -116,13 +125,16 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
         nxt = host.store.next_due_time()
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - host.clock()).total_seconds()))
-        await _sleep_unless(stop, delay)
+        await _sleep_unless(host, stop, delay, mark)
 
 
-async def _sleep_unless(stop: threading.Event, seconds: float) -> None:
+async def _sleep_unless(host: WorkflowHost, stop: threading.Event, seconds: float, mark: int) -> None:
+    """Sleep ``seconds`` unless stopped or a timer change is announced after ``mark``."""
     end = asyncio.get_running_loop().time() + seconds
     while not stop.is_set():
         left = end - asyncio.get_running_loop().time()
         if left <= 0:
             return
-        await asyncio.sleep(min(left, 0.05))
+        wait = host.store.wait_for_change
+        if await asyncio.to_thread(wait, min(left, 0.05), timers_key(), since=mark):
+            return

@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from jsflow.host import WorkflowHost, WorkflowInstance, hash_token
+from jsflow.host.store import workflow_key
 
 T = TypeVar("T")
 #: how often ``?wait`` looks at an instance that is still running
-POLL_SECONDS = 0.02
+POLL_SECONDS = 0.25
 
 
 class Runner:
@@ -66,14 +67,20 @@ class Runner:
 
     async def settle(self, inst: WorkflowInstance, wait: float | None) -> WorkflowInstance:
         """For ``?wait``: if ``inst`` is still running (another worker is advancing
-        it), poll until it suspends or finishes, at most ``wait`` seconds."""
+        it), wait until it suspends or finishes, at most ``wait`` seconds. A status
+        change wakes the wait (``store.wait_for_change``: within milliseconds from
+        another process on PostgreSQL); re-reading every ``POLL_SECONDS`` is the fallback."""
         if not wait or inst.status != "running":
             return inst
         deadline = time.monotonic() + wait
-        while inst.status == "running" and time.monotonic() < deadline:
-            await asyncio.sleep(POLL_SECONDS)
+        store, key = self.host.store, workflow_key(inst.workflow_id)
+        while True:
+            mark = store.change_marker()  # before the read: a change after it wakes us
             inst = await self.run(self.host.get, inst.workflow_id)
-        return inst
+            left = deadline - time.monotonic()
+            if inst.status != "running" or left <= 0:
+                return inst
+            await asyncio.to_thread(store.wait_for_change, min(POLL_SECONDS, left), key, since=mark)
 
     def close(self) -> None:
         """Finish running advances, drop queued ones."""

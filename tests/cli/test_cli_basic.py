@@ -179,7 +179,7 @@ def test_faulted_run_exits_1_with_one_line(jsflow: Invoke, tmp_path: Path) -> No
         (["run", "{script}", "--app", "json"], 2, "module:attribute"),
         (["run", "{script}", "--app", "json:dumps"], 2, "calling dumps() failed"),
         (["run", "{script}", "--app", "json:decoder"], 2, "expected a WorkflowEngine"),
-        (["list", "--db", "postgresql://x/y"], 1, "not available"),
+        (["list", "--db", "postgresql://nobody@127.0.0.1:1/y"], 1, "cannot connect to PostgreSQL"),
     ],
 )
 def test_errors_are_one_line(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from jsflow.host import WorkflowHost
+from jsflow.host.store import Store
 
 
 class FakeClock:
@@ -27,5 +28,5 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def open_host(url: str, clock: FakeClock | None = None, **kwargs: Any) -> WorkflowHost:
+def open_host(url: Store | str, clock: FakeClock | None = None, **kwargs: Any) -> WorkflowHost:
     return WorkflowHost(url, clock=clock, hook_secret="test-secret", **kwargs)

@@ -34,6 +34,8 @@ from jsflow.host.store import (
     UnknownWorkflowError,
     WorkflowPageQuery,
     WorkflowRecord,
+    timers_key,
+    workflow_key,
 )
 from jsflow.host.store._schema import MIGRATIONS
 
@@ -358,6 +360,47 @@ class StoreContract:
         for thread in threads:
             thread.join()
         assert len(claimed) == 200 and len(set(claimed)) == 200
+
+    def test_claim_stale_runs_restamps_and_fences(self, store: Store, clock: FakeClock) -> None:
+        old = create(store, "a", status="running")
+        fresh = create(store, "b", status="running")
+        create(store, "c", status="suspended")
+        clock.advance(100)
+        store.save_workflow(fresh)  # written just now: not stale
+        taken = store.claim_stale_runs(at(50), 10)
+        assert [(r.workflow_id, r.version, r.updated_at) for r in taken] == [("a", 2, at(100))]
+        assert store.get_workflow("a") == taken[0]
+        assert store.claim_stale_runs(at(50), 10) == []  # re-stamped: no longer stale
+        with pytest.raises(ConcurrencyError):
+            store.save_workflow(old)  # the previous owner is fenced off
+        assert store.claim_stale_runs(at(200), 0) == []
+
+    def test_append_journal_checked_is_fenced(self, store: Store) -> None:
+        create(store)
+        store.append_journal_checked("wf-1", 1, 0, '{"a":1}')
+        assert store.bump_workflow("wf-1", 1) == 2  # taken over
+        with pytest.raises(ConcurrencyError):
+            store.append_journal_checked("wf-1", 1, 1, '{"b":2}')  # the old owner adds nothing
+        with pytest.raises(UnknownWorkflowError):
+            store.append_journal_checked("nope", 1, 0, "{}")
+        assert store.read_journal("wf-1") == ['{"a":1}']
+
+    def test_changes_wake_waiters(self, store: Store) -> None:
+        mark = store.change_marker()
+        record = create(store)
+        store.enqueue_event("wf-1", "a", "1")
+        assert store.wait_for_change(0, workflow_key("wf-1"), since=mark)
+        assert not store.wait_for_change(0, timers_key(), since=mark)
+        store.replace_waits("wf-1", [timer(1, 10)])  # due soon
+        assert store.wait_for_change(0, timers_key(), since=mark)
+        later = store.change_marker()
+        store.replace_waits("wf-1", [timer(1, 10**6)])  # due in days: no worker needs waking
+        assert not store.wait_for_change(0, timers_key(), since=later)
+        saver = threading.Timer(0.05, lambda: store.save_workflow(replace(record, status="suspended")))
+        saver.start()
+        assert store.wait_for_change(10, workflow_key("wf-1"), since=later)
+        saver.join()
+        assert not store.wait_for_change(0.01, workflow_key("other"))
 
     # -- inbox ---------------------------------------------------------------
     def test_inbox_is_fifo_per_name(self, store: Store) -> None:

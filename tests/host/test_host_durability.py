@@ -1,5 +1,6 @@
-"""Crash safety and concurrency of WorkflowHost on real SQLite files:
-SIGKILL mid-step, two worker processes firing 500 timers, racing deliveries."""
+"""Crash safety and concurrency of WorkflowHost: SIGKILL mid-step and two
+worker processes firing 500 timers on real SQLite files; racing deliveries on
+every backend (PostgreSQL's multi-process tests: test_host_postgres.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from _host_helpers import open_host, sqlite_url
+from conftest import Backend
 
 from jsflow.host import AlreadyResumedError, WorkflowFinishedError, WorkflowHost
 
@@ -85,8 +86,8 @@ def test_two_worker_processes_fire_500_timers_exactly_once(tmp_path: Path) -> No
             assert [e.type for e in journal] == ["resume", "step"]
 
 
-def test_racing_resumes_one_wins_the_other_is_told(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "race.db")
+def test_racing_resumes_one_wins_the_other_is_told(backend: Backend) -> None:
+    url = backend("race")
     with open_host(url) as host:
         host.register_script("s", "async function main() { return await approve(); }")
         host.register_suspend_function("approve")
@@ -114,8 +115,8 @@ def test_racing_resumes_one_wins_the_other_is_told(tmp_path: Path) -> None:
         assert all(host.get(f"r{n}").value in ("a", "b") for n in range(5))
 
 
-def test_racing_events_are_never_lost(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "ev.db")
+def test_racing_events_are_never_lost(backend: Backend) -> None:
+    url = backend("ev")
     script = "async function main() { return [await waitForEvent('x'), await waitForEvent('x')]; }"
     with open_host(url) as host:
         host.register_script("s", script)
@@ -135,10 +136,8 @@ def test_racing_events_are_never_lost(tmp_path: Path) -> None:
         assert inst.status == "completed" and sorted(inst.value) == [1, 2]
 
 
-@pytest.mark.parametrize("url_kind", ["memory", "sqlite"])
-def test_concurrent_send_and_resume_threads_one_host(tmp_path: Path, url_kind: str) -> None:
-    url = "memory://" if url_kind == "memory" else sqlite_url(tmp_path / "x.db")
-    with open_host(url) as host:
+def test_concurrent_send_and_resume_threads_one_host(backend: Backend) -> None:
+    with open_host(backend("x")) as host:
         host.register_script("s", "async function main() { return await waitForEvent(['a', 'b']); }")
         host.start("s", workflow_id="x")
         errors: list[BaseException] = []

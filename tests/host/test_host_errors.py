@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from _host_helpers import FakeClock, open_host, sqlite_url
+from _host_helpers import FakeClock, open_host
+from conftest import Backend
 
 from jsflow import Limits, PayloadTooLargeError, WaitNotPendingError, WorkflowEngine
 from jsflow.host import (
@@ -29,7 +29,7 @@ from jsflow.host import store as store_mod
 SCRIPT = "async function main() { const a = await ask(); const e = await waitForEvent('go'); return [a, e]; }"
 
 
-def make(url: str, clock: FakeClock, tokens: list[str], **kwargs: object) -> WorkflowHost:
+def make(url: store_mod.Store | str, clock: FakeClock, tokens: list[str], **kwargs: object) -> WorkflowHost:
     host = open_host(url, clock, **kwargs)
     host.register_suspend_function(
         "ask", before_suspend=lambda t, e, a: tokens.append(t), expires_in=timedelta(hours=1)
@@ -38,8 +38,8 @@ def make(url: str, clock: FakeClock, tokens: list[str], **kwargs: object) -> Wor
     return host
 
 
-def test_unknown_ids_and_scripts(tmp_path: Path) -> None:
-    with make(sqlite_url(tmp_path / "u.db"), FakeClock(), []) as host:
+def test_unknown_ids_and_scripts(backend: Backend) -> None:
+    with make(backend("u"), FakeClock(), []) as host:
         for call in (
             lambda: host.get("nope"),
             lambda: host.send_event("nope", "go"),
@@ -57,9 +57,9 @@ def test_unknown_ids_and_scripts(tmp_path: Path) -> None:
         assert host.list() == []
 
 
-def test_tokens_forged_used_and_expired(tmp_path: Path) -> None:
+def test_tokens_forged_used_and_expired(backend: Backend) -> None:
     clock, tokens = FakeClock(), []
-    with make(sqlite_url(tmp_path / "t.db"), clock, tokens) as host:
+    with make(backend("t", clock), clock, tokens) as host:
         host.start("s", workflow_id="a")
         with pytest.raises(TokenNotFoundError):
             host.resume_with_token("forged-" + tokens[0][7:])
@@ -78,10 +78,10 @@ def test_tokens_forged_used_and_expired(tmp_path: Path) -> None:
         assert host.get("b").waits[0].function_name == "ask"  # unchanged
 
 
-def test_oversized_payloads_store_nothing(tmp_path: Path) -> None:
+def test_oversized_payloads_store_nothing(backend: Backend) -> None:
     clock, tokens = FakeClock(), []
     engine = WorkflowEngine(clock=clock, limits=Limits(payload=1000))
-    with make(sqlite_url(tmp_path / "p.db"), clock, tokens, engine=engine) as host:
+    with make(backend("p", clock), clock, tokens, engine=engine) as host:
         host.start("s", workflow_id="a")
         big = "x" * 2000
         with pytest.raises(PayloadTooLargeError):
@@ -101,9 +101,9 @@ def test_oversized_payloads_store_nothing(tmp_path: Path) -> None:
         assert host.send_event("a", "go", 1).delivered
 
 
-def test_corrupt_state_is_reported_and_left_alone(tmp_path: Path) -> None:
+def test_corrupt_state_is_reported_and_left_alone(backend: Backend) -> None:
     clock, tokens = FakeClock(), []
-    with make(sqlite_url(tmp_path / "c.db"), clock, tokens) as host:
+    with make(backend("c", clock), clock, tokens) as host:
         host.start("s", workflow_id="a")
         host.resume_with_token(tokens[0], "yes")
         record = host.store.get_workflow("a")
@@ -125,8 +125,8 @@ def test_corrupt_state_is_reported_and_left_alone(tmp_path: Path) -> None:
             host.send_event("a", "go", 2)
 
 
-def test_finished_and_not_pending() -> None:
-    with open_host("memory://") as host:
+def test_finished_and_not_pending(backend: Backend) -> None:
+    with open_host(backend("m")) as host:
         host.register_script("s", "function main() { return 1; }")
         host.register_script("w", "async function main() { await waitForEvent('go'); }")
         host.start("s", workflow_id="done")
@@ -143,8 +143,8 @@ def test_finished_and_not_pending() -> None:
         assert not receipt.delivered and host.get("w").status == "suspended"
 
 
-def test_closed_host_refuses_work() -> None:
-    host = open_host("memory://")
+def test_closed_host_refuses_work(backend: Backend) -> None:
+    host = open_host(backend("m"))
     host.close()
     host.close()
     with pytest.raises(HostClosedError):

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _host_helpers import FakeClock, open_host, sqlite_url
+from _host_helpers import FakeClock, open_host
+from conftest import Backend
 
 from jsflow import RetryableStepError, current_step
 from jsflow.host import WorkflowHost
+from jsflow.host.store import Store
 
 APPROVAL = """
 async function main(order) {
@@ -27,7 +29,7 @@ async function main(order) {
 """
 
 
-def approval_host(url: str, clock: FakeClock, outbox: dict[str, Any]) -> WorkflowHost:
+def approval_host(url: Store | str, clock: FakeClock, outbox: dict[str, Any]) -> WorkflowHost:
     host = open_host(url, clock)
     host.register_step_function("price", lambda amount: amount * 2)
     host.register_step_function("notify", lambda oid, carrier: outbox.setdefault("notified", []).append(oid))
@@ -42,8 +44,9 @@ def approval_host(url: str, clock: FakeClock, outbox: dict[str, Any]) -> Workflo
     return host
 
 
-def test_approval_survives_reopening_between_every_step(tmp_path: Path) -> None:
-    url, clock, outbox = sqlite_url(tmp_path / "flow.db"), FakeClock(), {}
+def test_approval_survives_reopening_between_every_step(backend: Backend) -> None:
+    clock, outbox = FakeClock(), {}
+    url = backend("flow", clock)
     with approval_host(url, clock, outbox) as host:
         host.register_script("approval", APPROVAL)
         inst = host.start("approval", {"id": "o-1", "amount": 21}, workflow_id="o-1")
@@ -85,25 +88,28 @@ async function main() {
 """
 
 
-def hook_host(url: str, clock: FakeClock, published: list[Any]) -> WorkflowHost:
+def hook_host(url: Store | str, clock: FakeClock, published: list[Any]) -> WorkflowHost:
     host = open_host(url, clock)
     host.register_step_function("publish", lambda *a: published.append(a))
     host.register_script("hooked", HOOK_SCRIPT)
     return host
 
 
-def test_create_hook_token_used_once_and_never_stored(tmp_path: Path) -> None:
-    db, clock, published = tmp_path / "hook.db", FakeClock(), []
-    with hook_host(sqlite_url(db), clock, published) as host:
+def test_create_hook_token_used_once_and_never_stored(backend: Backend, tmp_path: Path) -> None:
+    clock, published = FakeClock(), []
+    with hook_host(backend("hook", clock), clock, published) as host:
         inst = host.start("hooked", workflow_id="h1")
         url, token, _expires = published[0]
         assert url.endswith("/" + token) and len(token) >= 43
         assert inst.waits[0].kind == "hook" and inst.waits[0].has_token
-    raw = b"".join(
-        p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("hook.db") and "secret" not in p.name
-    )
-    assert token.encode() not in raw  # only the hash and the hook id are stored
-    with hook_host(sqlite_url(db), clock, published) as host:
+    if backend.kind == "sqlite":  # type: ignore[attr-defined]
+        raw = b"".join(
+            p.read_bytes()
+            for p in tmp_path.iterdir()
+            if p.name.startswith("hook.db") and "secret" not in p.name
+        )
+        assert token.encode() not in raw  # only the hash and the hook id are stored
+    with hook_host(backend("hook", clock), clock, published) as host:
         done = host.resume_with_token(token, {"ok": 1})
         assert done.value == {"got": {"ok": 1}, "token": token}  # same token derived on replay
         with pytest.raises(Exception) as err:
@@ -111,11 +117,11 @@ def test_create_hook_token_used_once_and_never_stored(tmp_path: Path) -> None:
         assert type(err.value).__name__ in ("TokenUsedError", "WorkflowFinishedError")
 
 
-def test_create_hook_expiry_is_a_catchable_timeout(tmp_path: Path) -> None:
+def test_create_hook_expiry_is_a_catchable_timeout(backend: Backend) -> None:
     from jsflow.host import TokenExpiredError
 
     clock, published = FakeClock(), []
-    with hook_host(sqlite_url(tmp_path / "h.db"), clock, published) as host:
+    with hook_host(backend("h", clock), clock, published) as host:
         host.start("hooked", workflow_id="h2")
         clock.advance(hours=2)
         with pytest.raises(TokenExpiredError):
@@ -125,9 +131,9 @@ def test_create_hook_expiry_is_a_catchable_timeout(tmp_path: Path) -> None:
         assert inst.value == {"timedOut": "TimeoutError", "token": published[0][1]}
 
 
-def test_token_timeout_runs_before_timeout_resume(tmp_path: Path) -> None:
+def test_token_timeout_runs_before_timeout_resume(backend: Backend) -> None:
     clock, tokens = FakeClock(), []
-    with open_host(sqlite_url(tmp_path / "t.db"), clock, max_suspension=timedelta(days=1)) as host:
+    with open_host(backend("t", clock), clock, max_suspension=timedelta(days=1)) as host:
         host.register_suspend_function(
             "ask",
             before_suspend=lambda t, e, a: tokens.append((t, e)),
@@ -142,7 +148,7 @@ def test_token_timeout_runs_before_timeout_resume(tmp_path: Path) -> None:
         assert host.get("t1").value == {"default": "q"}
 
 
-def test_events_sent_before_the_wait_are_delivered_fifo_per_name(tmp_path: Path) -> None:
+def test_events_sent_before_the_wait_are_delivered_fifo_per_name(backend: Backend) -> None:
     script = """
     async function main() {
       await sleep('1m');
@@ -152,7 +158,7 @@ def test_events_sent_before_the_wait_are_delivered_fifo_per_name(tmp_path: Path)
       return out;
     }"""
     clock = FakeClock()
-    with open_host(sqlite_url(tmp_path / "e.db"), clock) as host:
+    with open_host(backend("e", clock), clock) as host:
         host.register_script("s", script)
         host.start("s", workflow_id="e1")
         receipts = [host.send_event("e1", "item", n) for n in range(3)]
@@ -163,7 +169,7 @@ def test_events_sent_before_the_wait_are_delivered_fifo_per_name(tmp_path: Path)
         assert host.get("e1").value == [0, 1, 2, {"name": "other", "payload": "o"}]
 
 
-def test_wait_for_event_timeout_and_durable_retry(tmp_path: Path) -> None:
+def test_wait_for_event_timeout_and_durable_retry(backend: Backend) -> None:
     calls: list[int] = []
 
     def flaky() -> str:
@@ -178,7 +184,7 @@ def test_wait_for_event_timeout_and_durable_retry(tmp_path: Path) -> None:
       try { await waitForEvent('never', {timeout: '10m'}); } catch (e) { return [key, e.name]; }
     }"""
     clock = FakeClock()
-    with open_host(sqlite_url(tmp_path / "r.db"), clock) as host:
+    with open_host(backend("r", clock), clock) as host:
         host.register_step_function("flaky", flaky)
         host.register_script("s", script)
         inst = host.start("s", workflow_id="r1")
@@ -192,9 +198,9 @@ def test_wait_for_event_timeout_and_durable_retry(tmp_path: Path) -> None:
         assert len(calls) == 2
 
 
-def test_start_is_idempotent_on_workflow_id() -> None:
+def test_start_is_idempotent_on_workflow_id(backend: Backend) -> None:
     calls: list[int] = []
-    with open_host("memory://") as host:
+    with open_host(backend("m")) as host:
         host.register_step_function("once", lambda: calls.append(1) or len(calls))
         host.register_script("s", "async function main() { await once(); await sleep('1d'); }")
         first = host.start("s", workflow_id="same")
@@ -204,10 +210,10 @@ def test_start_is_idempotent_on_workflow_id() -> None:
         assert len(host.list()) == 1
 
 
-def test_cancel_and_finished_instances() -> None:
+def test_cancel_and_finished_instances(backend: Backend) -> None:
     from jsflow.host import WorkflowFinishedError
 
-    with open_host("memory://") as host:
+    with open_host(backend("m")) as host:
         host.register_script("s", "async function main() { await waitForEvent('x'); }")
         host.start("s", workflow_id="c1")
         inst = host.cancel("c1", "customer asked")
@@ -219,7 +225,7 @@ def test_cancel_and_finished_instances() -> None:
         assert host.history("c1")[-1].kind == "cancelled"
 
 
-def test_retry_a_faulted_instance_from_its_last_good_state() -> None:
+def test_retry_a_faulted_instance_from_its_last_good_state(backend: Backend) -> None:
     from jsflow.host import WorkflowNotFaultedError
 
     runs: dict[str, int] = {"a": 0, "b": 0}
@@ -235,7 +241,7 @@ def test_retry_a_faulted_instance_from_its_last_good_state() -> None:
             raise RuntimeError("downstream is down")
         return 2
 
-    with open_host("memory://") as host:
+    with open_host(backend("m")) as host:
         host.register_step_function("a", a).register_step_function("b", b)
         host.register_script("s", "async function main() { return (await a()) + (await b()); }")
         inst = host.start("s", workflow_id="f1")
@@ -248,9 +254,9 @@ def test_retry_a_faulted_instance_from_its_last_good_state() -> None:
             host.retry("f1")
 
 
-def test_list_filters_and_history() -> None:
+def test_list_filters_and_history(backend: Backend) -> None:
     clock = FakeClock()
-    with open_host("memory://", clock) as host:
+    with open_host(backend("m", clock), clock) as host:
         host.register_script("one", "async function main() { await sleep('1d'); }")
         host.register_script("two", "function main() { return 2; }")
         host.start("one", workflow_id="a")
@@ -269,14 +275,14 @@ def test_list_filters_and_history() -> None:
         assert [h.kind for h in host.history("b")] == ["started", "completed"]
 
 
-def test_upgrade_is_checked_by_replay() -> None:
+def test_upgrade_is_checked_by_replay(backend: Backend) -> None:
     from jsflow.host import UpgradeError
 
     v1 = "async function main() { await step1(); await sleep('1h'); return 'v1'; }"
     v2 = "async function main() { await step1(); await sleep('1h'); return 'v2'; }"
     bad = "async function main() { await other(); await sleep('1h'); return 'bad'; }"
     clock = FakeClock()
-    with open_host("memory://", clock) as host:
+    with open_host(backend("m", clock), clock) as host:
         host.register_step_function("step1", lambda: 1).register_step_function("other", lambda: 2)
         host.register_script("s", v1)
         host.start("s", workflow_id="u1")
@@ -295,9 +301,9 @@ def test_upgrade_is_checked_by_replay() -> None:
         assert host.get("u1").value == "v2"
 
 
-def test_async_api() -> None:
+def test_async_api(backend: Backend) -> None:
     async def scenario() -> Any:
-        with open_host("memory://") as host:
+        with open_host(backend("m")) as host:
             host.register_script("s", "async function main() { return await waitForEvent('go'); }")
             await host.astart("s", workflow_id="a1")
             receipt = await host.asend_event("a1", "go", {"n": 1})
@@ -306,7 +312,7 @@ def test_async_api() -> None:
     assert asyncio.run(scenario()) == (True, {"n": 1})
 
 
-def test_continue_as_new_keeps_the_workflow_id() -> None:
+def test_continue_as_new_keeps_the_workflow_id(backend: Backend) -> None:
     script = """
     async function main(n) {
       await tick(n);
@@ -314,7 +320,7 @@ def test_continue_as_new_keeps_the_workflow_id() -> None:
       return n;
     }"""
     seen: list[int] = []
-    with open_host("memory://") as host:
+    with open_host(backend("m")) as host:
         host.register_step_function("tick", seen.append)
         host.register_script("s", script)
         inst = host.start("s", 1, workflow_id="can")

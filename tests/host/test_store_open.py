@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from jsflow.host.store import (
     BackendNotAvailableError,
     InstanceStatus,
     MemoryStore,
+    PostgresStore,
     SQLiteStore,
     StoreError,
     open_store,
@@ -63,12 +67,33 @@ def test_default_url_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     assert isinstance(open_store(), MemoryStore)
 
 
-@pytest.mark.parametrize("url", ["postgresql://u@h/db", "postgres://h/db"])
-def test_postgres_is_not_available_yet(url: str) -> None:
+def test_postgres_url_opens_a_postgres_store(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore) and store.schema_version() >= 2
+    store.close()
+    monkeypatch.setenv("JSFLOW_DB", pg_url.replace("postgresql://", "postgres://", 1))
+    with open_store() as again:
+        assert isinstance(again, PostgresStore)
+
+
+def test_sqlalchemy_spelling_is_refused() -> None:
     with pytest.raises(BackendNotAvailableError) as info:
-        open_store(url)
-    assert isinstance(info.value, NotImplementedError)
-    assert "PostgreSQL" in str(info.value)
+        open_store("postgresql+psycopg://u@h/db")
+    assert isinstance(info.value, NotImplementedError) and "postgresql://" in str(info.value)
+
+
+def test_unreachable_postgres_is_a_store_error() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot connect"):
+        open_store(f"postgresql://nobody@127.0.0.1:{port}/db?connect_timeout=1")
+
+
+def test_importing_jsflow_does_not_import_psycopg() -> None:
+    code = "import sys, jsflow, jsflow.host, jsflow.host.store, jsflow.cli; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize(

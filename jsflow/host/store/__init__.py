@@ -55,9 +55,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._base import Store, StoreSession
+from ._changes import timers_key, workflow_key
 from ._codec import Clock
 from ._errors import (
     BackendNotAvailableError,
@@ -71,6 +73,7 @@ from ._errors import (
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
+    TransactionConflictError,
     UnknownScriptError,
     UnknownWorkflowError,
 )
@@ -102,6 +105,7 @@ __all__ = [
     "InstanceStatus",
     "MemoryStore",
     "PendingWait",
+    "PostgresStore",
     "SQLStore",
     "SQLiteStore",
     "SchemaVersionError",
@@ -116,12 +120,24 @@ __all__ = [
     "TokenNotFoundError",
     "TokenRecord",
     "TokenUsedError",
+    "TransactionConflictError",
     "UnknownScriptError",
     "UnknownWorkflowError",
     "WorkflowPageQuery",
     "WorkflowRecord",
     "open_store",
+    "timers_key",
+    "workflow_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``PostgresStore`` on first use only: importing jsflow never imports psycopg."""
+    if name == "PostgresStore":
+        from ._postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
@@ -130,7 +146,9 @@ def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
     - ``sqlite:///relative/path.db`` (relative to the working directory),
       ``sqlite:////absolute/path.db``; parent directories are created;
     - ``memory://``: a fresh ``MemoryStore``;
-    - ``postgresql://...``: not available yet (``BackendNotAvailableError``).
+    - ``postgresql://user:password@host:port/dbname`` (also ``postgres://``; any
+      libpq URI, e.g. ``?options=-csearch_path%3Dmyschema``): a ``PostgresStore``
+      (psycopg 3, imported only now) for several worker processes and machines.
 
     ``clock`` (a zero-argument callable returning an aware UTC datetime) stamps
     records; tests pass a fake one.
@@ -145,13 +163,15 @@ def open_store(url: str | None = None, *, clock: Clock | None = None) -> Store:
         return MemoryStore(clock=clock)
     if scheme == "sqlite":
         return SQLiteStore(_sqlite_path(url), clock=clock)
-    if scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+"):
+    if scheme in ("postgres", "postgresql"):
+        from ._postgres import PostgresStore  # lazily: psycopg loads only for PostgreSQL
+
+        return PostgresStore(url, clock=clock)
+    if scheme.startswith("postgresql+"):
         raise BackendNotAvailableError(
-            scheme,
-            "the PostgreSQL store backend is not available yet in this jsflow version; "
-            "use sqlite:///path/to/jsflow.db",
+            scheme, f"{scheme}:// is a SQLAlchemy spelling; use postgresql://user@host/dbname"
         )
-    raise StoreError(f"unsupported store URL scheme {scheme!r} (use sqlite:// or memory://)")
+    raise StoreError(f"unsupported store URL scheme {scheme!r} (use sqlite://, postgresql:// or memory://)")
 
 
 def _sqlite_path(url: str) -> Path:

@@ -21,6 +21,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from ._changes import ChangeBoard
 from ._codec import Clock, utc_now
 from ._durable import DurableOneShots, DurableSession
 from ._records import (
@@ -211,6 +212,48 @@ class Store(DurableOneShots, StoreSession):
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or utc_now
+        self.changes = ChangeBoard()
+
+    # -- change notifications (see ``_changes``) -------------------------------
+    def change_marker(self) -> int:
+        """A position in this store's change stream; take it *before* reading, then
+        ``wait_for_change(..., since=marker)`` so a change in between is not missed."""
+        return self.changes.marker()
+
+    def notify(self, *keys: str) -> None:
+        """Announce that ``keys`` changed (stores do this after each commit).
+        In-process waiters wake at once; PostgreSQL also tells other processes."""
+        self.changes.post(keys)
+
+    def wait_for_change(self, timeout: float, *keys: str, since: int | None = None) -> bool:
+        """Block up to ``timeout`` seconds until one of ``keys`` (any key if none)
+        changes after ``since`` (default: now). True when woken by a change, False
+        at the timeout. Backends without a cross-process channel (SQLite, memory)
+        only see changes made through this store object: elsewhere the timeout is
+        the poll interval."""
+        return self.changes.wait(timeout, keys, since)
+
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
+        """Take up to ``limit`` instances left "running" with ``updated_at`` before
+        ``updated_before`` (their worker died or stalled) that a process with
+        ``capabilities`` can run, least recently updated first.
+
+        Each is re-stamped (``updated_at`` = now, ``version`` + 1) in the same
+        transaction, so other workers no longer see it as stale and the previous
+        owner's next write fails its version check (the fence). Returns the
+        re-stamped records. SQL stores override this (PostgreSQL: one statement
+        with ``FOR UPDATE SKIP LOCKED``).
+        """
+        taken: list[WorkflowRecord] = []
+        with self.transaction() as tx:
+            for record in tx.list_stale(updated_before, limit, capabilities):
+                version = tx.bump_workflow(record.workflow_id, record.version)
+                current = tx.get_workflow(record.workflow_id)
+                assert current is not None and current.version == version
+                taken.append(current)
+        return taken
 
     # -- store-wide operations -----------------------------------------------
     @abstractmethod

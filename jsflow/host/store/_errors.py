@@ -18,6 +18,7 @@ facts as attributes, not only in the message.
     ├── UnknownWorkflowError            no instance with that workflow id
     ├── UnknownScriptError              no script version with that name (and hash)
     ├── ConcurrencyError                optimistic version check failed
+    │   └── TransactionConflictError    the database aborted a transaction (deadlock, serialization)
     ├── InboxError                      event unknown or already delivered
     └── TokenError                      resume-token problems
         ├── TokenNotFoundError          no token with that hash
@@ -97,6 +98,23 @@ class ConcurrencyError(StoreError):
         self.workflow_id = workflow_id
         self.expected = expected
         self.actual = actual
+
+
+class TransactionConflictError(ConcurrencyError):
+    """The database aborted the transaction to resolve a conflict with another one
+    (deadlock, serialization failure): nothing was written; run it again.
+
+    A ``ConcurrencyError`` so that the host's retry of lost races covers it.
+    ``sqlstate`` is the database's code (``40P01``, ``40001``); ``workflow_id``
+    is empty and ``expected``/``actual`` are -1: no version check failed.
+    """
+
+    def __init__(self, sqlstate: str, detail: str) -> None:
+        StoreError.__init__(self, f"transaction aborted by a conflict ({sqlstate}): {detail}; retry it")
+        self.sqlstate = sqlstate
+        self.workflow_id = ""
+        self.expected = -1
+        self.actual = -1
 
 
 class InboxError(StoreError):

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ._base import DEFAULT_LIST_LIMIT, Store, StoreSession
+from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     Clock,
     ascii_lower,
@@ -118,6 +119,8 @@ class MemoryStore(Store):
             finally:
                 session._done = True
                 self._local.active = False
+        if session.changed:
+            self.notify(*session.changed)
 
     def claim_due_timers(
         self,
@@ -182,6 +185,7 @@ class _MemorySession(MemoryDurableSession, StoreSession):
         self._store = store
         self._data = data
         self._done = False
+        self.changed: set[str] = set()  # change keys announced after commit
 
     def _d(self) -> _Data:
         if self._done:
@@ -311,6 +315,8 @@ class _MemorySession(MemoryDurableSession, StoreSession):
             version=expected + 1,
         )
         data.workflows[record.workflow_id] = stored
+        if stored.status != "running":
+            self.changed.add(workflow_key(record.workflow_id))
         return stored
 
     # -- history -------------------------------------------------------------
@@ -365,6 +371,8 @@ class _MemorySession(MemoryDurableSession, StoreSession):
                 event_names=None if wait.event_names is None else tuple(wait.event_names),
             )
             data.waits[(workflow_id, wait.wait_id)] = _WaitRow(wait)
+            if wait.resume_at is not None and wait.resume_at <= self._now() + TIMER_NOTIFY_HORIZON:
+                self.changed.add(TIMERS_KEY)
 
     def list_waits(self, workflow_id: str) -> list[PendingWait]:
         rows = [(k[1], r.wait) for k, r in self._d().waits.items() if k[0] == workflow_id]
@@ -375,6 +383,7 @@ class _MemorySession(MemoryDurableSession, StoreSession):
         self._require(workflow_id)
         check_json_text(payload_json, "payload_json")
         event_id = self._data.next_id()
+        self.changed.add(workflow_key(workflow_id))
         self._data.inbox[event_id] = InboxEvent(event_id, workflow_id, name, payload_json, self._now())
         return event_id
 

@@ -6,11 +6,23 @@ Dialects subclass ``SQLStore`` and supply only hooks:
 
 - ``_connect()``: open and configure one DB-API connection in autocommit
   mode (transactions are begun explicitly with ``_begin_sql``);
-- ``placeholder``: the SQL here uses ``?``; others are substituted;
+- ``placeholder``: the SQL is written once with DB-API ``?`` (qmark)
+  parameters; a dialect with another style gets each statement compiled once
+  by ``compile_placeholders`` (a small lexer: ``?`` outside string literals,
+  quoted identifiers and comments becomes the dialect's mark, and a literal
+  ``%`` is escaped for format-style drivers), never a blind text replace.
+  So the generic SQL must not use a bare ``?`` operator (PostgreSQL's jsonb
+  ``?``: use ``jsonb_exists``) nor dollar quoting;
+- ``numbering_lock_sql``: run before the script registration order's
+  ``MAX()+1`` with one key parameter, so concurrent registrations number in
+  turn (PostgreSQL: a transaction advisory lock; SQLite needs none: its
+  writer is single). History numbering needs no lock (see ``_sql_session``);
+- ``migration_lock_sql``: serialises processes migrating one database;
 - ``_begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
   lock up front (no deadlock on lock upgrade);
-- ``claim_lock_suffix`` / ``row_lock_suffix``: ``FOR UPDATE SKIP LOCKED`` /
-  ``FOR UPDATE`` on PostgreSQL, empty on SQLite (whose write lock is global);
+- ``claim_lock_suffix`` / ``row_lock_suffix`` / ``share_lock_suffix``:
+  ``FOR UPDATE SKIP LOCKED`` / ``FOR UPDATE`` / ``FOR SHARE`` on PostgreSQL,
+  empty on SQLite (whose write lock is global);
 - ``_insert_ignore_sql``: insert-or-ignore spelling;
 - ``_insert_returning_id``: how to learn an auto-increment id;
 - ``supports_returning``: whether ``INSERT/UPDATE ... RETURNING`` works (it
@@ -35,16 +47,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from ._base import Store, StoreSession
+from ._changes import TIMERS_KEY
 from ._codec import Clock, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
-from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
+from ._sql_session import WAIT_COLUMNS, WORKFLOW_COLUMNS, SQLSession, wait_from_row, workflow_from_row
 
 MAX_IDLE_CONNECTIONS = 8
 T = TypeVar("T")
@@ -57,6 +71,9 @@ class SQLStore(Store):
     placeholder = "?"
     claim_lock_suffix = ""
     row_lock_suffix = ""
+    share_lock_suffix = ""
+    numbering_lock_sql = ""
+    migration_lock_sql = ""
     ddl_types: dict[str, str] = {
         "id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "bigint": "BIGINT",
@@ -105,8 +122,13 @@ class SQLStore(Store):
             return sql
         cached = self._sql_cache.get(sql)
         if cached is None:
-            cached = self._sql_cache[sql] = sql.replace("?", self.placeholder)
+            cached = self._sql_cache[sql] = compile_placeholders(sql, self.placeholder)
         return cached
+
+    def lock_numbering(self, session: SQLSession, key: str) -> None:
+        """Before a ``MAX()+1`` numbering in ``session``: wait for other writers numbering ``key``."""
+        if self.numbering_lock_sql:
+            session.query(self.numbering_lock_sql, (key,))
 
     def translate(self, exc: BaseException) -> StoreError:
         if isinstance(exc, StoreError):
@@ -162,7 +184,6 @@ class SQLStore(Store):
         try:
             result = op(session)
             healthy = True
-            return result
         except Exception as exc:  # a refusal (ConcurrencyError, ...) leaves the connection usable
             healthy = not isinstance(exc.__cause__, self.driver_errors)
             raise
@@ -170,10 +191,18 @@ class SQLStore(Store):
             session.done = True
             self._local.active = False
             self._checkin(conn, healthy)
+        if session.changed:
+            self.notify(*session.changed)
+        return result
 
     # -- one-shot single-statement operations (autocommit) -------------------
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         return self._single(lambda s: s.save_workflow(record, expected_version))
+
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        self._single(lambda s: s.append_journal_checked(workflow_id, expected_version, seq, entry_json))
 
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         return self._single(lambda s: s.get_workflow(workflow_id))
@@ -207,6 +236,8 @@ class SQLStore(Store):
             return
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
+            if self.migration_lock_sql:
+                tx.query(self.migration_lock_sql)
             tx.execute(SCHEMA_VERSION_DDL.format(**self.ddl_types))
             current = int(tx.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
             if current > supported:
@@ -258,7 +289,7 @@ class SQLStore(Store):
     def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
-            return (
+            released = (
                 tx.execute(
                     "UPDATE waits SET claimed_by = NULL, claim_expires_at = NULL "
                     "WHERE workflow_id = ? AND wait_id = ? AND claimed_by = ?",
@@ -266,6 +297,34 @@ class SQLStore(Store):
                 )
                 > 0
             )
+            if released:
+                tx.changed.add(TIMERS_KEY)
+            return released
+
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
+        """See ``Store.claim_stale_runs``. Generic form: select, then re-stamp each
+        with the version check (exclusive on SQLite, whose writer is single)."""
+        now = normalize_time(self.clock())
+        clause, names = capability_clause("workflows", capabilities)
+        with self.transaction() as tx:
+            assert isinstance(tx, SQLSession)
+            rows = tx.query(
+                f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE status = 'running' AND updated_at < ?"
+                f"{clause} ORDER BY updated_at, workflow_id LIMIT ?" + self.claim_lock_suffix,
+                (to_ms(updated_before), *names, max(int(limit), 0)),
+            )
+            taken = []
+            for row in rows:
+                record = workflow_from_row(row)
+                changed = tx.execute(
+                    "UPDATE workflows SET updated_at = ?, version = ? WHERE workflow_id = ? AND version = ?",
+                    (to_ms(now), record.version + 1, record.workflow_id, record.version),
+                )
+                if changed:
+                    taken.append(replace(record, updated_at=now, version=record.version + 1))
+            return taken
 
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         with self.transaction() as tx:
@@ -341,3 +400,47 @@ class _Transaction:
         finally:
             store._local.active = False
             store._checkin(conn, healthy)
+        if self.session.changed:
+            store.notify(*self.session.changed)
+
+
+def compile_placeholders(sql: str, mark: str) -> str:
+    """``sql`` written with ``?`` parameters, in a dialect whose parameter mark is ``mark``.
+
+    A lexer, not a text replace: ``?`` inside '...' literals, "..." identifiers
+    and comments is left alone. For format-style marks (``%s``) every literal
+    ``%`` is doubled, as such drivers require.
+    """
+    percent = "%%" if mark.startswith("%") else "%"
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c in "'\"":
+            end = _quoted_end(sql, i)
+            out.append(sql[i:end].replace("%", percent))
+            i = end
+            continue
+        closer = "\n" if sql.startswith("--", i) else "*/" if sql.startswith("/*", i) else None
+        if closer is not None:
+            found = sql.find(closer, i + 2)
+            end = n if found < 0 else found + len(closer)
+            out.append(sql[i:end].replace("%", percent))
+            i = end
+            continue
+        out.append(mark if c == "?" else percent if c == "%" else c)
+        i += 1
+    return "".join(out)
+
+
+def _quoted_end(sql: str, start: int) -> int:
+    """Index just past the quoted text opening at ``start`` (a doubled quote escapes)."""
+    quote, i = sql[start], start + 1
+    while True:
+        i = sql.find(quote, i)
+        if i < 0:
+            raise StoreError(f"unterminated {quote} in SQL: {sql[:80]!r}")
+        if sql.startswith(quote * 2, i):
+            i += 2
+            continue
+        return i + 1

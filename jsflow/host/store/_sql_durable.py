@@ -63,7 +63,8 @@ class SQLDurableSession:
     ) -> None:
         inserted = self.execute(
             "INSERT INTO journal (workflow_id, seq, entry) SELECT ?, ?, ? "
-            "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND version = ?)",
+            "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND version = ?"
+            f"{self.store.share_lock_suffix})",  # PostgreSQL: a concurrent bump is waited for
             (workflow_id, seq, entry_json, workflow_id, expected_version),
         )
         if inserted == 0:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._base import DEFAULT_LIST_LIMIT, StoreSession
+from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     RowDecoder,
     ascii_lower,
@@ -31,6 +32,7 @@ from ._errors import (
     ConcurrencyError,
     InboxError,
     StoreClosedError,
+    StoreError,
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
@@ -83,11 +85,16 @@ SAVE_WORKFLOW_SQL = (
 )
 #: how many instances' last saved (status, script_hash) a store remembers
 STATUS_HINTS = 4096
-# seq = previous + 1, computed by the statement itself (one round trip)
+# seq = previous + 1, computed by the statement itself (one round trip). Where
+# writers run concurrently (PostgreSQL, READ COMMITTED) two appenders can compute
+# the same seq: the second waits for the first's commit, inserts nothing, and
+# runs the statement again with a fresh snapshot. No lock, no error.
 APPEND_HISTORY_SQL = (
     "INSERT INTO history (workflow_id, seq, at, kind, detail) "
-    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ?"
+    "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ? "
+    "ON CONFLICT (workflow_id, seq) DO NOTHING"
 )
+MAX_NUMBERING_ATTEMPTS = 100
 MARK_DELIVERED_SQL = (
     "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL"
 )
@@ -196,6 +203,8 @@ class SQLSession(SQLDurableSession, StoreSession):
         # instances seen to exist in this transaction: no deletes happen inside
         # one, so later existence checks for them are skipped
         self._known: set[str] = set()
+        #: change keys to announce after commit (see ``_changes``)
+        self.changed: set[str] = set()
 
     # -- statement helpers (the error-translation boundary) ------------------
     def _cursor(self) -> Any:
@@ -255,6 +264,7 @@ class SQLSession(SQLDurableSession, StoreSession):
         if not isinstance(name, str) or not name or not isinstance(source, str):
             raise ValueError("script name must be a non-empty string and source a string")
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        self.store.lock_numbering(self, "scripts")
         seq = self.query("SELECT COALESCE(MAX(registered_seq), 0) + 1 FROM scripts")[0][0]
         self.execute(
             self.store._insert_ignore_sql(
@@ -473,6 +483,8 @@ class SQLSession(SQLDurableSession, StoreSession):
             hints.clear()
         hints[workflow_id] = (status, script_hash)
         self._known.add(workflow_id)
+        if status != "running":
+            self.changed.add(workflow_key(workflow_id))
         d = RowDecoder("workflows", workflow_id)
         return WorkflowRecord(
             workflow_id=workflow_id,
@@ -522,12 +534,15 @@ class SQLSession(SQLDurableSession, StoreSession):
         detail_text = dump_json(detail)
         at = normalize_time(self.store.clock() if at is None else at)
         params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
-        if self.store.supports_returning:
-            seq = int(self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)[0][0])
-        else:
-            self.execute(APPEND_HISTORY_SQL, params)
-            seq = int(self.query("SELECT MAX(seq) FROM history WHERE workflow_id = ?", (workflow_id,))[0][0])
-        return HistoryEvent(workflow_id, seq, at, kind, detail)
+        for _ in range(MAX_NUMBERING_ATTEMPTS):
+            if self.store.supports_returning:
+                rows = self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)
+                if rows:
+                    return HistoryEvent(workflow_id, int(rows[0][0]), at, kind, detail)
+            elif self.execute(APPEND_HISTORY_SQL, params):  # SQLite before 3.35: one writer
+                seq = self.query("SELECT MAX(seq) FROM history WHERE workflow_id = ?", (workflow_id,))[0][0]
+                return HistoryEvent(workflow_id, int(seq), at, kind, detail)
+        raise StoreError(f"could not number a history entry of {workflow_id!r}: too many concurrent appends")
 
     def list_history(self, workflow_id: str, *, after_seq: int = 0) -> list[HistoryEvent]:
         rows = self.query(
@@ -574,6 +589,9 @@ class SQLSession(SQLDurableSession, StoreSession):
         self.execute("DELETE FROM waits WHERE workflow_id = ?", (workflow_id,))
         if not checked:
             return
+        soon = normalize_time(self.store.clock()) + TIMER_NOTIFY_HORIZON
+        if any(w.resume_at is not None and w.resume_at <= soon for w in checked):
+            self.changed.add(TIMERS_KEY)
         self.executemany(
             f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -603,6 +621,7 @@ class SQLSession(SQLDurableSession, StoreSession):
     def enqueue_event(self, workflow_id: str, name: str, payload_json: str) -> int:
         self._require(workflow_id)
         check_json_text(payload_json, "payload_json")
+        self.changed.add(workflow_key(workflow_id))
         return self.insert_id(
             "INSERT INTO inbox (workflow_id, name, payload_json, received_at) VALUES (?, ?, ?, ?)",
             (workflow_id, name, payload_json, self._now_ms()),

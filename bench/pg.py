@@ -1,0 +1,141 @@
+"""The PostgreSQL part of bench/host.py: several worker processes on one database.
+
+Throughput: N processes (N = 1, 2, 4) each run their share of ten-step
+workflows (a commit per step: the write-ahead journal) against one database;
+workflows/s = all of them / wall time from a common start signal to the last
+process done. Latency: a sender process calls ``send_event``; this process
+waits with ``store.wait_for_change`` (LISTEN/NOTIFY) and stops the clock when
+it sees the instance's next suspension. ``time.monotonic`` is system-wide on
+Linux, so the two processes' readings compare.
+
+Children are this file run as a script (``python bench/pg.py throughput|sender URL ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+
+from jsflow.host import WorkflowHost
+from jsflow.host.store import workflow_key
+
+TEN_STEPS = """
+async function main(n) {
+  let total = 0;
+  for (let i = 0; i < 10; i++) total += await work(n, i);
+  return total;
+}"""
+EVENT_LOOP = """
+async function main() {
+  let seen = 0;
+  for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
+}"""
+
+
+def _host(url: str) -> WorkflowHost:
+    host = WorkflowHost(url, hook_secret="bench")
+    host.register_step_function("work", lambda n, i: n + i)
+    host.register_step_function("note", lambda seen: seen)
+    return host
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+
+
+# -- children ----------------------------------------------------------------------------
+def child_throughput(url: str, prefix: str, count: int) -> None:
+    with _host(url) as host:
+        host.register_script("ten", TEN_STEPS)
+        for i in range(10):  # warm up: connections, prepared statements, the script cache
+            host.start("ten", i, workflow_id=f"{prefix}-warm{i}")
+        print("ready", flush=True)
+        sys.stdin.readline()
+        start = time.monotonic()
+        for i in range(count):
+            inst = host.start("ten", i, workflow_id=f"{prefix}-{i}")
+        assert inst.status == "completed"
+        print(json.dumps([start, time.monotonic()]), flush=True)
+
+
+def child_sender(url: str) -> None:
+    with _host(url) as host:
+        print("ready", flush=True)
+        for line in sys.stdin:
+            wid = line.strip()
+            start = time.monotonic()
+            host.send_event(wid, "tick", 1)
+            print(start, flush=True)
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+def throughput(url: str, procs: int, count: int) -> float:
+    run = uuid.uuid4().hex[:6]
+    children = [_spawn("throughput", url, f"{run}-{n}", str(count // procs)) for n in range(procs)]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    spans = [json.loads(child.communicate()[0]) for child in children]
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    return (count // procs) * procs / wall
+
+
+def event_latency(url: str, count: int, every: int = 10) -> list[float]:
+    sender = _spawn("sender", url)
+    assert sender.stdin is not None and sender.stdout is not None
+    assert sender.stdout.readline().strip() == "ready"
+    samples = []
+    with _host(url) as host:
+        host.register_script("loop", EVENT_LOOP)
+        store = host.store
+        for i in range(count):
+            wid = f"loop-{uuid.uuid4().hex[:6]}" if i % every == 0 else wid  # noqa: F821
+            if i % every == 0:
+                host.start("loop", workflow_id=wid)
+            before = store.get_workflow(wid)
+            assert before is not None
+            mark = store.change_marker()
+            sender.stdin.write(wid + "\n")
+            sender.stdin.flush()
+            while True:
+                now = store.get_workflow(wid)
+                assert now is not None
+                if now.version > before.version and now.status == "suspended":
+                    seen = time.monotonic()
+                    break
+                store.wait_for_change(1.0, workflow_key(wid), since=mark)
+                mark = store.change_marker()
+            samples.append(seen - float(sender.stdout.readline()))
+    sender.stdin.close()
+    sender.wait()
+    return samples
+
+
+def main(url: str, quick: bool) -> None:
+    count = 400 if quick else 2000
+    rates = {procs: throughput(url, procs, count) for procs in (1, 2, 4)}
+    lat = sorted(event_latency(url, 100 if quick else 500))
+    p50, p99 = statistics.median(lat) * 1e3, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3
+    print(f"jsflow host benchmark (PostgreSQL, {os.cpu_count()} cores, commit per step)")
+    for procs, rate in rates.items():
+        print(f"  ten-step workflows, {procs} process{'es' if procs > 1 else ''}: {rate:8.0f} /s")
+    print(f"  scaling 1 -> 4 processes:         {rates[4] / rates[1]:8.2f} x")
+    print(f"  cross-process event -> next suspension seen: {p50:.2f} ms p50, {p99:.2f} ms p99")
+
+
+if __name__ == "__main__":
+    mode, target = sys.argv[1], sys.argv[2]
+    if mode == "throughput":
+        child_throughput(target, sys.argv[3], int(sys.argv[4]))
+    else:
+        child_sender(target)
