@@ -27,8 +27,10 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed
+	$(BIN)/pip install -e '.[bench]'
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/host.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .jsflow build dist *.egg-info

@@ -7,6 +7,10 @@
 3. Baseline: the same loop in bare QuickJS (quickjs.Context, plain async JS
    functions instead of steps, the job queue drained from Python). Target:
    replay overhead <= 3x the baseline.
+4. A fresh sandbox with the prelude installed (bytecode when
+   ``js_runtime.native_status()`` is enabled), a ten-step workflow through the
+   engine alone, and the replay loop's own cost per journal entry (the
+   sandbox's ``repeat_and_drain``, timed by wrapping it). Target: <= 3 us.
 
 Run: ``.venv/bin/python bench/engine.py`` (``--quick`` for fewer repeats).
 """
@@ -18,9 +22,13 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
 
 import quickjs
 
+import js_runtime
+from js_runtime import Sandbox
 from jsflow import WorkflowEngine, WorkflowStatus
 
 APPROVAL = """
@@ -39,6 +47,14 @@ async function main(n) {
   for (let i = 0; i < n; i++) total += await work(i);
   const ok = await getApproval(total);
   return ok ? total : -1;
+}
+"""
+
+TEN_STEPS = """
+async function main(n) {
+  let total = 0;
+  for (let i = 0; i < 10; i++) total += await work(n + i);
+  return total;
 }
 """
 
@@ -118,10 +134,53 @@ def bench_resume(engine: WorkflowEngine, sizes: list[int], repeats: int) -> None
     print("targets: <= 10 us per entry; replay overhead over bare QuickJS <= 3x")
 
 
+def bench_fixed_costs(engine: WorkflowEngine, repeats: int) -> None:
+    prelude = resources.files("jsflow").joinpath("runtime", "prelude.js").read_text("utf-8")
+
+    def fresh() -> None:
+        with Sandbox() as sb:
+            sb.start_budget()
+            sb.install(prelude)
+
+    def ten() -> None:
+        assert engine.run_workflow(TEN_STEPS, "main", 1).status is WorkflowStatus.COMPLETED
+
+    status = getattr(js_runtime, "native_status", None)  # absent before the native paths
+    if status is not None:
+        print(f"native paths: {'on' if status().enabled else 'off'} ({status().reason})")
+    for label, fn in (("fresh sandbox + prelude", fresh), ("ten-step workflow, engine only", ten)):
+        fn()
+        times = timed(fn, repeats)
+        med = statistics.median(times)
+        print(f"{label + ':':<34} median {med * 1e6:8.0f} us, best {min(times) * 1e6:8.0f} us")
+    n = 1000
+    state = engine.run_workflow(LOOP, "main", n).state.serialize()
+    spent: list[float] = []
+    original = Sandbox.repeat_and_drain
+
+    def wrapped(self: Sandbox, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(self, *args)
+        finally:
+            spent.append(time.perf_counter() - t0)
+
+    Sandbox.repeat_and_drain = wrapped  # type: ignore[method-assign]
+    try:
+        for _ in range(max(5, repeats // 10)):
+            engine.resume_workflow(LOOP, state, True)
+    finally:
+        Sandbox.repeat_and_drain = original  # type: ignore[method-assign]
+    per, best = statistics.median(spent) / n * 1e6, min(spent) / n * 1e6
+    label = "replay loop at 1,000 entries:"
+    print(f"{label:<34} median {per:8.2f} us/entry, best {best:.2f} (target <= 3 us)\n")
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     repeats = 20 if quick else 200
     engine = make_engine()
+    bench_fixed_costs(engine, repeats)
     bench_start(engine, repeats)
     sizes = [10, 100, 1000] if quick else [10, 100, 1000, 10000]
     bench_resume(engine, sizes, 10 if quick else 30)

@@ -92,9 +92,9 @@ def bench_store_size(tmp: Path, count: int) -> float:
     with _host(path) as host:
         for i in range(count):
             host.start("suspended", {"id": i, "amount": 10 + i})
-        conn = host.store._checkout()  # flush the WAL into the main file
+        conn = host.store.checkout()  # flush the WAL into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        host.store._checkin(conn, True)
+        host.store.checkin(conn, True)
     return (_db_bytes(path) - empty) / count
 
 

@@ -1,10 +1,14 @@
 """js_runtime: a hardened QuickJS sandbox host that knows nothing of workflows.
 
 Public surface: :class:`Sandbox` (one context with limits, a JSON bridge and a
-command queue), :class:`SandboxLimits`, and the error hierarchy drawn in
-``js_runtime._errors``.
+command queue), :class:`SandboxLimits`, the error hierarchy drawn in
+``js_runtime._errors``, and :func:`native_status`, which says whether the
+native fast paths (cached bytecode, one limit arming per replay batch) passed
+their import-time self-test or why the sandbox evaluates source instead.
 """
 
+from ._bytecode import NativeStatus
+from ._bytecode import status as native_status
 from ._errors import (
     BridgeError,
     JSError,
@@ -23,6 +27,7 @@ __all__ = [
     "JSError",
     "JSRuntimeError",
     "MemoryLimitExceeded",
+    "NativeStatus",
     "ResourceLimitExceeded",
     "Sandbox",
     "SandboxClosedError",
@@ -30,5 +35,6 @@ __all__ = [
     "StackLimitExceeded",
     "TimeLimitExceeded",
     "encode",
+    "native_status",
     "nesting_over",
 ]

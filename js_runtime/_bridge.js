@@ -168,6 +168,19 @@
     return out;
   };
   ops.__evalScript = function (src) { indirectEval(src); return null; };
+  // Errors of guest code run natively from cached bytecode (_sandbox.run_script)
+  // are handed to park() by Python and re-thrown here, inside dispatch, so they
+  // are described under the time limit like any other guest error. With
+  // nothing parked it answers null (or the sticky limit, like every op).
+  let parked = null, hasParked = false;
+  function park(e) { parked = e; hasParked = true; }
+  ops.__throwPending = function () {
+    if (!hasParked) return null;
+    const e = parked;
+    parked = null;
+    hasParked = false;
+    throw e;
+  };
   ops.__typeofGlobal = function (name) { return typeof G[name]; };
   ops.__exportTypes = function (holder, names) {
     const obj = G[holder];
@@ -202,15 +215,41 @@
       if (value === undefined || value === null) return '{"ok":null}';
       return reply({ ok: value });
     } catch (e) {
-      // Nothing may escape from here: the binding would turn it into a string
-      // with no time limit. Only the uncatchable interrupt passes through.
-      const d = describeError(e);
-      try { return reply({ error: d }); } catch (e2) {
-        return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
-          (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
-      }
+      return errorReply(e);
     }
   }
+  function errorReply(e) {
+    // Nothing may escape from dispatch: the binding would turn it into a
+    // string with no time limit. Only the uncatchable interrupt passes through.
+    const d = describeError(e);
+    try { return reply({ error: d }); } catch (e2) {
+      return '{"error":{"name":"Error","message":"unserialisable error","stack":"","limit":' +
+        (d.limit ? '"' + d.limit + '"' : 'null') + '}}';
+    }
+  }
+  // A zero-argument op held by Python as its own function, for hot loops
+  // (journal replay calls one per entry): no op lookup, no argument JSON, and
+  // a null answer crosses as null instead of a string. It answers the sticky
+  // limit exactly as dispatch does. Handed over through a one-shot getter, so
+  // no global keeps it.
+  ops.__hold = function (op) {
+    const fn = ops[op];
+    if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
+    function held() {
+      if (limitHit !== null) return LIMIT_REPLY[limitHit];
+      let answer;
+      try {
+        const value = fn();
+        answer = value === undefined || value === null ? null : reply({ ok: value });
+      } catch (e) {
+        answer = errorReply(e);
+      }
+      return limitHit === null ? answer : LIMIT_REPLY[limitHit];
+    }
+    defineProperty(G, '__jsr_held', { configurable: true, enumerable: false,
+      get() { delete G.__jsr_held; return held; } });
+    return null;
+  };
   // Module evaluation yields a promise; this records how it settles, described
   // safely, so Python never touches the rejection value.
   let moduleState = null;
@@ -220,5 +259,5 @@
       (e) => { moduleState = { settled: true, error: describeError(e) }; }]);
   }
   ops.__moduleState = function () { return moduleState; };
-  return [dispatch, host, watchModule];
+  return [dispatch, host, watchModule, park];
 })()

@@ -8,8 +8,11 @@ Why it is shaped like this (see ARCHITECTURE.md, "QuickJS facts"):
   limit, so Python never runs a guest getter, ``toJSON`` or ``toString``
   without a limit, and strings survive NUL and lone surrogates.
 - CPU time is one budget per :meth:`Sandbox.start_budget`, spent by every
-  eval and every job; it is re-armed before each call because the binding's
-  limit is per call. A wall-clock budget backs it up.
+  eval and every job; the limit is armed at the start of each section of
+  binding calls (see _bytecode.Deadline; without the native paths it is
+  re-armed per call, because the binding's limit is per call). A wall-clock
+  budget backs it up. JS sections of all sandboxes in a process are
+  serialised by one lock, because the limit reads the process CPU clock.
 - After a limit fires the context is discarded (quickjs-ng may leave promises
   pending after an interrupt): every later call raises SandboxClosedError.
 - A context is not thread-safe: use one sandbox from one thread at a time.
@@ -19,10 +22,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from array import array
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from itertools import accumulate
@@ -30,6 +34,7 @@ from typing import Any, NoReturn
 
 import quickjs
 
+from . import _bytecode
 from ._catchguard import guard_catches
 from ._errors import (
     LIMIT_ERRORS,
@@ -54,6 +59,25 @@ _BRIDGE_SOURCE = (
 )
 _EXPORTS_GLOBAL = "__jsr_module_exports"
 _OK_NULL = '{"ok":null}'
+# The bridge as a script that parks its three parts behind one-shot getters, so
+# it can run as cached bytecode and Python picks the parts up without compiling.
+_BRIDGE_BOOT = (
+    f"(function (parts) {{ for (let i = 0; i < parts.length; i++) {{ const v = parts[i];"
+    f" Object.defineProperty(globalThis, '__jsr_boot' + i, {{ configurable: true, enumerable: false,"
+    f" get() {{ delete globalThis['__jsr_boot' + i]; return v; }} }}); }} }})({_BRIDGE_SOURCE});"
+)
+_NATIVE_SCRIPT_MAX = 1 << 20  # larger scripts compile from source, under the limits
+_RETHROW = "{ const e = globalThis.__jsr_pending; delete globalThis.__jsr_pending; throw e; }"
+
+# The binding's time limit reads the process-wide CPU clock, so JS running in
+# two threads at once would spend each other's budget. Every JS section (an
+# eval, a job, a call on a held function, a replay batch) therefore holds this
+# lock: JS sections of all sandboxes in a process run one at a time, and each
+# budget measures its own JS. The trade-off: no JS parallelism inside one
+# process (use processes for that); Python work (steps, the store) still runs
+# concurrently because it runs between JS sections. Time spent waiting for the
+# lock is not charged to anyone's budget.
+_JS_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -86,26 +110,60 @@ class Sandbox:
         self._broken: str | None = None
         self._used = 0.0  # seconds inside JS since start_budget
         self._t0 = 0.0
+        self._deadline: Any = None  # a _bytecode.Deadline where the native paths work
+        self._held: dict[str, Any] = {}  # op -> zero-argument function (see __hold)
         self._ctx.set_memory_limit(self.limits.memory)
         self._ctx.set_max_stack_size(self.limits.stack)
-        self._dispatch, self._host, self._watch_module = self._boot()
+        if _bytecode.enabled():
+            try:
+                self._deadline = _bytecode.Deadline(self._ctx)
+            except _bytecode.NativeError:
+                self._deadline = None
+        self._dispatch, self._host, self._watch_module, self._park = self._boot()
 
     # -- lifecycle ---------------------------------------------------------
-    def _boot(self) -> tuple[Any, Any, Any]:
+    def _boot(self) -> tuple[Any, Any, Any, Any]:
         with self._guard():
             ctx = self._ctx
+            if self._run_native(_BRIDGE_BOOT):
+                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(4))  # type: ignore[return-value]
             ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
-            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(3))
+            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(4))
             ctx.eval("delete globalThis.__jsr_boot;")
         return parts  # type: ignore[return-value]
+
+    def _run_native(self, script: str, call_with: Any = None) -> bool:
+        """Run trusted ``script`` as cached bytecode (see _bytecode); False if
+        the native path is unavailable, and then nothing ran. Call inside a
+        guard: a JS error is re-thrown through the binding and translated."""
+        if self._deadline is None:  # ctypes calls need our deadline: the binding's is per call
+            return False
+        try:
+            code = _bytecode.compiled(script)
+            _bytecode.run(self._ctx, code, call_with)
+        except _bytecode.NativeThrew:
+            self._ctx.eval(_RETHROW)  # raises the parked error through the binding
+            raise BridgeError("a native error was parked but not re-thrown") from None
+        except _bytecode.NativeError:
+            return False  # raised before anything ran (no compile, pointers did not verify)
+        return True
 
     def close(self) -> None:
         """Release the context. Idempotent; every later call raises."""
         if self._closed:
             return
         self._closed = True
-        self._dispatch = self._host = self._watch_module = None
+        if self._deadline is not None:
+            self._deadline.close()  # before the context (its record dies with us)
+            self._deadline = None
+        self._dispatch = self._host = self._watch_module = self._park = None
         self._ctx = None
+
+    def __del__(self) -> None:
+        # The native deadline's record must not outlive its installation: a
+        # held function could otherwise run JS after the sandbox is gone.
+        with suppress(Exception):  # at interpreter shutdown there is nothing left to protect
+            self.close()
 
     @property
     def closed(self) -> bool:
@@ -121,7 +179,9 @@ class Sandbox:
     # The budget is charged with the wall time spent inside JS calls: an upper
     # bound of the guest's CPU time that costs ~50 ns to read, where reading
     # process CPU time costs ~0.6 us, twice per call, on the replay hot path.
-    # The binding's own per-call limit (armed with what is left) is CPU time.
+    # What interrupts running JS is a process-CPU limit: armed once per section
+    # (_bytecode.Deadline) where the native paths work, else the binding's own
+    # per-call limit, re-armed with what is left. Sections hold _JS_LOCK.
     def start_budget(self) -> None:
         """Start a fresh time budget (one per engine call)."""
         self._used = 0.0
@@ -158,12 +218,18 @@ class Sandbox:
         if self._broken:
             raise SandboxClosedError(f"sandbox was stopped by the {self._broken} limit")
         remaining = self._remaining()
-        self._ctx.set_time_limit(remaining)
+        _JS_LOCK.acquire()
+        if self._deadline is not None:
+            self._deadline.arm(remaining)  # one arming covers every call of the section
+        else:
+            self._ctx.set_time_limit(remaining)  # the binding re-arms it per call
         self._t0 = time.perf_counter()
         return remaining
 
     def _charge(self) -> None:
+        """Charge the time since _arm and release the JS lock it took."""
         self._used += time.perf_counter() - self._t0
+        _JS_LOCK.release()
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
@@ -209,9 +275,10 @@ class Sandbox:
     def install(self, source: str) -> None:
         """Run trusted code as ``function (host) { source }``: it can queue
         commands and register ops without exposing anything to guest code."""
+        wrapped = f"(function (host) {{ 'use strict';\n{source}\n}})"
         with self._guard():
-            installer = self._ctx.eval(f"(function (host) {{ 'use strict';\n{source}\n}})")
-            installer(self._host)
+            if not self._run_native(wrapped, self._host):
+                self._ctx.eval(wrapped)(self._host)
 
     def call(self, op: str, *args: Any) -> Any:
         """Call an op registered by trusted code; arguments and result are JSON."""
@@ -265,8 +332,28 @@ class Sandbox:
 
     def run_script(self, source: str) -> None:
         """Evaluate guest code as a classic script (global declarations stay global).
-        Its catch clauses are guarded so limits stay uncatchable (_catchguard.py)."""
-        self.call("__evalScript", guard_catches(source))
+
+        Its catch clauses are guarded so limits stay uncatchable (_catchguard.py).
+        Where the native paths work, the guarded script is compiled once per
+        process and run from bytecode; one that does not compile (or is large)
+        is evaluated from source, which reports the syntax error as before."""
+        guarded = guard_catches(source)
+        if self._deadline is not None and len(guarded) <= _NATIVE_SCRIPT_MAX:
+            with self._guard():
+                try:
+                    _bytecode.run(self._ctx, _bytecode.compiled(guarded), park=(self._park, self._deadline))
+                    ran = True
+                except _bytecode.NativeThrew:
+                    ran = True
+                except _bytecode.NativeLost:
+                    raise BridgeError("a script error could not be handed to the bridge") from None
+                except _bytecode.NativeError:
+                    ran = False  # nothing ran
+            if ran:
+                # raises a parked error (described in JS) or a sticky limit
+                self.call("__throwPending")
+                return
+        self.call("__evalScript", guarded)
 
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
@@ -305,19 +392,30 @@ class Sandbox:
         arming of the limit; stop at the first answer that is not null.
 
         This is the hot path of journal replay (one call per entry), where
-        arming and accounting per call would cost more than the JS work. The
-        shared budget is still checked after every call and every job.
+        arming and accounting per call would cost more than the JS work. With
+        ``args_json`` empty the op is called as a held function (see __hold).
         Returns ``(index, answer)`` for the first non-null answer, else None.
         """
+        call = self._held_op(op) if not args_json else (lambda: self._dispatch(op, args_json))
         remaining = self._arm()
-        dispatch, deadline = self._dispatch, self._t0 + remaining
+        deadline = self._t0 + remaining
+        run_job, perf_counter = self._ctx.execute_pending_job, time.perf_counter
+        # One native deadline covers every call of the batch, so a chain of
+        # short jobs is stopped by it and the wall clock (a backup) is read
+        # every 64 entries; with the binding's per-call limit instead, the wall
+        # clock is checked after every job and every entry.
+        check_each_job = self._deadline is None
+        wall_every = 1 if check_each_job else 64
         found: tuple[int, str] | None = None
         try:
             for index in range(count):
-                answer = dispatch(op, args_json)
-                if self._run_jobs(remaining, deadline) == 0 and time.perf_counter() > deadline:
+                answer = call()
+                while run_job():  # the journal-order drain: entry k settles before k+1
+                    if check_each_job and perf_counter() > deadline:
+                        self._time_up()
+                if index % wall_every == 0 and perf_counter() > deadline:
                     self._time_up()
-                if answer != _OK_NULL:
+                if answer is not None and answer != _OK_NULL:
                     found = (index, answer)
                     break
         except (quickjs.JSException, ValueError, MemoryError) as exc:
@@ -325,6 +423,13 @@ class Sandbox:
         finally:
             self._charge()
         return None if found is None else (found[0], self._decode_answer(found[1]))
+
+    def _held_op(self, op: str) -> Any:
+        held = self._held.get(op)
+        if held is None:
+            self.call("__hold", op)
+            held = self._held[op] = self._ctx.get("__jsr_held")
+        return held
 
     def _run_jobs(self, remaining: float, deadline: float | None = None) -> int:
         """Each job is one binding call with its own limit, so the shared

@@ -238,16 +238,83 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def guarded_transport(guard: AddressGuard) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with a checking network backend. httpx has no public
-    hook for this; the attribute is pinned with the httpx version and a test
-    fails if it moves."""
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
-    pool = transport._pool
-    if not hasattr(pool, "_network_backend"):  # pragma: no cover - httpx internals moved
-        raise RuntimeError("this httpx version does not allow a guarded network backend")
-    pool._network_backend = _GuardedBackend(guard)
-    return transport
+# httpcore's errors as httpx's, the mapping httpx's own transport applies
+_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    for core, mapped in _ERRORS:
+        if isinstance(exc, core):
+            return mapped(str(exc))
+    return exc
+
+
+class _GuardedStream(httpx.AsyncByteStream):
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __aiter__(self) -> Any:
+        try:
+            async for part in self.inner:
+                yield part
+        except Exception as exc:
+            raise _as_httpx(exc) from exc
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport on an httpcore pool whose network backend checks every
+    address it connects to (``_GuardedBackend``). Built from the public pieces
+    (httpcore's pool takes a network backend; httpx has no hook for one)."""
+
+    def __init__(self, guard: AddressGuard) -> None:
+        self.pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_GuardedBackend(guard)
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            resp = await self.pool.handle_async_request(core)
+        except Exception as exc:
+            raise _as_httpx(exc) from exc
+        return httpx.Response(
+            status_code=resp.status,
+            headers=resp.headers,
+            stream=_GuardedStream(resp.stream),
+            extensions=resp.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def guarded_transport(guard: AddressGuard) -> httpx.AsyncBaseTransport:
+    return GuardedTransport(guard)
 
 
 @dataclass

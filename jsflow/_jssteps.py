@@ -110,7 +110,7 @@ class JsSteps:
         try:
             sb.call_and_drain(op, encode(list(args)))
             sb.call("__endStep")  # only on success: after a limit the run is over anyway
-            run._process(sb.take_commands())
+            run.process_commands(sb.take_commands())
         except ResourceLimitExceeded as exc:
             from ._run import Finished, _limit_error
 
@@ -167,7 +167,7 @@ class JsSteps:
     async def _finish(self, cmd: dict[str, Any], queue: Queue, tasks: set[asyncio.Task[None]]) -> None:
         try:
             await self._finish_attempt(cmd, queue, tasks)
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # see Run._process
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # see Run.process_commands
             from ._run import Finished
 
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")

@@ -282,7 +282,7 @@ class Run:
             commands = sb.take_commands()
             if self.state.waits:  # it suspended before: this start is a replay, keep it silent
                 commands = [c for c in commands if not (isinstance(c, dict) and c.get("op") == "console")]
-            self._process(commands)
+            self.process_commands(commands)
             return
         drift = sb.repeat_and_drain("__next", len(self.journal))
         if drift is not None:
@@ -297,7 +297,7 @@ class Run:
         self.continued = bool(snap["continued"])
 
     # -- commands from the sandbox ---------------------------------------------
-    def _process(self, commands: list[Any]) -> None:
+    def process_commands(self, commands: list[Any]) -> None:
         for cmd in commands:
             op = cmd.get("op") if isinstance(cmd, dict) else None
             if op == "schedule":
@@ -417,7 +417,7 @@ class Run:
         try:
             args = encode([entry.slot, entry.model_dump(exclude_none=True)])
             self.hold(len(args))
-            self._process(self.sandbox.call_drain_take("__deliver", args))
+            self.process_commands(self.sandbox.call_drain_take("__deliver", args))
         except ResourceLimitExceeded as exc:
             raise Finished(self.faulted(_limit_error(exc))) from exc
         except JSError as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _host_helpers import FakeClock, open_host, sqlite_url
+from _host_helpers import FakeClock, open_host
 
 from jsflow import InvalidPayloadError, WorkflowEngine
 from jsflow.host import (
@@ -23,13 +23,15 @@ from jsflow.host import (
 from jsflow.host.store import MemoryStore, StoreError
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return "memory://" if request.param == "memory" else sqlite_url(tmp_path / "driver.db")
+@pytest.fixture
+def store_url(backend: Any) -> Any:
+    """``store_url(clock=None)``: the store (a URL, or a store object) every host of a
+    test shares, on each backend; the clock stamps a memory store's records."""
+    return lambda clock=None: backend("driver", clock)
 
 
 def test_five_thousand_continue_as_new_in_one_advance(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script(
             "loop", "async function main(n) { if (n >= 5000) return n; continueAsNew(n + 1); }"
         )
@@ -41,7 +43,7 @@ def test_five_thousand_continue_as_new_in_one_advance(store_url: str) -> None:
 
 
 def test_a_value_the_store_cannot_encode_faults_instead_of_wedging(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_step_function("weird", lambda: "\ud800")  # a lone surrogate
         host.register_script("s", "async function main() { await sleep('1h'); return await weird(); }")
         inst = host.start("s", workflow_id="w")
@@ -111,7 +113,7 @@ def test_wedged_instances_do_not_starve_recovery(store_url: str) -> None:
     def later_at() -> None:
         raise ZeroDivisionError("a resume_at callable that always fails")
 
-    with open_host(store_url, clock, lease=timedelta(minutes=1)) as host:
+    with open_host(store_url(clock), clock, lease=timedelta(minutes=1)) as host:
         host.register_step_function("charge", charge)
         host.register_suspend_function("later", resume_at=later_at)
         host.register_script("wedge", "async function main() { await charge(); await later(); }")
@@ -142,7 +144,7 @@ def test_recovery_is_bounded(store_url: str) -> None:
     def charge() -> str:
         raise Crash()
 
-    with open_host(store_url, clock, lease=timedelta(minutes=1)) as host:
+    with open_host(store_url(clock), clock, lease=timedelta(minutes=1)) as host:
         host.register_step_function("charge", charge)
         host.register_script("s", "async function main() { return await charge(); }")
         with pytest.raises(Crash):
@@ -157,11 +159,9 @@ def test_recovery_is_bounded(store_url: str) -> None:
 
 
 def test_a_process_without_the_registrations_leaves_instances_alone(store_url: str, tmp_path: Path) -> None:
-    if store_url == "memory://":
-        pytest.skip("two hosts share a store through a file")
     clock = FakeClock()
     charged: list[str] = []
-    app = open_host(store_url, clock)
+    app = open_host(store_url(clock), clock)
     app.register_step_function("charge", lambda: charged.append("x") or "paid")
     app.register_script(
         "s",
@@ -169,7 +169,7 @@ def test_a_process_without_the_registrations_leaves_instances_alone(store_url: s
         "const e = await waitForEvent('go'); return [c, e]; }",
     )
     app.start("s", workflow_id="a")
-    bare = open_host(store_url, clock)  # a worker started without --app
+    bare = open_host(store_url(clock), clock)  # a worker started without --app
     before = bare.store.get_workflow("a")
     clock.advance(hours=2)
     assert bare.run_due() == 0
@@ -188,7 +188,7 @@ def test_a_process_without_the_registrations_leaves_instances_alone(store_url: s
 
 
 def test_a_worker_pass_delivers_an_event_whose_sender_died(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script("s", "async function main() { return await waitForEvent('paid'); }")
         host.start("s", workflow_id="w")
         host.store.enqueue_event("w", "paid", '{"amount": 5}')  # stored, then the sender died
@@ -198,7 +198,7 @@ def test_a_worker_pass_delivers_an_event_whose_sender_died(store_url: str) -> No
 
 
 def test_a_deeply_nested_event_is_refused_and_nothing_is_stored(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script("s", "async function main() { return await waitForEvent('x'); }")
         host.start("s", workflow_id="w")
         history = len(host.history("w"))
@@ -214,7 +214,7 @@ def test_a_deeply_nested_event_is_refused_and_nothing_is_stored(store_url: str) 
 
 
 def test_idempotency_keys_store_one_event(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script("s", "async function main() { await sleep('1h'); return 1; }")
         host.start("s", workflow_id="w")
         first = host.send_event("w", "paid", 1, idempotency_key="k1")
@@ -226,7 +226,7 @@ def test_idempotency_keys_store_one_event(store_url: str) -> None:
 
 
 def test_a_bare_resume_picks_the_single_suspend_wait(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_suspend_function("getApproval")
         host.register_script(
             "s",
@@ -247,7 +247,7 @@ def test_a_bare_resume_picks_the_single_suspend_wait(store_url: str) -> None:
 
 
 def test_empty_workflow_ids_are_refused(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script("s", "async function main() { return 1; }")
         for bad in ("", "\ud800"):
             with pytest.raises(InvalidWorkflowIdError):
@@ -269,7 +269,7 @@ def test_two_hosts_sharing_an_engine_keep_their_own_hooks(tmp_path: Path) -> Non
 
 
 def test_hooks_wait_twice_and_calls_return_their_tokens(store_url: str) -> None:
-    with open_host(store_url) as host:
+    with open_host(store_url()) as host:
         host.register_script(
             "s",
             "async function main() { const h = await createHook({timeout: '1h'}); "
@@ -302,7 +302,7 @@ def test_hook_tokens_cannot_be_derived_across_workflows() -> None:
 
 def test_a_hook_waited_again_after_losing_a_race_keeps_its_token(store_url: str) -> None:
     clock = FakeClock()
-    with open_host(store_url, clock) as host:
+    with open_host(store_url(clock), clock) as host:
         host.register_script(
             "s",
             "async function main() { const h = await createHook({timeout: '1d'}); "

@@ -117,7 +117,7 @@ class MemoryStore(Store):
                 self._data = saved
                 raise
             finally:
-                session._done = True
+                session.done = True
                 self._local.active = False
         if session.changed:
             self.notify(*session.changed)
@@ -184,11 +184,11 @@ class _MemorySession(MemoryDurableSession, StoreSession):
     def __init__(self, store: MemoryStore, data: _Data) -> None:
         self._store = store
         self._data = data
-        self._done = False
+        self.done = False
         self.changed: set[str] = set()  # change keys announced after commit
 
     def _d(self) -> _Data:
-        if self._done:
+        if self.done:
             raise StoreClosedError("transaction already finished")
         return self._data
 

@@ -156,7 +156,7 @@ class PostgresStore(SQLStore):
         return f"PostgresStore({_redact(self.url)!r})"
 
     # -- dialect hooks -------------------------------------------------------
-    def _checkout(self) -> Any:
+    def checkout(self) -> Any:
         if self._closed:
             raise StoreClosedError("store is closed")
         try:
@@ -166,7 +166,7 @@ class PostgresStore(SQLStore):
         except self.driver_errors as exc:
             raise self.translate(exc) from exc
 
-    def _checkin(self, conn: Any, healthy: bool) -> None:
+    def checkin(self, conn: Any, healthy: bool) -> None:
         if not healthy or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.close()  # the pool replaces a closed connection
         try:
@@ -174,7 +174,7 @@ class PostgresStore(SQLStore):
         except psycopg_pool.PoolClosed:
             conn.close()
 
-    def _begin_sql(self, write: bool) -> str:
+    def begin_sql(self, write: bool) -> str:
         if write:
             return "BEGIN ISOLATION LEVEL READ COMMITTED"
         return "BEGIN ISOLATION LEVEL REPEATABLE READ"

@@ -5,7 +5,7 @@ machines) must behave identically, and two copies of the SQL would drift.
 Dialects subclass ``SQLStore`` and supply only hooks:
 
 - ``_connect()``: open and configure one DB-API connection in autocommit
-  mode (transactions are begun explicitly with ``_begin_sql``);
+  mode (transactions are begun explicitly with ``begin_sql``);
 - ``placeholder``: the SQL is written once with DB-API ``?`` (qmark)
   parameters; a dialect with another style gets each statement compiled once
   by ``compile_placeholders`` (a small lexer: ``?`` outside string literals,
@@ -18,13 +18,13 @@ Dialects subclass ``SQLStore`` and supply only hooks:
   turn (PostgreSQL: a transaction advisory lock; SQLite needs none: its
   writer is single). History numbering needs no lock (see ``_sql_session``);
 - ``migration_lock_sql``: serialises processes migrating one database;
-- ``_begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
+- ``begin_sql(write)``: e.g. ``BEGIN IMMEDIATE`` so SQLite takes the write
   lock up front (no deadlock on lock upgrade);
 - ``claim_lock_suffix`` / ``row_lock_suffix`` / ``share_lock_suffix``:
   ``FOR UPDATE SKIP LOCKED`` / ``FOR UPDATE`` / ``FOR SHARE`` on PostgreSQL,
   empty on SQLite (whose write lock is global);
-- ``_insert_ignore_sql``: insert-or-ignore spelling;
-- ``_insert_returning_id``: how to learn an auto-increment id;
+- ``insert_ignore_sql``: insert-or-ignore spelling;
+- ``insert_returning_id``: how to learn an auto-increment id;
 - ``supports_returning``: whether ``INSERT/UPDATE ... RETURNING`` works (it
   saves a read after a write; without it the store reads back);
 - ``ddl_types``: type spellings for the migrations (see ``_schema``);
@@ -86,7 +86,7 @@ class SQLStore(Store):
         super().__init__(clock=clock)
         self._pool_lock = threading.Lock()
         self._idle: list[Any] = []
-        self._local = threading.local()
+        self.thread_state = threading.local()
         self._closed = False
         self._sql_cache: dict[str, str] = {}
         # workflow_id -> (status, script_hash) last saved here: picks the cheaper
@@ -99,16 +99,16 @@ class SQLStore(Store):
         """Open one configured DB-API connection in autocommit mode."""
         raise NotImplementedError
 
-    def _begin_sql(self, write: bool) -> str:
+    def begin_sql(self, write: bool) -> str:
         return "BEGIN"
 
-    def _insert_ignore_sql(self, table: str, columns: tuple[str, ...], conflict: str) -> str:
+    def insert_ignore_sql(self, table: str, columns: tuple[str, ...], conflict: str) -> str:
         marks = ", ".join("?" for _ in columns)
         return (
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) ON CONFLICT ({conflict}) DO NOTHING"
         )
 
-    def _insert_returning_id(self, cursor: Any, sql: str, params: tuple[Any, ...], key: str) -> int:
+    def insert_returning_id(self, cursor: Any, sql: str, params: tuple[Any, ...], key: str) -> int:
         cursor.execute(self.q(f"{sql} RETURNING {key}"), params)
         return int(cursor.fetchone()[0])
 
@@ -137,7 +137,7 @@ class SQLStore(Store):
         error.__cause__ = exc
         return error
 
-    def _checkout(self) -> Any:
+    def checkout(self) -> Any:
         with self._pool_lock:
             if self._closed:
                 raise StoreClosedError("store is closed")
@@ -148,7 +148,7 @@ class SQLStore(Store):
         except self.driver_errors as exc:
             raise self.translate(exc) from exc
 
-    def _checkin(self, conn: Any, healthy: bool) -> None:
+    def checkin(self, conn: Any, healthy: bool) -> None:
         with self._pool_lock:
             if healthy and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS:
                 self._idle.append(conn)
@@ -156,13 +156,13 @@ class SQLStore(Store):
         with suppress(*self.driver_errors):
             conn.close()
 
-    def _run(self, conn: Any, sql: str) -> None:
+    def run_sql(self, conn: Any, sql: str) -> None:
         try:
             conn.cursor().execute(sql)
         except self.driver_errors as exc:
             raise self.translate(exc) from exc
 
-    def _rollback(self, conn: Any) -> bool:
+    def rollback_quietly(self, conn: Any) -> bool:
         """Roll back; False when that failed too (the connection is then discarded)."""
         try:
             conn.cursor().execute("ROLLBACK")
@@ -175,10 +175,10 @@ class SQLStore(Store):
 
     def _single(self, op: Callable[[SQLSession], T]) -> T:
         """Run ``op`` on a session in autocommit mode (see the module doc)."""
-        if getattr(self._local, "active", False):
+        if getattr(self.thread_state, "active", False):
             raise StoreError("transactions do not nest: use the open transaction's session")
-        conn = self._checkout()
-        self._local.active = True
+        conn = self.checkout()
+        self.thread_state.active = True
         session = SQLSession(self, conn)
         healthy = False
         try:
@@ -189,8 +189,8 @@ class SQLStore(Store):
             raise
         finally:
             session.done = True
-            self._local.active = False
-            self._checkin(conn, healthy)
+            self.thread_state.active = False
+            self.checkin(conn, healthy)
         if session.changed:
             self.notify(*session.changed)
         return result
@@ -369,15 +369,15 @@ class _Transaction:
 
     def __enter__(self) -> SQLSession:
         store = self.store
-        if getattr(store._local, "active", False):
+        if getattr(store.thread_state, "active", False):
             raise StoreError("transactions do not nest: use the open transaction's session")
-        conn = store._checkout()
-        store._local.active = True
+        conn = store.checkout()
+        store.thread_state.active = True
         try:
-            store._run(conn, store._begin_sql(self.write))
+            store.run_sql(conn, store.begin_sql(self.write))
         except BaseException:
-            store._local.active = False
-            store._checkin(conn, False)
+            store.thread_state.active = False
+            store.checkin(conn, False)
             raise
         self.conn = conn
         self.session = SQLSession(store, conn)
@@ -389,17 +389,17 @@ class _Transaction:
         healthy = False
         try:
             if exc_type is not None:
-                healthy = store._rollback(conn)
+                healthy = store.rollback_quietly(conn)
                 return
             try:
-                store._run(conn, "COMMIT")
+                store.run_sql(conn, "COMMIT")
             except StoreError:
-                store._rollback(conn)
+                store.rollback_quietly(conn)
                 raise
             healthy = True
         finally:
-            store._local.active = False
-            store._checkin(conn, healthy)
+            store.thread_state.active = False
+            store.checkin(conn, healthy)
         if self.session.changed:
             store.notify(*self.session.changed)
 

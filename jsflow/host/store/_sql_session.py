@@ -242,7 +242,7 @@ class SQLSession(SQLDurableSession, StoreSession):
     def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:
         cursor = self._cursor()
         try:
-            return self.store._insert_returning_id(cursor, sql, tuple(params), key)
+            return self.store.insert_returning_id(cursor, sql, tuple(params), key)
         except self.store.driver_errors as exc:
             raise self.store.translate(exc) from exc
 
@@ -267,7 +267,7 @@ class SQLSession(SQLDurableSession, StoreSession):
         self.store.lock_numbering(self, "scripts")
         seq = self.query("SELECT COALESCE(MAX(registered_seq), 0) + 1 FROM scripts")[0][0]
         self.execute(
-            self.store._insert_ignore_sql(
+            self.store.insert_ignore_sql(
                 "scripts",
                 ("name", "hash", "source", "created_at", "registered_seq"),
                 "name, hash",
@@ -343,7 +343,7 @@ class SQLSession(SQLDurableSession, StoreSession):
             record.cancel_reason,
             dump_json(record.metadata),
         )
-        created = self.execute(self.store._insert_ignore_sql("workflows", columns, "workflow_id"), params) > 0
+        created = self.execute(self.store.insert_ignore_sql("workflows", columns, "workflow_id"), params) > 0
         if created:  # what a read would give back, without the read
             self._known.add(record.workflow_id)
             self.store.status_hints[record.workflow_id] = (record.status, record.script_hash)

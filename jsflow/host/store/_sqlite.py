@@ -71,10 +71,10 @@ class SQLiteStore(SQLStore):
             raise
         return conn
 
-    def _begin_sql(self, write: bool) -> str:
+    def begin_sql(self, write: bool) -> str:
         return "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
 
-    def _insert_returning_id(self, cursor: Any, sql: str, params: tuple[Any, ...], key: str) -> int:
+    def insert_returning_id(self, cursor: Any, sql: str, params: tuple[Any, ...], key: str) -> int:
         cursor.execute(sql, params)
         return int(cursor.lastrowid)
 

@@ -9,7 +9,7 @@ concurrent clients, with client-side p50/p99 latency. Prints, asserts nothing.
 - resumes: ``POST /hooks/{token}`` on a fresh ``createHook`` wait each time
   (the workflows are started beforehand, not timed).
 
-Run: ``.venv/bin/python bench/http.py`` (``--quick`` for fewer requests).
+Run: ``.venv/bin/python bench/server.py`` (``--quick`` for fewer requests).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's directory is sys.path[0] and "http.py" would
-# shadow the standard library's http package that httpx imports.
+# Run as a script, this file's directory is sys.path[0]; keep it out of the
+# way of the standard library (this file was http.py, which shadowed the http
+# package for every script in bench/).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import asyncio  # noqa: E402

@@ -1,0 +1,398 @@
+"""jsflow against DBOS Transact, side by side: prints figures and ratios, asserts nothing.
+
+The figures of issue 10's table, for both systems in one run, on SQLite with
+WAL and ``synchronous=NORMAL``; every round runs each system in a fresh
+subprocess, alternating (jsflow, DBOS, jsflow, ...), and the table shows
+medians of 5 rounds:
+
+1. ten-step workflows/s, one process, sequential (a commit per step for both);
+2. event -> next suspension with a journal of about 10 and about 1,000
+   entries. jsflow: ``send_event`` returns once the next wait is stored. DBOS:
+   ``send``, then ``get_event`` of the event the workflow sets just before its
+   next ``recv`` (so DBOS pays one extra write and a poll at 1 ms);
+3. start -> first suspension of a workflow with 3 steps then a wait (DBOS:
+   ``start_workflow`` until the event set before its ``recv``);
+4. RSS of a process holding 1,000 suspended workflows (jsflow keeps them in
+   the store plus up to 256 live runs in its warm-run cache; DBOS keeps a
+   thread blocked in ``recv`` per workflow).
+
+jsflow is measured twice: as configured by default (warm-run cache on) and
+cold (``warm_runs=0``: every delivery boots a sandbox and replays).
+
+DBOS comes from the optional ``bench`` extra (``pip install -e '.[bench]'``);
+if it cannot be imported or run, the reason is printed and jsflow's figures
+are still shown. Run: ``.venv/bin/python bench/compare.py`` (``--quick``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROUNDS = 5
+FIGURES = (
+    ("ten_step_per_s", "ten-step workflows/s, one process", "{:.0f}", "higher"),
+    ("event_10_ms", "event -> next suspension, journal ~10", "{:.2f} ms", "lower"),
+    ("event_1000_ms", "same, journal ~1,000", "{:.2f} ms", "lower"),
+    ("start_ms", "start -> first suspension (3 steps + a wait)", "{:.2f} ms", "lower"),
+    ("rss_mb", "RSS with 1,000 suspended workflows", "{:.0f} MB", "lower"),
+)
+
+
+def _sizes(quick: bool) -> dict[str, int]:
+    if quick:
+        return {"ten": 60, "events": 20, "long": 1000, "long_samples": 5, "starts": 20, "suspended": 1000}
+    return {"ten": 300, "events": 60, "long": 1000, "long_samples": 20, "starts": 60, "suspended": 1000}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e3
+
+
+# -- jsflow ------------------------------------------------------------------------
+TEN_STEPS = """
+async function main(n) {
+  let total = 0;
+  for (let i = 0; i < 10; i++) total += await work(n, i);
+  return total;
+}"""
+EVENT_LOOP = """
+async function main() {
+  let seen = 0;
+  for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
+}"""
+APPROVAL = """
+async function main(order) {
+  const a = await fetchOrder(order);
+  const b = await reserve(a);
+  const c = await price(b);
+  return await waitForEvent('decision');
+}"""
+
+
+def _jsflow_host(path: Path, warm_runs: int | None = None) -> Any:
+    from jsflow.host import WorkflowHost
+
+    kwargs: dict[str, Any] = {} if warm_runs is None else {"warm_runs": warm_runs}
+    host = WorkflowHost(f"sqlite:///{path}", hook_secret="bench", **kwargs)
+    host.register_step_function("work", lambda n, i: n + i)
+    host.register_step_function("note", lambda seen: seen)
+    host.register_step_function("fetchOrder", lambda order: {"order": order})
+    host.register_step_function("reserve", lambda a: {"reserved": a})
+    host.register_step_function("price", lambda b: {"total": 42})
+    host.register_script("ten", TEN_STEPS)
+    host.register_script("loop", EVENT_LOOP)
+    host.register_script("approval", APPROVAL)
+    return host
+
+
+def jsflow_main(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    with _jsflow_host(tmp / "jsflow.db", warm_runs) as host:
+        for i in range(20):
+            host.start("ten", i)
+        t0 = time.perf_counter()
+        for i in range(sizes["ten"]):
+            host.start("ten", i)
+        out["ten_step_per_s"] = sizes["ten"] / (time.perf_counter() - t0)
+
+        samples = []
+        for i in range(sizes["events"]):  # a fresh instance every 5 events: journal 0..10
+            wid = f"short{i - i % 5}"
+            if i % 5 == 0:
+                host.start("loop", workflow_id=wid)
+            t0 = time.perf_counter()
+            host.send_event(wid, "tick", i)
+            samples.append(time.perf_counter() - t0)
+        out["event_10_ms"] = _median_ms(samples)
+
+        host.start("loop", workflow_id="long")
+        for i in range(sizes["long"] // 2):  # two journal entries per event
+            host.send_event("long", "tick", i)
+        samples = []
+        for i in range(sizes["long_samples"]):
+            t0 = time.perf_counter()
+            host.send_event("long", "tick", i)
+            samples.append(time.perf_counter() - t0)
+        out["event_1000_ms"] = _median_ms(samples)
+
+        samples = []
+        for i in range(sizes["starts"]):
+            t0 = time.perf_counter()
+            inst = host.start("approval", i)
+            samples.append(time.perf_counter() - t0)
+        assert inst.status == "suspended", inst.status
+        out["start_ms"] = _median_ms(samples)
+    return out
+
+
+def jsflow_rss(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
+    host = _jsflow_host(tmp / "jsflow-rss.db", warm_runs)
+    for i in range(sizes["suspended"]):
+        host.start("approval", i)
+    return {"rss_mb": _rss_mb()}
+
+
+def jsflow_cold_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    """jsflow with the warm-run cache off: every delivery replays the journal."""
+    return jsflow_main(tmp, sizes, warm_runs=0)
+
+
+def jsflow_cold_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    return jsflow_rss(tmp, sizes, warm_runs=0)
+
+
+# -- DBOS --------------------------------------------------------------------------
+def _dbos(path: Path, polling: float = 0.001) -> Any:
+    """DBOS on SQLite with WAL and synchronous=NORMAL, polling at 1 ms for the
+    latency figures (the RSS figure polls at 50 ms: a thousand threads waking
+    every millisecond would only burn CPU)."""
+    import sqlalchemy as sa
+    from dbos import DBOS
+
+    @sa.event.listens_for(sa.engine.Engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        if type(dbapi_conn).__module__.startswith("sqlite3"):
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+            dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    DBOS(
+        config={
+            "name": "bench",
+            "system_database_url": f"sqlite:///{path}",
+            "notification_listener_polling_interval_sec": polling,
+            "log_level": "WARNING",
+        }
+    )
+
+    @DBOS.step()
+    def work(n: int, i: int) -> int:
+        return n + i
+
+    @DBOS.step()
+    def note(seen: int) -> int:
+        return seen
+
+    @DBOS.step()
+    def fetch_order(order: int) -> dict[str, Any]:
+        return {"order": order}
+
+    @DBOS.step()
+    def reserve(a: dict[str, Any]) -> dict[str, Any]:
+        return {"reserved": a}
+
+    @DBOS.step()
+    def price(b: dict[str, Any]) -> dict[str, Any]:
+        return {"total": 42}
+
+    @DBOS.workflow()
+    def ten(n: int) -> int:
+        return sum(work(n, i) for i in range(10))
+
+    @DBOS.workflow()
+    def loop() -> None:
+        seen = 0
+        while True:
+            DBOS.set_event(f"ready{seen}", seen)  # "suspended": next stop is recv
+            DBOS.recv("tick", timeout_seconds=3600)
+            seen += 1
+            note(seen)
+
+    @DBOS.workflow()
+    def approval(order: int) -> Any:
+        price(reserve(fetch_order(order)))
+        DBOS.set_event("ready", True)
+        return DBOS.recv("decision", timeout_seconds=3600)
+
+    DBOS.launch()
+    return DBOS, {"ten": ten, "loop": loop, "approval": approval}
+
+
+def dbos_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    dbos, wf = _dbos(tmp / "dbos.db")
+    out: dict[str, float] = {}
+    for i in range(20):
+        wf["ten"](i)
+    t0 = time.perf_counter()
+    for i in range(sizes["ten"]):
+        wf["ten"](i)
+    out["ten_step_per_s"] = sizes["ten"] / (time.perf_counter() - t0)
+
+    def start_loop() -> str:
+        wid = dbos.start_workflow(wf["loop"]).workflow_id
+        dbos.get_event(wid, "ready0", timeout_seconds=30)
+        return wid
+
+    def event(wid: str, seen: int) -> float:
+        t0 = time.perf_counter()
+        dbos.send(wid, seen, "tick")
+        dbos.get_event(wid, f"ready{seen + 1}", timeout_seconds=30)
+        return time.perf_counter() - t0
+
+    samples = []
+    wid, seen = "", 0
+    for i in range(sizes["events"]):  # a fresh workflow every 3 events: 3 entries each
+        if i % 3 == 0:
+            wid, seen = start_loop(), 0
+        samples.append(event(wid, seen))
+        seen += 1
+    out["event_10_ms"] = _median_ms(samples)
+
+    wid = start_loop()
+    primed = sizes["long"] // 3
+    for seen in range(primed):
+        event(wid, seen)
+    samples = [event(wid, primed + k) for k in range(sizes["long_samples"])]
+    out["event_1000_ms"] = _median_ms(samples)
+
+    samples = []
+    for i in range(sizes["starts"]):
+        t0 = time.perf_counter()
+        wid = dbos.start_workflow(wf["approval"], i).workflow_id
+        dbos.get_event(wid, "ready", timeout_seconds=30)
+        samples.append(time.perf_counter() - t0)
+    out["start_ms"] = _median_ms(samples)
+    return out
+
+
+def dbos_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+    dbos, wf = _dbos(tmp / "dbos-rss.db", polling=0.05)
+    ids = [dbos.start_workflow(wf["approval"], i).workflow_id for i in range(sizes["suspended"])]
+    for wid in ids:
+        dbos.get_event(wid, "ready", timeout_seconds=120)
+    return {"rss_mb": _rss_mb()}
+
+
+WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, float]]] = {
+    "jsflow-main": jsflow_main,
+    "jsflow-rss": jsflow_rss,
+    "jsflow_cold-main": jsflow_cold_main,
+    "jsflow_cold-rss": jsflow_cold_rss,
+    "dbos-main": dbos_main,
+    "dbos-rss": dbos_rss,
+}
+
+
+def worker(name: str, quick: bool) -> None:
+    """One measurement in this process; prints one JSON line and exits hard
+    (DBOS leaves executor threads blocked in recv, which would keep it alive)."""
+    with tempfile.TemporaryDirectory() as d:
+        figures = WORKERS[name](Path(d), _sizes(quick))
+        print(json.dumps(figures), flush=True)
+    os._exit(0)
+
+
+# -- the runner --------------------------------------------------------------------
+def _run_worker(name: str, quick: bool) -> tuple[dict[str, float] | None, str]:
+    cmd = [sys.executable, __file__, "--worker", name] + (["--quick"] if quick else [])
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return None, f"{name} timed out after 900 s"
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, f"{name} failed (exit {done.returncode}): {tail}"
+    return json.loads(lines[-1]), ""
+
+
+def _dbos_available() -> str:
+    try:
+        import dbos
+    except ImportError as exc:
+        return f"DBOS is not installed ({exc}); install the bench extra: pip install -e '.[bench]'"
+    return f"DBOS {getattr(dbos, '__version__', '') or _dist_version('dbos')}"
+
+
+def _dist_version(name: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    if "--worker" in sys.argv:
+        worker(sys.argv[sys.argv.index("--worker") + 1], quick)
+        return
+    dbos_note = _dbos_available()
+    dbos_ok = dbos_note.startswith("DBOS ")
+    print(
+        f"jsflow vs {dbos_note if dbos_ok else 'DBOS'}: SQLite, WAL, synchronous=NORMAL; "
+        f"medians of {ROUNDS} alternating rounds, each system in a fresh process"
+    )
+    if not dbos_ok:
+        print(f"  DBOS figures skipped: {dbos_note}")
+    rounds: dict[str, list[dict[str, float]]] = {"jsflow": [], "jsflow_cold": [], "dbos": []}
+    failures: list[str] = []
+    order = ("jsflow", "dbos", "jsflow_cold")
+    for r in range(ROUNDS):
+        for system in order[r % 3 :] + order[: r % 3]:
+            if system == "dbos" and not dbos_ok:
+                continue
+            merged: dict[str, float] = {}
+            for part in ("main", "rss"):
+                figures, error = _run_worker(f"{system}-{part}", quick)
+                if figures is None:
+                    failures.append(error)
+                else:
+                    merged.update(figures)
+            rounds[system].append(merged)
+        print(f"  round {r + 1}/{ROUNDS} done", flush=True)
+    _print_table(rounds)
+    for line in dict.fromkeys(failures):
+        print(f"  failed: {line}")
+
+
+def _median(rows: list[dict[str, float]], key: str) -> float | None:
+    values = [row[key] for row in rows if key in row]
+    return statistics.median(values) if values else None
+
+
+def _ratio(ours: float | None, theirs: float | None, better: str) -> str:
+    if ours is None or not theirs:
+        return ""
+    value = ours / theirs
+    if better == "higher":
+        return f"{value:.2f}x ({'faster' if value >= 1 else 'slower'})"
+    return f"{value:.2f} ({'better' if value <= 1 else 'worse'})"
+
+
+def _print_table(rounds: dict[str, list[dict[str, float]]]) -> None:
+    """jsflow as configured by default (warm-run cache on), jsflow with the
+    cache off (cold: every delivery replays), DBOS, and both ratios to DBOS."""
+    widths = (44, 9, 9, 9, 17, 17)
+    heads = ("figure", "jsflow", "cold", "DBOS", "jsflow/DBOS", "cold/DBOS")
+    cells = [heads[0].ljust(widths[0])] + [h.rjust(w) for h, w in zip(heads[1:], widths[1:], strict=True)]
+    print("\n| " + " | ".join(cells) + " |")
+    print("| " + " | ".join("-" * w for w in widths) + " |")
+    for key, label, fmt, better in FIGURES:
+        warm, cold, theirs = (_median(rounds[s], key) for s in ("jsflow", "jsflow_cold", "dbos"))
+        cells = [fmt.format(v) if v is not None else "n/a" for v in (warm, cold, theirs)]
+        print(
+            f"| {label:<44} | {cells[0]:>9} | {cells[1]:>9} | {cells[2]:>9} | "
+            f"{_ratio(warm, theirs, better):>17} | {_ratio(cold, theirs, better):>17} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
