@@ -1,5 +1,6 @@
 """``jsflow check`` (does the script load, is the entry a function) and
-``jsflow replay`` (would a changed script drift from stored journals).
+``jsflow replay`` (would a changed script replay the stored journals, and if
+not, why).
 
 Why check loads the script in a sandbox instead of parsing it in Python:
 QuickJS is the only parser whose verdict matters, and loading it exactly as
@@ -10,18 +11,21 @@ top-level code, which should only define functions.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import click
 
 from jsflow import ScriptError, WorkflowEngine
-from jsflow.host import WorkflowInstance
+from jsflow.host import ReplayReport, WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
+from ._filters import Filters
 from ._options import db_option, entry_option, json_option, read_script, registration_options
-from ._session import UNFINISHED, Registrations, Session, load_app, open_session
+from ._progress import progress
+from ._session import UNFINISHED, Registrations, Session, load_app, open_existing
 
 #: globals every host-run script has besides the engine's own
 HOST_GLOBALS = ("createHook",)
@@ -29,7 +33,8 @@ HOST_GLOBALS = ("createHook",)
 
 @dataclass
 class CheckResult:
-    """What ``check`` found; ``ok`` is False when the workflow could not start at all."""
+    """What ``check`` found; ``ok`` is False when the workflow could not start at all,
+    ``loaded`` False when the script did not even load (syntax, top-level error)."""
 
     ok: bool
     kind: str
@@ -37,6 +42,7 @@ class CheckResult:
     entry_type: str = "undefined"
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    loaded: bool = True
 
 
 def check_engine(regs: Registrations) -> WorkflowEngine:
@@ -58,10 +64,13 @@ def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
     found = check_engine(regs).check(source, entry)
     result = CheckResult(ok=found.ok, kind=found.kind, entry=entry, entry_type=found.entry_type)
     error = found.error
-    if isinstance(error, ScriptError) and not str(error).startswith("entry point"):
-        result.message = f"{error.js_name}: {error}"
+    detail = str(getattr(error, "message", error))  # a ScriptError's str() starts with its JS name
+    if isinstance(error, ScriptError) and not detail.startswith("entry point"):
+        result.message = f"{error.js_name}: {detail}"
+        result.loaded = False
     elif error is not None:
-        result.message = str(error)
+        result.message = detail
+        result.loaded = detail.startswith("entry point")
     result.warnings = [
         f"{name}() is called but not defined: declare it with --suspend {name}, or load your steps with --app"
         for name in found.undefined_calls
@@ -90,7 +99,7 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
     _, source = read_script(script)
     res = check_source(source, entry, regs)
     if as_json:
-        out.emit_json(res.__dict__)
+        out.emit_json({k: v for k, v in res.__dict__.items() if k != "loaded"})
     elif res.ok:
         click.echo(
             f"{click.style('ok', fg='green', bold=True)}: {script}: {res.kind}, "
@@ -121,11 +130,15 @@ def replay(
     db: str | None,
     as_json: bool,
 ) -> None:
-    """Replay stored journals against a changed SCRIPT and report each instance that would drift.
+    """Replay stored journals against a changed SCRIPT and say, for each instance,
+    whether it would replay and if not why.
 
     Nothing runs and nothing is written. By default every unfinished instance
     of the script (named by the file stem) is checked; exit code 1 if any
-    would drift.
+    would not replay. Verdicts: ok; DRIFT (the script now makes other calls
+    than its journal recorded); NO ENTRY (its entry point is not a function
+    in SCRIPT); SCRIPT ERROR (SCRIPT does not load); CORRUPT (its stored
+    state is unreadable); FAILED (replay threw for another reason).
 
     Example:
 
@@ -134,34 +147,67 @@ def replay(
     """
     stem, source = read_script(script)
     name = name or stem
-    with open_session(db, regs) as sess:
-        for inst in _instances(sess, list(workflow_ids), name, include_finished):
+    with open_existing(db, regs) as sess:
+        instances = _instances(sess, list(workflow_ids), name, include_finished)
+        for inst in instances:
             sess.prepare(inst)
-        reports = sess.host.replay_check(
-            source,
-            list(workflow_ids) or None,
-            script_name=None if workflow_ids else name,
-            include_finished=include_finished or bool(workflow_ids),
+        entries = {e: check_source(source, e, regs) for e in sorted({i.entry_point for i in instances})}
+        entry_of = {i.workflow_id: i.entry_point for i in instances}
+        reports = []
+        for n, inst in enumerate(instances, 1):
+            with progress(lambda n=n, inst=inst: f"replay {n}/{len(instances)}: {inst.workflow_id}"):
+                reports += sess.host.replay_check(source, [inst.workflow_id], include_finished=True)
+    verdicts = [verdict(r, entries[entry_of[r.workflow_id]]) for r in reports]
+    _echo_replay(
+        reports,
+        verdicts,
+        as_json,
+        f"no {'' if include_finished else 'unfinished '}instances of {name!r} to check",
+    )
+    failed = [v for v, _ in verdicts if v != "ok"]
+    if failed:
+        counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(failed).items()))
+        raise CliError(
+            f"{len(failed)} of {len(reports)} instance(s) would not replay with {script} ({counts})",
+            kind="ReplayFailed",
         )
-    drifted = [r for r in reports if not r.ok]
+
+
+def _echo_replay(
+    reports: list[ReplayReport], verdicts: list[tuple[str, str]], as_json: bool, nothing: str
+) -> None:
     if as_json:
-        out.emit_json([out.report_data(r) for r in reports])
+        pairs = zip(reports, verdicts, strict=True)
+        out.emit_json([{**out.report_data(r), "verdict": v, "reason": why} for r, (v, why) in pairs])
     elif not reports:
-        click.echo(f"no {'' if include_finished else 'unfinished '}instances of {name!r} to check")
+        click.echo(nothing)
     else:
-        out.echo_lines(out.replay_rows(reports))
-    if drifted:
-        raise CliError(f"{len(drifted)} of {len(reports)} instance(s) would drift with {script}")
+        out.echo_lines(out.replay_rows(reports, verdicts))
+
+
+VERDICTS = ("ok", "drift", "no_entry", "script_error", "corrupt", "failed")
+
+
+def verdict(report: ReplayReport, entry: CheckResult) -> tuple[str, str]:
+    """(verdict, reason) for one replay report: one of ``VERDICTS``.
+
+    Why not just ``report.ok``: an instance that cannot replay because its
+    entry point is gone, or because the new script does not even load, is
+    not drift, and the fix is different (keep the entry, fix the syntax).
+    """
+    if report.ok:
+        return "ok", report.message
+    if report.message.startswith("stored state of workflow"):
+        return "corrupt", report.message
+    if report.slot_index is not None or report.expected_name is not None:
+        return "drift", report.message
+    if not entry.ok:
+        return ("no_entry" if entry.loaded else "script_error"), entry.message
+    return "failed", report.message
 
 
 def _instances(sess: Session, ids: list[str], name: str, include_finished: bool) -> list[WorkflowInstance]:
     if ids:
         return [sess.host.get(i) for i in ids]
-    found: list[WorkflowInstance] = []
-    while True:
-        page = sess.host.list(
-            script=name, status=None if include_finished else UNFINISHED, limit=500, offset=len(found)
-        )
-        found += page
-        if len(page) < 500:
-            return found
+    status = None if include_finished else UNFINISHED
+    return list(Filters(statuses=tuple(status or ()), script=name).each(sess.host))

@@ -1,5 +1,5 @@
-"""The operator commands: run, list, show, event, resume, resume-token, cancel, retry,
-upgrade, worker.
+"""The commands that move instances on: run, event, resume, resume-token, cancel,
+retry, upgrade, worker.
 
 Each is a few lines over one ``WorkflowHost`` call; the host does the work,
 these only parse, print and pick an exit code (see ``_errors``).
@@ -8,6 +8,8 @@ these only parse, print and pick an exit code (see ``_errors``).
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 import signal
 import threading
 import time
@@ -16,17 +18,17 @@ from typing import Any
 
 import click
 
-from jsflow.host import UnknownWorkflowError, WorkflowInstance
+from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 from jsflow.host._tokens import hash_token
 from jsflow.host.store import timers_key
 
 from . import _render as out
 from ._errors import CliError
-from ._options import db_option, json_option, read_script, registration_options, script_and_args
-from ._session import IssuedToken, Registrations, Session, open_session
+from ._options import db_option, id_argument, json_option, read_script, registration_options, script_and_args
+from ._session import IssuedToken, Registrations, Session, open_existing, open_session
+from ._store import HostSettings, host_options
+from ._text import safe
 from ._values import parse_value
-
-STATUSES = ["running", "suspended", "completed", "faulted", "cancelled", "continued_as_new"]
 
 
 def _now() -> datetime:
@@ -41,10 +43,12 @@ def report(sess: Session, inst: WorkflowInstance, as_json: bool, extra: dict[str
     else:
         out.echo_instance(inst, tokens, now=sess.host.clock())
     if inst.status == "faulted":
-        raise CliError(f"workflow {inst.workflow_id!r} faulted: {out.error_text(inst.error or {})}")
+        raise CliError(
+            f"workflow {inst.workflow_id!r} faulted: {out.error_text(inst.error or {})}", kind="Faulted"
+        )
 
 
-def _exists(sess: Session, workflow_id: str | None) -> bool:
+def exists(sess: Session, workflow_id: str | None) -> bool:
     if workflow_id is None:
         return False
     try:
@@ -62,6 +66,7 @@ def _exists(sess: Session, workflow_id: str | None) -> bool:
     help="Workflow id (default: generated). Starting an existing id returns that instance and runs nothing.",
 )
 @registration_options
+@host_options
 @db_option
 @json_option
 def run(
@@ -70,6 +75,7 @@ def run(
     entry: str,
     workflow_id: str | None,
     regs: Registrations,
+    settings: HostSettings,
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -88,8 +94,8 @@ def run(
     """
     name, source = read_script(script)
     values = [parse_value(a, f"argument {i + 1}") for i, a in enumerate(args)]
-    with open_session(db, regs) as sess:
-        existed = _exists(sess, workflow_id)
+    with open_session(db, regs, settings) as sess:
+        existed = exists(sess, workflow_id)
         version = sess.host.register_script(name, source)
         inst = sess.host.start(
             name,
@@ -100,117 +106,99 @@ def run(
             metadata=regs.metadata() or None,
         )
         if existed:
-            click.echo(f"note: workflow {workflow_id!r} already exists; nothing was started", err=True)
+            click.echo(
+                f"note: workflow {safe(repr(workflow_id))} already exists; nothing was started", err=True
+            )
         report(sess, inst, as_json)
 
 
-@click.command("list")
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice(STATUSES),
-    help="Only instances with this status (repeatable).",
-)
-@click.option("--script", help="Only instances of this script name.")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
-@db_option
-@json_option
-def list_cmd(
-    statuses: tuple[str, ...], script: str | None, limit: int, db: str | None, as_json: bool
-) -> None:
-    """List workflow instances, oldest first.
-
-    Example:
-
-    \b
-        jsflow list --status suspended
-    """
-    with open_session(db, Registrations()) as sess:
-        found = sess.host.list(status=list(statuses) or None, script=script, limit=limit)
-        if as_json:
-            out.emit_json([out.instance_data(i) for i in found])
-        elif not found:
-            click.echo("no workflows")
-        else:
-            out.echo_lines(out.instance_rows(found))
-
-
 @click.command()
-@click.argument("workflow_id", metavar="ID")
-@click.option(
-    "--token",
-    "token_only",
-    is_flag=True,
-    help="Print only the resume tokens of its createHook waits, one per line (for $(...)).",
-)
-@db_option
-@json_option
-def show(workflow_id: str, token_only: bool, db: str | None, as_json: bool) -> None:
-    """Show one instance: status, value or error, waits and its timeline.
-
-    Example:
-
-    \b
-        jsflow show order-17
-        jsflow resume-token "$(jsflow show hire-1 --token)" '{"approved": true}'
-    """
-    with open_session(db, Registrations()) as sess:
-        inst = sess.host.get(workflow_id)
-        if token_only:
-            for tok in sess.tokens_for(inst):
-                click.echo(tok.token)
-            return
-        history = sess.host.history(workflow_id)
-        if as_json:
-            out.emit_json(
-                {**out.instance_data(inst, sess.tokens_for(inst)), "history": out.history_data(history)}
-            )
-            return
-        out.echo_instance(inst, sess.tokens_for(inst), now=sess.host.clock())
-        click.echo("  timeline:")
-        out.echo_lines(out.timeline(history), "    ")
-
-
-@click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("name")
 @click.argument("payload", required=False)
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="Store the event once per KEY for this workflow: a repeated send (a retried script) "
+    "is a no-op that reports the first one.",
+)
 @registration_options
+@host_options
 @db_option
 @json_option
 def event(
-    workflow_id: str, name: str, payload: str | None, regs: Registrations, db: str | None, as_json: bool
+    workflow_id: str,
+    name: str,
+    payload: str | None,
+    idempotency_key: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
 ) -> None:
     """Send event NAME (with a JSON PAYLOAD) to workflow ID.
 
     The event is stored first; if the workflow is not waiting for NAME yet it
-    stays buffered and is delivered when it does.
+    stays buffered and is delivered when it does (`jsflow show` lists buffered
+    events). A warning says when neither the current waits nor the script
+    ever name NAME (a typo would stay buffered forever).
 
     Example:
 
     \b
         jsflow event order-17 payment '{"amount": 42}'
+        jsflow event order-17 payment '{"amount": 42}' --idempotency-key pay-42
     """
     value = parse_value(payload, "payload") if payload is not None else None
-    with open_session(db, regs) as sess:
-        sess.prepare(sess.host.get(workflow_id))
-        receipt = sess.host.send_event(workflow_id, name, value)
+    with open_existing(db, regs, settings) as sess:
+        before = sess.host.get(workflow_id)
+        sess.prepare(before)
+        with sess.advancing(workflow_id):
+            receipt = sess.host.send_event(workflow_id, name, value, idempotency_key=idempotency_key)
+        if not receipt.delivered and not receipt.duplicate:
+            _warn_unknown_event(sess, before, name)
         if not as_json:
-            what = (
-                f"delivered to wait {receipt.wait_id}"
-                if receipt.delivered
-                else (f"buffered: the workflow does not wait for {name!r} yet")
-            )
-            click.echo(f"event {name!r} stored (#{receipt.event_id}), {what}")
+            click.echo(_receipt_line(receipt))
         report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
 
 
+def _receipt_line(receipt: EventReceipt) -> str:
+    name = safe(repr(receipt.name))
+    if receipt.duplicate:
+        return f"event {name} was already stored (#{receipt.event_id}) with this idempotency key; nothing new"
+    if receipt.delivered:
+        return f"event {name} stored (#{receipt.event_id}), delivered to wait {receipt.wait_id}"
+    return f"event {name} stored (#{receipt.event_id}), buffered: the workflow does not wait for {name} yet"
+
+
+_EVENT_NAMES = re.compile(r"""waitForEvent\s*\(\s*(['"`])((?:(?!\1).)*)\1""")
+_LITERAL = r"""(['"`]){0}\1"""
+
+
+def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> None:
+    """Warn when nothing suggests the workflow will ever wait for ``name``: not its
+    pending waits, not its script's source (a typo, or an event for another script)."""
+    awaited = {n for w in inst.waits for n in (w.event_names or ())}
+    script = sess.host.store.get_script(inst.script_name, inst.script_hash)
+    source = script.source if script is not None else ""
+    if name in awaited or re.search(_LITERAL.format(re.escape(name)), source):
+        return
+    known = sorted(awaited | {m.group(2) for m in _EVENT_NAMES.finditer(source)})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {safe(repr(close[0]))}?)" if close else ""
+    click.echo(
+        f"warning: workflow {safe(repr(inst.workflow_id))} does not wait for event {safe(repr(name))} "
+        f"and its script never names it; it stays buffered{hint}",
+        err=True,
+    )
+
+
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("value", required=False)
 @click.option("--wait-id", type=int, help="The wait to complete (default: the first pending one).")
 @registration_options
+@host_options
 @db_option
 @json_option
 def resume(
@@ -218,6 +206,7 @@ def resume(
     value: str | None,
     wait_id: int | None,
     regs: Registrations,
+    settings: HostSettings,
     db: str | None,
     as_json: bool,
 ) -> None:
@@ -229,18 +218,28 @@ def resume(
         jsflow resume order-17 true --wait-id 1
     """
     parsed = parse_value(value, "value") if value is not None else None
-    with open_session(db, regs) as sess:
+    with open_existing(db, regs, settings) as sess:
         sess.prepare(sess.host.get(workflow_id))
-        report(sess, sess.host.resume(workflow_id, parsed, wait_id), as_json)
+        with sess.advancing(workflow_id):
+            inst = sess.host.resume(workflow_id, parsed, wait_id)
+        report(sess, inst, as_json)
 
 
 @click.command("resume-token")
 @click.argument("token")
 @click.argument("payload", required=False)
 @registration_options
+@host_options
 @db_option
 @json_option
-def resume_token(token: str, payload: str | None, regs: Registrations, db: str | None, as_json: bool) -> None:
+def resume_token(
+    token: str,
+    payload: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Resume the wait a resume TOKEN belongs to (single use) with a JSON PAYLOAD.
 
     Example:
@@ -249,15 +248,17 @@ def resume_token(token: str, payload: str | None, regs: Registrations, db: str |
         jsflow resume-token Zk3...q8 '{"approved": true}'
     """
     value = parse_value(payload, "payload") if payload is not None else None
-    with open_session(db, regs) as sess:
+    with open_existing(db, regs, settings) as sess:
         record = sess.host.store.get_token(hash_token(token)) if token else None
         if record is not None:
             sess.prepare(sess.host.get(record.workflow_id))
-        report(sess, sess.host.resume_with_token(token, value), as_json)
+        with sess.advancing(record.workflow_id if record is not None else None):
+            inst = sess.host.resume_with_token(token, value)
+        report(sess, inst, as_json)
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.option("--reason", help="Why; kept with the instance.")
 @db_option
 @json_option
@@ -269,18 +270,24 @@ def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) 
     \b
         jsflow cancel order-17 --reason "customer left"
     """
-    with open_session(db, Registrations()) as sess:
+    with open_existing(db, Registrations()) as sess:
         report(sess, sess.host.cancel(workflow_id, reason), as_json)
 
 
 @click.command("retry")
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("script", metavar="[SCRIPT]", required=False)
 @registration_options
+@host_options
 @db_option
 @json_option
 def retry_cmd(
-    workflow_id: str, script: str | None, regs: Registrations, db: str | None, as_json: bool
+    workflow_id: str,
+    script: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
 ) -> None:
     """Run a faulted workflow ID again from its last good state.
 
@@ -297,22 +304,36 @@ def retry_cmd(
         jsflow retry order-17 fixed/payment_race.js
     """
     source = read_script(script)[1] if script is not None else None
-    with open_session(db, regs) as sess:
-        inst = sess.host.get(workflow_id)
-        sess.prepare(inst)
-        if inst.status != "faulted":
-            raise CliError(f"workflow {workflow_id!r} is {inst.status}, not faulted; nothing to retry")
-        version = sess.host.register_script(inst.script_name, source).hash if source is not None else None
-        report(sess, sess.host.retry(workflow_id, version=version), as_json)
+    with open_existing(db, regs, settings) as sess:
+        report(sess, retry_one(sess, workflow_id, source), as_json)
+
+
+def retry_one(sess: Session, workflow_id: str, source: str | None) -> WorkflowInstance:
+    """``retry`` for one instance (also used by ``batch retry``)."""
+    inst = sess.host.get(workflow_id)
+    sess.prepare(inst)
+    if inst.status != "faulted":
+        raise CliError(f"workflow {workflow_id!r} is {inst.status}, not faulted; nothing to retry")
+    version = sess.host.register_script(inst.script_name, source).hash if source is not None else None
+    with sess.advancing(workflow_id):
+        return sess.host.retry(workflow_id, version=version)
 
 
 @click.command()
-@click.argument("workflow_id", metavar="ID")
+@id_argument
 @click.argument("script", metavar="SCRIPT")
 @registration_options
+@host_options
 @db_option
 @json_option
-def upgrade(workflow_id: str, script: str, regs: Registrations, db: str | None, as_json: bool) -> None:
+def upgrade(
+    workflow_id: str,
+    script: str,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Move unfinished workflow ID to the version of its script in SCRIPT.
 
     Its journal is replayed against SCRIPT first (as `jsflow replay` does);
@@ -327,20 +348,27 @@ def upgrade(workflow_id: str, script: str, regs: Registrations, db: str | None, 
         jsflow upgrade order-17 samples/payment_race.js
     """
     _, source = read_script(script)
-    with open_session(db, regs) as sess:
-        inst = sess.host.get(workflow_id)
-        sess.prepare(inst)
-        if inst.is_finished:
-            raise CliError(f"workflow {workflow_id!r} is {inst.status}; only unfinished ones can be upgraded")
+    with open_existing(db, regs, settings) as sess:
+        inst, changed = upgrade_one(sess, workflow_id, source, script)
+        if not changed:
+            click.echo(f"note: workflow {safe(repr(workflow_id))} already runs this version", err=True)
+        report(sess, inst, as_json)
+
+
+def upgrade_one(sess: Session, workflow_id: str, source: str, script: str) -> tuple[WorkflowInstance, bool]:
+    """``upgrade`` for one instance (also used by ``batch upgrade``): (instance, changed)."""
+    inst = sess.host.get(workflow_id)
+    sess.prepare(inst)
+    if inst.is_finished:
+        raise CliError(f"workflow {workflow_id!r} is {inst.status}; only unfinished ones can be upgraded")
+    with sess.advancing(workflow_id):
         (check,) = sess.host.replay_check(source, [workflow_id], include_finished=True)
-        if not check.ok:
-            raise CliError(f"workflow {workflow_id!r} would drift with {script}: {check.message}")
-        version = sess.host.register_script(inst.script_name, source)
-        if version.hash == inst.script_hash:
-            click.echo(f"note: workflow {workflow_id!r} already runs this version", err=True)
-            report(sess, inst, as_json)
-            return
-        report(sess, sess.host.upgrade(workflow_id, version.hash), as_json)
+    if not check.ok:
+        raise CliError(f"workflow {workflow_id!r} would drift with {script}: {check.message}")
+    version = sess.host.register_script(inst.script_name, source)
+    if version.hash == inst.script_hash:
+        return inst, False
+    return sess.host.upgrade(workflow_id, version.hash), True
 
 
 @click.command()
@@ -352,8 +380,11 @@ def upgrade(workflow_id: str, script: str, regs: Registrations, db: str | None, 
     type=click.FloatRange(0.01),
     help="Longest sleep between passes, in seconds.",
 )
-@click.option("--max-time", type=click.FloatRange(0), help="Stop after this many seconds.")
+@click.option(
+    "--max-time", type=click.FloatRange(0), help="Stop after this many seconds (firing until then)."
+)
 @registration_options
+@host_options
 @db_option
 @json_option
 def worker(
@@ -361,20 +392,23 @@ def worker(
     poll_interval: float,
     max_time: float | None,
     regs: Registrations,
+    settings: HostSettings,
     db: str | None,
     as_json: bool,
 ) -> None:
     """Fire due timers (sleeps, timeouts, retries, token expiry) and recover stuck runs.
 
     Runs until Ctrl-C (which finishes the current pass, then exits cleanly)
-    or --max-time; --once does a single pass.
+    or --max-time; --once does a single pass. An instance left "running"
+    (its process died) is recovered once it has been silent for --lease.
 
     Example:
 
     \b
         jsflow worker --once
+        jsflow worker --max-time 60 --lease 1m
     """
-    with open_session(db, regs) as sess:
+    with open_session(db, regs, settings) as sess:
         if once:
             fired = _pass(sess, set())
             _echo_pass(fired, sess.tokens.issued, as_json)
@@ -389,7 +423,8 @@ def _pass(sess: Session, warned: set[str]) -> int:
         if wid not in warned:
             warned.add(wid)
             click.echo(
-                f"warning: workflow {wid!r} was started with another --app; its steps may be missing here",
+                f"warning: workflow {safe(repr(wid))} was started with another --app; its steps may be "
+                "missing here",
                 err=True,
             )
     return sess.host.run_due()
@@ -401,7 +436,7 @@ def _echo_pass(fired: int, issued: list[IssuedToken], as_json: bool) -> None:
         return
     click.echo(f"{out.when(_now())}  fired {fired}")
     for tok in issued:
-        click.echo(f"  resume token for {tok.function_name}: {tok.token}")
+        click.echo(f"  resume token for {safe(tok.function_name)}: {safe(tok.token)}")
 
 
 def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: bool) -> int:
@@ -423,10 +458,12 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
                 _echo_pass(fired, sess.tokens.issued[seen:], as_json)
             timeout = _sleep_for(sess, poll_interval)
             if deadline is not None:
-                timeout = min(timeout, deadline - time.monotonic())
-                if timeout <= 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     break
-            _wait(sess, stop, timeout, mark)
+                timeout = min(timeout, left)
+            if timeout > 0:  # 0: more timers are due now (a pass fires at most 100)
+                _wait(sess, stop, timeout, mark)
     finally:
         _restore_signals(previous)
     return total

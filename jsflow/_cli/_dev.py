@@ -29,6 +29,7 @@ from . import _render as out
 from ._errors import CliError
 from ._options import json_option, read_script, registration_options, script_and_args
 from ._session import Registrations, Session, TokenLog, build_host
+from ._text import safe
 from ._values import parse_named, parse_value
 
 EXTERNAL = ("event", "token", "hook", "suspend")
@@ -103,7 +104,7 @@ class DevLoop:
         if not timed:
             return None
         due = min(w.resume_at for w in timed if w.resume_at is not None)
-        what = ", ".join(f"{w.function_name} (wait {w.wait_id})" for w in timed if w.resume_at == due)
+        what = ", ".join(f"{safe(w.function_name)} (wait {w.wait_id})" for w in timed if w.resume_at == due)
         if due > self.clock.now:
             self.clock.now = due
         self.host.run_due(now=self.clock.now)
@@ -154,7 +155,7 @@ class DevLoop:
     # -- deliveries ----------------------------------------------------------------------------
     def _send(self, inst: WorkflowInstance, name: str, payload: Any) -> WorkflowInstance:
         receipt = self.host.send_event(inst.workflow_id, name, payload)
-        self.say(f"event {name!r} {out.compact(payload)} -> wait {receipt.wait_id}")
+        self.say(f"event {safe(repr(name))} {out.compact(payload)} -> wait {receipt.wait_id}")
         return self.host.get(inst.workflow_id)
 
     def _resume(self, inst: WorkflowInstance, wait: WaitInfo, value: Any) -> WorkflowInstance:
@@ -276,6 +277,7 @@ def _drive(
 
 def _console(say: Callable[[str], None]) -> Callable[[str, str], None]:
     def on_console(level: str, message: str) -> None:
-        say(click.style(f"console.{level}: ", fg="blue") + message)
+        for line in message.split("\n"):
+            say(click.style(f"console.{level}: ", fg="blue") + safe(line))
 
     return on_console

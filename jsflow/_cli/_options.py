@@ -9,27 +9,53 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 
-from ._errors import CliError
+from jsflow.host import WorkflowHost
+
+from ._errors import JSON_MODE, CliError
 from ._session import Registrations
+from ._store import DB_HELP, require_existing, store_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def db_option(fn: F) -> F:
-    return click.option(
-        "--db",
-        metavar="URL|PATH",
-        default=None,
-        help="Store: a sqlite:///... or postgresql://... URL, or a file path. "
-        "Default: $JSFLOW_DB, else .jsflow/jsflow.db.",
-    )(fn)
+    return click.option("--db", metavar="PATH|URL", default=None, help=DB_HELP)(fn)
+
+
+def _json_mode(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[JSON_MODE] = True
+    return value
+
+
+def _complete_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion for an ID: the newest matching ids of an existing store."""
+    url = store_url(ctx.params.get("db"))
+    try:
+        require_existing(url)
+        with WorkflowHost(url) as host:
+            page = host.list_page(search=incomplete or None, limit=200)
+    except Exception:  # completion must never print a traceback into the shell
+        return []
+    ids = [i.workflow_id for i in page.items if i.workflow_id.startswith(incomplete)]
+    return [CompletionItem(i, help=None) for i in ids]
+
+
+def id_argument(fn: F) -> F:
+    """The ``ID`` argument, with shell completion from the store."""
+    return click.argument("workflow_id", metavar="ID", shell_complete=_complete_ids)(fn)
 
 
 def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts) instead of text.")(
-        fn
-    )
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        callback=_json_mode,
+        help="Print JSON (for scripts) instead of text; errors too, as a JSON object.",
+    )(fn)
 
 
 def entry_option(fn: F) -> F:

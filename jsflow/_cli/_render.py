@@ -8,6 +8,7 @@ pipes and tests see plain text.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -16,8 +17,11 @@ from typing import Any
 import click
 
 from jsflow.host import EventReceipt, HistoryItem, ReplayReport, WaitInfo, WorkflowInstance
+from jsflow.host.store import InboxEvent
 
+from ._errors import JSON_EMITTED
 from ._session import IssuedToken
+from ._text import safe
 from ._values import dumps
 
 STATUS_COLOURS = {
@@ -26,7 +30,6 @@ STATUS_COLOURS = {
     "running": "cyan",
     "faulted": "red",
     "cancelled": "magenta",
-    "continued_as_new": "blue",
 }
 MAX_CELL = 60
 
@@ -57,7 +60,28 @@ def report_data(r: ReplayReport) -> dict[str, Any]:
     return asdict(r)
 
 
+def inbox_data(event: InboxEvent) -> dict[str, Any]:
+    """A buffered event: its payload parsed (it is stored as JSON text)."""
+    return {
+        "event_id": event.event_id,
+        "name": event.name,
+        "payload": json.loads(event.payload_json),
+        "received_at": event.received_at,
+    }
+
+
+def emit_json_line(value: Any) -> None:
+    """One JSON document on one line (``show --follow --json`` streams these)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[JSON_EMITTED] = True
+    click.echo(dumps(value))
+
+
 def emit_json(value: Any) -> None:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[JSON_EMITTED] = True
     click.echo(dumps(value, indent=2))
 
 
@@ -90,9 +114,15 @@ def span(seconds: float) -> str:
 
 
 def compact(value: Any, limit: int = MAX_CELL) -> str:
+    """A value on one short line, control characters escaped (``safe``)."""
     text = value if isinstance(value, str) else dumps(value)
-    text = " ".join(text.split())
+    text = safe(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: Any) -> str:
+    """A whole value as JSON for people: exact, but with control characters escaped."""
+    return safe(dumps(value))
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -117,11 +147,13 @@ def echo_lines(lines: Iterable[str], indent: str = "") -> None:
 def waiting_on(w: WaitInfo) -> str:
     """What a wait needs from the outside world, in a few words."""
     if w.kind == "event" and w.event_names:
-        return "event " + " | ".join(w.event_names)
+        return "event " + " | ".join(safe(n) for n in w.event_names)
     if w.kind in ("sleep", "retry"):
         return w.kind
-    args = ", ".join(compact(a, 20) for a in w.arguments) if w.kind != "hook" else ""
-    return f"{w.function_name}({args})" if w.kind != "hook" else "createHook"
+    if w.kind == "hook":
+        return "hook.wait"
+    args = ", ".join(compact(a, 20) for a in w.arguments)
+    return f"{safe(w.function_name)}({args})"
 
 
 def wait_rows(waits: Sequence[WaitInfo], now: datetime | None) -> list[str]:
@@ -140,22 +172,28 @@ def echo_instance(
 ) -> None:
     """Status line, value or error, pending waits, tokens, and what to type next."""
     click.echo(
-        f"workflow {click.style(inst.workflow_id, bold=True)}  "
-        f"({inst.script_name}@{inst.script_hash[:12]}, {inst.entry_point})  {status_text(inst.status)}"
+        f"workflow {click.style(safe(inst.workflow_id), bold=True)}  "
+        f"({safe(inst.script_name)}@{inst.script_hash[:12]}, {safe(inst.entry_point)})  "
+        f"{status_text(inst.status)}"
     )
     if inst.status == "completed":
-        click.echo(f"  value: {dumps(inst.value)}")
+        click.echo(f"  value: {shown(inst.value)}")
     elif inst.status == "faulted" and inst.error:
         click.echo(click.style(f"  error: {error_text(inst.error)}", fg="red"))
     elif inst.status == "cancelled":
-        click.echo(f"  reason: {inst.cancel_reason or '-'}")
+        click.echo(f"  reason: {safe(inst.cancel_reason or '-')}")
     if inst.waits:
         click.echo("  waits:")
         echo_lines(wait_rows(inst.waits, now), "    ")
     if tokens:
         click.echo("  resume tokens (shown once; pass to `jsflow resume-token`):")
         rows = [
-            [t.function_name, str(t.wait_id if t.wait_id is not None else "-"), t.token, when(t.expires_at)]
+            [
+                safe(t.function_name),
+                str(t.wait_id if t.wait_id is not None else "-"),
+                safe(t.token),
+                when(t.expires_at),
+            ]
             for t in tokens
         ]
         echo_lines(table(["FUNCTION", "WAIT", "TOKEN", "EXPIRES"], rows), "    ")
@@ -165,10 +203,11 @@ def echo_instance(
 
 
 def error_text(error: dict[str, Any]) -> str:
-    """``Name: message``; a script error's stored message already starts with its JS name."""
-    name = error.get("js_name") or error.get("name") or error.get("type") or "Error"
+    """``Name: message``; a script error's stored message already starts with its JS name.
+    Control characters are escaped (the message came from a script)."""
+    name = str(error.get("js_name") or error.get("name") or error.get("type") or "Error")
     message = str(error.get("message", ""))
-    return message if message.startswith(f"{name}: ") else f"{name}: {message}"
+    return safe(message if message.startswith(f"{name}: ") else f"{name}: {message}")
 
 
 def next_steps(inst: WorkflowInstance, tokens: Sequence[IssuedToken]) -> list[str]:
@@ -188,14 +227,15 @@ def next_steps(inst: WorkflowInstance, tokens: Sequence[IssuedToken]) -> list[st
 
 
 def _quote(word: str) -> str:
-    return word if word.replace("-", "").replace("_", "").replace(".", "").isalnum() else repr(word)
+    plain = word.replace("-", "").replace("_", "").replace(".", "")
+    return word if plain.isascii() and plain.isalnum() else safe(repr(word))
 
 
 def instance_rows(instances: Sequence[WorkflowInstance]) -> list[str]:
     rows = [
         [
-            i.workflow_id,
-            i.script_name,
+            safe(i.workflow_id),
+            safe(i.script_name),
             status_text(i.status),
             ", ".join(waiting_on(w) for w in i.waits) or "-",
             when(i.updated_at),
@@ -207,6 +247,8 @@ def instance_rows(instances: Sequence[WorkflowInstance]) -> list[str]:
 
 # -- timelines ---------------------------------------------------------------------------------
 _NAME_KEYS = ("name", "function_name", "event", "kind")
+#: host-internal function names -> what the script wrote
+SCRIPT_NAMES = {"__jhook_create": "createHook", "__jhook_wait": "hook.wait"}
 #: lifecycle details that are noise in a timeline (still in ``--json``)
 _HIDDEN_KEYS = frozenset({"run_id", "script_hash", "parent_run_id", "worker"})
 _MISSING = object()
@@ -218,7 +260,8 @@ def detail_text(detail: dict[str, Any]) -> str:
     rest = {k: v for k, v in detail.items() if k not in _HIDDEN_KEYS}
     for key in _NAME_KEYS:
         if isinstance(rest.get(key), str):
-            parts.append(rest.pop(key))
+            name = rest.pop(key)
+            parts.append(safe(SCRIPT_NAMES.get(name, name)))
             break
     waits = rest.pop("waits", None)
     if isinstance(waits, list):
@@ -227,7 +270,7 @@ def detail_text(detail: dict[str, Any]) -> str:
     result = rest.pop("result", _MISSING)
     for key, value in rest.items():
         if value is not None and value != [] and value != {}:
-            parts.append(f"{key}={compact(value, 40)}")
+            parts.append(f"{safe(key)}={compact(value, 40)}")
     if result is not _MISSING and (result is not None or error is None):
         parts.append("-> " + compact(result))
     if error:
@@ -238,38 +281,78 @@ def detail_text(detail: dict[str, Any]) -> str:
 
 def _wait_ref(wait: Any) -> str:
     if isinstance(wait, dict):
-        return f"{wait.get('function', '?')}#{wait.get('wait_id', '?')}"
+        name = str(wait.get("function", "?"))
+        return f"{safe(SCRIPT_NAMES.get(name, name))}#{wait.get('wait_id', '?')}"
     return compact(wait, 30)
 
 
-def timeline(items: Sequence[HistoryItem]) -> list[str]:
-    """One aligned line per item: offset from the first, UTC time, source, kind, detail."""
+def timeline(items: Sequence[HistoryItem], *, skip: int = 0) -> list[str]:
+    """One aligned line per item after the first ``skip`` (``--tail``): offset from
+    the first item, UTC time, source, kind, detail."""
     if not items:
         return ["(no history)"]
     start = items[0].at
     same_day = all(i.at.date() == start.date() for i in items)
     fmt = "%H:%M:%S.%f" if same_day else "%Y-%m-%d %H:%M:%S.%f"
-    rows = [
-        [
-            "+" + span((i.at - start).total_seconds()) if i.at != start else "+0",
-            i.at.astimezone(UTC).strftime(fmt)[:-3],
-            "journal" if i.source == "journal" else "-",
-            click.style(i.kind, fg="cyan" if i.source == "journal" else None),
-            detail_text(i.detail),
-        ]
-        for i in items
-    ]
+    rows = [_timeline_cells(i, start, fmt) for i in items[skip:]]
     return table(["OFFSET", "TIME (UTC)", "SOURCE", "EVENT", "DETAIL"], rows)
 
 
-def replay_rows(reports: Sequence[ReplayReport]) -> list[str]:
+def _timeline_cells(item: HistoryItem, start: datetime, fmt: str) -> list[str]:
+    return [
+        "+" + span((item.at - start).total_seconds()) if item.at != start else "+0",
+        item.at.astimezone(UTC).strftime(fmt)[:-3],
+        "journal" if item.source == "journal" else "-",
+        click.style(safe(item.kind), fg="cyan" if item.source == "journal" else None),
+        detail_text(item.detail),
+    ]
+
+
+def timeline_row(item: HistoryItem, start: datetime | None) -> str:
+    """One timeline line on its own (``show --follow``), in fixed-width columns."""
+    cells = _timeline_cells(item, start or item.at, "%Y-%m-%d %H:%M:%S.%f")
+    widths = (8, 23, 7, 16)
+    padded = [c + " " * max(0, w - len(click.unstyle(c))) for c, w in zip(cells, widths, strict=False)]
+    return "  ".join([*padded, cells[-1]]).rstrip()
+
+
+def journal_rows(items: Sequence[HistoryItem]) -> list[str]:
+    """``steps``: one numbered row per journal entry."""
     rows = [
         [
-            r.workflow_id,
-            r.status,
-            click.style("ok", fg="green") if r.ok else click.style("DRIFT", fg="red", bold=True),
-            r.message or "",
+            str(n),
+            i.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            safe(i.kind),
+            detail_text(i.detail),
         ]
-        for r in reports
+        for n, i in enumerate(items)
     ]
+    return table(["STEP", "TIME (UTC)", "KIND", "DETAIL"], rows)
+
+
+def buffered_rows(events: Sequence[dict[str, Any]], now: datetime | None) -> list[str]:
+    rows = [
+        [f"#{e['event_id']}", safe(e["name"]), compact(e["payload"]), when(e["received_at"], now)]
+        for e in events
+    ]
+    return table(["EVENT", "NAME", "PAYLOAD", "RECEIVED"], rows)
+
+
+VERDICT_STYLE = {
+    "ok": ("ok", "green"),
+    "drift": ("DRIFT", "red"),
+    "no_entry": ("NO ENTRY", "red"),
+    "script_error": ("SCRIPT ERROR", "red"),
+    "corrupt": ("CORRUPT", "magenta"),
+    "failed": ("FAILED", "red"),
+}
+
+
+def replay_rows(reports: Sequence[ReplayReport], verdicts: Sequence[tuple[str, str]]) -> list[str]:
+    rows = []
+    for r, (verdict, reason) in zip(reports, verdicts, strict=True):
+        label, colour = VERDICT_STYLE[verdict]
+        rows.append(
+            [safe(r.workflow_id), r.status, click.style(label, fg=colour, bold=verdict != "ok"), safe(reason)]
+        )
     return table(["ID", "STATUS", "RESULT", "DETAIL"], rows)

@@ -21,9 +21,10 @@ can be shown at any time.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,9 @@ from jsflow import WorkflowEngine
 from jsflow.host import WaitInfo, WorkflowHost, WorkflowInstance
 
 from ._errors import CliError
+from ._progress import progress
+from ._store import HostSettings, note_if_new, require_existing, store_url
+from ._text import safe
 
 META_SUSPEND = "cli.suspend"
 META_FETCH = "cli.fetch_allow"
@@ -95,23 +99,35 @@ class TokenLog:
         return before_suspend
 
     def for_instance(self, host: WorkflowHost, inst: WorkflowInstance) -> list[IssuedToken]:
-        """Tokens of ``inst``'s pending waits: caught ones and createHook ones."""
+        """Tokens of ``inst``'s pending waits: those the call that returned ``inst``
+        issued (``inst.tokens``), else createHook ones derived again, else ones
+        caught by ``before_suspend`` in this process (a worker's timer fires)."""
+        issued = {t.wait_id: t for t in inst.tokens}
         out: list[IssuedToken] = []
         caught = list(self.issued)
         for wait in inst.waits:
-            if wait.kind == "hook" and wait.arguments:
-                out.append(hook_token(host, inst.workflow_id, wait))
-                continue
-            for tok in caught:
-                if wait.has_token and tok.function_name == wait.function_name:
-                    caught.remove(tok)
-                    out.append(
-                        IssuedToken(
-                            tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id
-                        )
+            tok = issued.get(wait.wait_id)
+            if tok is not None:
+                out.append(
+                    IssuedToken(
+                        tok.function_name, tok.token, tok.expires_at, url=tok.url, wait_id=tok.wait_id
                     )
-                    break
+                )
+            elif wait.kind == "hook" and wait.arguments:
+                out.append(hook_token(host, inst.workflow_id, wait))
+            else:
+                out += _caught(caught, wait)
         return out
+
+
+def _caught(caught: list[IssuedToken], wait: WaitInfo) -> list[IssuedToken]:
+    for tok in caught:
+        if wait.has_token and tok.function_name == wait.function_name:
+            caught.remove(tok)
+            return [
+                IssuedToken(tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id)
+            ]
+    return []
 
 
 def hook_token(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> IssuedToken:
@@ -124,13 +140,6 @@ def hook_token(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> IssuedTo
         url=f"{host.hook_base_url}/{token}",
         wait_id=wait.wait_id,
     )
-
-
-def db_url(db: str | None) -> str | None:
-    """``--db`` accepts a store URL or a plain file path (made an absolute sqlite URL)."""
-    if db is None or "://" in db:
-        return db
-    return f"sqlite:///{Path(db).expanduser().resolve()}"
 
 
 def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
@@ -222,10 +231,31 @@ class Session:
     def tokens_for(self, inst: WorkflowInstance) -> list[IssuedToken]:
         return self.tokens.for_instance(self.host, inst)
 
+    def advancing(self, workflow_id: str | None) -> AbstractContextManager[None]:
+        """Progress on a terminal while a call replays ``workflow_id``'s journal."""
+
+        def label() -> str:
+            if workflow_id is None:
+                return "working"
+            entries = sum(1 for h in self.host.history(workflow_id) if h.source == "journal")
+            return f"workflow {workflow_id}: replaying {entries} journal entries"
+
+        return progress(label)
+
 
 def _console(level: str, message: str) -> None:
-    """Script console output goes to stderr, so ``--json`` on stdout stays parseable."""
-    click.echo(click.style(f"console.{level}: ", dim=True) + message, err=True)
+    """Script console output goes to stderr, so ``--json`` on stdout stays parseable;
+    one line per line of the message, control characters escaped."""
+    for line in message.split("\n"):
+        click.echo(click.style(f"console.{level}: ", dim=True) + safe(line), err=True)
+
+
+def _quiet_console_logger() -> None:
+    """The engine also logs console lines to ``jsflow.console``; with no logging
+    configured Python's last-resort handler would print warn/error a second time."""
+    logger = logging.getLogger("jsflow.console")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 def build_host(
@@ -236,6 +266,7 @@ def build_host(
     clock: Callable[[], datetime] | None = None,
     store: Any = None,
     on_console: Callable[[str, str], None] | None = _console,
+    settings: HostSettings | None = None,
 ) -> WorkflowHost:
     """A host on ``db`` (or ``store``) using the ``--app`` engine/host registrations if given.
 
@@ -244,18 +275,20 @@ def build_host(
     sees the same instances whether or not it loads the app.
     """
     app = load_app(regs.app) if regs.app else None
-    target = store if store is not None else db_url(db)
+    target = store if store is not None else store_url(db)
+    kwargs = (settings or HostSettings()).host_kwargs()
     if isinstance(app, WorkflowHost):  # --app brings the code, --db decides the store
-        host = WorkflowHost(target, engine=app.engine, clock=clock)
+        host = WorkflowHost(target, engine=app.engine, clock=clock, **kwargs)
         _adopt_hooks(host, app, tokens)
         engine = host.engine
     else:
         engine = app if isinstance(app, WorkflowEngine) else WorkflowEngine(clock=clock)
         if clock is not None:
             engine.clock = clock
-        host = WorkflowHost(target, engine=engine, clock=clock)
+        host = WorkflowHost(target, engine=engine, clock=clock, **kwargs)
     if on_console is not None and engine.on_console is None:
         engine.on_console = on_console
+        _quiet_console_logger()
     return host
 
 
@@ -274,11 +307,27 @@ def _adopt_hooks(host: WorkflowHost, app: WorkflowHost, tokens: TokenLog) -> Non
 
 
 @contextmanager
-def open_session(db: str | None, regs: Registrations) -> Iterator[Session]:
-    """The host for one command; closed when the command ends."""
+def open_session(
+    db: str | None, regs: Registrations, settings: HostSettings | None = None
+) -> Iterator[Session]:
+    """The host for one command that may write; closed when the command ends.
+    Creates the store if needed (and says so on stderr)."""
+    note_if_new(store_url(db))
     tokens = TokenLog()
-    host = build_host(db, regs, tokens)
+    host = build_host(db, regs, tokens, settings=settings)
     try:
         yield Session(host, regs, tokens)
     finally:
         host.close()
+
+
+@contextmanager
+def open_existing(
+    db: str | None, regs: Registrations | None = None, settings: HostSettings | None = None
+) -> Iterator[Session]:
+    """The host for a command about instances that must already exist (``show``,
+    ``event``, ``cancel``...): refuses a store that does not exist instead of
+    creating an empty one."""
+    require_existing(store_url(db))
+    with open_session(db, regs or Registrations(), settings) as sess:
+        yield sess

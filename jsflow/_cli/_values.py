@@ -32,7 +32,52 @@ def parse_value(text: str, what: str = "value") -> Any:
     except ValueError:
         if _looks_like_json(text):
             raise CliError(f"{what} is not valid JSON: {text!r}", exit_code=2) from None
+        literal = near_literal(text)
+        if literal is not None:
+            raise CliError(
+                f"{what} {text!r} looks like a misspelt JSON {literal}; pass {literal}, "
+                f"or quote it as a string: '{json.dumps(text)}'",
+                exit_code=2,
+            ) from None
         return text
+
+
+JSON_LITERALS = ("true", "false", "null")
+
+
+def near_literal(word: str) -> str | None:
+    """The JSON literal ``word`` is a near miss of (``flase``, ``ture``, ``nul``, ``Null``), or None.
+
+    Why refuse instead of taking the word as a string: ``resume ID flase``
+    would otherwise resume with the *truthy* string "flase". A near miss is
+    another case (``True``, ``NULL``, Python's ``None``) or one slip away: a
+    letter missing or doubled/extra, or two neighbours swapped. A changed
+    letter is not counted: ``tree`` and ``full`` are words people send.
+    """
+    lowered = word.strip().lower()
+    if lowered == "none":
+        return "null"
+    if len(lowered) < 3:
+        return None
+    for literal in JSON_LITERALS:
+        if _edits(lowered, literal) <= 1:
+            return literal
+    return None
+
+
+def _edits(a: str, b: str) -> int:
+    """Edit distance with insertions, deletions and adjacent swaps (no substitutions)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] if ca == cb else len(a) + len(b))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, prev2[j - 2] + 1)
+            row.append(cost)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _looks_like_json(text: str) -> bool:

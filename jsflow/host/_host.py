@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _deliveries, _hooks, _inbox, _load, _ops, _query, _timers, _warm
+from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
@@ -377,6 +377,24 @@ class WorkflowHost:
         self._check_open()
         return _query.count_by_status(self)
 
+    async def afork(
+        self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
+    ) -> WorkflowInstance:
+        """A new instance (``new_id``, default generated) whose journal is the first
+        ``step`` entries of ``workflow_id``'s (default: all), run from there: the
+        prefix is replayed, everything after it runs live (DBOS ``fork``, Temporal
+        ``reset``). The source is only read. Idempotent on ``new_id``, like
+        ``start``. See ``_fork`` for what is not copied."""
+        self._check_open()
+        return await _fork.fork(self, workflow_id, step, new_id)
+
+    async def apurge(self, workflow_ids: list[str]) -> list[str]:
+        """Delete finished instances (retention): each with its history, waits,
+        events and tokens. Unfinished and unknown ids are skipped, never deleted;
+        returns the ids deleted."""
+        self._check_open()
+        return self.store.delete_workflows(list(workflow_ids))
+
     # -- sync twins --------------------------------------------------------------------
     def start(
         self,
@@ -521,3 +539,13 @@ class WorkflowHost:
     def count_by_status(self) -> dict[str, int]:
         """Sync ``acount_by_status``."""
         return run_sync(self.acount_by_status())
+
+    def purge(self, workflow_ids: list[str]) -> list[str]:
+        """Sync ``apurge``."""
+        return run_sync(self.apurge(workflow_ids))
+
+    def fork(
+        self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
+    ) -> WorkflowInstance:
+        """Sync ``afork``."""
+        return run_sync(self.afork(workflow_id, step=step, new_id=new_id))

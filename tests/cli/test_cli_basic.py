@@ -68,6 +68,7 @@ def test_event_buffered_when_not_awaited(jsflow: Invoke, scripts: Path) -> None:
 
 
 def test_list_filters(jsflow: Invoke, scripts: Path) -> None:
+    jsflow("worker", "--once")  # creates the store
     assert "no workflows" in jsflow("list").stdout
     jsflow("run", str(scripts / "race.js"), "A", "--id", "o1")
     jsflow("run", str(scripts / "race.js"), "B", "--id", "o2")
@@ -75,8 +76,9 @@ def test_list_filters(jsflow: Invoke, scripts: Path) -> None:
     table = jsflow("list").stdout
     assert "o1" in table and "o2" in table and "STATUS" in table
     only = as_json(jsflow("list", "--status", "suspended", "--json"))
-    assert [i["workflow_id"] for i in only] == ["o1"]
-    assert as_json(jsflow("list", "--script", "nope", "--json")) == []
+    assert [i["workflow_id"] for i in only["items"]] == ["o1"]
+    assert as_json(jsflow("list", "--script", "nope", "--json"))["items"] == []
+    assert "no workflows match" in jsflow("list", "--script", "nope").stdout
 
 
 def test_resume_with_wait_id_and_suspend_metadata(jsflow: Invoke, scripts: Path, db: str) -> None:
@@ -157,7 +159,7 @@ def test_faulted_run_exits_1_with_one_line(jsflow: Invoke, tmp_path: Path) -> No
     assert res.stderr.strip().count("\n") == 0 and "RangeError: nope" in res.stderr
     # the JS error name is shown once, not repeated ("RangeError: RangeError: nope")
     assert "RangeError: RangeError" not in res.stdout + res.stderr
-    shown = jsflow("show", str(as_json(jsflow("list", "--json"))[0]["workflow_id"]))
+    shown = jsflow("show", str(as_json(jsflow("list", "--json"))["items"][0]["workflow_id"]))
     assert "error: RangeError: nope" in shown.stdout and "RangeError: RangeError" not in shown.stdout
 
 
@@ -184,6 +186,7 @@ def test_errors_are_one_line(
     jsflow: Invoke, scripts: Path, args: list[str], code: int, fragment: str
 ) -> None:
     args = [a.replace("{script}", str(scripts / "race.js")) for a in args]
+    jsflow("worker", "--once")  # the store exists: these fail for their own reason
     res = jsflow(*args, ok=False)
     assert res.exit_code == code, res.output
     assert res.stderr.startswith("error: ") and fragment in res.stderr, res.stderr
@@ -209,6 +212,7 @@ def test_app_recorded_and_required(jsflow: Invoke, monkeypatch: pytest.MonkeyPat
 
 
 def test_debug_env_shows_traceback(jsflow: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    jsflow("worker", "--once")
     monkeypatch.setenv("JSFLOW_DEBUG", "1")
     with pytest.raises(Exception, match="unknown workflow"):
         jsflow("show", "nope", ok=False)

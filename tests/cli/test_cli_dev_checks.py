@@ -86,13 +86,14 @@ def test_replay_reports_drift(jsflow: Invoke, scripts: Path, tmp_path: Path) -> 
     changed.parent.mkdir()
     changed.write_text("async function main(id) { await sleep('1m'); return await waitForEvent('payment'); }")
     res = jsflow("replay", str(changed), "--all", ok=False)
-    assert res.exit_code == 1 and "would drift" in res.stderr
+    assert res.exit_code == 1 and "would not replay" in res.stderr and "(2 drift)" in res.stderr
     assert "DRIFT" in res.stdout and "o2" in res.stdout
     one = as_json(jsflow("replay", str(changed), "--id", "o1", "--json", ok=False))
     assert [r["workflow_id"] for r in one] == ["o1"] and one[0]["ok"] is False
 
 
 def test_replay_with_nothing_to_check(jsflow: Invoke, scripts: Path) -> None:
+    jsflow("worker", "--once")
     assert "no unfinished instances" in jsflow("replay", str(scripts / "race.js")).stdout
 
 

@@ -550,6 +550,35 @@ class StoreContract:
         with pytest.raises(StoreClosedError):
             store.claim_due_timers(T0, 1, "w", 1)
 
+    # -- retention -----------------------------------------------------------
+    def test_delete_workflows_only_finished_with_their_rows(self, store: Store) -> None:
+        create(store, "done", status="completed")
+        create(store, "failed", status="faulted")
+        live = create(store, "live", status="suspended")
+        for wid in ("done", "live"):
+            store.append_history(wid, "started")
+            store.replace_waits(wid, [timer(1, 10)])
+            store.enqueue_event(wid, "ping", "{}")
+            store.put_token(hash_token(f"t-{wid}"), wid, 1, expires_at=None)
+            store.append_journal(wid, 0, "{}")
+            store.set_requirements(wid, ["step"])
+            store.note_recovery(wid)
+            store.enqueue_event_once(wid, "ping", "{}", "key-1")
+        deleted = store.delete_workflows(["live", "done", "ghost", "failed", "done"])
+        assert deleted == ["done", "failed"]
+        assert store.get_workflow("done") is None and store.get_workflow("failed") is None
+        assert store.list_history("done") == [] and store.list_waits("done") == []
+        assert store.pending_events("done") == [] and store.get_token(hash_token("t-done")) is None
+        assert store.get_workflow("live") == live and len(store.list_history("live")) == 1
+        assert len(store.list_waits("live")) == 1 and len(store.pending_events("live")) == 2
+        assert store.get_token(hash_token("t-live")) is not None
+        assert store.read_journal("done") == [] and store.get_requirements("done") == []
+        assert store.read_journal("live") == ["{}"] and store.get_requirements("live") == ["step"]
+        assert [c.workflow_id for c in store.claim_due_timers(at(20), 10, "w", 30)] == ["live"]
+        assert store.delete_workflows([]) == []
+        many = [create(store, f"m{i}", status="cancelled").workflow_id for i in range(450)]
+        assert store.delete_workflows(many) == many
+
 
 class SQLStoreContract(StoreContract):
     """Extra checks for SQL backends: migrations, corrupt rows. Subclasses add ``reopen``."""

@@ -190,6 +190,16 @@ class StoreSession(DurableSession, ABC):
         """Mark the token used, once. Raises ``TokenNotFoundError``, ``TokenUsedError`` or
         ``TokenExpiredError`` (expired when ``now`` >= ``expires_at``)."""
 
+    # -- retention -----------------------------------------------------------
+    @abstractmethod
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> list[str]:
+        """Delete the *finished* instances among ``workflow_ids`` with everything
+        that belongs to them (history, waits, inbox events, tokens, journal).
+
+        Unfinished and unknown ids are skipped, so a retention job can never
+        remove a live instance. Returns the ids deleted, in the order given.
+        """
+
 
 class Store(DurableOneShots, StoreSession):
     """A durable store. Every session operation is also a one-shot method here.
@@ -427,3 +437,7 @@ class Store(DurableOneShots, StoreSession):
     def consume_token(self, token_hash: str, *, now: datetime | None = None) -> TokenRecord:
         with self.transaction() as tx:
             return tx.consume_token(token_hash, now=now)
+
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> list[str]:
+        with self.transaction() as tx:
+            return tx.delete_workflows(workflow_ids)

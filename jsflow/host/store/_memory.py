@@ -42,6 +42,7 @@ from ._errors import (
 )
 from ._memory_durable import DurableData, MemoryDurableSession, runnable
 from ._records import (
+    TERMINAL_STATUSES,
     HistoryEvent,
     InboxEvent,
     PendingWait,
@@ -455,3 +456,26 @@ class _MemorySession(MemoryDurableSession, StoreSession):
         record = replace(record, used_at=now)
         self._data.tokens[token_hash] = record
         return record
+
+    # -- retention -----------------------------------------------------------
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> list[str]:
+        data = self._d()
+        deleted = [
+            wid
+            for wid in dict.fromkeys(workflow_ids)
+            if wid in data.workflows and data.workflows[wid].status in TERMINAL_STATUSES
+        ]
+        gone = set(deleted)
+        for wid in deleted:
+            del data.workflows[wid]
+            data.history.pop(wid, None)
+        data.waits = {k: v for k, v in data.waits.items() if k[0] not in gone}
+        data.inbox = {k: v for k, v in data.inbox.items() if v.workflow_id not in gone}
+        data.tokens = {k: v for k, v in data.tokens.items() if v.workflow_id not in gone}
+        durable = data.durable
+        for wid in deleted:
+            durable.journal.pop(wid, None)
+            durable.requirements.pop(wid, None)
+            durable.recoveries.pop(wid, None)
+        durable.idempotency = {k: v for k, v in durable.idempotency.items() if k[0] not in gone}
+        return deleted

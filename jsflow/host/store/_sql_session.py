@@ -40,6 +40,7 @@ from ._errors import (
     UnknownWorkflowError,
 )
 from ._records import (
+    TERMINAL_STATUSES,
     WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
@@ -173,6 +174,10 @@ def token_from_row(row: Sequence[Any]) -> TokenRecord:
         used_at=d.opt_time("used_at", row[6]),
         metadata=d.json("metadata", row[7], dict),
     )
+
+
+#: every table holding per-instance rows, deleted before ``workflows`` (add new ones here)
+CHILD_TABLES = ("history", "waits", "inbox", "tokens", "journal", "requirements", "recoveries")
 
 
 def history_from_row(workflow_id: str, row: Sequence[Any]) -> HistoryEvent:
@@ -708,3 +713,27 @@ class SQLSession(SQLDurableSession, StoreSession):
         if changed == 0:
             raise TokenUsedError(token_hash, record.workflow_id, record.wait_id, now)
         return replace(record, used_at=now)
+
+    # -- retention -----------------------------------------------------------
+    def delete_workflows(self, workflow_ids: Sequence[str]) -> list[str]:
+        """Child rows go first (explicitly, not only by ``ON DELETE CASCADE``), in
+        chunks that stay under every backend's bound-parameter limit."""
+        wanted = list(dict.fromkeys(workflow_ids))
+        terminal = sorted(TERMINAL_STATUSES)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.query(
+                f"SELECT workflow_id FROM workflows WHERE workflow_id IN ({marks}) "
+                f"AND status IN ({', '.join('?' * len(terminal))})",
+                (*chunk, *terminal),
+            )
+            ids = [str(row[0]) for row in rows]
+            if not ids:
+                continue
+            found.update(ids)
+            marks = ", ".join("?" * len(ids))
+            for table in (*CHILD_TABLES, "workflows"):
+                self.execute(f"DELETE FROM {table} WHERE workflow_id IN ({marks})", ids)
+        return [wid for wid in wanted if wid in found]
