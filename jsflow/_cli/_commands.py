@@ -18,8 +18,7 @@ from typing import Any
 
 import click
 
-from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
-from jsflow.host._tokens import hash_token
+from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance, hash_token
 from jsflow.host.store import timers_key
 
 from . import _render as out

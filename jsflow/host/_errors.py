@@ -43,7 +43,7 @@ from typing import Any
 
 from jsflow import InvalidStateError, WaitNotPendingError
 
-from .store import _errors as store_errors
+from . import store as store_errors
 
 
 class HostError(Exception):

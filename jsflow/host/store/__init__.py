@@ -21,7 +21,7 @@ through it, grouped by concept:
 - tokens    ``put_token(token_hash, ...)``, ``get_token``, ``consume_token``
             (single use; ``TokenUsedError``/``TokenExpiredError``/
             ``TokenNotFoundError``); only sha256 hashes are stored: use
-            ``jsflow.host._tokens.new_token()`` and ``hash_token(raw)``.
+            ``jsflow.host.new_token()`` and ``jsflow.host.hash_token(raw)``.
 
 Transaction model
 -----------------

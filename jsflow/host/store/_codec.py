@@ -67,7 +67,7 @@ def check_token_hash(token_hash: str) -> str:
     if not isinstance(token_hash, str) or not _HASH_RE.fullmatch(token_hash):
         raise ValueError(
             "token_hash must be a lowercase sha256 hex digest; "
-            "hash raw tokens with jsflow.host._tokens.hash_token first"
+            "hash raw tokens with jsflow.host.hash_token first"
         )
     return token_hash
 
