@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 from jsflow import Extension, JournalEntry, current_step, parse_duration
 
 from ._timeutil import datetime_to_ms, ms_to_datetime
-from ._tokens import new_token
+from ._tokens import HOOK_TOKEN_PREFIX, new_token
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -177,7 +177,7 @@ class HookRegistry:
             data = part.encode("utf-8", "surrogatepass")
             message += len(data).to_bytes(4, "big") + data
         mac = hmac.new(self._secret, bytes(message), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+        return HOOK_TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
     def _inflate(self, workflow_id: str, info: dict[str, Any]) -> dict[str, Any]:
         token = self.derive_token(workflow_id, str(info["hookId"]))

@@ -318,3 +318,11 @@ def test_a_hook_waited_again_after_losing_a_race_keeps_its_token(store_url: str)
             0
         ].wait_id
         assert host.resume_with_token(token, "late").value == ["tick", "late"]
+
+
+def test_tokens_never_look_like_command_line_options() -> None:
+    from jsflow.host import new_token
+
+    with open_host("memory://") as host:
+        assert all(not new_token().startswith("-") for _ in range(2000))
+        assert all(not host.hooks.derive_token("w", f"h{n}").startswith("-") for n in range(2000))
