@@ -13,8 +13,10 @@ advance such an instance without ``--app`` stops with a clear error instead.
 
 Tokens: a suspend function declared with ``--suspend`` (or registered by an
 ``--app`` host) issues a resume token that exists in clear only in the
-process that suspended; ``TokenLog`` catches it there so the command can
-print it. Tokens of JS ``createHook`` are derived from the host secret and
+process that suspended; the call that suspended returns it
+(``WorkflowInstance.tokens``) and ``TokenLog``, a host token listener, keeps
+those issued by calls that return no instance (a worker's timer fires), so
+the command can print it. Tokens of JS ``createHook`` are derived from the host secret and
 can be shown at any time.
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 import click
 
 from jsflow import WorkflowEngine
-from jsflow.host import WaitInfo, WorkflowHost, WorkflowInstance
+from jsflow.host import TokenInfo, WaitInfo, WorkflowHost, WorkflowInstance
 
 from ._errors import CliError
 from ._progress import progress
@@ -84,19 +86,17 @@ class IssuedToken:
 
 
 class TokenLog:
-    """Collects the tokens ``before_suspend`` hands out while a command runs."""
+    """Collects the tokens the host issues while a command runs (a token
+    listener: ``WorkflowHost.add_token_listener``), for calls that return no
+    instance, such as a worker's timer fires."""
 
     def __init__(self) -> None:
         self.issued: list[IssuedToken] = []
 
-    def hook(self, name: str, user_hook: Callable[..., Any] | None = None) -> Callable[..., Any]:
-        """A ``before_suspend`` that records the token, then calls the user's hook (if any)."""
-
-        def before_suspend(token: str, expires_at: datetime, args: list[Any]) -> Any:
-            self.issued.append(IssuedToken(name, token, expires_at, list(args)))
-            return user_hook(token, expires_at, args) if user_hook is not None else None
-
-        return before_suspend
+    def listen(self, info: TokenInfo) -> None:
+        self.issued.append(
+            IssuedToken(info.function_name, info.token, info.expires_at, url=info.url, wait_id=info.wait_id)
+        )
 
     def for_instance(self, host: WorkflowHost, inst: WorkflowInstance) -> list[IssuedToken]:
         """Tokens of ``inst``'s pending waits: those the call that returned ``inst``
@@ -122,11 +122,9 @@ class TokenLog:
 
 def _caught(caught: list[IssuedToken], wait: WaitInfo) -> list[IssuedToken]:
     for tok in caught:
-        if wait.has_token and tok.function_name == wait.function_name:
+        if wait.has_token and tok.wait_id == wait.wait_id:
             caught.remove(tok)
-            return [
-                IssuedToken(tok.function_name, tok.token, tok.expires_at, tok.arguments, wait_id=wait.wait_id)
-            ]
+            return [tok]
     return []
 
 
@@ -195,7 +193,7 @@ class Session:
         for name in suspends:
             if name in self._declared or _is_registered(self.host.engine, name):
                 continue
-            self.host.register_suspend_function(name, before_suspend=self.tokens.hook(name))
+            self.host.register_suspend_function(name)
             self._declared.add(name)
         hosts = set(fetch_allow) - self._fetch_hosts
         if hosts:
@@ -279,7 +277,7 @@ def build_host(
     kwargs = (settings or HostSettings()).host_kwargs()
     if isinstance(app, WorkflowHost):  # --app brings the code, --db decides the store
         host = WorkflowHost(target, engine=app.engine, clock=clock, **kwargs)
-        _adopt_hooks(host, app, tokens)
+        _adopt_hooks(host, app)
         engine = host.engine
     else:
         engine = app if isinstance(app, WorkflowEngine) else WorkflowEngine(clock=clock)
@@ -289,16 +287,16 @@ def build_host(
     if on_console is not None and engine.on_console is None:
         engine.on_console = on_console
         _quiet_console_logger()
+    host.add_token_listener(tokens.listen)
     return host
 
 
-def _adopt_hooks(host: WorkflowHost, app: WorkflowHost, tokens: TokenLog) -> None:
-    """Re-register the app host's token suspend functions on ``host`` with a
-    ``before_suspend`` that also lets the CLI print the token (``_hooks.TokenSpec``)."""
+def _adopt_hooks(host: WorkflowHost, app: WorkflowHost) -> None:
+    """Register the app host's token suspend functions, with their hooks, on ``host``."""
     for spec in list(app.hooks.specs.values()):
         host.register_suspend_function(
             spec.name,
-            before_suspend=tokens.hook(spec.name, spec.before_suspend),
+            before_suspend=spec.before_suspend,
             before_resume=spec.before_resume,
             before_timeout_resume=spec.before_timeout_resume,
             expires_in=spec.expires_in,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import RaiseEvent, Resume, Timeout, validate_payload
 
-from ._driver import Advanced, Delivery, TxOp, drive, dump
+from ._driver import Advanced, Delivery, TxOp, drive, dump, token_info
 from ._errors import (
     RESUMABLE_KINDS,
     AlreadyResumedError,
@@ -42,14 +42,8 @@ MAX_RECOVERIES = 5
 
 def with_tokens(advanced: Advanced) -> WorkflowInstance:
     """The view, carrying the tokens this call issued."""
-    tokens = tuple(host_token_info(t) for t in advanced.tokens)
+    tokens = tuple(token_info(t) for t in advanced.tokens)
     return replace(advanced.view, tokens=tokens) if tokens else advanced.view
-
-
-def host_token_info(token: Any) -> Any:
-    from ._views import TokenInfo
-
-    return TokenInfo(token.wait_id, token.function_name, token.kind, token.token, token.expires_at, token.url)
 
 
 async def settle(host: WorkflowHost, workflow_id: str, advanced: Advanced) -> WorkflowInstance:

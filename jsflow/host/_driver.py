@@ -58,7 +58,7 @@ from ._errors import (
 from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
 from ._load import Loaded, header_text, load, with_status
 from ._tokens import hash_token
-from ._views import WorkflowInstance, instance_view
+from ._views import TokenInfo, WorkflowInstance, instance_view
 from .store import ConcurrencyError, InboxError, InstanceStatus, PendingWait, StoreSession
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ async def drive(
         finally:
             attempt.close()
         tokens += issued
-        await after_commit(issued)
+        await after_commit(host, issued)
         if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
             return Advanced(view, tokens)
         preloaded = Loaded(attempt.record, [], loaded.script, result.state, 0, loaded.requirements)
@@ -370,16 +370,25 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
     raise error from exc
 
 
-async def after_commit(issued: list[IssuedToken]) -> None:
-    """``before_suspend`` hooks: only once the suspension is durably stored."""
+async def after_commit(host: WorkflowHost, issued: list[IssuedToken]) -> None:
+    """Once a suspension is durably stored: ``before_suspend`` hooks, then the
+    host's token listeners (``WorkflowHost.add_token_listener``)."""
     for token in issued:
         spec = token.spec
-        if spec is None or spec.before_suspend is None:
-            continue
-        try:
-            await maybe_await(spec.before_suspend(token.token, token.expires_at, list(token.arguments)))
-        except Exception:
-            log.exception("before_suspend hook of %r failed; the wait stays pending", spec.name)
+        if spec is not None and spec.before_suspend is not None:
+            try:
+                await maybe_await(spec.before_suspend(token.token, token.expires_at, list(token.arguments)))
+            except Exception:
+                log.exception("before_suspend hook of %r failed; the wait stays pending", spec.name)
+        for listener in list(host.token_listeners):
+            try:
+                listener(token_info(token))
+            except Exception:
+                log.exception("a token listener failed")
+
+
+def token_info(token: IssuedToken) -> TokenInfo:
+    return TokenInfo(token.wait_id, token.function_name, token.kind, token.token, token.expires_at, token.url)
 
 
 # -- stored forms -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from jsflow import JournalEntry, WorkflowEngine, run_sync
 from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
-from ._views import EventReceipt, HistoryItem, ReplayReport, WorkflowInstance
+from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WorkflowInstance
 from .store import ScriptVersion, Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,8 +84,18 @@ class WorkflowHost:
         #: (script name, hash) -> source; versions are content-addressed, never changed
         self.script_cache: dict[tuple[str, str], str] = {}
         self._requirements: dict[tuple[str, frozenset[str]], list[str]] = {}
+        #: called with a ``TokenInfo`` for every token any call of this host issues
+        self.token_listeners: list[Callable[[TokenInfo], Any]] = []
         #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
         self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
+
+    def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
+        """Call ``listener(TokenInfo)`` for every resume token this host issues, once
+        the suspension is stored, whichever call issued it: a start, an event, or a
+        timer a worker fired (calls that return an instance also carry their
+        tokens in ``WorkflowInstance.tokens``). A listener's exception is logged."""
+        self.token_listeners.append(listener)
+        return self
 
     # -- what this process can run -------------------------------------------------
     def capabilities(self) -> frozenset[str]:

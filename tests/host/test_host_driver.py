@@ -326,3 +326,18 @@ def test_tokens_never_look_like_command_line_options() -> None:
     with open_host("memory://") as host:
         assert all(not new_token().startswith("-") for _ in range(2000))
         assert all(not host.hooks.derive_token("w", f"h{n}").startswith("-") for n in range(2000))
+
+
+def test_token_listeners_see_tokens_issued_by_timer_fires(store_url: Any) -> None:
+    clock = FakeClock()
+    seen: list[Any] = []
+    with open_host(store_url(clock), clock) as host:
+        host.register_suspend_function("approve")
+        host.add_token_listener(seen.append)
+        host.register_script("s", "async function main() { await sleep('1h'); return await approve(); }")
+        assert host.start("s", workflow_id="w").tokens == ()
+        clock.advance(hours=2)
+        assert host.run_due() == 1
+        (info,) = seen
+        assert info.function_name == "approve" and info.kind == "token"
+        assert host.resume_with_token(info.token, "ok").value == "ok"
