@@ -37,6 +37,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from workloads import EVENT_LOOP, TEN_STEPS
+
 ROUNDS = 5
 FIGURES = (
     ("ten_step_per_s", "ten-step workflows/s, one process", "{:.0f}", "higher"),
@@ -66,17 +68,6 @@ def _median_ms(samples: list[float]) -> float:
 
 
 # -- jsflow ------------------------------------------------------------------------
-TEN_STEPS = """
-async function main(n) {
-  let total = 0;
-  for (let i = 0; i < 10; i++) total += await work(n, i);
-  return total;
-}"""
-EVENT_LOOP = """
-async function main() {
-  let seen = 0;
-  for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
-}"""
 APPROVAL = """
 async function main(order) {
   const a = await fetchOrder(order);

@@ -24,19 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from workloads import EVENT_LOOP, TEN_STEPS
+
 from jsflow.host import WorkflowHost
 
-TEN_STEPS = """
-async function main(n) {
-  let total = 0;
-  for (let i = 0; i < 10; i++) total += await work(n, i);
-  return total;
-}"""
-EVENT_LOOP = """
-async function main() {
-  let seen = 0;
-  for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
-}"""
 SUSPENDED = """
 async function main(order) {
   const quote = await price(order);

@@ -21,20 +21,10 @@ import sys
 import time
 import uuid
 
+from workloads import EVENT_LOOP, TEN_STEPS
+
 from jsflow.host import WorkflowHost
 from jsflow.host.store import workflow_key
-
-TEN_STEPS = """
-async function main(n) {
-  let total = 0;
-  for (let i = 0; i < 10; i++) total += await work(n, i);
-  return total;
-}"""
-EVENT_LOOP = """
-async function main() {
-  let seen = 0;
-  for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
-}"""
 
 
 def _host(url: str) -> WorkflowHost:
