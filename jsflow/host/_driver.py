@@ -365,8 +365,13 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
             tx.replace_waits(wid, [])
             tx.append_history(wid, "faulted", {"error": str(error)[:500], "stage": "host"})
     except Exception:
-        log.exception("could not store the fault of workflow %r", wid)
-        return
+        log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
+        try:
+            if not host.store.mark_faulted(wid, attempt.record.version, dump(detail)):
+                return
+        except Exception:
+            log.exception("could not store the fault of workflow %r", wid)
+            return
     raise error from exc
 
 

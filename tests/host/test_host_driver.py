@@ -58,9 +58,10 @@ def test_a_value_the_store_cannot_encode_faults_instead_of_wedging(store_url: st
 
 
 class FlakyStore(MemoryStore):
-    """A memory store whose journal writes fail on demand (a full disk, say)."""
+    """A memory store whose journal writes, or final saves, fail on demand (a full disk, say)."""
 
     fail_journal = False
+    fail_final_save = False
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
@@ -76,6 +77,16 @@ class _Flaky:
         if self._store.fail_journal:
             raise StoreError("disk I/O error")
         self._inner.append_journal(*args)
+
+    def append_journal_checked(self, *args: Any) -> None:
+        if self._store.fail_journal:
+            raise StoreError("disk I/O error")
+        self._inner.append_journal_checked(*args)
+
+    def save_workflow(self, record: Any, expected_version: int | None = None) -> Any:
+        if self._store.fail_final_save and record.status != "running":
+            raise StoreError("disk I/O error")
+        return self._inner.save_workflow(record, expected_version)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -95,6 +106,22 @@ def test_a_store_error_mid_advance_faults_the_instance() -> None:
         if after.status == "faulted":
             store.fail_journal = False
             assert host.retry("w").status in ("suspended", "completed")
+
+
+def test_a_failing_final_save_still_ends_faulted() -> None:
+    store = FlakyStore()
+    with WorkflowHost(store, hook_secret="s") as host:
+        host.register_step_function("charge", lambda: "paid")
+        host.register_script("s", "async function main() { await sleep('1h'); return await charge(); }")
+        inst = host.start("s", workflow_id="w")
+        store.fail_final_save = True
+        with pytest.raises(AdvanceFailedError):
+            host.resume("w", None, wait_id=inst.waits[0].wait_id)
+        store.fail_final_save = False
+        after = host.get("w")
+        assert after.status == "faulted" and after.error is not None
+        assert after.error["type"] == "AdvanceFailedError" and "disk I/O error" in after.error["message"]
+        assert host.retry("w").value == "paid"
 
 
 class Crash(BaseException):

@@ -57,6 +57,12 @@ class DurableSession(ABC):
         waited on again after its first wait lost a race)."""
 
     @abstractmethod
+    def mark_faulted(self, workflow_id: str, expected_version: int, error_json: str) -> bool:
+        """Set status "faulted" and the error with one minimal UPDATE (version-checked,
+        nothing else touched): the last-resort write when a richer save failed.
+        False if the version moved."""
+
+    @abstractmethod
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         """Entries with ``seq >= start``, in order (JSON texts)."""
 
@@ -130,6 +136,10 @@ class DurableOneShots:
     def retarget_token(self, token_hash: str, wait_id: int) -> None:
         with self.transaction() as tx:
             tx.retarget_token(token_hash, wait_id)
+
+    def mark_faulted(self, workflow_id: str, expected_version: int, error_json: str) -> bool:
+        with self.transaction() as tx:
+            return tx.mark_faulted(workflow_id, expected_version, error_json)  # type: ignore[no-any-return]
 
     def trim_journal(self, workflow_id: str, keep: int) -> None:
         with self.transaction() as tx:

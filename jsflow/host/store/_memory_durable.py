@@ -69,6 +69,19 @@ class MemoryDurableSession:
         if record is not None and record.used_at is None:
             tokens[token_hash] = replace(record, wait_id=wait_id)
 
+    def mark_faulted(self, workflow_id: str, expected_version: int, error_json: str) -> bool:
+        current = self._d().workflows.get(workflow_id)
+        if current is None or current.version != expected_version:
+            return False
+        self._d().workflows[workflow_id] = replace(
+            current,
+            status="faulted",
+            error_json=error_json,
+            version=expected_version + 1,
+            updated_at=self._now(),
+        )
+        return True
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         return list(self._durable().journal.get(workflow_id, ())[max(start, 0) :])
 

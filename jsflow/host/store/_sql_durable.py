@@ -78,6 +78,16 @@ class SQLDurableSession:
             "UPDATE tokens SET wait_id = ? WHERE token_hash = ? AND used_at IS NULL", (wait_id, token_hash)
         )
 
+    def mark_faulted(self, workflow_id: str, expected_version: int, error_json: str) -> bool:
+        self.store.status_hints.pop(workflow_id, None)
+        now = to_ms(normalize_time(self.store.clock()))
+        changed = self.execute(
+            "UPDATE workflows SET status = 'faulted', error_json = ?, version = ?, updated_at = ? "
+            "WHERE workflow_id = ? AND version = ?",
+            (error_json, expected_version + 1, now, workflow_id, expected_version),
+        )
+        return changed > 0
+
     def read_journal(self, workflow_id: str, start: int = 0) -> list[str]:
         rows = self.query(
             "SELECT entry FROM journal WHERE workflow_id = ? AND seq >= ? ORDER BY seq", (workflow_id, start)
