@@ -36,8 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from jsflow._cli._checks import check_source
-from jsflow._cli._session import Registrations
+from jsflow import WorkflowEngine
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -112,8 +111,8 @@ def test_python_block_on_postgresql(
 @pytest.mark.parametrize("body", [b for lang, b, skip, _ in blocks() if lang == "js" and not skip])
 def test_js_block_parses(body: str) -> None:
     first = re.search(r"function\s+(\w+)", body)
-    result = check_source(body, first.group(1) if first else "main", Registrations())
-    assert "SyntaxError" not in result.message, result.message
+    result = WorkflowEngine().check(body, first.group(1) if first else "main")
+    assert getattr(result.error, "js_name", None) != "SyntaxError", str(result.error)
 
 
 def _jsflow_bin() -> Path:

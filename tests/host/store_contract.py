@@ -18,6 +18,7 @@ import pytest
 
 from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
+    MIGRATIONS,
     ConcurrencyError,
     CorruptRecordError,
     InboxError,
@@ -37,7 +38,6 @@ from jsflow.host.store import (
     timers_key,
     workflow_key,
 )
-from jsflow.host.store._schema import MIGRATIONS
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SOURCE = "export async function main(x) { return x; }"

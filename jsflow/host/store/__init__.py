@@ -89,6 +89,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schema import MIGRATIONS
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
 
@@ -96,6 +97,7 @@ DEFAULT_URL = "sqlite:///.jsflow/jsflow.db"
 ENV_VAR = "JSFLOW_DB"
 
 __all__ = [
+    "MIGRATIONS",
     "BackendNotAvailableError",
     "ConcurrencyError",
     "CorruptRecordError",
