@@ -18,7 +18,6 @@ import pytest
 
 from jsflow.host import hash_token, new_token
 from jsflow.host.store import (
-    MIGRATIONS,
     ConcurrencyError,
     CorruptRecordError,
     InboxError,
@@ -35,12 +34,16 @@ from jsflow.host.store import (
     UnknownWorkflowError,
     WorkflowPageQuery,
     WorkflowRecord,
+    schema_migrations,
     timers_key,
     workflow_key,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SOURCE = "export async function main(x) { return x; }"
+
+
+MIGRATIONS = schema_migrations()
 
 
 class FakeClock:

@@ -97,7 +97,6 @@ DEFAULT_URL = "sqlite:///.jsflow/jsflow.db"
 ENV_VAR = "JSFLOW_DB"
 
 __all__ = [
-    "MIGRATIONS",
     "BackendNotAvailableError",
     "ConcurrencyError",
     "CorruptRecordError",
@@ -190,3 +189,8 @@ def _sqlite_path(url: str) -> Path:
     if name == ":memory:":
         raise StoreError("sqlite :memory: is not supported; use memory://")
     return Path(name) if Path(name).is_absolute() else Path.cwd() / name
+
+
+def schema_migrations() -> tuple[str, ...]:
+    """The ordered schema migrations every SQL store applies (migration N is item N - 1)."""
+    return MIGRATIONS
