@@ -127,6 +127,7 @@ __all__ = [
     "WorkflowPageQuery",
     "WorkflowRecord",
     "open_store",
+    "schema_migrations",
     "timers_key",
     "workflow_key",
 ]
