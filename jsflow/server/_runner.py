@@ -66,21 +66,34 @@ class Runner:
         return record.workflow_id if record is not None else f"token:{digest}"
 
     async def settle(self, inst: WorkflowInstance, wait: float | None) -> WorkflowInstance:
-        """For ``?wait``: if ``inst`` is still running (another worker is advancing
-        it), wait until it suspends or finishes, at most ``wait`` seconds. A status
+        """For ``?wait``: wait until the instance has settled (it suspended or
+        finished, and no buffered event is about to reach it), at most ``wait`` seconds. A status
         change wakes the wait (``store.wait_for_change``: within milliseconds from
         another process on PostgreSQL); re-reading every ``POLL_SECONDS`` is the fallback."""
-        if not wait or inst.status != "running":
+        if not wait:
             return inst
         deadline = time.monotonic() + wait
         store, key = self.host.store, workflow_key(inst.workflow_id)
         while True:
             mark = store.change_marker()  # before the read: a change after it wakes us
-            inst = await self.run(self.host.get, inst.workflow_id)
+            inst, settled = await self.run(self._observe, inst.workflow_id)
             left = deadline - time.monotonic()
-            if inst.status != "running" or left <= 0:
+            if settled or left <= 0:
                 return inst
             await asyncio.to_thread(store.wait_for_change, min(POLL_SECONDS, left), key, since=mark)
+
+    def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool]:
+        """The instance, and whether it has settled: not running, and no buffered
+        event about to reach one of its waits (the advancing process delivers it
+        right after its save). Buffered events are read before the instance, so a
+        delivery between the two reads shows as "running", never as a stale
+        "suspended"."""
+        buffered = {e.name for e in self.host.store.pending_events(workflow_id)}
+        inst = self.host.get(workflow_id)
+        if inst.status == "running":
+            return inst, False
+        names = {n for w in inst.waits if w.kind == "event" for n in (w.event_names or ())}
+        return inst, not (inst.status == "suspended" and names & buffered)
 
     def close(self) -> None:
         """Finish running advances, drop queued ones."""
