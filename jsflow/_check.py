@@ -41,6 +41,8 @@ def check_script(config: RunConfig, script: str, entry: str, extensions: Sequenc
         except ResourceLimitExceeded as exc:
             error = ResourceLimitError(f"top-level code {exc}", limit=exc.limit)
             return ScriptCheck(False, kind, entry, run.entry_type, error)
+        if kind == "script":  # a module's entry type is known from loading it
+            run.entry_type = run.sandbox.call("__typeofGlobal", run.entry_global)
         known = {n for ext in extensions for n in ext.globals}
         undefined = _undefined_calls(run, script, known)
     finally:

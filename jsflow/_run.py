@@ -158,7 +158,7 @@ class Run:
         self.host_time = 0.0  # seconds spent persisting journal writes, charged to the budget
         self.held = 0  # bytes of JSON the host handed to the script (see hold)
         self.applied = 0  # the bytes the memory limit currently makes room for
-        self.entry_type = "undefined"
+        self.entry_type = "undefined"  # known after load for modules; check() asks for scripts
         limits = config.limits
         self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory, stack=limits.stack))
 
@@ -253,7 +253,6 @@ class Run:
             else:
                 sb.run_script(_with_entry_capture(self.script, entry))
                 self.entry_global = _ENTRY_GLOBAL if is_identifier(entry) else entry
-                self.entry_type = sb.call("__typeofGlobal", self.entry_global)
         except JSError as exc:
             raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
 

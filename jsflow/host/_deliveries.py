@@ -28,7 +28,7 @@ from ._errors import (
     translate,
 )
 from ._hooks import maybe_await
-from ._load import Loaded, header_text, load, load_record
+from ._load import Loaded, header_text, load, load_record, script_source
 from ._tokens import hash_token
 from ._views import WorkflowInstance, instance_view
 from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim, WorkflowRecord
@@ -218,8 +218,7 @@ async def retry(host: WorkflowHost, workflow_id: str, version: str | None) -> Wo
         tx.trim_journal(workflow_id, len(journal))
         tx.clear_recoveries(workflow_id)
         tx.append_history(workflow_id, "retried", {"dropped": dropped - len(journal)})
-    again = Loaded(saved, loaded.waits, loaded.script, state, inline, loaded.requirements)
-    again.script = load(host, workflow_id).script if script_hash != record.script_hash else loaded.script
+    again = Loaded(saved, loaded.waits, script_source(host, saved), state, inline, loaded.requirements)
     delivery = Delivery(owner=True, acquire=True)
     return await settle(host, workflow_id, await drive(host, workflow_id, delivery, again))
 

@@ -56,7 +56,7 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
-from ._load import Loaded, header_text, load, with_status
+from ._load import Loaded, header_text, load
 from ._tokens import hash_token
 from ._views import TokenInfo, WorkflowInstance, instance_view
 from .store import ConcurrencyError, InboxError, InstanceStatus, PendingWait, StoreSession
@@ -265,7 +265,7 @@ class Attempt:
 
     def _first_write(self, tx: StoreSession) -> None:
         saved = tx.save_workflow(
-            with_status(self.record, InstanceStatus.RUNNING), expected_version=self.record.version
+            replace(self.record, status=InstanceStatus.RUNNING), expected_version=self.record.version
         )
         for op in self.ops:
             op(tx)
@@ -332,15 +332,11 @@ class Attempt:
                 tx.replace_waits(wid, waits)
             if self.delivery.history is not None:
                 tx.append_history(wid, *self.delivery.history)
-            tx.append_history(wid, _history_kind(result), outcome_detail(result, waits))
+            tx.append_history(wid, result.status.value, outcome_detail(result, waits))
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)
         self._committed(saved)
         return instance_view(saved, waits), issued
-
-
-def _history_kind(result: WorkflowResult) -> str:
-    return str(result.status.value)
 
 
 def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:

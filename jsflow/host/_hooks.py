@@ -186,10 +186,7 @@ class HookRegistry:
     # -- journal codec: the raw hook token never reaches the store -------------------
     def entry_text(self, entry: JournalEntry) -> str:
         """The JSON text to store for one journal entry (createHook: without token/url)."""
-        if entry.name == HOOK_CREATE and isinstance(entry.result, dict):
-            result = {k: v for k, v in entry.result.items() if k not in _REDACTED}
-            entry = entry.model_copy(update={"result": result})
-        return entry.model_dump_json(exclude_none=True)
+        return _stripped(entry).model_dump_json(exclude_none=True)
 
     def inflate(self, workflow_id: str, journal: list[JournalEntry]) -> list[JournalEntry]:
         """The journal the engine sees: createHook entries with their derived token and URL."""
@@ -208,12 +205,7 @@ class HookRegistry:
         """The journal to store inline: createHook entries without token/url."""
         if not any(e.name == HOOK_CREATE for e in journal):
             return journal
-        return [
-            e.model_copy(update={"result": {k: v for k, v in e.result.items() if k not in _REDACTED}})
-            if e.name == HOOK_CREATE and isinstance(e.result, dict)
-            else e
-            for e in journal
-        ]
+        return [_stripped(e) for e in journal]
 
     # -- issuing tokens at a suspension ----------------------------------------------------
     def issue(self, workflow_id: str, wait: Any, kind: str) -> IssuedToken:
@@ -227,6 +219,12 @@ class HookRegistry:
             return IssuedToken(None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url)
         spec = self.specs.get(wait.function_name)
         return IssuedToken(spec, new_token(), expires_at, args, wait.wait_id, wait.function_name, kind)
+
+
+def _stripped(entry: JournalEntry) -> JournalEntry:
+    if entry.name != HOOK_CREATE or not isinstance(entry.result, dict):
+        return entry
+    return entry.model_copy(update={"result": {k: v for k, v in entry.result.items() if k not in _REDACTED}})
 
 
 def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime | None:

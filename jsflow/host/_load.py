@@ -10,7 +10,7 @@ costs one row, not a rewrite of the state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter, ValidationError
@@ -92,17 +92,14 @@ def compose(
     host: WorkflowHost, record: WorkflowRecord, header: WorkflowState, rows: list[str]
 ) -> WorkflowState:
     """The engine's state: header + journal rows, createHook tokens derived again."""
-    journal = list(header.journal)
+    journal = header.journal
     if rows:
         try:
-            journal += _ENTRIES.validate_json("[" + ",".join(rows) + "]")
+            journal = journal + _ENTRIES.validate_json("[" + ",".join(rows) + "]")
         except (ValidationError, ValueError) as exc:
             raise CorruptStateError(record.workflow_id, f"a journal row is malformed: {exc}"[:500]) from exc
-    for index, entry in enumerate(journal):
-        if entry.slot < 0:
-            raise CorruptStateError(record.workflow_id, f"journal entry {index} has a negative slot")
     journal = host.hooks.inflate(record.workflow_id, journal)
-    if not rows and journal is header.journal:
+    if journal is header.journal:
         return header
     return header.model_copy(update={"journal": journal})
 
@@ -127,7 +124,3 @@ def script_source(host: WorkflowHost, record: WorkflowRecord) -> str:
             host.script_cache.clear()
         host.script_cache[key] = source
     return source
-
-
-def with_status(record: WorkflowRecord, status: str, state: str | None = None) -> WorkflowRecord:
-    return replace(record, status=status, state=record.state if state is None else state)

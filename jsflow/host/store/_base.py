@@ -17,12 +17,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from ._changes import ChangeBoard
-from ._codec import Clock, utc_now
+from ._codec import Clock, normalize_time, utc_now
 from ._durable import DurableOneShots, DurableSession
 from ._records import (
     HistoryEvent,
@@ -243,16 +244,16 @@ class Store(DurableOneShots, StoreSession):
         Each is re-stamped (``updated_at`` = now, ``version`` + 1) in the same
         transaction, so other workers no longer see it as stale and the previous
         owner's next write fails its version check (the fence). Returns the
-        re-stamped records. SQL stores override this (PostgreSQL: one statement
-        with ``FOR UPDATE SKIP LOCKED``).
+        re-stamped records. This generic form selects, then re-stamps each with
+        the version check (exclusive on SQLite and the memory store, whose writer
+        is single); PostgreSQL overrides it with one ``FOR UPDATE SKIP LOCKED``
+        statement.
         """
         taken: list[WorkflowRecord] = []
         with self.transaction() as tx:
             for record in tx.list_stale(updated_before, limit, capabilities):
                 version = tx.bump_workflow(record.workflow_id, record.version)
-                current = tx.get_workflow(record.workflow_id)
-                assert current is not None and current.version == version
-                taken.append(current)
+                taken.append(replace(record, version=version, updated_at=normalize_time(self.clock())))
         return taken
 
     # -- store-wide operations -----------------------------------------------

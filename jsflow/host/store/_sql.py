@@ -47,7 +47,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -58,7 +57,7 @@ from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
-from ._sql_session import WAIT_COLUMNS, WORKFLOW_COLUMNS, SQLSession, wait_from_row, workflow_from_row
+from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
 
 MAX_IDLE_CONNECTIONS = 8
 T = TypeVar("T")
@@ -300,31 +299,6 @@ class SQLStore(Store):
             if released:
                 tx.changed.add(TIMERS_KEY)
             return released
-
-    def claim_stale_runs(
-        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
-    ) -> list[WorkflowRecord]:
-        """See ``Store.claim_stale_runs``. Generic form: select, then re-stamp each
-        with the version check (exclusive on SQLite, whose writer is single)."""
-        now = normalize_time(self.clock())
-        clause, names = capability_clause("workflows", capabilities)
-        with self.transaction() as tx:
-            assert isinstance(tx, SQLSession)
-            rows = tx.query(
-                f"SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE status = 'running' AND updated_at < ?"
-                f"{clause} ORDER BY updated_at, workflow_id LIMIT ?" + self.claim_lock_suffix,
-                (to_ms(updated_before), *names, max(int(limit), 0)),
-            )
-            taken = []
-            for row in rows:
-                record = workflow_from_row(row)
-                changed = tx.execute(
-                    "UPDATE workflows SET updated_at = ?, version = ? WHERE workflow_id = ? AND version = ?",
-                    (to_ms(now), record.version + 1, record.workflow_id, record.version),
-                )
-                if changed:
-                    taken.append(replace(record, updated_at=now, version=record.version + 1))
-            return taken
 
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         with self.transaction() as tx:
