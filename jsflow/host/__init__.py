@@ -34,6 +34,7 @@ from ._errors import (
     UpgradeError,
     WaitSelectionError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "WaitInfo",
     "WaitSelectionError",
     "WorkflowBusyError",
+    "WorkflowExistsError",
     "WorkflowFinishedError",
     "WorkflowHost",
     "WorkflowInstance",
