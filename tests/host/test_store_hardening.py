@@ -4,11 +4,11 @@ idempotency keys bound to their request, one hook secret per store."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from _host_helpers import FakeClock, open_host
-from conftest import Backend
 
 from jsflow.host import EventReceipt, IdempotencyKeyConflictError, WorkflowHost
 
@@ -21,6 +21,8 @@ async function main(name) {
 """
 NEVER = "async function main() { await waitForEvent('never'); }"
 # names a text match on the JSON list of names never finds
+#: the ``backend`` fixture of tests/host/conftest.py
+Backend = Callable[..., Any]
 AWKWARD_NAMES = ['say "hi"', "back\\slash", "ctl\x01\x1f\x7f", "50%_off", "[x]", "é ünïcode 😀"]
 
 
