@@ -33,6 +33,7 @@ from ._errors import (
     UpgradeError,
     WaitSelectionError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "WaitInfo",
     "WaitSelectionError",
     "WorkflowBusyError",
+    "WorkflowExistsError",
     "WorkflowFinishedError",
     "WorkflowHost",
     "WorkflowInstance",

@@ -16,6 +16,7 @@ these at one boundary (``translate``), with the original chained as
     ├── HostClosedError                       the host was used after close()
     ├── UnknownWorkflowError  (+store)        no instance with that id
     ├── UnknownScriptError    (+store)        no script with that name/hash
+    ├── WorkflowExistsError                   start() with an id that runs another script/arguments
     ├── WorkflowFinishedError                 the instance is completed/faulted/cancelled
     ├── WorkflowNotFaultedError               retry() of an instance that is not faulted
     ├── AlreadyResumedError   (+WaitNotPendingError)  the wait was completed by someone else
@@ -70,6 +71,23 @@ class WorkflowFinishedError(HostError):
         self.workflow_id = workflow_id
         self.status = status
         self.action = action
+
+
+class WorkflowExistsError(HostError):
+    """``start()`` with a ``workflow_id`` that already exists under another script
+    name or other arguments. Starting it again with the same script name and
+    arguments is not an error: it returns the existing instance.
+    ``script_name`` is the existing instance's script; ``conflict`` says what
+    differs ("script" or "arguments")."""
+
+    def __init__(self, workflow_id: str, script_name: str, conflict: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} already exists with other {conflict} "
+            f"(script {script_name!r}); choose another id or start it with the same script and arguments"
+        )
+        self.workflow_id = workflow_id
+        self.script_name = script_name
+        self.conflict = conflict
 
 
 class WorkflowNotFaultedError(HostError):

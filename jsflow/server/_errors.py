@@ -44,6 +44,7 @@ from jsflow.host import (
     UpgradeError,
     WaitSelectionError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
@@ -81,6 +82,7 @@ STATUS: dict[type[BaseException], int] = {
     UnknownScriptError: 404,
     TokenNotFoundError: 404,
     WorkflowFinishedError: 409,
+    WorkflowExistsError: 409,
     WorkflowNotFaultedError: 409,
     AlreadyResumedError: 409,
     TokenUsedError: 409,
