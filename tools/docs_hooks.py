@@ -117,9 +117,8 @@ def _fields(schema: dict[str, Any]) -> str:
     required = set(schema.get("required", ()))
     rows = ["| field | type | required | description |", "| --- | --- | --- | --- |"]
     for field, spec in schema.get("properties", {}).items():
-        rows.append(
-            f"| `{field}` | {_type(spec)} | {_yes(field in required)} | {_cell(spec.get('description', ''))} |"
-        )
+        about = _cell(spec.get("description", ""))
+        rows.append(f"| `{field}` | {_type(spec)} | {_yes(field in required)} | {about} |")
     return "\n".join(rows) + "\n"
 
 
