@@ -3,11 +3,12 @@
 Run: .venv/bin/python bench/catchguard.py (from the repository root)."""
 
 import glob
+import pathlib
 import time
 
 from js_runtime import _catchguard as cg
 
-srcs = [open(f).read() for f in sorted(glob.glob("samples/*.js"))]
+srcs = [pathlib.Path(f).read_text() for f in sorted(glob.glob("samples/*.js"))]
 big = max(srcs, key=len)
 print("files", len(srcs), "largest bytes", len(big.encode()))
 for label, src in [("largest sample", big), ("all samples joined", "\n".join(srcs))]:
