@@ -12,6 +12,7 @@ from ._errors import (
     InvalidPayloadError,
     InvalidStateError,
     JournalCompatibilityError,
+    PayloadSchemaError,
     PayloadTooLargeError,
     ResourceLimitError,
     RetryableStepError,
@@ -37,6 +38,7 @@ from ._state import (
     WorkflowStatus,
 )
 from ._steps import StepContext, current_step
+from ._waits import payload_matches
 
 __all__ = [
     "Action",
@@ -50,6 +52,7 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
+    "PayloadSchemaError",
     "PayloadTooLargeError",
     "RaiseEvent",
     "ReplayOutcome",
@@ -74,6 +77,7 @@ __all__ = [
     "WorkflowStatus",
     "current_step",
     "parse_duration",
+    "payload_matches",
     "run_sync",
     "validate_payload",
 ]
