@@ -4,7 +4,7 @@ The engine (this package) turns "script + state + event" into "result + new
 state". The durable host is ``jsflow.host``; the CLI is ``jsflow.cli``.
 """
 
-from ._actions import Action, RaiseEvent, Resume, Timeout
+from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._durations import parse_duration
 from ._engine import BoundWorkflow, ScriptCheck, WorkflowEngine
 from ._errors import (
@@ -14,6 +14,8 @@ from ._errors import (
     JournalCompatibilityError,
     PayloadSchemaError,
     PayloadTooLargeError,
+    QueryError,
+    QueryNotFoundError,
     ResourceLimitError,
     RetryableStepError,
     RunClosedError,
@@ -21,6 +23,7 @@ from ._errors import (
     ScriptError,
     StateVersionError,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowError,
 )
 from ._extension import Extension
@@ -43,6 +46,7 @@ from ._waits import payload_matches
 __all__ = [
     "Action",
     "BoundWorkflow",
+    "Cancel",
     "EventNotAwaitedError",
     "Extension",
     "InvalidPayloadError",
@@ -54,6 +58,8 @@ __all__ = [
     "LiveRun",
     "PayloadSchemaError",
     "PayloadTooLargeError",
+    "QueryError",
+    "QueryNotFoundError",
     "RaiseEvent",
     "ReplayOutcome",
     "ResourceLimitError",
@@ -70,6 +76,7 @@ __all__ = [
     "Wait",
     "WaitNotPendingError",
     "WaitRecord",
+    "WorkflowCancelledError",
     "WorkflowEngine",
     "WorkflowError",
     "WorkflowResult",

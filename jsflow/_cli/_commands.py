@@ -18,8 +18,7 @@ from typing import Any
 
 import click
 
-from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance, hash_token
-from jsflow.host.store import timers_key
+from jsflow.host import EventReceipt, UnknownScriptError, UnknownWorkflowError, WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
@@ -178,8 +177,10 @@ def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> Non
     """Warn when nothing suggests the workflow will ever wait for ``name``: not its
     pending waits, not its script's source (a typo, or an event for another script)."""
     awaited = {n for w in inst.waits for n in (w.event_names or ())}
-    script = sess.host.store.get_script(inst.script_name, inst.script_hash)
-    source = script.source if script is not None else ""
+    try:
+        source = sess.host.get_script(inst.script_name, inst.script_hash).source
+    except UnknownScriptError:
+        source = ""
     if name in awaited or re.search(_LITERAL.format(re.escape(name)), source):
         return
     known = sorted(awaited | {m.group(2) for m in _EVENT_NAMES.finditer(source)})
@@ -248,10 +249,10 @@ def resume_token(
     """
     value = parse_value(payload, "payload") if payload is not None else None
     with open_existing(db, regs, settings) as sess:
-        record = sess.host.store.get_token(hash_token(token)) if token else None
-        if record is not None:
-            sess.prepare(sess.host.get(record.workflow_id))
-        with sess.advancing(record.workflow_id if record is not None else None):
+        owner = sess.host.token_workflow_id(token) if token else None
+        if owner is not None:
+            sess.prepare(sess.host.get(owner))
+        with sess.advancing(owner):
             inst = sess.host.resume_with_token(token, value)
         report(sess, inst, as_json)
 
@@ -450,7 +451,7 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
     try:
         while not stop.is_set():
             seen = len(sess.tokens.issued)
-            mark = sess.host.store.change_marker()  # a timer stored during the pass still wakes us
+            mark = sess.host.change_marker()  # a timer stored during the pass still wakes us
             fired = _pass(sess, warned)
             total += fired
             if fired or len(sess.tokens.issued) > seen:
@@ -473,12 +474,12 @@ def _wait(sess: Session, stop: threading.Event, timeout: float, mark: int) -> No
     (``store.wait_for_change``: LISTEN/NOTIFY on PostgreSQL; polling elsewhere)."""
     end = time.monotonic() + timeout
     while not stop.is_set() and (left := end - time.monotonic()) > 0:
-        if sess.host.store.wait_for_change(min(left, 0.1), timers_key(), since=mark):
+        if sess.host.wait_for_timers(min(left, 0.1), since=mark):
             return
 
 
 def _sleep_for(sess: Session, poll_interval: float) -> float:
-    due = sess.host.store.next_due_time()
+    due = sess.host.next_due_time()
     if due is None:
         return poll_interval
     return max(0.0, min(poll_interval, (due - sess.host.clock()).total_seconds()))

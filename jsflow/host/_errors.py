@@ -16,6 +16,7 @@ these at one boundary (``translate``), with the original chained as
     ├── HostClosedError                       the host was used after close()
     ├── UnknownWorkflowError  (+store)        no instance with that id
     ├── UnknownScriptError    (+store)        no script with that name/hash
+    ├── WorkflowExistsError                   start() with an id that runs another script/arguments
     ├── WorkflowFinishedError                 the instance is completed/faulted/cancelled
     ├── WorkflowNotFaultedError               retry() of an instance that is not faulted
     ├── AlreadyResumedError   (+WaitNotPendingError)  the wait was completed by someone else
@@ -26,6 +27,7 @@ these at one boundary (``translate``), with the original chained as
     ├── MissingRegistrationError              this process lacks a step/suspend the instance needs
     ├── WaitSelectionError    (+LookupError)  a bare resume found no single suspend/token wait
     ├── InvalidWorkflowIdError (+ValueError)  an empty or non-string workflow id
+    ├── IdempotencyKeyConflictError (+store)  an idempotency key reused for another event name or payload
     ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
@@ -70,6 +72,23 @@ class WorkflowFinishedError(HostError):
         self.workflow_id = workflow_id
         self.status = status
         self.action = action
+
+
+class WorkflowExistsError(HostError):
+    """``start()`` with a ``workflow_id`` that already exists under another script
+    name or other arguments. Starting it again with the same script name and
+    arguments is not an error: it returns the existing instance.
+    ``script_name`` is the existing instance's script; ``conflict`` says what
+    differs ("script" or "arguments")."""
+
+    def __init__(self, workflow_id: str, script_name: str, conflict: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} already exists with other {conflict} "
+            f"(script {script_name!r}); choose another id or start it with the same script and arguments"
+        )
+        self.workflow_id = workflow_id
+        self.script_name = script_name
+        self.conflict = conflict
 
 
 class WorkflowNotFaultedError(HostError):
@@ -190,6 +209,12 @@ class InvalidWorkflowIdError(HostError, ValueError):
         self.workflow_id = workflow_id
 
 
+class IdempotencyKeyConflictError(HostError, store_errors.IdempotencyKeyConflictError):
+    """``send_event`` with an idempotency key that was first used for another event
+    name or payload: nothing was stored (``workflow_id``, ``idempotency_key``,
+    ``event_id`` of the first request)."""
+
+
 class AdvanceFailedError(HostError):
     """An advance failed with an unexpected error after it changed the instance;
     the instance was faulted (``retry`` runs it again from its last good state).
@@ -208,6 +233,7 @@ _MAP: dict[type[BaseException], type[HostError]] = {
     store_errors.TokenNotFoundError: TokenNotFoundError,
     store_errors.TokenUsedError: TokenUsedError,
     store_errors.TokenExpiredError: TokenExpiredError,
+    store_errors.IdempotencyKeyConflictError: IdempotencyKeyConflictError,
 }
 
 

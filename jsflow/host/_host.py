@@ -31,8 +31,9 @@ from jsflow import JournalEntry, WorkflowEngine, run_sync
 from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
-from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WorkflowInstance
-from .store import ScriptVersion, Store, open_store
+from ._tokens import hash_token
+from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
+from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
@@ -404,6 +405,90 @@ class WorkflowHost:
         returns the ids deleted."""
         self._check_open()
         return self.store.delete_workflows(list(workflow_ids))
+
+    # -- reads for tools (the CLI, the server) -----------------------------------------
+    def pending_events(self, workflow_id: str) -> list[InboxEvent]:
+        """The instance's buffered events (stored, not yet delivered), oldest first."""
+        self._check_open()
+        return self.store.pending_events(workflow_id)
+
+    def arguments(self, workflow_id: str) -> list[Any] | None:
+        """The arguments the instance was started with (None if its state is unreadable)."""
+        self._check_open()
+        return _ops.arguments(self, workflow_id)
+
+    def get_script(self, name: str, version: str | None = None) -> ScriptVersion:
+        """A stored script version (the newest of ``name`` without ``version``);
+        ``UnknownScriptError`` if there is none."""
+        self._check_open()
+        return _ops.get_script(self, name, version)
+
+    def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
+        """Every stored script version (of ``name`` if given)."""
+        self._check_open()
+        return self.store.list_scripts(name)
+
+    def token_workflow_id(self, token: str) -> str | None:
+        """The id of the instance a resume token belongs to (used or not), or None."""
+        self._check_open()
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return None
+        record = self.store.get_token(hash_token(token))
+        return record.workflow_id if record is not None else None
+
+    def hook_token(self, workflow_id: str, wait: WaitInfo) -> str | None:
+        """The token of a JS ``createHook`` wait (derived again from the host secret;
+        it is never stored), or None for other waits."""
+        if wait.kind != "hook" or not wait.arguments:
+            return None
+        return self.hooks.derive_token(workflow_id, str(wait.arguments[0]))
+
+    def hook_url(self, workflow_id: str, wait: WaitInfo) -> str | None:
+        """Where an external system posts to resume a ``createHook`` wait, or None."""
+        token = self.hook_token(workflow_id, wait)
+        return None if token is None else f"{self.hook_base_url}/{token}"
+
+    def ping(self) -> None:
+        """One indexed read of the store: raises if the store is unreachable."""
+        self._check_open()
+        self.store.get_script("healthz")
+
+    def next_due_time(self) -> datetime | None:
+        """When the earliest pending timer of any instance is due (None: no timer)."""
+        self._check_open()
+        return self.store.next_due_time()
+
+    def change_marker(self) -> int:
+        """A marker to pass as ``since`` to ``wait_for_change``/``wait_for_timers``,
+        taken before a read so a change after the read is not missed."""
+        return self.store.change_marker()
+
+    def wait_for_change(self, workflow_id: str, timeout: float, *, since: int) -> bool:
+        """Block up to ``timeout`` seconds until the instance changes (another
+        process's change too, on PostgreSQL); True if it did."""
+        return self.store.wait_for_change(timeout, workflow_key(workflow_id), since=since)
+
+    def wait_for_timers(self, timeout: float, *, since: int) -> bool:
+        """Block up to ``timeout`` seconds until a timer is stored or changed; True if one was."""
+        return self.store.wait_for_change(timeout, timers_key(), since=since)
+
+    def adopt_registrations(self, other: WorkflowHost) -> WorkflowHost:
+        """Take over ``other``'s token suspend functions (with their hooks) and its
+        token listeners: for a tool that runs an application's host on its own store."""
+        for spec in list(other.hooks.specs.values()):
+            if spec.name not in self.hooks.specs:
+                self.register_suspend_function(
+                    spec.name,
+                    before_suspend=spec.before_suspend,
+                    before_resume=spec.before_resume,
+                    before_timeout_resume=spec.before_timeout_resume,
+                    expires_in=spec.expires_in,
+                    resume_at=spec.resume_at,
+                )
+        for listener in other.token_listeners:
+            if listener not in self.token_listeners:
+                self.token_listeners.append(listener)
+        return self
 
     # -- sync twins --------------------------------------------------------------------
     def start(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from jsflow.host import WorkflowInstance
+from jsflow.host import UnknownWorkflowError, WorkflowInstance
 
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
 from ._errors import ApiError
@@ -51,19 +51,16 @@ def _counted(ctx: ServerContext, op: str, inst: WorkflowInstance) -> InstanceOut
 
 
 def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
+    """Start, or return the instance the id already names. The rule for an existing
+    id is the host's (``WorkflowExistsError`` for another script or arguments)."""
     host = ctx.host
+    existed = False
     if body.workflow_id is not None:
-        existing = host.store.get_workflow(body.workflow_id)
-        if existing is not None:
-            if existing.script_name != body.script:
-                raise ApiError(
-                    409,
-                    "WorkflowIdConflictError",
-                    f"workflow {body.workflow_id!r} exists and runs script {existing.script_name!r}",
-                    workflow_id=body.workflow_id,
-                    script=existing.script_name,
-                )
-            return False, instance_out(host, host.get(body.workflow_id))
+        try:
+            host.get(body.workflow_id)
+            existed = True
+        except UnknownWorkflowError:
+            pass
     inst = host.start(
         body.script,
         *body.args,
@@ -72,6 +69,8 @@ def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
         version=body.version,
         metadata=body.metadata,
     )
+    if existed:
+        return False, instance_out(host, inst)
     return True, _counted(ctx, "start", inst)
 
 

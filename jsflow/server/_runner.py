@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from jsflow.host import WorkflowHost, WorkflowInstance, hash_token
-from jsflow.host.store import workflow_key
 
 T = TypeVar("T")
 #: how often ``?wait`` looks at an instance that is still running
@@ -61,9 +60,8 @@ class Runner:
 
     async def token_key(self, token: str) -> str:
         """The lock key for a token resume: its instance's id when the token is known."""
-        digest = hash_token(token)
-        record = await self.run(self.host.store.get_token, digest)
-        return record.workflow_id if record is not None else f"token:{digest}"
+        owner = await self.run(self.host.token_workflow_id, token)
+        return owner if owner is not None else f"token:{hash_token(token)}"
 
     async def settle(self, inst: WorkflowInstance, wait: float | None) -> WorkflowInstance:
         """For ``?wait``: wait until the instance has settled (it suspended or
@@ -73,14 +71,14 @@ class Runner:
         if not wait:
             return inst
         deadline = time.monotonic() + wait
-        store, key = self.host.store, workflow_key(inst.workflow_id)
+        host, wid = self.host, inst.workflow_id
         while True:
-            mark = store.change_marker()  # before the read: a change after it wakes us
-            inst, settled = await self.run(self._observe, inst.workflow_id)
+            mark = host.change_marker()  # before the read: a change after it wakes us
+            inst, settled = await self.run(self._observe, wid)
             left = deadline - time.monotonic()
             if settled or left <= 0:
                 return inst
-            await asyncio.to_thread(store.wait_for_change, min(POLL_SECONDS, left), key, since=mark)
+            await asyncio.to_thread(host.wait_for_change, wid, min(POLL_SECONDS, left), since=mark)
 
     def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool]:
         """The instance, and whether it has settled: not running, and no buffered
@@ -88,7 +86,7 @@ class Runner:
         right after its save). Buffered events are read before the instance, so a
         delivery between the two reads shows as "running", never as a stale
         "suspended"."""
-        buffered = {e.name for e in self.host.store.pending_events(workflow_id)}
+        buffered = {e.name for e in self.host.pending_events(workflow_id)}
         inst = self.host.get(workflow_id)
         if inst.status == "running":
             return inst, False
