@@ -21,7 +21,7 @@ script code runs.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jsflow import Cancel
 
@@ -84,14 +84,3 @@ def request(host: WorkflowHost, workflow_id: str, reason: str | None) -> Workflo
             continue
         return instance_view(saved, [*kept, row])
     raise WorkflowBusyError(workflow_id, 50)
-
-
-def requested_reason(wait: PendingWait) -> Any:
-    """The reason a stored cancellation request carries."""
-    import json
-
-    try:
-        args = json.loads(wait.arguments_json)
-    except ValueError:
-        return None
-    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None

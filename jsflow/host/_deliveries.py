@@ -229,9 +229,7 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
     wid, wait = claim.workflow_id, claim.wait
     history = ("timer_fired", {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id})
     if wait.kind == "cancel":  # a cancellation stored for a worker that can run the instance
-        from ._cancel import requested_reason
-
-        action: Any = Cancel(requested_reason(wait))
+        action: Any = Cancel(_requested_reason(wait.arguments_json))
         history = ("cancel_delivered", {"reason": action.reason, "cleanup": True, "worker": host.worker_id})
     elif wait.kind in ("event", "hook"):
         action = Timeout(wait.wait_id)
@@ -251,6 +249,15 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
         return []
 
     return await drive(host, wid, Delivery(action, history, check=check))
+
+
+def _requested_reason(arguments_json: str) -> str | None:
+    """The reason a stored cancellation request (``_cancel.request``) carries."""
+    try:
+        args = json.loads(arguments_json)
+    except ValueError:
+        return None
+    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
 
 
 async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:
