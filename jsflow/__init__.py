@@ -4,7 +4,7 @@ The engine (this package) turns "script + state + event" into "result + new
 state". The durable host is ``jsflow.host``; the CLI is ``jsflow.cli``.
 """
 
-from ._actions import Action, RaiseEvent, Resume, Timeout
+from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._durations import parse_duration
 from ._engine import BoundWorkflow, ScriptCheck, WorkflowEngine
 from ._errors import (
@@ -12,7 +12,10 @@ from ._errors import (
     InvalidPayloadError,
     InvalidStateError,
     JournalCompatibilityError,
+    PayloadSchemaError,
     PayloadTooLargeError,
+    QueryError,
+    QueryNotFoundError,
     ResourceLimitError,
     RetryableStepError,
     RunClosedError,
@@ -20,6 +23,7 @@ from ._errors import (
     ScriptError,
     StateVersionError,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowError,
 )
 from ._extension import Extension
@@ -37,10 +41,12 @@ from ._state import (
     WorkflowStatus,
 )
 from ._steps import StepContext, current_step
+from ._waits import payload_matches
 
 __all__ = [
     "Action",
     "BoundWorkflow",
+    "Cancel",
     "EventNotAwaitedError",
     "Extension",
     "InvalidPayloadError",
@@ -50,7 +56,10 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
+    "PayloadSchemaError",
     "PayloadTooLargeError",
+    "QueryError",
+    "QueryNotFoundError",
     "RaiseEvent",
     "ReplayOutcome",
     "ResourceLimitError",
@@ -67,6 +76,7 @@ __all__ = [
     "Wait",
     "WaitNotPendingError",
     "WaitRecord",
+    "WorkflowCancelledError",
     "WorkflowEngine",
     "WorkflowError",
     "WorkflowResult",
@@ -74,6 +84,7 @@ __all__ = [
     "WorkflowStatus",
     "current_step",
     "parse_duration",
+    "payload_matches",
     "run_sync",
     "validate_payload",
 ]

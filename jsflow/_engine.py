@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._actions import Action, RaiseEvent, Resume, Timeout
+from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._check import check_script
 from ._errors import WorkflowError
 from ._extension import INTERNAL_PREFIX, Extension
@@ -30,6 +30,7 @@ from ._retry import RetryPolicy
 from ._run import JournalHook, JournalWrite, Run, RunConfig, is_identifier
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
+from ._waits import schema_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,11 +90,14 @@ class WorkflowEngine:
         return self
 
     def register_suspend_function(
-        self, name: str, resume_at: Callable[..., Any] | None = None
+        self, name: str, resume_at: Callable[..., Any] | None = None, *, schema: Any = None
     ) -> WorkflowEngine:
+        """``schema``: a JSON Schema (a dict, Draft 2020-12) or a pydantic model
+        class; a resume value that violates it is refused with ``PayloadSchemaError``."""
         _check_name(name)
+        json_schema = schema_of(schema)
         self._steps.pop(name, None)
-        self._suspends[name] = SuspendFunction(name, resume_at)
+        self._suspends[name] = SuspendFunction(name, resume_at, json_schema)
         return self
 
     @property
@@ -115,10 +119,10 @@ class WorkflowEngine:
         return decorate
 
     def suspend(
-        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None
+        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None, schema: Any = None
     ) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
-            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn)
+            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn, schema=schema)
             return fn
 
         return decorate
@@ -205,6 +209,7 @@ class WorkflowEngine:
                 suspends[name] = SuspendFunction(name, resume_at)
                 config.internal_suspends.append(name)
             config.extension_js.append(ext.js)
+            config.descriptions.update(ext.descriptions)
         return config
 
     # -- live runs -------------------------------------------------------------------
@@ -252,6 +257,29 @@ class WorkflowEngine:
         """Replay the journal against ``script`` without running any step: the drift check."""
         with self.open_run(script, state, extensions=extensions) as run:
             return run.replay_outcome()
+
+    def query(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        name: str,
+        *args: Any,
+        extensions: Sequence[Extension] = (),
+    ) -> Any:
+        """Answer query ``name`` (a ``defineQuery`` handler) with ``args`` from the
+        state's journal replayed against ``script``; no step runs, nothing is
+        journaled, ``state`` is unchanged. Bounded by ``limits.time``.
+        ``QueryNotFoundError`` for an unknown name, ``QueryError`` when the
+        handler throws, is async, or schedules a step, suspend or wait."""
+        with self.open_run(script, state, extensions=extensions) as run:
+            return run.query(name, *args)
+
+    def list_queries(
+        self, script: str, state: WorkflowState | str, *, extensions: Sequence[Extension] = ()
+    ) -> list[str]:
+        """The names of the queries the script has defined at ``state`` (replayed)."""
+        with self.open_run(script, state, extensions=extensions) as run:
+            return run.query_names
 
     def check(
         self, script: str, entry_point: str = "main", *, extensions: Sequence[Extension] = ()
@@ -329,6 +357,20 @@ class WorkflowEngine:
         action = Timeout(wait_id=wait_id)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
+    async def acancel_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        reason: str | None = None,
+        *,
+        on_journal: StateHook | None = None,
+    ) -> WorkflowResult:
+        """Deliver a cancellation: every pending wait rejects with a JS
+        ``CancelledError`` (``reason`` on it), catch/finally blocks may run steps
+        to compensate (within ``limits.time`` and at most 100 journal entries),
+        and the result is CANCELLED whatever the script does."""
+        return await self._advance(script, WorkflowState.coerce(state), Cancel(reason), on_journal)
+
     async def arecover_workflow(
         self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None
     ) -> WorkflowResult:
@@ -386,6 +428,16 @@ class WorkflowEngine:
     ) -> WorkflowResult:
         return run_sync(self.atimeout_event(script, state, wait_id=wait_id, on_journal=on_journal))
 
+    def cancel_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        reason: str | None = None,
+        *,
+        on_journal: StateHook | None = None,
+    ) -> WorkflowResult:
+        return run_sync(self.acancel_workflow(script, state, reason, on_journal=on_journal))
+
     def recover_workflow(
         self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None
     ) -> WorkflowResult:
@@ -428,6 +480,12 @@ _RESERVED = frozenset(
         "constructor",
         "continueAsNew",
         "waitForEvent",
+        "patched",
+        "deprecatePatch",
+        "defineQuery",
+        "startWorkflow",
+        "CancelledError",
+        "ChildWorkflowError",
         "console",
         "Date",
         "Math",

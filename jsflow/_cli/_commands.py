@@ -14,12 +14,12 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
-from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance, hash_token
-from jsflow.host.store import timers_key
+from jsflow.host import EventReceipt, StartSpec, UnknownScriptError, UnknownWorkflowError, WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
@@ -121,6 +121,20 @@ def run(
     help="Store the event once per KEY for this workflow: a repeated send (a retried script) "
     "is a no-op that reports the first one.",
 )
+@click.option(
+    "--start",
+    "start_script",
+    metavar="SCRIPT",
+    help="Start-with-event: if workflow ID does not exist, start it from SCRIPT (a registered "
+    "name, or a file registered under its stem as for run) in the same transaction that "
+    "stores the event.",
+)
+@click.option(
+    "--args",
+    "start_args",
+    metavar="JSON-ARRAY",
+    help="With --start: the arguments of the entry point, as a JSON array (default []).",
+)
 @registration_options
 @host_options
 @db_option
@@ -130,6 +144,8 @@ def event(
     name: str,
     payload: str | None,
     idempotency_key: str | None,
+    start_script: str | None,
+    start_args: str | None,
     regs: Registrations,
     settings: HostSettings,
     db: str | None,
@@ -147,8 +163,16 @@ def event(
     \b
         jsflow event order-17 payment '{"amount": 42}'
         jsflow event order-17 payment '{"amount": 42}' --idempotency-key pay-42
+        jsflow event poll-7 vote '"ann"' --start samples/collect_votes.js --args '[3]'
     """
     value = parse_value(payload, "payload") if payload is not None else None
+    if start_args is not None and start_script is None:
+        raise CliError("--args is given without --start", exit_code=2)
+    if start_script is not None:
+        _event_with_start(
+            workflow_id, name, value, idempotency_key, start_script, start_args, regs, settings, db, as_json
+        )
+        return
     with open_existing(db, regs, settings) as sess:
         before = sess.host.get(workflow_id)
         sess.prepare(before)
@@ -159,6 +183,43 @@ def event(
         if not as_json:
             click.echo(_receipt_line(receipt))
         report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+def _event_with_start(
+    workflow_id: str,
+    name: str,
+    value: Any,
+    idempotency_key: str | None,
+    script: str,
+    args_text: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """``event --start``: the host's start-with-event, SCRIPT a file or a registered name."""
+    args = _json_array(args_text)
+    with open_session(db, regs, settings) as sess:
+        script_name, version = script, None
+        if Path(script).is_file():
+            script_name, source = read_script(script)
+            version = sess.host.register_script(script_name, source).hash
+        spec = StartSpec(script_name, args, version=version, metadata=regs.metadata() or {})
+        with sess.advancing(None):
+            receipt = sess.host.send_event(
+                workflow_id, name, value, idempotency_key=idempotency_key, start=spec
+            )
+        click.echo(_receipt_line(receipt), err=as_json)
+        report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+def _json_array(text: str | None) -> list[Any]:
+    if text is None:
+        return []
+    value = parse_value(text, "--args")
+    if not isinstance(value, list):
+        raise CliError("--args must be a JSON array, like '[1, \"two\"]'", exit_code=2)
+    return value
 
 
 def _receipt_line(receipt: EventReceipt) -> str:
@@ -178,8 +239,10 @@ def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> Non
     """Warn when nothing suggests the workflow will ever wait for ``name``: not its
     pending waits, not its script's source (a typo, or an event for another script)."""
     awaited = {n for w in inst.waits for n in (w.event_names or ())}
-    script = sess.host.store.get_script(inst.script_name, inst.script_hash)
-    source = script.source if script is not None else ""
+    try:
+        source = sess.host.get_script(inst.script_name, inst.script_hash).source
+    except UnknownScriptError:
+        source = ""
     if name in awaited or re.search(_LITERAL.format(re.escape(name)), source):
         return
     known = sorted(awaited | {m.group(2) for m in _EVENT_NAMES.finditer(source)})
@@ -248,10 +311,10 @@ def resume_token(
     """
     value = parse_value(payload, "payload") if payload is not None else None
     with open_existing(db, regs, settings) as sess:
-        record = sess.host.store.get_token(hash_token(token)) if token else None
-        if record is not None:
-            sess.prepare(sess.host.get(record.workflow_id))
-        with sess.advancing(record.workflow_id if record is not None else None):
+        owner = sess.host.token_workflow_id(token) if token else None
+        if owner is not None:
+            sess.prepare(sess.host.get(owner))
+        with sess.advancing(owner):
             inst = sess.host.resume_with_token(token, value)
         report(sess, inst, as_json)
 
@@ -450,7 +513,7 @@ def _loop(sess: Session, poll_interval: float, max_time: float | None, as_json: 
     try:
         while not stop.is_set():
             seen = len(sess.tokens.issued)
-            mark = sess.host.store.change_marker()  # a timer stored during the pass still wakes us
+            mark = sess.host.change_marker()  # a timer stored during the pass still wakes us
             fired = _pass(sess, warned)
             total += fired
             if fired or len(sess.tokens.issued) > seen:
@@ -473,12 +536,12 @@ def _wait(sess: Session, stop: threading.Event, timeout: float, mark: int) -> No
     (``store.wait_for_change``: LISTEN/NOTIFY on PostgreSQL; polling elsewhere)."""
     end = time.monotonic() + timeout
     while not stop.is_set() and (left := end - time.monotonic()) > 0:
-        if sess.host.store.wait_for_change(min(left, 0.1), timers_key(), since=mark):
+        if sess.host.wait_for_timers(min(left, 0.1), since=mark):
             return
 
 
 def _sleep_for(sess: Session, poll_interval: float) -> float:
-    due = sess.host.store.next_due_time()
+    due = sess.host.next_due_time()
     if due is None:
         return poll_interval
     return max(0.0, min(poll_interval, (due - sess.host.clock()).total_seconds()))

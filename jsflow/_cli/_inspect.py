@@ -135,7 +135,7 @@ def show(
                 click.echo(tok.token)
             return
         history = sess.host.history(workflow_id)
-        buffered = [out.inbox_data(e) for e in sess.host.store.pending_events(workflow_id)]
+        buffered = [out.inbox_data(e) for e in sess.host.pending_events(workflow_id)]
         shown = history[-tail:] if tail else history
         if as_json and not follow:
             data = out.instance_data(inst, sess.tokens_for(inst))

@@ -130,12 +130,12 @@ def _caught(caught: list[IssuedToken], wait: WaitInfo) -> list[IssuedToken]:
 
 def hook_token(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> IssuedToken:
     """The token of a JS ``createHook`` wait: derived again from the host secret (``_hooks``)."""
-    token = host.hooks.derive_token(workflow_id, str(wait.arguments[0]))
+    token = host.hook_token(workflow_id, wait) or ""
     return IssuedToken(
         "createHook",
         token,
         wait.token_expires_at or wait.resume_at,
-        url=f"{host.hook_base_url}/{token}",
+        url=host.hook_url(workflow_id, wait),
         wait_id=wait.wait_id,
     )
 
@@ -277,7 +277,7 @@ def build_host(
     kwargs = (settings or HostSettings()).host_kwargs()
     if isinstance(app, WorkflowHost):  # --app brings the code, --db decides the store
         host = WorkflowHost(target, engine=app.engine, clock=clock, **kwargs)
-        _adopt_hooks(host, app)
+        host.adopt_registrations(app)
         engine = host.engine
     else:
         engine = app if isinstance(app, WorkflowEngine) else WorkflowEngine(clock=clock)
@@ -289,19 +289,6 @@ def build_host(
         _quiet_console_logger()
     host.add_token_listener(tokens.listen)
     return host
-
-
-def _adopt_hooks(host: WorkflowHost, app: WorkflowHost) -> None:
-    """Register the app host's token suspend functions, with their hooks, on ``host``."""
-    for spec in list(app.hooks.specs.values()):
-        host.register_suspend_function(
-            spec.name,
-            before_suspend=spec.before_suspend,
-            before_resume=spec.before_resume,
-            before_timeout_resume=spec.before_timeout_resume,
-            expires_in=spec.expires_in,
-            resume_at=spec.resume_at,
-        )
 
 
 @contextmanager

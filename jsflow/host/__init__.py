@@ -21,9 +21,12 @@ from ._errors import (
     CorruptStateError,
     HostClosedError,
     HostError,
+    IdempotencyKeyConflictError,
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
+    QueryError,
+    QueryNotFoundError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -33,11 +36,13 @@ from ._errors import (
     UpgradeError,
     WaitSelectionError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
 from ._query import HistoryPage, InstancePage
+from ._start_event import StartSpec
 from ._tokens import hash_token, new_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
 from .store import InstanceStatus, ScriptVersion
@@ -51,13 +56,17 @@ __all__ = [
     "HistoryPage",
     "HostClosedError",
     "HostError",
+    "IdempotencyKeyConflictError",
     "InstancePage",
     "InstanceStatus",
     "InvalidCursorError",
     "InvalidWorkflowIdError",
     "MissingRegistrationError",
+    "QueryError",
+    "QueryNotFoundError",
     "ReplayReport",
     "ScriptVersion",
+    "StartSpec",
     "TokenError",
     "TokenExpiredError",
     "TokenInfo",
@@ -69,6 +78,7 @@ __all__ = [
     "WaitInfo",
     "WaitSelectionError",
     "WorkflowBusyError",
+    "WorkflowExistsError",
     "WorkflowFinishedError",
     "WorkflowHost",
     "WorkflowInstance",

@@ -16,6 +16,7 @@ these at one boundary (``translate``), with the original chained as
     ├── HostClosedError                       the host was used after close()
     ├── UnknownWorkflowError  (+store)        no instance with that id
     ├── UnknownScriptError    (+store)        no script with that name/hash
+    ├── WorkflowExistsError                   start() with an id that runs another script/arguments
     ├── WorkflowFinishedError                 the instance is completed/faulted/cancelled
     ├── WorkflowNotFaultedError               retry() of an instance that is not faulted
     ├── AlreadyResumedError   (+WaitNotPendingError)  the wait was completed by someone else
@@ -26,7 +27,10 @@ these at one boundary (``translate``), with the original chained as
     ├── MissingRegistrationError              this process lacks a step/suspend the instance needs
     ├── WaitSelectionError    (+LookupError)  a bare resume found no single suspend/token wait
     ├── InvalidWorkflowIdError (+ValueError)  an empty or non-string workflow id
+    ├── IdempotencyKeyConflictError (+store)  an idempotency key reused for another event name or payload
     ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
+    ├── QueryError                            a query handler failed (carries the script's error)
+    ├── QueryNotFoundError    (+LookupError)  the script defines no query of that name
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
         ├── TokenUsedError     (+store)       single use: already consumed
@@ -70,6 +74,23 @@ class WorkflowFinishedError(HostError):
         self.workflow_id = workflow_id
         self.status = status
         self.action = action
+
+
+class WorkflowExistsError(HostError):
+    """``start()`` with a ``workflow_id`` that already exists under another script
+    name or other arguments. Starting it again with the same script name and
+    arguments is not an error: it returns the existing instance.
+    ``script_name`` is the existing instance's script; ``conflict`` says what
+    differs ("script" or "arguments")."""
+
+    def __init__(self, workflow_id: str, script_name: str, conflict: str) -> None:
+        super().__init__(
+            f"workflow {workflow_id!r} already exists with other {conflict} "
+            f"(script {script_name!r}); choose another id or start it with the same script and arguments"
+        )
+        self.workflow_id = workflow_id
+        self.script_name = script_name
+        self.conflict = conflict
 
 
 class WorkflowNotFaultedError(HostError):
@@ -190,6 +211,12 @@ class InvalidWorkflowIdError(HostError, ValueError):
         self.workflow_id = workflow_id
 
 
+class IdempotencyKeyConflictError(HostError, store_errors.IdempotencyKeyConflictError):
+    """``send_event`` with an idempotency key that was first used for another event
+    name or payload: nothing was stored (``workflow_id``, ``idempotency_key``,
+    ``event_id`` of the first request)."""
+
+
 class AdvanceFailedError(HostError):
     """An advance failed with an unexpected error after it changed the instance;
     the instance was faulted (``retry`` runs it again from its last good state).
@@ -208,6 +235,7 @@ _MAP: dict[type[BaseException], type[HostError]] = {
     store_errors.TokenNotFoundError: TokenNotFoundError,
     store_errors.TokenUsedError: TokenUsedError,
     store_errors.TokenExpiredError: TokenExpiredError,
+    store_errors.IdempotencyKeyConflictError: IdempotencyKeyConflictError,
 }
 
 
@@ -220,3 +248,29 @@ def translate(exc: BaseException) -> BaseException:
     new.args = exc.args
     new.__dict__.update(exc.__dict__)
     return new
+
+
+class QueryError(HostError):
+    """A query handler failed (issue 20): it threw, was async, called a step,
+    suspend or wait, or ran past the time budget. ``error`` is the script's
+    error (a ``ScriptError``, usually with ``js_name`` "TypeError", or a
+    ``ResourceLimitError``); ``js_name`` and ``message`` are copied from it."""
+
+    def __init__(self, workflow_id: str, name: str, error: BaseException) -> None:
+        super().__init__(f"query {name!r} of workflow {workflow_id!r} failed: {error}")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.error = error
+        self.js_name = str(getattr(error, "js_name", type(error).__name__))
+        self.message = str(getattr(error, "message", error))
+
+
+class QueryNotFoundError(HostError, LookupError):
+    """The instance's script defines no query ``name``; ``defined`` lists those it does."""
+
+    def __init__(self, workflow_id: str, name: str, defined: list[str]) -> None:
+        known = ", ".join(repr(n) for n in defined) if defined else "none"
+        super().__init__(f"workflow {workflow_id!r} defines no query {name!r} (defined: {known})")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.defined = defined

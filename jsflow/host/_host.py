@@ -28,12 +28,26 @@ from typing import Any, TypeVar
 
 from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
+from . import (
+    _cancel,
+    _deliveries,
+    _fork,
+    _hooks,
+    _inbox,
+    _load,
+    _ops,
+    _queries,
+    _query,
+    _start_event,
+    _timers,
+    _warm,
+)
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
+from ._start_event import StartSpec
 from ._tokens import hash_token
-from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WorkflowInstance
-from .store import ScriptVersion, Store, open_store
+from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
+from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
@@ -232,11 +246,36 @@ class WorkflowHost:
         self._check_open()
         return _ops.list_instances(self, status, script, created_after, created_before, limit, offset)
 
-    async def acancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
-        """Cancel a running or suspended instance: its waits and tokens die with it.
-        ``WorkflowFinishedError`` if it already finished."""
+    async def acancel(
+        self, workflow_id: str, reason: str | None = None, cleanup: bool = True
+    ) -> WorkflowInstance:
+        """Cancel a running or suspended instance; ``WorkflowFinishedError`` if it finished.
+
+        With ``cleanup`` (the default) the cancellation is delivered into the
+        script: every pending wait rejects with a JS ``CancelledError``
+        (``reason`` on it), catch/finally blocks may run steps to compensate
+        (within the time budget and at most 100 journal entries), and the
+        instance ends "cancelled" with the cleanup in its timeline. It runs in
+        this call when this process can run the instance, else on the next
+        pass of a worker that can. ``cleanup=False`` cancels at once: no script
+        code runs. Either way its waits and tokens die with it."""
         self._check_open()
-        return _ops.cancel(self, workflow_id, reason)
+        return await _cancel.cancel(self, workflow_id, reason, cleanup)
+
+    async def aquery(self, workflow_id: str, name: str, *args: Any) -> Any:
+        """Answer query ``name`` (a script's ``defineQuery`` handler) with ``args``
+        from the instance's current state (a finished one from its final state),
+        without journaling or changing anything. ``QueryNotFoundError`` for an
+        unknown name; ``QueryError`` (carrying the script's ``TypeError``) when
+        the handler throws, is async, or calls a step, suspend or wait.
+        Bounded by the engine's time budget."""
+        self._check_open()
+        return _queries.query(self, workflow_id, name, list(args))
+
+    async def alist_queries(self, workflow_id: str) -> list[str]:
+        """The names of the queries the instance's script defines (``defineQuery``)."""
+        self._check_open()
+        return _queries.list_queries(self, workflow_id)
 
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
@@ -251,9 +290,20 @@ class WorkflowHost:
 
     # -- delivery (async) -----------------------------------------------------------
     async def asend_event(
-        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        start: StartSpec | None = None,
     ) -> EventReceipt:
         """Persist the event, then deliver it to a waiting ``waitForEvent(name)``.
+
+        ``start``: start-with-event. If no instance ``workflow_id`` exists, it is
+        started from ``start`` (a ``StartSpec``) in the same transaction that
+        stores the event, so concurrent calls start it once and every event
+        arrives; an existing id under another script is ``WorkflowExistsError``.
 
         If nothing waits for ``name`` yet, the event stays buffered and is
         delivered (FIFO per name) when the workflow starts waiting for it.
@@ -265,6 +315,10 @@ class WorkflowHost:
         those cases nothing is stored.
         """
         self._check_open()
+        if start is not None:
+            return await _start_event.send_event_with_start(
+                self, workflow_id, name, payload, idempotency_key, start
+            )
         return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
 
     async def astore_event(
@@ -435,6 +489,90 @@ class WorkflowHost:
         self._check_open()
         return self.store.delete_workflows(list(workflow_ids))
 
+    # -- reads for tools (the CLI, the server) -----------------------------------------
+    def pending_events(self, workflow_id: str) -> list[InboxEvent]:
+        """The instance's buffered events (stored, not yet delivered), oldest first."""
+        self._check_open()
+        return self.store.pending_events(workflow_id)
+
+    def arguments(self, workflow_id: str) -> list[Any] | None:
+        """The arguments the instance was started with (None if its state is unreadable)."""
+        self._check_open()
+        return _ops.arguments(self, workflow_id)
+
+    def get_script(self, name: str, version: str | None = None) -> ScriptVersion:
+        """A stored script version (the newest of ``name`` without ``version``);
+        ``UnknownScriptError`` if there is none."""
+        self._check_open()
+        return _ops.get_script(self, name, version)
+
+    def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
+        """Every stored script version (of ``name`` if given)."""
+        self._check_open()
+        return self.store.list_scripts(name)
+
+    def token_workflow_id(self, token: str) -> str | None:
+        """The id of the instance a resume token belongs to (used or not), or None."""
+        self._check_open()
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return None
+        record = self.store.get_token(hash_token(token))
+        return record.workflow_id if record is not None else None
+
+    def hook_token(self, workflow_id: str, wait: WaitInfo) -> str | None:
+        """The token of a JS ``createHook`` wait (derived again from the host secret;
+        it is never stored), or None for other waits."""
+        if wait.kind != "hook" or not wait.arguments:
+            return None
+        return self.hooks.derive_token(workflow_id, str(wait.arguments[0]))
+
+    def hook_url(self, workflow_id: str, wait: WaitInfo) -> str | None:
+        """Where an external system posts to resume a ``createHook`` wait, or None."""
+        token = self.hook_token(workflow_id, wait)
+        return None if token is None else f"{self.hook_base_url}/{token}"
+
+    def ping(self) -> None:
+        """One indexed read of the store: raises if the store is unreachable."""
+        self._check_open()
+        self.store.get_script("healthz")
+
+    def next_due_time(self) -> datetime | None:
+        """When the earliest pending timer of any instance is due (None: no timer)."""
+        self._check_open()
+        return self.store.next_due_time()
+
+    def change_marker(self) -> int:
+        """A marker to pass as ``since`` to ``wait_for_change``/``wait_for_timers``,
+        taken before a read so a change after the read is not missed."""
+        return self.store.change_marker()
+
+    def wait_for_change(self, workflow_id: str, timeout: float, *, since: int) -> bool:
+        """Block up to ``timeout`` seconds until the instance changes (another
+        process's change too, on PostgreSQL); True if it did."""
+        return self.store.wait_for_change(timeout, workflow_key(workflow_id), since=since)
+
+    def wait_for_timers(self, timeout: float, *, since: int) -> bool:
+        """Block up to ``timeout`` seconds until a timer is stored or changed; True if one was."""
+        return self.store.wait_for_change(timeout, timers_key(), since=since)
+
+    def adopt_registrations(self, other: WorkflowHost) -> WorkflowHost:
+        """Take over ``other``'s token suspend functions (with their hooks) and its
+        token listeners: for a tool that runs an application's host on its own store."""
+        for spec in list(other.hooks.specs.values()):
+            if spec.name not in self.hooks.specs:
+                self.register_suspend_function(
+                    spec.name,
+                    before_suspend=spec.before_suspend,
+                    before_resume=spec.before_resume,
+                    before_timeout_resume=spec.before_timeout_resume,
+                    expires_in=spec.expires_in,
+                    resume_at=spec.resume_at,
+                )
+        for listener in other.token_listeners:
+            if listener not in self.token_listeners:
+                self.token_listeners.append(listener)
+        return self
+
     # -- sync twins --------------------------------------------------------------------
     def start(
         self,
@@ -483,9 +621,17 @@ class WorkflowHost:
             )
         )
 
-    def cancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
+    def cancel(self, workflow_id: str, reason: str | None = None, cleanup: bool = True) -> WorkflowInstance:
         """Sync ``acancel``."""
-        return run_sync(self.acancel(workflow_id, reason))
+        return run_sync(self.acancel(workflow_id, reason, cleanup))
+
+    def query(self, workflow_id: str, name: str, *args: Any) -> Any:
+        """Sync ``aquery``."""
+        return run_sync(self.aquery(workflow_id, name, *args))
+
+    def list_queries(self, workflow_id: str) -> list[str]:
+        """Sync ``alist_queries``."""
+        return run_sync(self.alist_queries(workflow_id))
 
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
@@ -496,10 +642,18 @@ class WorkflowHost:
         return run_sync(self.ajournal(workflow_id))
 
     def send_event(
-        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        start: StartSpec | None = None,
     ) -> EventReceipt:
         """Sync ``asend_event``."""
-        return run_sync(self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key))
+        return run_sync(
+            self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key, start=start)
+        )
 
     def store_event(
         self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None

@@ -21,9 +21,10 @@ from ._errors import (
     UnknownScriptError,
     UpgradeError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
 )
-from ._load import Loaded, load, load_record
+from ._load import Loaded, decode_header, load, load_record
 from ._timeutil import datetime_to_ms
 from ._views import (
     WORKFLOW_ID_KEY,
@@ -67,7 +68,15 @@ def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion
     return host.store.put_script(name, source)
 
 
-def _script(host: WorkflowHost, name: str, version: str | None) -> ScriptVersion:
+def arguments(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
+    record, _ = load_record(host, workflow_id)
+    try:
+        return list(decode_header(record).arguments)
+    except CorruptStateError:
+        return None
+
+
+def get_script(host: WorkflowHost, name: str, version: str | None) -> ScriptVersion:
     script = host.store.get_script(name, version)
     if script is None:
         raise UnknownScriptError(name, version)
@@ -88,12 +97,12 @@ async def start(
     The initial state is stored before anything runs, so a crash during the
     first steps leaves a "running" instance that recovery finishes.
     """
+    text = validate_payload(args, limit=host.engine.limits.payload, what="the arguments")
     if workflow_id is not None:
         check_workflow_id(workflow_id)
         existing = host.store.get_workflow(workflow_id)
         if existing is not None:
-            return instance_view(existing, host.store.list_waits(workflow_id))
-    text = validate_payload(args, limit=host.engine.limits.payload, what="the arguments")
+            return _existing(host, existing, script_name, json.loads(text))
     wid = workflow_id or uuid.uuid4().hex
     meta = {**(metadata or {}), WORKFLOW_ID_KEY: wid}
     now = host.clock()
@@ -126,13 +135,27 @@ async def start(
                 tx.set_requirements(wid, requirements)
             tx.append_history(wid, "started", {"script_hash": script.hash, "run_id": state.run_id}, at=now)
     if not created:
-        return instance_view(stored, host.store.list_waits(wid))
+        return _existing(host, stored, script_name, json.loads(text))
     host.script_cache.setdefault((script.name, script.hash), script.source)
     # the first turn runs on what was just stored: no read back, and no
     # "acquire" write (creating the instance "running" already took it)
     fresh = Loaded(stored, [], script.source, state, 0, requirements)
     advanced = await drive(host, wid, Delivery(owner=True, acquire=False), fresh)
     return await settle(host, wid, advanced)
+
+
+def _existing(host: WorkflowHost, record: WorkflowRecord, script_name: str, args: Any) -> WorkflowInstance:
+    """The rule for a ``start`` whose id exists: the same script name and arguments
+    return the existing instance; anything else is ``WorkflowExistsError``."""
+    if record.script_name != script_name:
+        raise WorkflowExistsError(record.workflow_id, record.script_name, "script")
+    try:
+        stored_args = decode_header(record).arguments
+    except CorruptStateError:
+        stored_args = None
+    if stored_args != args:
+        raise WorkflowExistsError(record.workflow_id, record.script_name, "arguments")
+    return instance_view(record, host.store.list_waits(record.workflow_id))
 
 
 def get(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
@@ -195,7 +218,9 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     return _merge(lifecycle, journal)
 
 
-_BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
+_BEFORE_RUN = frozenset(
+    {"started", "event_received", "retried", "upgraded", "cancel_requested", "cancel_delivered"}
+)
 
 
 def _merge(lifecycle: list[HistoryItem], journal: list[HistoryItem]) -> list[HistoryItem]:
@@ -289,7 +314,7 @@ def replay_check(
 
 def check_replay(host: WorkflowHost, record: WorkflowRecord, new_hash: str, state: WorkflowState) -> None:
     """Raise UpgradeError unless version ``new_hash`` replays ``state``."""
-    script = _script(host, record.script_name, new_hash)
+    script = get_script(host, record.script_name, new_hash)
     base = {
         "workflow_id": record.workflow_id,
         "script_name": record.script_name,
@@ -308,7 +333,7 @@ async def upgrade(host: WorkflowHost, workflow_id: str, new_hash: str) -> Workfl
         if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "upgrade")
         check_replay(host, record, new_hash, load(host, workflow_id).state)
-        script = _script(host, record.script_name, new_hash)
+        script = get_script(host, record.script_name, new_hash)
         try:
             with host.store.transaction() as tx:
                 saved = tx.save_workflow(replace(record, script_hash=new_hash))

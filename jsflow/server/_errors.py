@@ -32,6 +32,7 @@ from jsflow.host import (
     CorruptStateError,
     HostClosedError,
     HostError,
+    IdempotencyKeyConflictError,
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
@@ -44,6 +45,7 @@ from jsflow.host import (
     UpgradeError,
     WaitSelectionError,
     WorkflowBusyError,
+    WorkflowExistsError,
     WorkflowFinishedError,
     WorkflowNotFaultedError,
 )
@@ -83,6 +85,7 @@ STATUS: dict[type[BaseException], int] = {
     UnknownScriptError: 404,
     TokenNotFoundError: 404,
     WorkflowFinishedError: 409,
+    WorkflowExistsError: 409,
     WorkflowNotFaultedError: 409,
     AlreadyResumedError: 409,
     TokenUsedError: 409,
@@ -95,6 +98,7 @@ STATUS: dict[type[BaseException], int] = {
     MissingRegistrationError: 409,
     WaitSelectionError: 409,
     WorkflowBusyError: 503,
+    IdempotencyKeyConflictError: 409,
     # the stored state is damaged: nothing the request did; the instance was left alone
     CorruptStateError: 500,
     # the advance ran and the workflow faulted on an unexpected error: the request

@@ -10,27 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsflow import WorkflowState
-from jsflow.host import HistoryItem, WaitInfo, WorkflowHost, WorkflowInstance
+from jsflow.host import HistoryItem, UnknownWorkflowError, WaitInfo, WorkflowHost, WorkflowInstance
 
 from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitOut
 
 
 def _args(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
-    record = host.store.get_workflow(workflow_id)
-    if record is None or record.state is None:
-        return None
     try:
-        return list(WorkflowState.deserialize(record.state).arguments)
-    except Exception:  # a corrupt state still lists; GET shows args null
+        return host.arguments(workflow_id)  # None for a corrupt state: GET shows args null
+    except UnknownWorkflowError:  # purged meanwhile
         return None
 
 
 def _wait(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> WaitOut:
-    url = None
-    if wait.kind == "hook" and wait.arguments:
-        token = host.hooks.derive_token(workflow_id, str(wait.arguments[0]))
-        url = f"{host.hook_base_url}/{token}"
+    url = host.hook_url(workflow_id, wait)
     return WaitOut(
         wait_id=wait.wait_id,
         kind=wait.kind,
@@ -64,7 +57,7 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         error.update({k: v for k, v in inst.error.items() if k not in error})
     inbox = [
         InboxOut(event_id=e.event_id, name=e.name, received_at=e.received_at)
-        for e in host.store.pending_events(inst.workflow_id)
+        for e in host.pending_events(inst.workflow_id)
     ]
     return InstanceOut(
         workflow_id=inst.workflow_id,

@@ -23,7 +23,7 @@ Ctx = Annotated[ServerContext, Depends(context)]
     responses=errors(503),
 )
 async def healthz(ctx: Ctx) -> Health:
-    await ctx.runner.run(ctx.host.store.get_script, "healthz")  # one indexed read
+    await ctx.runner.run(ctx.host.ping)  # one indexed read
     return Health(status="ok")
 
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from jsflow.host import UnknownScriptError
 from jsflow.host.store import ScriptVersion
 
 from ._deps import ServerContext, body_spec, check_text, context, model_body, require
@@ -46,15 +45,12 @@ async def register_script(request: Request, ctx: Ctx) -> ScriptOut:
     dependencies=[Depends(require(Scope.READ))],
 )
 async def list_scripts(ctx: Ctx) -> ScriptList:
-    versions = await ctx.runner.run(ctx.host.store.list_scripts)
+    versions = await ctx.runner.run(ctx.host.list_scripts)
     return ScriptList(items=[_out(v) for v in versions])
 
 
 def _script(ctx: ServerContext, name: str, version: str | None) -> ScriptVersion:
-    found = ctx.host.store.get_script(name, version)
-    if found is None:
-        raise UnknownScriptError(name, version)
-    return found
+    return ctx.host.get_script(name, version)
 
 
 @router.get(

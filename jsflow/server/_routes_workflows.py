@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import AfterValidator
 
-from jsflow.host import EventReceipt, WorkflowInstance
+from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 
 from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
@@ -95,19 +95,16 @@ def _counted(ctx: ServerContext, op: str, inst: WorkflowInstance) -> InstanceOut
 
 
 def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
+    """Start, or return the instance the id already names. The rule for an existing
+    id is the host's (``WorkflowExistsError`` for another script or arguments)."""
     host = ctx.host
+    existed = False
     if body.workflow_id is not None:
-        existing = host.store.get_workflow(body.workflow_id)
-        if existing is not None:
-            if existing.script_name != body.script:
-                raise ApiError(
-                    409,
-                    "WorkflowIdConflictError",
-                    f"workflow {body.workflow_id!r} exists and runs script {existing.script_name!r}",
-                    workflow_id=body.workflow_id,
-                    script=existing.script_name,
-                )
-            return False, instance_out(host, host.get(body.workflow_id))
+        try:
+            host.get(body.workflow_id)
+            existed = True
+        except UnknownWorkflowError:
+            pass
     inst = host.start(
         body.script,
         *body.args,
@@ -116,6 +113,8 @@ def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
         version=body.version,
         metadata=body.metadata,
     )
+    if existed:
+        return False, instance_out(host, inst)
     return True, _counted(ctx, "start", inst)
 
 

@@ -26,8 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from jsflow.host import WorkflowHost, WorkflowInstance, hash_token
-from jsflow.host.store import workflow_key
+from jsflow.host import WorkflowHost, WorkflowInstance
 
 T = TypeVar("T")
 log = logging.getLogger("jsflow.server")
@@ -136,10 +135,7 @@ class Runner:
 
     async def token_owner(self, token: str) -> str | None:
         """The id of the instance ``token`` belongs to (used or not), or None."""
-        if len(token) > 512:
-            return None
-        record = await self.run(self.host.store.get_token, hash_token(token))
-        return record.workflow_id if record is not None else None
+        return await self.run(self.host.token_workflow_id, token)
 
     async def settle(self, inst: WorkflowInstance, wait: float | None) -> WorkflowInstance:
         """For ``?wait``: the instance once it has settled, at most ``wait`` seconds on."""
@@ -158,10 +154,10 @@ class Runner:
         (``store.wait_for_change``: within milliseconds from another process on
         PostgreSQL); re-reading every ``POLL_SECONDS`` is the fallback."""
         deadline = time.monotonic() + max(wait, 0.0)
-        store, key = self.host.store, workflow_key(workflow_id)
+        host = self.host
         inst, pending = seen, set[int]()
         while True:
-            mark = store.change_marker()  # before the read: a change after it wakes us
+            mark = host.change_marker()  # before the read: a change after it wakes us
             left = deadline - time.monotonic()
             try:
                 inst, settled, pending = await asyncio.wait_for(
@@ -172,7 +168,7 @@ class Runner:
             left = deadline - time.monotonic()
             if settled or left <= 0:
                 return inst, pending
-            await asyncio.to_thread(store.wait_for_change, min(POLL_SECONDS, left), key, since=mark)
+            await asyncio.to_thread(host.wait_for_change, workflow_id, min(POLL_SECONDS, left), since=mark)
 
     def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool, set[int]]:
         """The instance, whether it has settled (not running, and no buffered
@@ -180,7 +176,7 @@ class Runner:
         right after its save), and its buffered events' ids. Buffered events are
         read before the instance, so a delivery between the two reads shows as
         "running", never as a stale "suspended"."""
-        events = self.host.store.pending_events(workflow_id)
+        events = self.host.pending_events(workflow_id)
         buffered = {e.name for e in events}
         inst = self.host.get(workflow_id)
         ids = {e.event_id for e in events}

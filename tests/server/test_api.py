@@ -36,10 +36,14 @@ def test_scripts_and_start_list_get(served: Served) -> None:
             and inst["value"] == [1, {"a": [2]}]
             and inst["args"] == [1, {"a": [2]}]
         )
-        again = c.post("/v1/workflows", json={"script": "echo", "args": [9], "workflow_id": "e1"})
+        same = {"script": "echo", "args": [1, {"a": [2]}], "workflow_id": "e1"}
+        again = c.post("/v1/workflows", json=same)
         assert again.status_code == 200 and again.json()["value"] == [1, {"a": [2]}]
+        other_args = c.post("/v1/workflows", json={"script": "echo", "args": [9], "workflow_id": "e1"})
+        assert other_args.status_code == 409
+        assert other_args.json()["error"]["type"] == "WorkflowExistsError"
         conflict = c.post("/v1/workflows", json={"script": "events", "workflow_id": "e1"})
-        assert conflict.status_code == 409 and conflict.json()["error"]["type"] == "WorkflowIdConflictError"
+        assert conflict.status_code == 409 and conflict.json()["error"]["type"] == "WorkflowExistsError"
         assert c.post("/v1/workflows", json={"script": "missing"}).status_code == 404
         _start(c, "events", workflow_id="e2")
         assert c.get("/v1/workflows/e1").json()["workflow_id"] == "e1"

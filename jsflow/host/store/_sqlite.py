@@ -30,7 +30,11 @@ class SQLiteStore(SQLStore):
     placeholder = "?"
     claim_lock_suffix = ""
     row_lock_suffix = ""
-    ddl_types = {"id_pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER"}
+    ddl_types = {
+        "id_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "bigint": "INTEGER",
+        "json_items": "json_each(w.event_names) AS j",
+    }
     driver_errors = (sqlite3.Error,)
     supports_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -70,6 +74,16 @@ class SQLiteStore(SQLStore):
             conn.close()
             raise
         return conn
+
+    def initial_hook_secret(self) -> str:
+        """Adopt ``<db>.hook-secret`` (where versions before the store kept it) so the
+        hook URLs those versions handed out stay valid; else a new random one."""
+        legacy = self.path.with_name(self.path.name + ".hook-secret")
+        try:
+            text = legacy.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return text or super().initial_hook_secret()
 
     def begin_sql(self, write: bool) -> str:
         return "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"

@@ -95,7 +95,7 @@ def list_data(host: WorkflowHost, filters: ListFilters, page: InstancePage, now:
         "items": [summary(inst, now) for inst in page.items],
         "next_cursor": page.next_cursor,
         "counts": host.count_by_status(),
-        "scripts": sorted({s.name for s in host.store.list_scripts()}),
+        "scripts": sorted({s.name for s in host.list_scripts()}),
         "statuses": list(STATUSES),
         "waiting_on_kinds": list(WAITING_ON),
     }
@@ -127,7 +127,7 @@ def inbox_data(host: WorkflowHost, workflow_id: str) -> list[dict[str, Any]]:
             "received_at": e.received_at,
             "payload": json.loads(e.payload_json),
         }
-        for e in host.store.pending_events(workflow_id)
+        for e in host.pending_events(workflow_id)
     ]
 
 
@@ -188,7 +188,7 @@ def scripts_data(host: WorkflowHost, *, scan_limit: int = 5000) -> dict[str, Any
         if cursor is None:
             break
     by_name: dict[str, list[dict[str, Any]]] = {}
-    for script in sorted(host.store.list_scripts(), key=lambda s: (s.name, s.created_at), reverse=True):
+    for script in sorted(host.list_scripts(), key=lambda s: (s.name, s.created_at), reverse=True):
         by_name.setdefault(script.name, []).append(
             {
                 "hash": script.hash,

@@ -66,7 +66,7 @@ def build(ui: UI, workflow_id: str, cursor: str | None) -> dict[str, Any]:
 def change_stamp(ui: UI, workflow_id: str) -> str:
     """What changes when the page would: status, save time, waits, buffered events."""
     inst = ui.host.get(workflow_id)
-    inbox = [e.event_id for e in ui.host.store.pending_events(workflow_id)]
+    inbox = [e.event_id for e in ui.host.pending_events(workflow_id)]
     waits = [(w.wait_id, w.resume_at) for w in inst.waits]
     return digest([inst.status, inst.updated_at, waits, inbox])
 

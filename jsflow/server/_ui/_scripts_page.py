@@ -10,7 +10,7 @@ from ._data import scripts_data
 
 
 def change_stamp(ui: UI) -> str:
-    versions = sorted((s.name, s.hash) for s in ui.host.store.list_scripts())
+    versions = sorted((s.name, s.hash) for s in ui.host.list_scripts())
     return digest([versions, ui.host.count_by_status()])
 
 
