@@ -36,6 +36,8 @@ from jsflow.host import (
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
+    QueryError,
+    QueryNotFoundError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -86,6 +88,9 @@ STATUS: dict[type[BaseException], int] = {
     TokenNotFoundError: 404,
     WorkflowFinishedError: 409,
     WorkflowExistsError: 409,
+    # the script defines no such query; its handler failed on the instance's state
+    QueryNotFoundError: 404,
+    QueryError: 409,
     WorkflowNotFaultedError: 409,
     AlreadyResumedError: 409,
     TokenUsedError: 409,
