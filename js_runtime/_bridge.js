@@ -56,7 +56,6 @@
     tamperProof(C.prototype);
   }
   defineProperty(G.Error, 'stackTraceLimit', { value: 10, writable: false, configurable: false });
-  if (typeof G.Error.prepareStackTrace !== 'undefined') delete G.Error.prepareStackTrace;
   // ToPrimitive looks up Symbol.toPrimitive through the prototype chain, up to
   // Object.prototype, and JSON.stringify looks up toJSON on every object it
   // writes, replies and commands included. Pin those slots on the shared
@@ -86,23 +85,60 @@
   // answers with the limit, whatever the script did with the error. A bare
   // `throw null` counts as out of memory: the two cannot be told apart.
   let limitHit = null;
-  function limitKindOf(e) {
+  // Classify without running guest code and without catching anything: a
+  // guard that swallowed its own failure (say, a stack overflow while reading
+  // e.name at the deepest frame) would swallow the limit with it. Every read
+  // here is of an own data property of a genuine error (Error.isError is
+  // false for proxies), so no getter, trap or toString of the script runs;
+  // if a call here overflows or runs out of memory, that new error leaves
+  // the guard and the script's catch clause, and the next guard up sees it.
+  const isError = Error.isError;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const hasOwn = Object.hasOwn;
+  const RANGE = RangeError.prototype;
+  const INTERNAL = typeof InternalError === 'function' ? InternalError.prototype : null;
+  const SUPPRESSED = typeof SuppressedError === 'function' ? SuppressedError.prototype : null;
+  const AGGREGATE = AggregateError.prototype;
+  const MAX_WRAP_DEPTH = 16;
+  function own(obj, key) {
+    const desc = getOwnDesc(obj, key);
+    return desc !== undefined && hasOwn(desc, 'value') ? desc.value : undefined;
+  }
+  function limitKindOf(e, depth) {
     if (e === null) return 'memory';
-    if (typeof e !== 'object') return null;
-    let name, message;
-    try { name = e.name; message = e.message; } catch (x) { return null; }
-    if (name === 'InternalError' && message === 'out of memory') return 'memory';
-    if ((name === 'RangeError' || name === 'InternalError') &&
-        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
+    if (typeof e !== 'object' || !isError(e)) return null;
+    const proto = getPrototypeOf(e);
+    if (proto === RANGE || proto === INTERNAL) {
+      const message = own(e, 'message');
+      if (message === 'Maximum call stack size exceeded' || message === 'stack overflow') return 'stack';
+      return proto === INTERNAL && message === 'out of memory' ? 'memory' : null;
+    }
+    if (depth >= MAX_WRAP_DEPTH) return null;
+    // DisposableStack and `using` wrap a pending error in a SuppressedError;
+    // Promise.any collects rejections in an AggregateError.
+    if (proto === SUPPRESSED && proto !== null) {
+      return limitKindOf(own(e, 'error'), depth + 1) || limitKindOf(own(e, 'suppressed'), depth + 1);
+    }
+    if (proto === AGGREGATE) {
+      const list = own(e, 'errors');
+      if (!isArray(list)) return null;
+      const length = own(list, 'length');
+      for (let i = 0; i < length; i++) {
+        const kind = limitKindOf(own(list, i), depth + 1);
+        if (kind !== null) return kind;
+      }
+    }
     return null;
   }
+  // After a limit every guard rethrows whatever it is handed: the script
+  // unwinds to the host instead of running on.
   function guard(e) {
-    const kind = limitKindOf(e);
-    if (kind !== null) {
-      if (limitHit === null) limitHit = kind;
-      throw e;
-    }
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
+    if (limitHit !== null) throw e;
   }
+  // A script's Error.prepareStackTrace would run inside QuickJS's own
+  // backtrace builder, which discards whatever it throws: pinned off.
+  defineProperty(G.Error, 'prepareStackTrace', { value: undefined, writable: false, enumerable: false, configurable: false });
   defineProperty(Object.prototype, '__jsr_caught', { value: guard, writable: false, enumerable: false, configurable: false });
   defineProperty(Promise.prototype, 'then', {
     value: function then(onFulfilled, onRejected) {
@@ -142,8 +178,7 @@
   }
   const describeLazy = lazy(__JSR_DESCRIBE_SOURCE__);
   function describeError(e) {
-    const kind = limitKindOf(e);
-    if (kind !== null && limitHit === null) limitHit = kind;
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
     return describeLazy(e);
   }
   const serialise = lazy(__JSR_SERIALISE_SOURCE__);

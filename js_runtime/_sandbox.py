@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import quickjs
 
 from . import _bytecode
-from ._catchguard import guard_catches
+from ._catchguard import Unguardable, guard_catches
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -337,7 +337,7 @@ class Sandbox:
         Where the native paths work, the guarded script is compiled once per
         process and run from bytecode; one that does not compile (or is large)
         is evaluated from source, which reports the syntax error as before."""
-        guarded = guard_catches(source)
+        guarded = self._guarded(source, module=False)
         if self._deadline is not None and len(guarded) <= _NATIVE_SCRIPT_MAX:
             with self._guard():
                 try:
@@ -355,6 +355,23 @@ class Sandbox:
                 return
         self.call("__evalScript", guarded)
 
+    def _guarded(self, source: str, *, module: bool) -> str:
+        """``source`` with its catch clauses guarded (_catchguard.py). A source
+        the parser cannot read is passed on unchanged only if QuickJS cannot
+        compile it either (it then reports its own syntax error and runs
+        nothing); one QuickJS would run is refused: it could hide a catch."""
+        try:
+            return guard_catches(source)
+        except Unguardable as exc:
+            if not _compiles(source, module=module, memory=self.limits.memory):
+                return source
+            raise JSError(
+                "SyntaxError",
+                f"the sandbox cannot parse this script (line {exc.line}, column {exc.column}); "
+                "it uses syntax the guard of resource limits does not know",
+                f"    at <input>:{exc.line}:{exc.column}\n",
+            ) from None
+
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
 
@@ -362,7 +379,7 @@ class Sandbox:
         that copies the requested bindings to a global object. Returns
         ``{export: typeof value}`` for the requested names.
         """
-        code = _module_with_export_capture(guard_catches(source), exports)
+        code = _module_with_export_capture(self._guarded(source, module=True), exports)
         with self._guard():
             promise = self._ctx.module(code)
             self._watch_module(promise)
@@ -493,6 +510,25 @@ def nesting_over(text: str, limit: int = MAX_NESTING) -> bool:
         return False
     steps = array("b", brackets.encode("ascii").translate(_BRACKET_STEP))
     return max(accumulate(steps)) > limit
+
+
+def _compiles(source: str, *, module: bool, memory: int) -> bool:
+    """Whether QuickJS compiles ``source``: evaluated in a scratch context
+    behind a leading ``throw``, so nothing of it runs."""
+    scratch = quickjs.Context()
+    scratch.set_memory_limit(memory)
+    head, newline, rest = source.partition("\n") if source.startswith("#!") else ("", "", source)
+    probe = f"{head}{newline}throw 0;{rest}"
+    try:
+        if module:
+            scratch.module(probe)
+        else:
+            scratch.eval(probe)
+    except quickjs.JSException as exc:
+        return not str(exc).startswith("SyntaxError")
+    except (ValueError, MemoryError):
+        return False
+    return True
 
 
 def _commands(out: Any) -> list[Any]:

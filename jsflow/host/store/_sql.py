@@ -44,6 +44,7 @@ needs to be atomic with the first, which changed nothing.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
@@ -52,7 +53,7 @@ from typing import Any, TypeVar
 
 from ._base import Store, StoreSession
 from ._changes import TIMERS_KEY
-from ._codec import Clock, normalize_time, to_ms, utc_now
+from ._codec import Clock, RowDecoder, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
@@ -93,6 +94,7 @@ class SQLStore(Store):
         # workflow_id -> (status, script_hash) last saved here: picks the cheaper
         # save statement (see _sql_session); never trusted for correctness
         self.status_hints: dict[str, tuple[str, str]] = {}
+        self._hook_secret: str | None = None
         self._migrate()
 
     # -- dialect hooks -------------------------------------------------------
@@ -115,6 +117,11 @@ class SQLStore(Store):
 
     def _translate_error(self, exc: BaseException) -> StoreError:
         return StoreError(f"{self.backend_name} error: {exc}")
+
+    def initial_hook_secret(self) -> str:
+        """The hook secret to keep when the store has none yet (SQLite adopts the
+        side file older versions kept next to the database)."""
+        return secrets.token_hex(32)
 
     # -- plumbing shared by every dialect ------------------------------------
     def q(self, sql: str) -> str:
@@ -257,6 +264,27 @@ class SQLStore(Store):
         with self.transaction(write=False) as tx:
             assert isinstance(tx, SQLSession)
             return int(tx.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+
+    # -- settings --------------------------------------------------------------
+    def _stored_hook_secret(self) -> str:
+        """Read the store's hook secret, creating it once: insert-or-ignore, then read,
+        so processes opening a new store together all keep the one that won."""
+        read = "SELECT value FROM store_settings WHERE name = 'hook_secret'"
+        with self.transaction(write=False) as tx:
+            assert isinstance(tx, SQLSession)
+            rows = tx.query(read)
+        if not rows:
+            with self.transaction() as tx:
+                assert isinstance(tx, SQLSession)
+                insert = self.insert_ignore_sql("store_settings", ("name", "value"), "name")
+                tx.execute(insert, ("hook_secret", self.initial_hook_secret()))
+                rows = tx.query(read)
+        return str(RowDecoder("store_settings", "hook_secret").text("value", rows[0][0]))
+
+    def hook_secret(self) -> str:
+        if self._hook_secret is None:  # a race makes two reads of the same row: harmless
+            self._hook_secret = self._stored_hook_secret()
+        return self._hook_secret
 
     # -- timers --------------------------------------------------------------
     def claim_due_timers(

@@ -75,6 +75,16 @@ class SQLiteStore(SQLStore):
             raise
         return conn
 
+    def initial_hook_secret(self) -> str:
+        """Adopt ``<db>.hook-secret`` (where versions before the store kept it) so the
+        hook URLs those versions handed out stay valid; else a new random one."""
+        legacy = self.path.with_name(self.path.name + ".hook-secret")
+        try:
+            text = legacy.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return text or super().initial_hook_secret()
+
     def begin_sql(self, write: bool) -> str:
         return "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
 
