@@ -1,6 +1,6 @@
 """One QuickJS context with limits, a JSON bridge and a command queue.
 
-Why it is shaped like this (see ARCHITECTURE.md, "QuickJS facts"):
+Why it is shaped like this (see the documentation site, docs/concepts.md, "The sandbox"):
 
 - The guest never calls into Python. Trusted code queues commands with
   ``host.emit`` and Python collects them with :meth:`Sandbox.take_commands`.
