@@ -145,7 +145,10 @@ def test_a_limit_inside_prepare_stack_trace_still_faults(limit: str) -> None:
 
 
 def test_a_script_prepare_stack_trace_still_formats_stacks() -> None:
-    script = "async function main() { Error.prepareStackTrace = (e, sites) => 'mine ' + sites.length; return new Error('x').stack; }"
+    script = (
+        "async function main() { Error.prepareStackTrace = (e, sites) => 'mine ' + sites.length;"
+        " return new Error('x').stack; }"
+    )
     result = WorkflowEngine().run_workflow(script)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value.startswith("mine ")
