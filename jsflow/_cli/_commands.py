@@ -258,7 +258,15 @@ def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> Non
 @click.command()
 @id_argument
 @click.argument("value", required=False)
-@click.option("--wait-id", type=int, help="The wait to complete (default: the first pending one).")
+@click.option(
+    "--wait-id",
+    type=int,
+    help=(
+        "The wait to complete (a number from `jsflow show`). Without it, resume completes the single "
+        "pending suspend or token wait; with none or several pending it fails and lists their ids. "
+        "Timers complete early only by id."
+    ),
+)
 @registration_options
 @host_options
 @db_option

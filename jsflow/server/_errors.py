@@ -77,7 +77,7 @@ class ApiError(Exception):
         self.fields = fields
 
 
-#: host error class -> HTTP status (the spec's error table)
+#: host error class -> HTTP status (the error table of docs/reference/http.md)
 STATUS: dict[type[BaseException], int] = {
     HostError: 500,
     HostClosedError: 503,

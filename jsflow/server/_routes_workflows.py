@@ -230,7 +230,10 @@ async def send_event(
     summary="Complete a pending suspend or token wait",
     responses=errors(*AUTH, 404, 409, 422),
     openapi_extra=body_spec(
-        ResumeIn, "the value the wait resolves with; wait_id defaults to the first wait", required=False
+        ResumeIn,
+        "`{value, wait_id?}`: the value the wait resolves with; without wait_id, the single pending suspend "
+        "or token wait (none or several: 409 WaitSelectionError listing the pending waits)",
+        required=False,
     ),
     dependencies=[Depends(require(Scope.ADMIN))],
 )
