@@ -81,7 +81,9 @@ async def _resume(ctx: ServerContext, owner: str, token: str, payload: Any) -> N
         200: {"model": TokenReceiptOut, "description": "with ?wait: the status the instance reached"},
         **errors(*AUTH, 404, 409, 410, 422),
     },
-    openapi_extra=body_spec(TokenResumeIn, "the token and the payload the wait resolves with"),
+    openapi_extra=body_spec(
+        TokenResumeIn, "`{token, payload}`: the resume token and the payload the wait resolves with"
+    ),
 )
 async def resume_by_token(
     request: Request,
