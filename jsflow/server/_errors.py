@@ -88,9 +88,6 @@ STATUS: dict[type[BaseException], int] = {
     TokenNotFoundError: 404,
     WorkflowFinishedError: 409,
     WorkflowExistsError: 409,
-    # the script defines no such query; its handler failed on the instance's state
-    QueryNotFoundError: 404,
-    QueryError: 409,
     WorkflowNotFaultedError: 409,
     AlreadyResumedError: 409,
     TokenUsedError: 409,

@@ -7,17 +7,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from pydantic import AfterValidator
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 
 from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
 from ._errors import ApiError
-from ._http import decode_segment
 from ._render import history_out, instance_out, without_credentials
-from ._routes_common import AUTH, WaitQuery, errors
+from ._routes_common import AUTH, PathName, WaitQuery, WorkflowId, errors
 from ._schemas import (
     CancelIn,
     EventReceiptOut,
@@ -35,16 +33,6 @@ Ctx = Annotated[ServerContext, Depends(context)]
 Reader = Annotated[Principal, Depends(require(Scope.READ))]
 #: a caller with the resume scope (or admin); only admin sees instance bodies
 Sender = Annotated[Principal, Depends(require(Scope.RESUME))]
-#: a workflow id in a path: percent-encoded, ``%2F`` included (see ``_http``); the
-#: host's id rule decides what is valid, so a refusal gives its real reason
-WorkflowId = Annotated[
-    str, Path(min_length=1, description="the workflow id, percent-encoded"), AfterValidator(decode_segment)
-]
-EventName = Annotated[
-    str,
-    Path(min_length=1, max_length=1000, description="the event name, percent-encoded"),
-    AfterValidator(decode_segment),
-]
 Status = Literal["running", "suspended", "completed", "faulted", "cancelled"]
 WaitingOn = Literal["timer", "event", "token", "suspend"]
 
@@ -248,7 +236,7 @@ def _receipt(receipt: EventReceipt) -> EventReceiptOut:
 )
 async def send_event(
     workflow_id: WorkflowId,
-    name: EventName,
+    name: PathName,
     request: Request,
     ctx: Ctx,
     caller: Sender,
