@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jsflow import RaiseEvent, Resume, Timeout, validate_payload
+from jsflow import Cancel, RaiseEvent, Resume, Timeout, validate_payload
 
 from ._driver import Advanced, Delivery, TxOp, drive, dump, token_info
 from ._errors import (
@@ -230,8 +230,11 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
     """Fire one claimed wait by its kind (raises ``AlreadyResumedError`` if it is gone)."""
     wid, wait = claim.workflow_id, claim.wait
     history = ("timer_fired", {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id})
-    if wait.kind in ("event", "hook"):
-        action: Any = Timeout(wait.wait_id)
+    if wait.kind == "cancel":  # a cancellation stored for a worker that can run the instance
+        action: Any = Cancel(_requested_reason(wait.arguments_json))
+        history = ("cancel_delivered", {"reason": action.reason, "cleanup": True, "worker": host.worker_id})
+    elif wait.kind in ("event", "hook"):
+        action = Timeout(wait.wait_id)
     elif wait.kind == "token":
         action = Resume(await _timeout_value(host, wait.function_name, wait.arguments_json), wait.wait_id)
     else:
@@ -248,6 +251,15 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
         return []
 
     return await drive(host, wid, Delivery(action, history, check=check))
+
+
+def _requested_reason(arguments_json: str) -> str | None:
+    """The reason a stored cancellation request (``_cancel.request``) carries."""
+    try:
+        args = json.loads(arguments_json)
+    except ValueError:
+        return None
+    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
 
 
 async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:

@@ -44,6 +44,7 @@ from jsflow import (
     ScriptError,
     Timeout,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowResult,
     WorkflowStatus,
 )
@@ -314,12 +315,14 @@ class Attempt:
         status = _STATUS[result.status]
         continued = result.status is WorkflowStatus.CONTINUED_AS_NEW
         header = header_text(host, result.state, 0 if continued else loaded.inline)
+        cancelled = result.error if isinstance(result.error, WorkflowCancelledError) else None
         record = replace(
             self.record,
             status=status,
             state=header,
             result_json=dump(result.value) if status == InstanceStatus.COMPLETED else None,
-            error_json=dump(error_dict(result.error)) if result.error is not None else None,
+            error_json=dump(error_dict(result.error)) if result.error is not None and not cancelled else None,
+            cancel_reason=cancelled.reason if cancelled is not None else self.record.cancel_reason,
         )
         issued: list[IssuedToken] = []
         with host.store.transaction() as tx:
@@ -330,10 +333,14 @@ class Attempt:
             if continued:
                 tx.trim_journal(wid, 0)
             waits = pending_waits(host, wid, result, loaded.waits, issued, tx)
+            if result.status is WorkflowStatus.SUSPENDED:  # a stored cancel request outlives the turn
+                waits += [w for w in loaded.waits if w.kind == "cancel"]
             if waits or loaded.waits:  # none before and none now: nothing to replace
                 tx.replace_waits(wid, waits)
             if self.delivery.history is not None:
                 tx.append_history(wid, *self.delivery.history)
+            if cancelled is not None and cancelled.cleanup_cut_short:
+                tx.append_history(wid, "cleanup_cut_short", {"reason": cancelled.cleanup_cut_short})
             tx.append_history(wid, result.status.value, outcome_detail(result, waits))
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)
@@ -422,6 +429,8 @@ def outcome_detail(result: WorkflowResult, waits: list[PendingWait]) -> dict[str
         return {"waits": [{"wait_id": w.wait_id, "function": public_name(w.function_name)} for w in waits]}
     if result.status is WorkflowStatus.FAULTED:
         return {"error": str(result.error)[:500]}
+    if isinstance(result.error, WorkflowCancelledError):
+        return {"reason": result.error.reason, "cleanup": True}
     if result.status is WorkflowStatus.CONTINUED_AS_NEW:
         return {"continued_as_new": result.state.run_id, "parent_run_id": result.state.parent_run_id}
     return {}

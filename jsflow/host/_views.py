@@ -257,7 +257,7 @@ def lifecycle_item(event: HistoryEvent) -> HistoryItem:
 def journal_item(entry: JournalEntry) -> HistoryItem:
     """A journal entry as a timeline line (the same shape ``history`` gives)."""
     detail: dict[str, Any] = {"slot": entry.slot, "name": public_name(entry.name)}
-    if entry.type in ("step_error", "timeout"):
+    if entry.type in ("step_error", "cancel") or (entry.type == "timeout" and entry.error is not None):
         detail["error"] = entry.error
     else:
         detail["result"] = entry.result

@@ -70,6 +70,11 @@ class ResumeIn(_In):
 
 class CancelIn(_In):
     reason: str | None = Field(default=None, max_length=10_000)
+    cleanup: bool = Field(
+        default=True,
+        description="deliver the cancellation into the script so its catch/finally blocks can "
+        "compensate (false: cancel at once, no script code runs)",
+    )
 
 
 class TokenResumeIn(_In):
