@@ -12,6 +12,7 @@ from ._errors import (
     InvalidPayloadError,
     InvalidStateError,
     JournalCompatibilityError,
+    PayloadSchemaError,
     PayloadTooLargeError,
     QueryError,
     QueryNotFoundError,
@@ -40,6 +41,7 @@ from ._state import (
     WorkflowStatus,
 )
 from ._steps import StepContext, current_step
+from ._waits import payload_matches
 
 __all__ = [
     "Action",
@@ -54,6 +56,7 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
+    "PayloadSchemaError",
     "PayloadTooLargeError",
     "QueryError",
     "QueryNotFoundError",
@@ -81,6 +84,7 @@ __all__ = [
     "WorkflowStatus",
     "current_step",
     "parse_duration",
+    "payload_matches",
     "run_sync",
     "validate_payload",
 ]

@@ -30,6 +30,7 @@ from ._retry import RetryPolicy
 from ._run import JournalHook, JournalWrite, Run, RunConfig, is_identifier
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
+from ._waits import schema_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,11 +90,14 @@ class WorkflowEngine:
         return self
 
     def register_suspend_function(
-        self, name: str, resume_at: Callable[..., Any] | None = None
+        self, name: str, resume_at: Callable[..., Any] | None = None, *, schema: Any = None
     ) -> WorkflowEngine:
+        """``schema``: a JSON Schema (a dict, Draft 2020-12) or a pydantic model
+        class; a resume value that violates it is refused with ``PayloadSchemaError``."""
         _check_name(name)
+        json_schema = schema_of(schema)
         self._steps.pop(name, None)
-        self._suspends[name] = SuspendFunction(name, resume_at)
+        self._suspends[name] = SuspendFunction(name, resume_at, json_schema)
         return self
 
     @property
@@ -115,10 +119,10 @@ class WorkflowEngine:
         return decorate
 
     def suspend(
-        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None
+        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None, schema: Any = None
     ) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
-            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn)
+            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn, schema=schema)
             return fn
 
         return decorate
@@ -205,6 +209,7 @@ class WorkflowEngine:
                 suspends[name] = SuspendFunction(name, resume_at)
                 config.internal_suspends.append(name)
             config.extension_js.append(ext.js)
+            config.descriptions.update(ext.descriptions)
         return config
 
     # -- live runs -------------------------------------------------------------------

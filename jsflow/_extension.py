@@ -35,6 +35,8 @@ class Extension:
     any step). ``suspends``: internal name -> ``resume_at(*args)`` callable
     or None (like ``register_suspend_function``). ``globals``: the names the
     JS defines, so ``engine.check`` knows a script may call them.
+    ``descriptions``: internal suspend name -> what a wait on it is, in
+    words ("waiting for an HTTP call to its hook"), shown instead of the name.
     """
 
     name: str
@@ -42,6 +44,7 @@ class Extension:
     steps: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     suspends: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     globals: tuple[str, ...] = ()
+    descriptions: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for fn_name in [*self.steps, *self.suspends]:

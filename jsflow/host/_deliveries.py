@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jsflow import RaiseEvent, Resume, Timeout, validate_payload
+from jsflow import Cancel, RaiseEvent, Resume, Timeout, validate_payload
 
 from ._driver import Advanced, Delivery, TxOp, drive, dump, token_info
 from ._errors import (
@@ -30,7 +30,7 @@ from ._errors import (
 from ._hooks import maybe_await
 from ._load import Loaded, header_text, load, load_record, script_source
 from ._tokens import hash_token
-from ._views import WorkflowInstance, instance_view
+from ._views import WorkflowInstance, instance_view, public_name
 from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim, WorkflowRecord
 
 if TYPE_CHECKING:
@@ -64,7 +64,9 @@ def pick_wait(workflow_id: str, waits: list[PendingWait]) -> int:
     candidates = [w for w in waits if w.kind in RESUMABLE_KINDS]
     if len(candidates) == 1:
         return candidates[0].wait_id
-    pending = [{"wait_id": w.wait_id, "kind": w.kind, "function_name": w.function_name} for w in waits]
+    pending = [
+        {"wait_id": w.wait_id, "kind": w.kind, "function_name": public_name(w.function_name)} for w in waits
+    ]
     raise WaitSelectionError(workflow_id, pending)
 
 
@@ -228,8 +230,11 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
     """Fire one claimed wait by its kind (raises ``AlreadyResumedError`` if it is gone)."""
     wid, wait = claim.workflow_id, claim.wait
     history = ("timer_fired", {"wait_id": wait.wait_id, "kind": wait.kind, "worker": host.worker_id})
-    if wait.kind in ("event", "hook"):
-        action: Any = Timeout(wait.wait_id)
+    if wait.kind == "cancel":  # a cancellation stored for a worker that can run the instance
+        action: Any = Cancel(_requested_reason(wait.arguments_json))
+        history = ("cancel_delivered", {"reason": action.reason, "cleanup": True, "worker": host.worker_id})
+    elif wait.kind in ("event", "hook"):
+        action = Timeout(wait.wait_id)
     elif wait.kind == "token":
         action = Resume(await _timeout_value(host, wait.function_name, wait.arguments_json), wait.wait_id)
     else:
@@ -248,6 +253,15 @@ async def fire(host: WorkflowHost, claim: TimerClaim) -> Advanced:
     return await drive(host, wid, Delivery(action, history, check=check))
 
 
+def _requested_reason(arguments_json: str) -> str | None:
+    """The reason a stored cancellation request (``_cancel.request``) carries."""
+    try:
+        args = json.loads(arguments_json)
+    except ValueError:
+        return None
+    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
+
+
 async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json: str) -> Any:
     spec = host.hooks.specs.get(function_name)
     if spec is None or spec.before_timeout_resume is None:
@@ -257,4 +271,4 @@ async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json:
 
 def event_delivery(event_id: int, name: str, payload: Any, wait_id: int, check: Any) -> Delivery:
     history = ("event_delivered", {"event_id": event_id, "wait_id": wait_id})
-    return Delivery(RaiseEvent(name, payload), history, check=check)
+    return Delivery(RaiseEvent(name, payload, wait_id), history, check=check)

@@ -39,10 +39,12 @@ from jsflow import (
     JournalCompatibilityError,
     JournalWrite,
     LiveRun,
+    PayloadSchemaError,
     Resume,
     ScriptError,
     Timeout,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowResult,
     WorkflowStatus,
 )
@@ -58,7 +60,7 @@ from ._errors import (
 from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
 from ._load import Loaded, header_text, load
 from ._tokens import hash_token
-from ._views import TokenInfo, WorkflowInstance, instance_view
+from ._views import TokenInfo, WorkflowInstance, instance_view, public_name, wait_detail
 from .store import (
     ConcurrencyError,
     InboxError,
@@ -170,7 +172,9 @@ async def drive(
                 raise
             pending = [w.wait_id for w in loaded.waits]
             raise AlreadyResumedError(workflow_id, getattr(exc, "wait_id", None), pending) from exc
-        except (HostError, StoreUnavailableError):
+        except (HostError, PayloadSchemaError):
+            raise  # a refused payload changed nothing: the instance stays as it was
+        except StoreUnavailableError:
             raise  # unavailable: the turn is abandoned unfaulted; recovery takes it up
         except Exception as exc:
             if attempt.changed or delivery.owner:
@@ -320,12 +324,14 @@ class Attempt:
         status = _STATUS[result.status]
         continued = result.status is WorkflowStatus.CONTINUED_AS_NEW
         header = header_text(host, result.state, 0 if continued else loaded.inline)
+        cancelled = result.error if isinstance(result.error, WorkflowCancelledError) else None
         record = replace(
             self.record,
             status=status,
             state=header,
             result_json=dump(result.value) if status == InstanceStatus.COMPLETED else None,
-            error_json=dump(error_dict(result.error)) if result.error is not None else None,
+            error_json=dump(error_dict(result.error)) if result.error is not None and not cancelled else None,
+            cancel_reason=cancelled.reason if cancelled is not None else self.record.cancel_reason,
         )
         issued: list[IssuedToken] = []
         with host.store.transaction() as tx:
@@ -336,10 +342,14 @@ class Attempt:
             if continued:
                 tx.trim_journal(wid, 0)
             waits = pending_waits(host, wid, result, loaded.waits, issued, tx)
+            if result.status is WorkflowStatus.SUSPENDED:  # a stored cancel request outlives the turn
+                waits += [w for w in loaded.waits if w.kind == "cancel"]
             if waits or loaded.waits:  # none before and none now: nothing to replace
                 tx.replace_waits(wid, waits)
             if self.delivery.history is not None:
                 tx.append_history(wid, *self.delivery.history)
+            if cancelled is not None and cancelled.cleanup_cut_short:
+                tx.append_history(wid, "cleanup_cut_short", {"reason": cancelled.cleanup_cut_short})
             tx.append_history(wid, result.status.value, outcome_detail(result, waits))
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)
@@ -397,7 +407,8 @@ async def after_commit(host: WorkflowHost, issued: list[IssuedToken]) -> None:
 
 
 def token_info(token: IssuedToken) -> TokenInfo:
-    return TokenInfo(token.wait_id, token.function_name, token.kind, token.token, token.expires_at, token.url)
+    name = public_name(token.function_name)
+    return TokenInfo(token.wait_id, name, token.kind, token.token, token.expires_at, token.url)
 
 
 # -- stored forms -------------------------------------------------------------------------------
@@ -424,9 +435,11 @@ def error_dict(error: BaseException | None) -> dict[str, Any] | None:
 
 def outcome_detail(result: WorkflowResult, waits: list[PendingWait]) -> dict[str, Any]:
     if result.status is WorkflowStatus.SUSPENDED:
-        return {"waits": [{"wait_id": w.wait_id, "function": w.function_name} for w in waits]}
+        return {"waits": [{"wait_id": w.wait_id, "function": public_name(w.function_name)} for w in waits]}
     if result.status is WorkflowStatus.FAULTED:
         return {"error": str(result.error)[:500]}
+    if isinstance(result.error, WorkflowCancelledError):
+        return {"reason": result.error.reason, "cleanup": True}
     if result.status is WorkflowStatus.CONTINUED_AS_NEW:
         return {"continued_as_new": result.state.run_id, "parent_run_id": result.state.parent_run_id}
     return {}
@@ -436,7 +449,7 @@ def classify(host: WorkflowHost, function_name: str, is_retry: bool) -> str:
     """The host's kind for a wait: decides what its timer does."""
     if is_retry:
         return "retry"
-    if function_name == "waitForEvent":
+    if function_name in ("waitForEvent", "waitForEvents"):
         return "event"
     if function_name == "sleep":
         return "sleep"
@@ -471,6 +484,7 @@ def pending_waits(
             event_names=tuple(w.event_names) if w.event_names is not None else None,
             is_retry=w.is_retry,
             arguments_json=dump(w.arguments),
+            detail_json=dump(wait_detail(w)),
         )
         old = before.get(w.wait_id)
         if kind in ("token", "hook"):

@@ -73,20 +73,23 @@ function (ops) {
       throw new TypeError('createHook: options must be an object like {timeout: "1h"}');
     }
     for (const key of keys(opts)) {
-      if (key !== 'timeout') {
-        throw new TypeError('createHook: unknown option "' + key + '" (allowed: timeout)');
+      if (key !== 'timeout' && key !== 'default' && key !== 'schema') {
+        throw new TypeError('createHook: unknown option "' + key + '" (allowed: timeout, default, schema)');
       }
     }
+    // default: what wait() resolves with when the hook times out; schema: the
+    // JSON Schema a call's body must satisfy (others are refused with 422)
+    const waitOptions = { default: opts.default, schema: opts.schema };
     const info = await ops.__jhook_create(opts.timeout === undefined ? null : opts.timeout);
     let waiting = null;
+    function wait() {
+      if (waiting === null || ops.cancelled(waiting)) {
+        waiting = ops.suspendWith('__jhook_wait', [info.hookId, info.expiresAtMs], waitOptions, wait);
+      }
+      return waiting;
+    }
     const hook = {
-      hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt,
-      wait() {
-        if (waiting === null || ops.cancelled(waiting)) {
-          waiting = ops.__jhook_wait(info.hookId, info.expiresAtMs);
-        }
-        return waiting;
-      },
+      hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt, wait,
     };
     return freeze(hook);
   };
@@ -152,12 +155,13 @@ class HookRegistry:
             steps={HOOK_CREATE: self._create_hook},
             suspends={HOOK_WAIT: _hook_wait_resume_at},
             globals=("createHook",),
+            descriptions={HOOK_WAIT: "waiting for an HTTP call to its hook"},
         )
 
     # -- registration -------------------------------------------------------------
-    def register(self, name: str, **hooks: Any) -> None:
+    def register(self, name: str, *, schema: Any = None, **hooks: Any) -> None:
         spec = TokenSpec(name=name, cap=self.host.max_suspension, **hooks)
-        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at)
+        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at, schema=schema)
         self.specs[name] = spec
 
     # -- createHook -----------------------------------------------------------------

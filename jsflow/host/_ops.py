@@ -218,7 +218,9 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     return _merge(lifecycle, journal)
 
 
-_BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
+_BEFORE_RUN = frozenset(
+    {"started", "event_received", "retried", "upgraded", "cancel_requested", "cancel_delivered"}
+)
 
 
 def _merge(lifecycle: list[HistoryItem], journal: list[HistoryItem]) -> list[HistoryItem]:
