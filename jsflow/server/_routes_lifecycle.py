@@ -141,7 +141,9 @@ async def get_query(
     workflow_id: WorkflowId,
     name: PathName,
     ctx: Ctx,
-    args: Annotated[str | None, Query(max_length=100_000, description="a JSON array")] = None,
+    args: Annotated[
+        str | None, Query(max_length=1000, description="a JSON array (kept short: it travels in the URL)")
+    ] = None,
 ) -> QueryOut:
     check_text(workflow_id, "workflow id")
     check_text(name, "query name")
