@@ -36,6 +36,7 @@ from ._cli._commands import (
 from ._cli._dev import dev
 from ._cli._errors import JSON_MODE, CliError, debug_enabled, mark_json, translate
 from ._cli._inspect import list_cmd, show, steps
+from ._cli._lifecycle import query
 from ._cli._ops import batch, fork, purge, recover
 from ._cli._serve import serve
 
@@ -116,6 +117,7 @@ for _command in (
     resume,
     resume_token,
     cancel,
+    query,
     retry_cmd,
     upgrade,
     recover,
