@@ -90,6 +90,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleConflictError, ScheduleEvent, ScheduleRecord
 from ._schema import MIGRATIONS
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
@@ -111,6 +112,9 @@ __all__ = [
     "PostgresStore",
     "SQLStore",
     "SQLiteStore",
+    "ScheduleConflictError",
+    "ScheduleEvent",
+    "ScheduleRecord",
     "SchemaVersionError",
     "ScriptVersion",
     "Store",
