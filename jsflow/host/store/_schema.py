@@ -142,7 +142,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE inbox ADD COLUMN request_digest TEXT
     """,
-    # 5: cron schedules that start workflows (issue 20) and their history lines
+    # 5: what the engine says about each wait beyond its columns (where it was
+    # made, what it waits for in words, match, count and progress, schema)
+    """
+    ALTER TABLE waits ADD COLUMN detail_json TEXT
+    """,
+    # 6: cron schedules that start workflows (issue 20) and their history lines
     """
     CREATE TABLE schedules (
         name TEXT NOT NULL PRIMARY KEY,
