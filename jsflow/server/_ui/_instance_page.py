@@ -69,6 +69,9 @@ def query_answers(ui: UI, workflow_id: str) -> list[dict[str, Any]]:
     a handler that fails (or needs arguments) shows its error instead."""
     host = ui.host
     try:
+        inst = host.get(workflow_id)
+        if "defineQuery" not in host.get_script(inst.script_name, inst.script_hash).source:
+            return []  # no replay for a script without queries (a long journal opens at once)
         names = host.list_queries(workflow_id)
     except (HostError, WorkflowError):
         return []
