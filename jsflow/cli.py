@@ -39,6 +39,7 @@ from ._cli._inspect import list_cmd, show, steps
 from ._cli._lifecycle import query
 from ._cli._ops import batch, fork, purge, recover
 from ._cli._serve import serve
+from ._cli._types_cmd import types_cmd
 
 __all__ = ["cli", "main"]
 ARGV = "jsflow.argv"
@@ -129,6 +130,7 @@ for _command in (
     check,
     dev,
     serve,
+    types_cmd,
 ):
     cli.add_command(_command)
 

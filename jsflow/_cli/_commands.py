@@ -228,7 +228,10 @@ def _receipt_line(receipt: EventReceipt) -> str:
         return f"event {name} was already stored (#{receipt.event_id}) with this idempotency key; nothing new"
     if receipt.delivered:
         return f"event {name} stored (#{receipt.event_id}), delivered to wait {receipt.wait_id}"
-    return f"event {name} stored (#{receipt.event_id}), buffered: the workflow does not wait for {name} yet"
+    return (
+        f"event {name} stored (#{receipt.event_id}), buffered: no pending wait accepts it yet "
+        "(none listens for it, or its match or distinct rule leaves this payload out)"
+    )
 
 
 def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> None:
