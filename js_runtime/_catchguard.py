@@ -208,8 +208,9 @@ def _transform(source: str) -> str:
     return _apply(data, edits).decode("utf-8") if edits else source
 
 
-_CACHE_SIZE = 256
+_CACHE_BYTES = 16 * 2**20  # guarded sources kept per process, least recently used dropped first
 _cache: OrderedDict[bytes, str] = OrderedDict()
+_cache_size = 0
 _cache_lock = threading.Lock()
 
 
@@ -220,8 +221,9 @@ def guard_catches(source: str) -> str:
     scripts on every call; hashing costs microseconds, parsing about a
     millisecond). Raises :class:`Unguardable` (not cached) when the source
     contains ``catch`` or ``finally`` and does not parse."""
-    if "catch" not in source and "finally" not in source and "\\" not in source:
+    if "catch" not in source and "finally" not in source:  # QuickJS refuses escaped keywords
         return source
+    global _cache_size
     key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
     with _cache_lock:
         hit = _cache.get(key)
@@ -230,7 +232,10 @@ def guard_catches(source: str) -> str:
             return hit
     guarded = _transform(source)
     with _cache_lock:
-        _cache[key] = guarded
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        if key not in _cache:
+            _cache[key] = guarded
+            _cache_size += len(guarded)
+        while _cache_size > _CACHE_BYTES and len(_cache) > 1:
+            _, old = _cache.popitem(last=False)
+            _cache_size -= len(old)
     return guarded
