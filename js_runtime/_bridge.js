@@ -111,7 +111,9 @@
     if (proto === RANGE || proto === INTERNAL) {
       const message = own(e, 'message');
       if (message === 'Maximum call stack size exceeded' || message === 'stack overflow') return 'stack';
-      return proto === INTERNAL && message === 'out of memory' ? 'memory' : null;
+      // QuickJS builds its out-of-memory error without a message when even
+      // that string cannot be allocated.
+      return proto === INTERNAL && (message === 'out of memory' || message === undefined) ? 'memory' : null;
     }
     if (depth >= MAX_WRAP_DEPTH) return null;
     // DisposableStack and `using` wrap a pending error in a SuppressedError;
@@ -136,9 +138,39 @@
     if (limitHit === null) limitHit = limitKindOf(e, 0);
     if (limitHit !== null) throw e;
   }
-  // A script's Error.prepareStackTrace would run inside QuickJS's own
-  // backtrace builder, which discards whatever it throws: pinned off.
-  defineProperty(G.Error, 'prepareStackTrace', { value: undefined, writable: false, enumerable: false, configurable: false });
+  // Error.prepareStackTrace runs inside QuickJS's own backtrace builder,
+  // which discards whatever it throws, a limit included. So the engine only
+  // ever sees a trusted wrapper: it keeps the first error the script's
+  // function threw (a plain store in a catch clause, which needs no stack
+  // and no memory), and settle() classifies it at the next op.
+  const nativePrepare = getOwnDesc(G.Error, 'prepareStackTrace');
+  const NONE = freeze({});
+  let scriptPrepare, prepareError = NONE;
+  function guardedPrepare(err, sites) {
+    try {
+      return apply(scriptPrepare, this, [err, sites]);
+    } catch (e) {
+      if (prepareError === NONE) prepareError = e;
+      throw e;
+    }
+  }
+  if (nativePrepare && typeof nativePrepare.set === 'function') {
+    defineProperty(G.Error, 'prepareStackTrace', {
+      configurable: false,
+      enumerable: false,
+      get() { return scriptPrepare; },
+      set(v) {
+        scriptPrepare = v;
+        apply(nativePrepare.set, G.Error, [typeof v === 'function' ? guardedPrepare : v]);
+      },
+    });
+  }
+  function settle() {
+    if (prepareError === NONE) return;
+    const e = prepareError;
+    prepareError = NONE;
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
+  }
   defineProperty(Object.prototype, '__jsr_caught', { value: guard, writable: false, enumerable: false, configurable: false });
   defineProperty(Promise.prototype, 'then', {
     value: function then(onFulfilled, onRejected) {
@@ -237,6 +269,7 @@
     stack: '{"error":{"name":"RangeError","message":"Maximum call stack size exceeded","stack":"","limit":"stack"}}',
   };
   function dispatch(op, argsJson) {
+    settle();
     const answer = dispatchOp(op, argsJson);
     return limitHit === null ? answer : LIMIT_REPLY[limitHit];
   }
@@ -271,6 +304,7 @@
     const fn = ops[op];
     if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
     function held() {
+      settle();
       if (limitHit !== null) return LIMIT_REPLY[limitHit];
       let answer;
       try {
@@ -294,5 +328,13 @@
       (e) => { moduleState = { settled: true, error: describeError(e) }; }]);
   }
   ops.__moduleState = function () { return moduleState; };
-  return [dispatch, host, watchModule, park];
+  // Called by the sandbox's promise rejection tracker (native, see
+  // _bytecode.RejectionWatch) for every rejection nobody handles yet: a limit
+  // in a dropped promise is still a limit. Answers 0, 1 (memory) or 2 (stack).
+  function noteRejection(e) {
+    settle();
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
+    return limitHit === null ? 0 : limitHit === 'memory' ? 1 : 2;
+  }
+  return [dispatch, host, watchModule, park, noteRejection];
 })()

@@ -119,16 +119,19 @@ class Sandbox:
                 self._deadline = _bytecode.Deadline(self._ctx)
             except _bytecode.NativeError:
                 self._deadline = None
-        self._dispatch, self._host, self._watch_module, self._park = self._boot()
+        self._rejections: Any = None  # a _bytecode.RejectionWatch where the native paths work
+        self._dispatch, self._host, self._watch_module, self._park, note = self._boot()
+        if self._deadline is not None:
+            self._rejections = _bytecode.RejectionWatch(self._ctx, note)
 
     # -- lifecycle ---------------------------------------------------------
-    def _boot(self) -> tuple[Any, Any, Any, Any]:
+    def _boot(self) -> tuple[Any, Any, Any, Any, Any]:
         with self._guard():
             ctx = self._ctx
             if self._run_native(_BRIDGE_BOOT):
-                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(4))  # type: ignore[return-value]
+                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(5))  # type: ignore[return-value]
             ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
-            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(4))
+            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(5))
             ctx.eval("delete globalThis.__jsr_boot;")
         return parts  # type: ignore[return-value]
 
@@ -153,6 +156,9 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        if self._rejections is not None:
+            self._rejections.close()
+            self._rejections = None
         if self._deadline is not None:
             self._deadline.close()  # before the context (its record dies with us)
             self._deadline = None
@@ -227,9 +233,15 @@ class Sandbox:
         return remaining
 
     def _charge(self) -> None:
-        """Charge the time since _arm and release the JS lock it took."""
+        """Charge the time since _arm and release the JS lock it took; then
+        raise the limit the rejection tracker saw in a promise nobody handled
+        (host-side state: nothing the script does can reset it)."""
         self._used += time.perf_counter() - self._t0
         _JS_LOCK.release()
+        watch = self._rejections
+        if watch is not None and watch.kind is not None and self._broken is None:
+            self._broken = watch.kind
+            raise LIMIT_ERRORS[watch.kind](f"script exceeded the {watch.kind} limit (in a rejected promise)")
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
@@ -266,7 +278,7 @@ class Sandbox:
             )
         # A bare `null` is what QuickJS raises when it runs out of memory again
         # while throwing (the bridge's dispatch lets nothing else escape).
-        if first in ("InternalError: out of memory", "null"):
+        if first in ("InternalError: out of memory", "InternalError", "null"):
             self._broken = "memory"
             return MemoryLimitExceeded("script exceeded the memory limit", stack=stack[:4000])
         return JSError(name[:200], message[:2000], stack[:4000])

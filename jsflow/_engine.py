@@ -30,6 +30,7 @@ from ._retry import RetryPolicy
 from ._run import JournalHook, JournalWrite, Run, RunConfig, is_identifier
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
+from ._types import declarations
 from ._waits import schema_of
 
 T = TypeVar("T")
@@ -105,6 +106,14 @@ class WorkflowEngine:
         """Names of the registered steps (and ``fetch`` when enabled), sorted."""
         names = set(self._steps) | ({"fetch"} if self._fetcher is not None else set())
         return sorted(names)
+
+    def type_declarations(self) -> str:
+        """TypeScript declarations (a global ``.d.ts``) for scripts run by this
+        engine: every built-in with its options, and each registered step and
+        suspend function with types from its annotations and ``schema``."""
+        steps = {name: fn.fn for name, fn in self._steps.items()}
+        suspends = {name: (fn.resume_at, fn.schema) for name, fn in self._suspends.items()}
+        return declarations(steps, suspends, fetch=self._fetcher is not None)
 
     @property
     def suspend_names(self) -> list[str]:

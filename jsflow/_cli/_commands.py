@@ -329,19 +329,44 @@ def resume_token(
 
 @click.command()
 @id_argument
-@click.option("--reason", help="Why; kept with the instance.")
+@click.option("--reason", help="Why; kept with the instance, and on the script's CancelledError.")
+@click.option(
+    "--no-cleanup",
+    "no_cleanup",
+    is_flag=True,
+    help="Cancel at once: no script code runs (by default every pending wait rejects with a "
+    "CancelledError and the script's catch/finally blocks run their compensating steps).",
+)
+@registration_options
+@host_options
 @db_option
 @json_option
-def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) -> None:
+def cancel(
+    workflow_id: str,
+    reason: str | None,
+    no_cleanup: bool,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Cancel a running or suspended workflow; its waits and tokens die with it.
+
+    By default the cancellation is delivered into the script, whose cleanup
+    (catch/finally blocks, at most 100 journal entries) runs now when this
+    command has the steps it needs (--app/--suspend as for run), else on the
+    next pass of a worker that has them.
 
     Example:
 
     \b
         jsflow cancel order-17 --reason "customer left"
+        jsflow cancel order-17 --no-cleanup
     """
-    with open_existing(db, Registrations()) as sess:
-        report(sess, sess.host.cancel(workflow_id, reason), as_json)
+    with open_existing(db, regs, settings) as sess:
+        if not no_cleanup:
+            sess.prepare(sess.host.get(workflow_id))
+        report(sess, sess.host.cancel(workflow_id, reason, cleanup=not no_cleanup), as_json)
 
 
 @click.command("retry")

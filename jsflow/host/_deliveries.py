@@ -30,7 +30,7 @@ from ._errors import (
 from ._hooks import maybe_await
 from ._load import Loaded, header_text, load, load_record, script_source
 from ._tokens import hash_token
-from ._views import WorkflowInstance, instance_view
+from ._views import WorkflowInstance, instance_view, public_name
 from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim, WorkflowRecord
 
 if TYPE_CHECKING:
@@ -64,7 +64,9 @@ def pick_wait(workflow_id: str, waits: list[PendingWait]) -> int:
     candidates = [w for w in waits if w.kind in RESUMABLE_KINDS]
     if len(candidates) == 1:
         return candidates[0].wait_id
-    pending = [{"wait_id": w.wait_id, "kind": w.kind, "function_name": w.function_name} for w in waits]
+    pending = [
+        {"wait_id": w.wait_id, "kind": w.kind, "function_name": public_name(w.function_name)} for w in waits
+    ]
     raise WaitSelectionError(workflow_id, pending)
 
 
@@ -269,4 +271,4 @@ async def _timeout_value(host: WorkflowHost, function_name: str, arguments_json:
 
 def event_delivery(event_id: int, name: str, payload: Any, wait_id: int, check: Any) -> Delivery:
     history = ("event_delivered", {"event_id": event_id, "wait_id": wait_id})
-    return Delivery(RaiseEvent(name, payload), history, check=check)
+    return Delivery(RaiseEvent(name, payload, wait_id), history, check=check)

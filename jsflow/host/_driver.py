@@ -39,6 +39,7 @@ from jsflow import (
     JournalCompatibilityError,
     JournalWrite,
     LiveRun,
+    PayloadSchemaError,
     Resume,
     ScriptError,
     Timeout,
@@ -59,7 +60,7 @@ from ._errors import (
 from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
 from ._load import Loaded, header_text, load
 from ._tokens import hash_token
-from ._views import TokenInfo, WorkflowInstance, instance_view
+from ._views import TokenInfo, WorkflowInstance, instance_view, public_name, wait_detail
 from .store import ConcurrencyError, InboxError, InstanceStatus, PendingWait, StoreSession
 
 if TYPE_CHECKING:
@@ -164,8 +165,8 @@ async def drive(
                 raise
             pending = [w.wait_id for w in loaded.waits]
             raise AlreadyResumedError(workflow_id, getattr(exc, "wait_id", None), pending) from exc
-        except HostError:
-            raise
+        except (HostError, PayloadSchemaError):
+            raise  # a refused payload changed nothing: the instance stays as it was
         except Exception as exc:
             if attempt.changed or delivery.owner:
                 fault(host, attempt, exc)
@@ -397,7 +398,8 @@ async def after_commit(host: WorkflowHost, issued: list[IssuedToken]) -> None:
 
 
 def token_info(token: IssuedToken) -> TokenInfo:
-    return TokenInfo(token.wait_id, token.function_name, token.kind, token.token, token.expires_at, token.url)
+    name = public_name(token.function_name)
+    return TokenInfo(token.wait_id, name, token.kind, token.token, token.expires_at, token.url)
 
 
 # -- stored forms -------------------------------------------------------------------------------
@@ -424,7 +426,7 @@ def error_dict(error: BaseException | None) -> dict[str, Any] | None:
 
 def outcome_detail(result: WorkflowResult, waits: list[PendingWait]) -> dict[str, Any]:
     if result.status is WorkflowStatus.SUSPENDED:
-        return {"waits": [{"wait_id": w.wait_id, "function": w.function_name} for w in waits]}
+        return {"waits": [{"wait_id": w.wait_id, "function": public_name(w.function_name)} for w in waits]}
     if result.status is WorkflowStatus.FAULTED:
         return {"error": str(result.error)[:500]}
     if isinstance(result.error, WorkflowCancelledError):
@@ -438,7 +440,7 @@ def classify(host: WorkflowHost, function_name: str, is_retry: bool) -> str:
     """The host's kind for a wait: decides what its timer does."""
     if is_retry:
         return "retry"
-    if function_name == "waitForEvent":
+    if function_name in ("waitForEvent", "waitForEvents"):
         return "event"
     if function_name == "sleep":
         return "sleep"
@@ -473,6 +475,7 @@ def pending_waits(
             event_names=tuple(w.event_names) if w.event_names is not None else None,
             is_retry=w.is_retry,
             arguments_json=dump(w.arguments),
+            detail_json=dump(wait_detail(w)),
         )
         old = before.get(w.wait_id)
         if kind in ("token", "hook"):

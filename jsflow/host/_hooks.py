@@ -159,9 +159,9 @@ class HookRegistry:
         )
 
     # -- registration -------------------------------------------------------------
-    def register(self, name: str, **hooks: Any) -> None:
+    def register(self, name: str, *, schema: Any = None, **hooks: Any) -> None:
         spec = TokenSpec(name=name, cap=self.host.max_suspension, **hooks)
-        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at)
+        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at, schema=schema)
         self.specs[name] = spec
 
     # -- createHook -----------------------------------------------------------------

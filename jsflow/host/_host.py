@@ -172,6 +172,7 @@ class WorkflowHost:
         before_timeout_resume: Callable[[list[Any]], Any] | None = None,
         expires_in: timedelta | None = None,
         resume_at: Callable[..., Any] | None = None,
+        schema: Any = None,
     ) -> WorkflowHost:
         """A JS-callable suspend function whose waits are resumed with a token.
 
@@ -184,7 +185,10 @@ class WorkflowHost:
         ``before_timeout_resume(args)`` (default: None). ``expires_at`` is
         ``min(now + expires_in, now + max_suspension)``; ``resume_at(*args)``
         (datetime or timedelta) may set it per call instead of ``expires_in``.
-        Hook callables may be sync or async.
+        Hook callables may be sync or async. ``schema`` (a JSON Schema dict or a
+        pydantic model class) is what a resume value must satisfy: a resume or
+        token resume that violates it raises ``PayloadSchemaError`` and the
+        token stays unspent.
         """
         self.hooks.register(
             name,
@@ -193,6 +197,7 @@ class WorkflowHost:
             before_timeout_resume=before_timeout_resume,
             expires_in=expires_in,
             resume_at=resume_at,
+            schema=schema,
         )
         return self
 

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jsflow import validate_payload
+from jsflow import PayloadSchemaError, Wait, validate_payload
 
 from ._deliveries import event_delivery
 from ._driver import Advanced, TxOp, drive
@@ -38,8 +39,8 @@ from ._errors import (
     translate,
 )
 from ._load import Loaded, read_instance, script_source
-from ._views import EventReceipt
-from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, StoreSession
+from ._views import EventReceipt, wait_info
+from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -74,6 +75,10 @@ async def send_event(
             raise UnknownWorkflowError(workflow_id)
         if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
+        if record.status == InstanceStatus.SUSPENDED:  # refused before anything is stored
+            target = reaching_wait(tx.list_waits(workflow_id), name, payload)
+            if target is not None:
+                target.check_payload(payload, f"the payload of event {name!r}")
         if idempotency_key is None:
             event_id, created = tx.enqueue_event(workflow_id, name, text), True
         else:
@@ -101,26 +106,63 @@ async def send_event(
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
 
 
+def reaching_wait(waits: Sequence[PendingWait], name: str, payload: Any) -> Wait | None:
+    """THE decision of which pending wait an event reaches: the first-scheduled
+    event wait that accepts it (``Wait.accepts``: its names, ``match``, and
+    ``distinct`` against what it already counted), the bare engine's rule.
+    None: the event stays buffered. The schema is checked after this, on the
+    wait it reaches (``Wait.check_payload``)."""
+    for row in waits:  # wait-id order: the engine's order too
+        if row.kind != "event" or not row.event_names or name not in row.event_names:
+            continue
+        wait = wait_info(row).as_wait()
+        if wait.accepts(name, payload):
+            return wait
+    return None
+
+
 @dataclass
 class _Delivery:
-    """The next event to deliver, its wait, and the snapshot it was found in."""
+    """The next event to deliver, its wait, and the snapshot it was found in;
+    ``rejected``: the event violates that wait's schema and leaves the inbox."""
 
     event: InboxEvent
     wait_id: int
-    loaded: Loaded
+    loaded: Loaded | None
+    rejected: PayloadSchemaError | None = None
 
 
 def _find_delivery(host: WorkflowHost, tx: StoreSession, workflow_id: str) -> _Delivery | None:
     """In an open session, for a suspended instance: the oldest buffered event
-    some pending waitForEvent listens for, that wait's id, and the snapshot."""
+    some pending wait accepts, that wait's id, and the snapshot."""
     waits = tx.list_waits(workflow_id)
-    listening = [w for w in waits if w.kind == "event" and w.event_names]
-    names = {n for w in listening for n in (w.event_names or ())}
+    names = {n for w in waits if w.kind == "event" for n in (w.event_names or ())}
     for event in tx.pending_events(workflow_id, sorted(names)) if names else []:
-        for wait in listening:  # waits come in wait-id order: the engine's choice too
-            if event.name in (wait.event_names or ()):
-                return _Delivery(event, wait.wait_id, read_instance(host, tx, workflow_id))
+        payload = json.loads(event.payload_json)
+        wait = reaching_wait(waits, event.name, payload)
+        if wait is None:
+            continue  # matches no wait (yet): stays buffered, later events may still arrive
+        try:
+            wait.check_payload(payload, f"the payload of event {event.name!r}")
+        except PayloadSchemaError as exc:
+            return _Delivery(event, wait.wait_id, None, rejected=exc)
+        return _Delivery(event, wait.wait_id, read_instance(host, tx, workflow_id))
     return None
+
+
+def _reject(host: WorkflowHost, found: _Delivery) -> None:
+    """A buffered event that violates the schema of the wait it met: it leaves the
+    inbox (marked with that wait) with an ``event_rejected`` history line."""
+    event, error = found.event, found.rejected
+    assert error is not None
+    with host.store.transaction() as tx:
+        current = tx.get_event(event.event_id)
+        if current is None or current.delivered_at is not None:
+            return
+        tx.mark_event_delivered(event.event_id, found.wait_id)
+        detail = {"event_id": event.event_id, "name": event.name, "wait_id": found.wait_id}
+        detail.update(path=error.path, reason=error.reason[:500])
+        tx.append_history(event.workflow_id, "event_rejected", detail)
 
 
 def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None) -> _Delivery | None:
@@ -162,6 +204,9 @@ async def drain(
         first = None
         if found is None:
             return None if last is None else Advanced(last.view, tokens)
+        if found.rejected is not None or found.loaded is None:
+            _reject(host, found)
+            continue
         event, wait_id = found.event, found.wait_id
         found.loaded.script = script_source(host, found.loaded.record)
         payload = json.loads(event.payload_json)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from js_runtime import native_status
 from jsflow import Limits, ResourceLimitError, WorkflowEngine, WorkflowStatus
 
 OOM = "const a = []; for (let i = 0; ; i++) a.push(new Array(1000).fill(i));"
@@ -95,3 +96,59 @@ def test_a_limit_faults_whatever_the_source_shape(body: str, limit: str) -> None
     assert result.status is WorkflowStatus.FAULTED, result.value
     assert isinstance(result.error, ResourceLimitError), result.error
     assert result.error.limit == limit
+
+
+DROPPED = [
+    pytest.param("(async () => { LIMIT })(); await null;", id="async-function-not-awaited"),
+    pytest.param("new Promise(() => { LIMIT }); await null;", id="throwing-executor-dropped"),
+    pytest.param(
+        "Promise.resolve().then(() => { LIMIT }); await null; await null;", id="then-callback-dropped"
+    ),
+]
+
+
+@pytest.mark.skipif(not native_status().enabled, reason="the rejection tracker is a native path")
+@pytest.mark.parametrize("limit", ["stack", "memory"])
+@pytest.mark.parametrize("body", DROPPED)
+def test_a_limit_in_a_promise_nobody_handles_still_faults(body: str, limit: str) -> None:
+    # No catch clause and no rejection handler sees these errors: the
+    # sandbox's rejection tracker (outside the script) does.
+    engine = WorkflowEngine(limits=Limits(time=10.0, memory=16 * 2**20, stack=256 * 2**10))
+    script = f"async function main() {{ let n = 0;\n{_body(body, limit)}\nreturn 'swallowed'; }}"
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.FAULTED, result.value
+    assert isinstance(result.error, ResourceLimitError), result.error
+    assert result.error.limit == limit
+
+
+def test_ordinary_rejections_nobody_handles_are_not_limits() -> None:
+    engine = WorkflowEngine()
+    script = """async function main() {
+      Promise.reject(new RangeError('Maximum call stack size')); (async () => { throw new Error('x'); })();
+      new Promise(() => { throw { message: 'out of memory' }; }); await null; return 'fine';
+    }"""
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.COMPLETED, result.error
+    assert result.value == "fine"
+
+
+@pytest.mark.parametrize("limit", ["stack", "memory"])
+def test_a_limit_inside_prepare_stack_trace_still_faults(limit: str) -> None:
+    # QuickJS discards what Error.prepareStackTrace throws; the bridge keeps it.
+    engine = WorkflowEngine(limits=Limits(time=10.0, memory=16 * 2**20, stack=256 * 2**10))
+    body = "Error.prepareStackTrace = () => { LIMIT }; for (let k = 0; k < 5; k++) new Error('x').stack;"
+    script = f"async function main() {{ let n = 0;\n{_body(body, limit)}\nreturn 'swallowed'; }}"
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.FAULTED, result.value
+    assert isinstance(result.error, ResourceLimitError), result.error
+    assert result.error.limit == limit
+
+
+def test_a_script_prepare_stack_trace_still_formats_stacks() -> None:
+    script = (
+        "async function main() { Error.prepareStackTrace = (e, sites) => 'mine ' + sites.length;"
+        " return new Error('x').stack; }"
+    )
+    result = WorkflowEngine().run_workflow(script)
+    assert result.status is WorkflowStatus.COMPLETED, result.error
+    assert result.value.startswith("mine ")
