@@ -61,7 +61,14 @@ from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
 from ._load import Loaded, header_text, load
 from ._tokens import hash_token
 from ._views import TokenInfo, WorkflowInstance, instance_view, public_name, wait_detail
-from .store import ConcurrencyError, InboxError, InstanceStatus, PendingWait, StoreSession
+from .store import (
+    ConcurrencyError,
+    InboxError,
+    InstanceStatus,
+    PendingWait,
+    StoreSession,
+    StoreUnavailableError,
+)
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -167,6 +174,8 @@ async def drive(
             raise AlreadyResumedError(workflow_id, getattr(exc, "wait_id", None), pending) from exc
         except (HostError, PayloadSchemaError):
             raise  # a refused payload changed nothing: the instance stays as it was
+        except StoreUnavailableError:
+            raise  # unavailable: the turn is abandoned unfaulted; recovery takes it up
         except Exception as exc:
             if attempt.changed or delivery.owner:
                 fault(host, attempt, exc)

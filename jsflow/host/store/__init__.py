@@ -70,6 +70,7 @@ from ._errors import (
     SchemaVersionError,
     StoreClosedError,
     StoreError,
+    StoreUnavailableError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -90,6 +91,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleConflictError, ScheduleEvent, ScheduleRecord
 from ._schema import MIGRATIONS
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
@@ -111,12 +113,16 @@ __all__ = [
     "PostgresStore",
     "SQLStore",
     "SQLiteStore",
+    "ScheduleConflictError",
+    "ScheduleEvent",
+    "ScheduleRecord",
     "SchemaVersionError",
     "ScriptVersion",
     "Store",
     "StoreClosedError",
     "StoreError",
     "StoreSession",
+    "StoreUnavailableError",
     "TimerClaim",
     "TokenError",
     "TokenExpiredError",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._codec import Clock
-from ._errors import StoreClosedError, StoreError
+from ._errors import StoreClosedError, StoreError, StoreUnavailableError
 from ._sql import SQLStore
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -96,10 +96,9 @@ class SQLiteStore(SQLStore):
         message = str(exc)
         if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message:
             return StoreClosedError(f"sqlite connection closed: {message}")
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
-            return StoreError(
-                f"sqlite database {self.path} stayed locked for more than "
-                f"{self.busy_timeout_ms} ms: {message}"
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+            return StoreUnavailableError(
+                "sqlite", f"the database stayed locked for more than {self.busy_timeout_ms} ms: {message}"
             )
         if isinstance(exc, sqlite3.IntegrityError):
             return StoreError(f"sqlite integrity error in {self.path}: {message}")
