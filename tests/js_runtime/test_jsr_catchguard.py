@@ -53,3 +53,12 @@ def test_source_the_parser_cannot_read_but_quickjs_would_run_is_refused(
 def test_the_guard_itself_cannot_swallow_an_overflow(sb: Sandbox) -> None:
     with pytest.raises(StackLimitExceeded):
         sb.run_script("function d(n) { try { return d(n + 1); } catch (e) { return 'swallowed'; } } d(0);")
+
+
+def test_in_a_module_html_like_comments_are_operators(sb: Sandbox) -> None:
+    # `x <!--y` is `x < !(--y)` in a module: what follows on the line is code.
+    source = (
+        "let x = 1, y = 2; x <!--y; const f = () => f(); try { f(); } catch (e) { }\nexport const main = 1;"
+    )
+    with pytest.raises(StackLimitExceeded):
+        sb.run_module(source, ["main"])
