@@ -22,7 +22,7 @@ operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -38,16 +38,18 @@ from . import (
     _ops,
     _queries,
     _query,
+    _schedules,
     _start_event,
     _timers,
     _warm,
 )
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
+from ._schedules import Schedule
 from ._start_event import StartSpec
 from ._tokens import hash_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
-from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
+from .store import InboxEvent, ScheduleEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
@@ -430,6 +432,62 @@ class WorkflowHost:
         """
         self._check_open()
         return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
+
+    # -- schedules (issue 20; see ``_schedules``) -------------------------------------
+    def add_schedule(
+        self,
+        name: str,
+        cron: str,
+        script: str,
+        args: Sequence[Any] = (),
+        *,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        catch_up: str = "latest",
+    ) -> Schedule:
+        """Start ``script`` (a registered name, latest version) with ``args`` at every
+        slot of ``cron`` in ``timezone``; workers and ``run_due`` start due slots.
+
+        Each slot is started once across processes, as instance
+        ``{name}@{YYYYMMDDTHHMMSSZ}`` (UTC). A slot seen more than a minute late
+        is missed: ``catch_up`` "latest" starts the most recent missed slot,
+        "all" every one, "none" none. ``overlap="skip"`` skips a slot (with a
+        history line) while the previous slot's instance is unfinished.
+        Adding an existing name replaces its definition. ``InvalidScheduleError``
+        for a bad cron, zone or option; ``UnknownScriptError`` for an unknown script."""
+        self._check_open()
+        return _schedules.add(self, name, cron, script, list(args), timezone, overlap, catch_up)
+
+    def pause_schedule(self, name: str) -> Schedule:
+        """Stop starting slots; slots that fall while paused are never started."""
+        self._check_open()
+        return _schedules.pause(self, name)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Start slots again, from the next one after now."""
+        self._check_open()
+        return _schedules.resume(self, name)
+
+    def remove_schedule(self, name: str) -> None:
+        """Delete the schedule (its instances stay). ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        _schedules.remove(self, name)
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name, each with its ``next_run``."""
+        self._check_open()
+        return _schedules.list_all(self)
+
+    def get_schedule(self, name: str) -> Schedule:
+        """One schedule; ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        return _schedules.get(self, name)
+
+    def schedule_history(self, name: str, limit: int = 100) -> list[ScheduleEvent]:
+        """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
+        self._check_open()
+        _schedules.get(self, name)
+        return self.store.list_schedule_history(name, limit)
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
