@@ -49,3 +49,24 @@ def test_query_and_cancel_with_and_without_cleanup(jsflow: Invoke, tmp_path: Pat
     now = as_json(jsflow("cancel", "c2", "--no-cleanup", "--json"))
     assert now["status"] == "cancelled"
     assert as_json(jsflow("query", "c2", "votes", "--json"))["value"] == []
+
+
+def test_schedule_commands(jsflow: Invoke, tmp_path: Path) -> None:
+    script = tmp_path / "collect.js"
+    script.write_text(COLLECT)
+    added = as_json(jsflow("schedule", "add", "hourly", "0 * * * *", str(script), "2", "--json"))
+    assert added["name"] == "hourly" and added["args"] == [2] and added["next_run"]
+    jsflow(
+        "schedule", "add", "daily", "0 9 * * *", "collect", "--timezone", "Europe/Paris", "--catch-up", "none"
+    )
+    listed = as_json(jsflow("schedule", "list", "--json"))["items"]
+    assert [s["name"] for s in listed] == ["daily", "hourly"]
+    assert listed[0]["timezone"] == "Europe/Paris" and listed[0]["catch_up"] == "none"
+    assert as_json(jsflow("schedule", "pause", "daily", "--json"))["paused"] is True
+    assert "paused" in jsflow("schedule", "list").stdout
+    assert as_json(jsflow("schedule", "resume", "daily", "--json"))["paused"] is False
+    jsflow("schedule", "remove", "daily")
+    assert [s["name"] for s in as_json(jsflow("schedule", "list", "--json"))["items"]] == ["hourly"]
+    bad = jsflow("schedule", "add", "x", "not a cron", "collect", ok=False)
+    assert bad.exit_code != 0 and "cron" in bad.stderr
+    assert jsflow("schedule", "pause", "nope", ok=False).exit_code == 1

@@ -56,3 +56,19 @@ def test_queries_shown_and_cancel_choice(served: Served) -> None:
         assert served.host.query("ui-q2", "stage") == {"stage": "waiting"}
     finally:
         c.close()
+
+
+def test_schedules_page_lists_next_runs(served: Served) -> None:
+    served.host.register_script("queried", QUERIED)
+    served.host.add_schedule("ui-nightly", "0 2 * * *", "queried")
+    c = signed_in(served)
+    try:
+        data = c.get("/ui/schedules", params={"format": "json"}).json()
+        row = next(s for s in data["schedules"] if s["name"] == "ui-nightly")
+        assert row["next_run"] and row["paused"] is False
+        page = c.get("/ui/schedules")
+        assert page.status_code == 200 and 'data-schedule="ui-nightly"' in page.text
+        assert "next-run" in page.text
+    finally:
+        c.close()
+        served.host.remove_schedule("ui-nightly")
