@@ -35,7 +35,7 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import drain
-from ._load import Loaded, load
+from ._load import Loaded, load, script_source
 from ._ops import check_workflow_id
 from ._start_event import StartSpec, create_instance
 from ._views import WorkflowInstance
@@ -150,7 +150,11 @@ class Children:
 
 
 def children_of(host: WorkflowHost, workflow_id: str) -> list[tuple[str, bool]]:
-    """(child id, detached) for each child the instance started, in order."""
+    """(child id, detached) for each child the instance started, in order.
+    The journal is read only for scripts that mention ``startWorkflow``."""
+    record = host.store.get_workflow(workflow_id)
+    if record is None or "startWorkflow" not in script_source(host, record):
+        return []
     try:
         journal = load(host, workflow_id).state.journal
     except CorruptStateError:
