@@ -70,3 +70,19 @@ def test_schedule_commands(jsflow: Invoke, tmp_path: Path) -> None:
     bad = jsflow("schedule", "add", "x", "not a cron", "collect", ok=False)
     assert bad.exit_code != 0 and "cron" in bad.stderr
     assert jsflow("schedule", "pause", "nope", ok=False).exit_code == 1
+
+
+def test_show_links_parent_and_children(jsflow: Invoke, tmp_path: Path) -> None:
+    (tmp_path / "kid.js").write_text("async function main(n) { return await waitForEvent('go'); }")
+    (tmp_path / "mom.js").write_text(
+        "async function main() { const c = await startWorkflow('kid', [1]); return await c.result(); }"
+    )
+    jsflow("run", str(tmp_path / "kid.js"), "0", "--id", "warmup")  # registers the child script
+    jsflow("run", str(tmp_path / "mom.js"), "--id", "mom")
+    shown = as_json(jsflow("show", "mom", "--json"))
+    assert shown["children"] == ["mom.child-0"] and shown["parent_id"] is None
+    assert as_json(jsflow("show", "mom.child-0", "--json"))["parent_id"] == "mom"
+    assert "children: mom.child-0" in jsflow("show", "mom").stdout
+    assert "parent: mom" in jsflow("show", "mom.child-0").stdout
+    jsflow("event", "mom.child-0", "go", "5")
+    assert as_json(jsflow("show", "mom", "--json"))["value"] == 5
