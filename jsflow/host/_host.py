@@ -21,15 +21,17 @@ operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from jsflow import JournalEntry, WorkflowEngine, run_sync
+from jsflow import Extension, JournalEntry, WorkflowEngine, run_sync
 
 from . import (
     _cancel,
+    _children,
     _deliveries,
     _fork,
     _hooks,
@@ -105,6 +107,14 @@ class WorkflowHost:
         self.token_listeners: list[Callable[[TokenInfo], Any]] = []
         #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
         self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
+        #: startWorkflow (child workflows, see ``_children``)
+        self.children_ext = _children.Children(self)
+        #: the built-ins every run of this host gets: createHook, startWorkflow
+        self.extensions: list[Extension] = [self.hooks.extension, self.children_ext.extension]
+        #: called with the view after every driver turn that did not continue as new
+        self.turn_listeners: list[Callable[[WorkflowInstance], Awaitable[None]]] = [
+            functools.partial(_cancel.on_turn, self)
+        ]
 
     def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
         """Call ``listener(TokenInfo)`` for every resume token this host issues, once
@@ -283,6 +293,12 @@ class WorkflowHost:
         """The names of the queries the instance's script defines (``defineQuery``)."""
         self._check_open()
         return _queries.list_queries(self, workflow_id)
+
+    async def achildren(self, workflow_id: str) -> list[str]:
+        """The ids of the child workflows the instance started (``startWorkflow``), in order."""
+        self._check_open()
+        _load.load_record(self, workflow_id)
+        return [child for child, _ in _children.children_of(self, workflow_id)]
 
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
@@ -695,6 +711,10 @@ class WorkflowHost:
     def list_queries(self, workflow_id: str) -> list[str]:
         """Sync ``alist_queries``."""
         return run_sync(self.alist_queries(workflow_id))
+
+    def children(self, workflow_id: str) -> list[str]:
+        """Sync ``achildren``."""
+        return run_sync(self.achildren(workflow_id))
 
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
