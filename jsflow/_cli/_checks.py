@@ -28,7 +28,7 @@ from ._progress import progress
 from ._session import UNFINISHED, Registrations, Session, load_app, open_existing
 
 #: globals every host-run script has besides the engine's own
-HOST_GLOBALS = ("createHook",)
+HOST_GLOBALS = ("createHook", "startWorkflow")
 
 
 @dataclass
