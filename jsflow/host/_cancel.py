@@ -49,7 +49,7 @@ async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, clean
     record, _waits = load_record(host, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
-    missing = set(host.store.get_requirements(workflow_id)) - host.capabilities()
+    missing = set(host.store.read(lambda tx: tx.get_requirements(workflow_id))) - host.capabilities()
     if missing:
         return request(host, workflow_id, reason)
     return await deliver(host, workflow_id, reason)

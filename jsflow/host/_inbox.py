@@ -100,7 +100,7 @@ async def send_event(
         await drain(host, workflow_id, delivered=delivered, first=found)
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=not created)
-    event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
+    event = host.store.read(lambda tx: tx.get_event(event_id))  # someone else may have delivered it meanwhile
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
@@ -176,7 +176,7 @@ def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None)
         names = {n for w in view.waits if w.kind == "event" for n in (w.event_names or ())}
         if view.status != InstanceStatus.SUSPENDED or not names:
             return None
-        if not host.store.pending_events(workflow_id, names):
+        if not host.store.read(lambda tx: tx.pending_events(workflow_id, names)):
             return None
     with host.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
@@ -230,7 +230,7 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
         if loaded is seen_pending:
             pending = True
         else:
-            event = host.store.get_event(event_id)
+            event = host.store.read(lambda tx: tx.get_event(event_id))
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
@@ -247,7 +247,7 @@ async def deliver_stranded(host: WorkflowHost, now: Any, limit: int) -> int:
     """A worker pass: deliver buffered events whose wait is pending (their sender
     died between storing and delivering, or a process could not run the instance)."""
     count = 0
-    for workflow_id in host.store.stranded_workflows(now, limit, host.capabilities()):
+    for workflow_id in host.store.read(lambda tx: tx.stranded_workflows(now, limit, host.capabilities())):
         delivered: dict[int, int] = {}
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
             await drain(host, workflow_id, delivered=delivered)

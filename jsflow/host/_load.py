@@ -116,7 +116,7 @@ def script_source(host: WorkflowHost, record: WorkflowRecord) -> str:
     key = (record.script_name, record.script_hash)
     source = host.script_cache.get(key)
     if source is None:
-        script = host.store.get_script(record.script_name, record.script_hash)
+        script = host.store.read(lambda tx: tx.get_script(record.script_name, record.script_hash))
         if script is None:
             raise UnknownScriptError(record.script_name, record.script_hash)
         source = script.source

@@ -65,7 +65,7 @@ def check_workflow_id(workflow_id: Any) -> None:
 def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion:
     if not isinstance(source, str):
         raise TypeError(f"script source must be a str, not {type(source).__name__}")
-    return host.store.put_script(name, source)
+    return host.store.write(lambda tx: tx.put_script(name, source))
 
 
 def arguments(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
@@ -77,7 +77,7 @@ def arguments(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
 
 
 def get_script(host: WorkflowHost, name: str, version: str | None) -> ScriptVersion:
-    script = host.store.get_script(name, version)
+    script = host.store.read(lambda tx: tx.get_script(name, version))
     if script is None:
         raise UnknownScriptError(name, version)
     return script
@@ -100,7 +100,7 @@ async def start(
     text = validate_payload(args, limit=host.engine.limits.payload, what="the arguments")
     if workflow_id is not None:
         check_workflow_id(workflow_id)
-        existing = host.store.get_workflow(workflow_id)
+        existing = host.store.read(lambda tx: tx.get_workflow(workflow_id))
         if existing is not None:
             return _existing(host, existing, script_name, json.loads(text))
     wid = workflow_id or uuid.uuid4().hex
@@ -155,7 +155,7 @@ def _existing(host: WorkflowHost, record: WorkflowRecord, script_name: str, args
         stored_args = None
     if stored_args != args:
         raise WorkflowExistsError(record.workflow_id, record.script_name, "arguments")
-    return instance_view(record, host.store.list_waits(record.workflow_id))
+    return instance_view(record, host.store.read(lambda tx: tx.list_waits(record.workflow_id)))
 
 
 def get(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
@@ -207,7 +207,7 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     The journal is read as stored, so createHook tokens never show up here.
     """
     record, _ = load_record(host, workflow_id)
-    lifecycle = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
+    lifecycle = [lifecycle_item(e) for e in host.store.read(lambda tx: tx.list_history(workflow_id))]
     journal: list[HistoryItem] = []
     try:
         state = load(host, workflow_id).state
@@ -303,7 +303,9 @@ def replay_check(
     script_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     if workflow_ids is None:
         statuses = None if include_finished else ["running", "suspended"]
-        records = host.store.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        records = host.store.read(
+            lambda tx: tx.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        )
         workflow_ids = [r.workflow_id for r in records]
     reports = []
     for wid in workflow_ids:
@@ -321,7 +323,9 @@ def check_replay(host: WorkflowHost, record: WorkflowRecord, new_hash: str, stat
         "script_hash": new_hash,
         "status": record.status,
     }
-    report = _replay(host, state, host.store.list_waits(record.workflow_id), script.source, base)
+    report = _replay(
+        host, state, host.store.read(lambda tx: tx.list_waits(record.workflow_id)), script.source, base
+    )
     if not report.ok:
         raise UpgradeError(record.workflow_id, report)
 

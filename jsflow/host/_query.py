@@ -166,7 +166,7 @@ def list_page(
 def count_by_status(host: WorkflowHost) -> dict[str, int]:
     """Instances per status, every status present (zero when none)."""
     counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
-    counts.update(host.store.count_workflows_by_status())
+    counts.update(host.store.read(lambda tx: tx.count_workflows_by_status()))
     return counts
 
 

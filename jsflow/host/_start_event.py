@@ -167,7 +167,7 @@ def _receipt(
 ) -> EventReceipt:
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=duplicate)
-    event = host.store.get_event(event_id)
+    event = host.store.read(lambda tx: tx.get_event(event_id))
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, workflow_id, name, False, None, duplicate=duplicate)
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=duplicate)

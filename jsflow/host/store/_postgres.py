@@ -266,10 +266,6 @@ class PostgresStore(SQLStore):
 
         return self._retrying(claim) if batch else []
 
-    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
-        release = super().release_claim
-        return self._retrying(lambda: release(workflow_id, wait_id, worker_id))
-
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         complete = super().complete_claim
         return self._retrying(lambda: complete(workflow_id, wait_id, worker_id))

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._base import DEFAULT_LIST_LIMIT, StoreSession
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     RowDecoder,
@@ -67,6 +66,7 @@ from ._sql_rows import (
     wait_from_row,
     workflow_from_row,
 )
+from .backend import DEFAULT_LIST_LIMIT, StoreSession
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
