@@ -134,6 +134,10 @@ def _type(schema: dict[str, Any]) -> str:
         return f"array of {_type(schema.get('items', {}))}"
     if kind is None:
         return "any JSON"
+    if kind == "object" and "properties" in schema:  # an inline object: name its fields
+        required = set(schema.get("required", ()))
+        fields = ", ".join(f"`{f}`" if f in required else f"`{f}`?" for f in schema["properties"])
+        return f"object {{{fields}}}"
     return f"{kind}{_bounds(schema)}"
 
 

@@ -42,6 +42,8 @@ class CheckResult:
     entry_type: str = "undefined"
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    undefined_calls: list[dict[str, Any]] = field(default_factory=list)
+    event_names: list[str] = field(default_factory=list)
     loaded: bool = True
 
 
@@ -71,10 +73,13 @@ def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
     elif error is not None:
         result.message = detail
         result.loaded = detail.startswith("entry point")
+    sites = [site for site in found.undefined_calls if site.name not in HOST_GLOBALS]
+    result.undefined_calls = [{"name": s.name, "line": s.line, "column": s.column} for s in sites]
+    result.event_names = list(found.event_names)
     result.warnings = [
-        f"{name}() is called but not defined: declare it with --suspend {name}, or load your steps with --app"
-        for name in found.undefined_calls
-        if name not in HOST_GLOBALS
+        f"{site.name} at {site.line}:{site.column}: {site.name}() is called but not defined: "
+        f"declare it with --suspend {site.name}, or load your steps with --app"
+        for site in sites
     ]
     return result
 
@@ -87,9 +92,9 @@ def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
 def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
     """Check SCRIPT without running it: syntax, and that the entry point is a function.
 
-    Also warns about awaited functions that are not defined (declare them
-    with --suspend or load them with --app). Exit code 1 if the script
-    cannot start.
+    Also warns about every call of a function that nothing defines, as
+    NAME at LINE:COLUMN, wherever it stands (declare it with --suspend or
+    load your steps with --app). Exit code 1 if the script cannot start.
 
     Example:
 

@@ -21,15 +21,17 @@ operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from jsflow import JournalEntry, WorkflowEngine, run_sync
+from jsflow import Extension, JournalEntry, WorkflowEngine, run_sync
 
 from . import (
     _cancel,
+    _children,
     _deliveries,
     _fork,
     _hooks,
@@ -38,16 +40,18 @@ from . import (
     _ops,
     _queries,
     _query,
+    _schedules,
     _start_event,
     _timers,
     _warm,
 )
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
+from ._schedules import Schedule
 from ._start_event import StartSpec
 from ._tokens import hash_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
-from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
+from .store import InboxEvent, ScheduleEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
@@ -103,6 +107,14 @@ class WorkflowHost:
         self.token_listeners: list[Callable[[TokenInfo], Any]] = []
         #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
         self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
+        #: startWorkflow (child workflows, see ``_children``)
+        self.children_ext = _children.Children(self)
+        #: the built-ins every run of this host gets: createHook, startWorkflow
+        self.extensions: list[Extension] = [self.hooks.extension, self.children_ext.extension]
+        #: called with the view after every driver turn that did not continue as new
+        self.turn_listeners: list[Callable[[WorkflowInstance], Awaitable[None]]] = [
+            functools.partial(_cancel.on_turn, self)
+        ]
 
     def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
         """Call ``listener(TokenInfo)`` for every resume token this host issues, once
@@ -282,6 +294,12 @@ class WorkflowHost:
         self._check_open()
         return _queries.list_queries(self, workflow_id)
 
+    async def achildren(self, workflow_id: str) -> list[str]:
+        """The ids of the child workflows the instance started (``startWorkflow``), in order."""
+        self._check_open()
+        _load.load_record(self, workflow_id)
+        return [child for child, _ in _children.children_of(self, workflow_id)]
+
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
         self._check_open()
@@ -401,6 +419,62 @@ class WorkflowHost:
         """
         self._check_open()
         return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
+
+    # -- schedules (issue 20; see ``_schedules``) -------------------------------------
+    def add_schedule(
+        self,
+        name: str,
+        cron: str,
+        script: str,
+        args: Sequence[Any] = (),
+        *,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        catch_up: str = "latest",
+    ) -> Schedule:
+        """Start ``script`` (a registered name, latest version) with ``args`` at every
+        slot of ``cron`` in ``timezone``; workers and ``run_due`` start due slots.
+
+        Each slot is started once across processes, as instance
+        ``{name}@{YYYYMMDDTHHMMSSZ}`` (UTC). A slot seen more than a minute late
+        is missed: ``catch_up`` "latest" starts the most recent missed slot,
+        "all" every one, "none" none. ``overlap="skip"`` skips a slot (with a
+        history line) while the previous slot's instance is unfinished.
+        Adding an existing name replaces its definition. ``InvalidScheduleError``
+        for a bad cron, zone or option; ``UnknownScriptError`` for an unknown script."""
+        self._check_open()
+        return _schedules.add(self, name, cron, script, list(args), timezone, overlap, catch_up)
+
+    def pause_schedule(self, name: str) -> Schedule:
+        """Stop starting slots; slots that fall while paused are never started."""
+        self._check_open()
+        return _schedules.pause(self, name)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Start slots again, from the next one after now."""
+        self._check_open()
+        return _schedules.resume(self, name)
+
+    def remove_schedule(self, name: str) -> None:
+        """Delete the schedule (its instances stay). ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        _schedules.remove(self, name)
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name, each with its ``next_run``."""
+        self._check_open()
+        return _schedules.list_all(self)
+
+    def get_schedule(self, name: str) -> Schedule:
+        """One schedule; ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        return _schedules.get(self, name)
+
+    def schedule_history(self, name: str, limit: int = 100) -> list[ScheduleEvent]:
+        """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
+        self._check_open()
+        _schedules.get(self, name)
+        return self.store.read(lambda tx: tx.list_schedule_history(name, limit))
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
@@ -608,6 +682,10 @@ class WorkflowHost:
     def list_queries(self, workflow_id: str) -> list[str]:
         """Sync ``alist_queries``."""
         return run_sync(self.alist_queries(workflow_id))
+
+    def children(self, workflow_id: str) -> list[str]:
+        """Sync ``achildren``."""
+        return run_sync(self.achildren(workflow_id))
 
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""

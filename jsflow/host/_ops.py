@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import JournalCompatibilityError, WorkflowState, validate_payload
 
+from ._child_events import notify_parent
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
@@ -195,6 +196,7 @@ def cancel(host: WorkflowHost, workflow_id: str, reason: str | None) -> Workflow
                 saved = tx.save_workflow(replace(record, status="cancelled", cancel_reason=reason))
                 tx.replace_waits(workflow_id, [])
                 tx.append_history(workflow_id, "cancelled", {"reason": reason})
+                notify_parent(tx, saved)  # a child's end waits in its parent's inbox
         except ConcurrencyError:
             continue
         return instance_view(saved, [])
@@ -261,7 +263,7 @@ def replay_one(
 def _replay(
     host: WorkflowHost, state: WorkflowState, waits: list[PendingWait], source: str, base: dict[str, Any]
 ) -> ReplayReport:
-    outcome = host.engine.replay(source, state, extensions=[host.hooks.extension])
+    outcome = host.engine.replay(source, state, extensions=host.extensions)
     err = outcome.error
     if isinstance(err, JournalCompatibilityError):
         return ReplayReport(

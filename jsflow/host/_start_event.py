@@ -109,6 +109,25 @@ def _create_if_absent(
     if existing is not None:
         _check_existing(existing, spec)
         return None
+    made = create_instance(host, tx, workflow_id, spec, args, {"with_event": True})
+    if isinstance(made, WorkflowRecord):  # created by a concurrent call since the read above
+        _check_existing(made, spec)
+        return None
+    return _Created(made)
+
+
+def create_instance(
+    host: WorkflowHost,
+    tx: StoreSession,
+    workflow_id: str,
+    spec: StartSpec,
+    args: list[Any],
+    detail: dict[str, Any],
+) -> Loaded | WorkflowRecord:
+    """Create an instance "running" in the open transaction, ready for its first
+    turn after the commit (``Loaded``); the existing record if the id is taken.
+    ``detail`` is added to its "started" history line. Shared by start-with-event
+    and schedules: both create instances inside a transaction of their own."""
     script = tx.get_script(spec.script, spec.version)
     if script is None:
         raise UnknownScriptError(spec.script, spec.version)
@@ -133,20 +152,15 @@ def _create_if_absent(
         metadata=meta,
     )
     stored, created = tx.create_workflow(record)
-    if not created:  # created by a concurrent call since the read above
-        _check_existing(stored, spec)
-        return None
+    if not created:
+        return stored
     requirements = host.requirements_cache(script.hash, script.source)
     if requirements:
         tx.set_requirements(workflow_id, requirements)
-    tx.append_history(
-        workflow_id,
-        "started",
-        {"script_hash": script.hash, "run_id": state.run_id, "with_event": True},
-        at=now,
-    )
+    history = {"script_hash": script.hash, "run_id": state.run_id, **detail}
+    tx.append_history(workflow_id, "started", history, at=now)
     host.script_cache.setdefault((script.name, script.hash), script.source)
-    return _Created(Loaded(stored, [], script.source, state, 0, requirements))
+    return Loaded(stored, [], script.source, state, 0, requirements)
 
 
 def _check_existing(record: WorkflowRecord, spec: StartSpec) -> None:

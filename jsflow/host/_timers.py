@@ -43,6 +43,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from . import _schedules
 from ._deliveries import fire as fire_wait
 from ._deliveries import recover, settle
 from ._errors import (
@@ -76,6 +77,7 @@ async def run_due(host: WorkflowHost, now: datetime | None, limit: int) -> int:
     for claim in claims:
         fired += await fire(host, claim)
     fired += await recover_stale(host, limit)
+    fired += await _schedules.run_due(host, now)
     return fired + await deliver_stranded(host, now + timedelta(milliseconds=1), limit)
 
 
@@ -122,7 +124,10 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
         if busy:
             continue
         delay = poll_interval
-        nxt = host.store.next_due_time()
+        nxt = min(
+            (t for t in (host.store.next_due_time(), _schedules.next_due(host)) if t is not None),
+            default=None,
+        )
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - host.clock()).total_seconds()))
         await _sleep_unless(host, stop, delay, mark)

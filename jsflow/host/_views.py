@@ -117,6 +117,11 @@ class WorkflowInstance:
     tokens: tuple[TokenInfo, ...] = ()
 
     @property
+    def parent_id(self) -> str | None:
+        """The instance that started this one with ``startWorkflow``, if any."""
+        return self.metadata.get("parent_id")
+
+    @property
     def is_finished(self) -> bool:
         """True once the instance can never run again."""
         return self.status in ("completed", "faulted", "cancelled")

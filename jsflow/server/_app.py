@@ -19,7 +19,15 @@ from fastapi_offline import FastAPIOffline
 
 from jsflow.host import WorkflowHost
 
-from . import _errors, _routes_hooks, _routes_lifecycle, _routes_ops, _routes_scripts, _routes_workflows
+from . import (
+    _errors,
+    _routes_hooks,
+    _routes_lifecycle,
+    _routes_ops,
+    _routes_schedules,
+    _routes_scripts,
+    _routes_workflows,
+)
 from ._auth import KeyRing
 from ._deps import ServerContext
 from ._limits import BodyLimitMiddleware, RateLimiter
@@ -75,7 +83,14 @@ def create_app(
     app.state.jsflow = ctx
     app.state.metrics = ctx.metrics
     _errors.install(app)
-    for module in (_routes_workflows, _routes_lifecycle, _routes_hooks, _routes_scripts, _routes_ops):
+    for module in (
+        _routes_workflows,
+        _routes_lifecycle,
+        _routes_schedules,
+        _routes_hooks,
+        _routes_scripts,
+        _routes_ops,
+    ):
         app.include_router(module.router)
     mount_ui(app, host, api_keys=ctx.keys, runner=ctx.runner, public_url=settings.public_url)
     limit = settings.payload_limit or host.engine.limits.payload

@@ -135,7 +135,7 @@ async def model_body(request: Request, model: type[M]) -> M:
 
 def body_spec(model: type[BaseModel] | None, description: str, *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` declaring the JSON body (any JSON value when ``model`` is None)."""
-    schema = model.model_json_schema() if model is not None else {}
+    schema = _inline_defs(model.model_json_schema()) if model is not None else {}
     return {
         "requestBody": {
             "required": required,
@@ -143,6 +143,25 @@ def body_spec(model: type[BaseModel] | None, description: str, *, required: bool
             "content": {"application/json": {"schema": schema}},
         }
     }
+
+
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace pydantic's ``#/$defs/X`` references by the definitions themselves: inside an
+    OpenAPI document they would resolve against the document root, where nothing is, and the
+    API explorer and the HTTP reference page could not show the nested fields."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
 
 
 def check_text(value: str, what: str) -> str:

@@ -34,6 +34,7 @@ from jsflow.host import (
     HostError,
     IdempotencyKeyConflictError,
     InvalidCursorError,
+    InvalidScheduleError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
     QueryError,
@@ -42,6 +43,7 @@ from jsflow.host import (
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
+    UnknownScheduleError,
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
@@ -107,6 +109,8 @@ STATUS: dict[type[BaseException], int] = {
     # a query handler failed (threw, was async, called a step/suspend/wait): the script's fault
     QueryError: 422,
     QueryNotFoundError: 404,
+    UnknownScheduleError: 404,
+    InvalidScheduleError: 422,
     PayloadTooLargeError: 413,
     InvalidPayloadError: 422,
     # input the engine refuses (a payload nested too deep, a non-JSON value)

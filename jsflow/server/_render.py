@@ -81,6 +81,8 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         updated_at=inst.updated_at,
         cancel_reason=inst.cancel_reason,
         metadata=dict(inst.metadata),
+        parent_id=inst.parent_id,
+        children=host.children(inst.workflow_id),
     )
 
 

@@ -141,6 +141,10 @@ class InstanceOut(_Out):
     updated_at: datetime | None
     cancel_reason: str | None = None
     metadata: dict[str, str]
+    parent_id: str | None = Field(
+        default=None, description="the instance that started this one (startWorkflow)"
+    )
+    children: list[str] = Field(default_factory=list, description="ids of the child workflows it started")
 
 
 class InstanceList(_Out):

@@ -49,3 +49,40 @@ def test_query_and_cancel_with_and_without_cleanup(jsflow: Invoke, tmp_path: Pat
     now = as_json(jsflow("cancel", "c2", "--no-cleanup", "--json"))
     assert now["status"] == "cancelled"
     assert as_json(jsflow("query", "c2", "votes", "--json"))["value"] == []
+
+
+def test_schedule_commands(jsflow: Invoke, tmp_path: Path) -> None:
+    script = tmp_path / "collect.js"
+    script.write_text(COLLECT)
+    added = as_json(jsflow("schedule", "add", "hourly", "0 * * * *", str(script), "2", "--json"))
+    assert added["name"] == "hourly" and added["args"] == [2] and added["next_run"]
+    jsflow(
+        "schedule", "add", "daily", "0 9 * * *", "collect", "--timezone", "Europe/Paris", "--catch-up", "none"
+    )
+    listed = as_json(jsflow("schedule", "list", "--json"))["items"]
+    assert [s["name"] for s in listed] == ["daily", "hourly"]
+    assert listed[0]["timezone"] == "Europe/Paris" and listed[0]["catch_up"] == "none"
+    assert as_json(jsflow("schedule", "pause", "daily", "--json"))["paused"] is True
+    assert "paused" in jsflow("schedule", "list").stdout
+    assert as_json(jsflow("schedule", "resume", "daily", "--json"))["paused"] is False
+    jsflow("schedule", "remove", "daily")
+    assert [s["name"] for s in as_json(jsflow("schedule", "list", "--json"))["items"]] == ["hourly"]
+    bad = jsflow("schedule", "add", "x", "not a cron", "collect", ok=False)
+    assert bad.exit_code != 0 and "cron" in bad.stderr
+    assert jsflow("schedule", "pause", "nope", ok=False).exit_code == 1
+
+
+def test_show_links_parent_and_children(jsflow: Invoke, tmp_path: Path) -> None:
+    (tmp_path / "kid.js").write_text("async function main(n) { return await waitForEvent('go'); }")
+    (tmp_path / "mom.js").write_text(
+        "async function main() { const c = await startWorkflow('kid', [1]); return await c.result(); }"
+    )
+    jsflow("run", str(tmp_path / "kid.js"), "0", "--id", "warmup")  # registers the child script
+    jsflow("run", str(tmp_path / "mom.js"), "--id", "mom")
+    shown = as_json(jsflow("show", "mom", "--json"))
+    assert shown["children"] == ["mom.child-0"] and shown["parent_id"] is None
+    assert as_json(jsflow("show", "mom.child-0", "--json"))["parent_id"] == "mom"
+    assert "children: mom.child-0" in jsflow("show", "mom").stdout
+    assert "parent: mom" in jsflow("show", "mom.child-0").stdout
+    jsflow("event", "mom.child-0", "go", "5")
+    assert as_json(jsflow("show", "mom", "--json"))["value"] == 5

@@ -270,3 +270,12 @@ def test_awaiting_a_race_loser_names_the_race_and_waitforevents(engine):
     assert isinstance(result.error, ScriptError)
     message = str(result.error)
     assert "line 3" in message and "waitForEvents" in message and "vote-bob" in message
+
+
+def test_location_of_a_call_spread_over_lines_is_its_first_line(engine):
+    script = (
+        "async function main() {\n"
+        "  const v = await waitForEvents('vote', {\n    count: 2,\n  });\n  return v;\n}"
+    )
+    wait = engine.run_workflow(script).waits[0]
+    assert wait.location == {"line": 2, "column": script.splitlines()[1].index("waitForEvents") + 1}

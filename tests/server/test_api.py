@@ -1,4 +1,4 @@
-"""Every endpoint of the server spec and every status code of its error
+"""Every endpoint of the HTTP API (docs/reference/http.md) and every status code of its error
 table, against a real uvicorn on 127.0.0.1 with httpx clients."""
 
 from __future__ import annotations

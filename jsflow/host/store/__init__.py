@@ -57,6 +57,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleConflictError, ScheduleEvent, ScheduleRecord
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
 from .backend import Store, StoreSession
@@ -78,6 +79,9 @@ __all__ = [
     "PostgresStore",
     "SQLStore",
     "SQLiteStore",
+    "ScheduleConflictError",
+    "ScheduleEvent",
+    "ScheduleRecord",
     "SchemaVersionError",
     "ScriptVersion",
     "Store",

@@ -56,6 +56,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleSession
 from ._schema import MIGRATIONS
 
 __all__ = [
@@ -74,7 +75,7 @@ T = TypeVar("T")
 log = logging.getLogger("jsflow.store")
 
 
-class StoreSession(ABC):
+class StoreSession(ScheduleSession, ABC):
     """One transaction's view of the store. Obtain with ``Store.transaction()``.
 
     Everything done through a session commits when the ``with`` block exits

@@ -9,6 +9,7 @@ backed by the same data as JSON (``?format=json``)::
     _list_page      /ui/                       instances, filters, counts
     _instance_page  /ui/workflows/{id}         waits, inbox, timeline, actions
     _scripts_page   /ui/scripts                versions, sources, instances
+    _schedules_page /ui/schedules              cron schedules with their next run
     _core           shared request handling; _data the page data;
     _render         templates and headers;   _session cookie and CSRF
 """
@@ -24,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from jsflow.host import WorkflowHost
 
-from . import _instance_page, _list_page, _login_page, _scripts_page
+from . import _instance_page, _list_page, _login_page, _schedules_page, _scripts_page
 from ._core import UI, Runner, ThreadRunner
 from ._render import STATIC, UI_PREFIX
 from ._session import KeyLookup, MappingKeys, Sessions
@@ -55,7 +56,7 @@ def mount_ui(
     sessions = Sessions(secret_key or secrets.token_bytes(32), secure=secure)
     ui = UI(host, keys, sessions, runner or ThreadRunner())
     router = APIRouter(prefix=UI_PREFIX)
-    for page in (_login_page, _list_page, _scripts_page, _instance_page):
+    for page in (_login_page, _list_page, _scripts_page, _schedules_page, _instance_page):
         page.register(router, ui)
     app.include_router(router)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")

@@ -165,6 +165,8 @@ def instance_data(host: WorkflowHost, inst: WorkflowInstance, now: datetime) -> 
         "waits": [wait_data(w, urls.get(w.wait_id), now) for w in inst.waits],
         "inbox": inbox_data(host, inst.workflow_id),
         "excerpts": excerpts(host, inst),
+        "parent_id": api.parent_id,
+        "children": api.children,
     }
 
 
