@@ -73,7 +73,7 @@ async def cancel_children(host: WorkflowHost, workflow_id: str, reason: str | No
     for child, detached in children_of(host, workflow_id):
         if detached:
             continue
-        record = host.store.get_workflow(child)
+        record = host.store.read(lambda tx, wid=child: tx.get_workflow(wid))
         if record is None or InstanceStatus.is_terminal(record.status):
             continue
         why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")
