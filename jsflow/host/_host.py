@@ -344,6 +344,35 @@ class WorkflowHost:
             )
         return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
 
+    async def astore_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Persist the event like ``asend_event`` (same checks, same idempotency)
+        but run no workflow code: for a caller that answers as soon as the event
+        is stored (the HTTP server) and delivers it afterwards with
+        ``adeliver_events``. If nothing delivers it, the worker's sweep does."""
+        self._check_open()
+        return _inbox.store_event(self, workflow_id, name, payload, idempotency_key)
+
+    async def adeliver_events(self, workflow_id: str) -> int:
+        """Deliver the instance's buffered events to its pending ``waitForEvent``
+        waits, oldest first, running the script as far as they take it; returns
+        how many were delivered. Events stay buffered when the instance is busy
+        in another process or cannot run here."""
+        self._check_open()
+        delivered: dict[int, int] = {}
+        await _inbox.deliver(self, workflow_id, delivered)
+        return len(delivered)
+
+    def token_used(self, token: str) -> bool:
+        """Whether ``token`` is a known resume token that has been used: its
+        resume is stored (consumed with the journal write that delivers it)."""
+        self._check_open()
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return False
+        record = self.store.read(lambda tx: tx.get_token(hash_token(token)))
+        return record is not None and record.used_at is not None
+
     async def aresume(
         self, workflow_id: str, value: Any = None, wait_id: int | None = None
     ) -> WorkflowInstance:
@@ -708,6 +737,16 @@ class WorkflowHost:
         return run_sync(
             self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key, start=start)
         )
+
+    def store_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Sync ``astore_event``."""
+        return run_sync(self.astore_event(workflow_id, name, payload, idempotency_key=idempotency_key))
+
+    def deliver_events(self, workflow_id: str) -> int:
+        """Sync ``adeliver_events``."""
+        return run_sync(self.adeliver_events(workflow_id))
 
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""

@@ -292,7 +292,9 @@ def _replay(
                 expected_name=wait.function_name,
                 encountered_name=None if now is None else now.function_name,
             )
-    return ReplayReport(**base, ok=True, message="journal replays without drift")
+    return ReplayReport(
+        **base, ok=True, message="journal replays without drift", patches=tuple(outcome.patches)
+    )
 
 
 def replay_check(

@@ -88,3 +88,10 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
 
 def history_out(item: HistoryItem) -> HistoryItemOut:
     return HistoryItemOut(at=item.at, source=item.source, kind=item.kind, detail=dict(item.detail))
+
+
+def without_credentials(out: InstanceOut) -> InstanceOut:
+    """``out`` as a key without the admin scope sees it: no hook URL (its last
+    segment is a live token) and no issued token."""
+    waits = [w.model_copy(update={"url": None}) for w in out.waits]
+    return out.model_copy(update={"waits": waits, "tokens": []})

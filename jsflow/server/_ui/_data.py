@@ -170,6 +170,12 @@ def instance_data(host: WorkflowHost, inst: WorkflowInstance, now: datetime) -> 
     }
 
 
+def without_credentials(data: dict[str, Any]) -> dict[str, Any]:
+    """The instance page's data as a key without the admin scope sees it: no
+    hook URL (its last segment is a live token)."""
+    return {**data, "waits": [{**w, "url": None} for w in data.get("waits", [])]}
+
+
 def scripts_data(host: WorkflowHost, *, scan_limit: int = 5000) -> dict[str, Any]:
     """Every script version, newest first per name, with the instances running on it.
 
