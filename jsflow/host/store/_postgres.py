@@ -139,7 +139,8 @@ class PostgresStore(SQLStore):
         try:  # one direct attempt first: a wrong URL fails at once, with libpq's reason
             psycopg.connect(url, autocommit=True).close()
         except psycopg.OperationalError as exc:
-            raise StoreUnavailableError("postgresql", f"cannot connect to {_redact(url)}: {exc}") from exc
+            reason = f"cannot connect to PostgreSQL at {_redact(url)}: {exc}"
+            raise StoreUnavailableError("postgresql", reason) from exc
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
         self._pool = psycopg_pool.ConnectionPool(
