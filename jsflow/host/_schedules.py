@@ -230,7 +230,10 @@ async def run_due(host: WorkflowHost, now: datetime) -> int:
 def next_due(host: WorkflowHost) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
     times = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
-    return min(times, default=None)
+    if not times:
+        return None
+    # an overdue slot the last pass could not start is retried soon, not in a tight loop
+    return max(min(times), host.clock() + timedelta(milliseconds=200))
 
 
 async def _run_one(host: WorkflowHost, name: str, now: datetime) -> int:

@@ -189,3 +189,27 @@ def test_head_answers_on_every_get_route(served: Served) -> None:
         assert admin.head("/nope").status_code == 404
         assert admin.head("/v1/workflows", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert ADMIN
+
+
+def test_starting_an_existing_id_again(served: Served) -> None:
+    with served.client() as admin:
+        first = admin.post("/v1/workflows", json={"script": "manual", "args": [1], "workflow_id": "x1"})
+        assert first.status_code == 201
+        same = admin.post("/v1/workflows", json={"script": "manual", "args": [1], "workflow_id": "x1"})
+        assert same.status_code == 200 and same.json()["workflow_id"] == "x1"
+        for body in ({"script": "manual", "args": [2]}, {"script": "hooked", "args": [1]}):
+            other = admin.post("/v1/workflows", json={**body, "workflow_id": "x1"})
+            assert other.status_code == 409 and other.json()["error"]["type"] == "WorkflowExistsError"
+
+
+def test_idempotency_key_reused_for_another_event_is_409(served: Served) -> None:
+    with served.client() as admin:
+        admin.post("/v1/workflows", json={"script": "manual", "workflow_id": "idem"})
+        key = {"Idempotency-Key": "k-1"}
+        first = admin.post("/v1/workflows/idem/events/a", json=1, headers=key)
+        again = admin.post("/v1/workflows/idem/events/a", json=1, headers=key)
+        assert first.status_code == again.status_code == 202 and again.json()["duplicate"] is True
+        assert again.json()["event_id"] == first.json()["event_id"]
+        for name, payload in (("b", 1), ("a", 2)):
+            clash = admin.post(f"/v1/workflows/idem/events/{name}", json=payload, headers=key)
+            assert clash.status_code == 409 and clash.json()["error"]["type"] == "IdempotencyKeyConflictError"
