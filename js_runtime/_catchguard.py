@@ -13,6 +13,11 @@ clause of guest code starts with a call of the bridge's guard, and a
     catch ({a, b}) {   ->  catch (__jsr_e) {({}).__jsr_caught(__jsr_e);let {a, b} = __jsr_e;
     try {...} finally  ->  try {...} catch (__jsr_e) {({}).__jsr_caught(__jsr_e);throw __jsr_e;} finally
 
+and the body of every ``finally`` block and of every method or function
+property named ``return`` (an iterator's; QuickJS discards what it throws
+while another exception propagates) becomes ``{try {...} catch (__jsr_e)
+{...; throw __jsr_e;}}``.
+
 ``({})`` is a fresh object, so the guard is found on ``Object.prototype``
 (where the bridge defines it non-writable and non-configurable) and no
 script binding can shadow it. Rejection handlers are guarded by the bridge's
@@ -52,6 +57,19 @@ _QUERY = query(
     """
     (catch_clause) @catch
     (try_statement body: (_) @try_body !handler finalizer: (_))
+    """
+)
+# Blocks whose errors QuickJS itself may discard: closing an iterator while
+# an exception propagates runs the iterator's return() (for a generator, its
+# finally blocks) and drops whatever that throws. Their bodies get a guard.
+_DISCARDED = query(
+    """
+    (finally_clause body: (statement_block) @block)
+    (method_definition name: (property_identifier) @name body: (statement_block) @block (#eq? @name "return"))
+    (pair key: (property_identifier) @name
+      value: [(function_expression body: (statement_block) @block)
+              (arrow_function body: (statement_block) @block)]
+      (#eq? @name "return"))
     """
 )
 
@@ -182,9 +200,12 @@ def _edits(data: bytes, *, module: bool) -> list[tuple[int, int, bytes]]:
             edits.append(
                 (open_brace, open_brace, guard + b"(" + err + b");let " + pattern + b" = " + err + b";")
             )
+    rethrow = b" catch (" + err + b") {" + guard + b"(" + err + b");throw " + err + b";}"
     for try_body in captures.get("try_body", []):
-        at = try_body.end_byte
-        edits.append((at, at, b" catch (" + err + b") {" + guard + b"(" + err + b");throw " + err + b";}"))
+        edits.append((try_body.end_byte, try_body.end_byte, rethrow))
+    for block in QueryCursor(_DISCARDED).captures(root).get("block", []):
+        edits.append((block.start_byte + 1, block.start_byte + 1, b"try {"))
+        edits.append((block.end_byte - 1, block.end_byte - 1, b"}" + rethrow))
     return edits
 
 
