@@ -29,6 +29,7 @@ from jsflow import Cancel
 from ._children import after_turn, children_of
 from ._driver import Delivery, drive, dump
 from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
+from ._input import check_text, check_workflow_id
 from ._load import load_record
 from ._ops import cancel as cancel_now
 from ._views import WorkflowInstance, instance_view
@@ -46,6 +47,8 @@ CANCEL_FUNCTION = "cancel"
 async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
+    check_workflow_id(workflow_id)
+    check_text(reason, "the cancel reason")
     if not cleanup:
         view = cancel_now(host, workflow_id, reason)
         await after_turn(host, view)

@@ -35,8 +35,8 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import drain
+from ._input import check_workflow_id
 from ._load import Loaded, load, script_source
-from ._ops import check_workflow_id
 from ._start_event import StartSpec, create_instance
 from ._views import WorkflowInstance
 from .store import InstanceStatus, WorkflowRecord

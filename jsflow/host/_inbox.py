@@ -31,13 +31,13 @@ from ._driver import Advanced, TxOp, drive
 from ._errors import (
     AlreadyResumedError,
     CorruptStateError,
-    InvalidWorkflowIdError,
     MissingRegistrationError,
     UnknownWorkflowError,
     WorkflowBusyError,
     WorkflowFinishedError,
     translate,
 )
+from ._input import check_text, check_workflow_id
 from ._load import Loaded, read_instance, script_source
 from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
@@ -54,6 +54,7 @@ def check_event_name(host: WorkflowHost, name: Any) -> None:
         raise ValueError("event name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
+    check_text(name, "the event name")
     validate_payload(name, limit=host.engine.limits.payload, what="the event name")
 
 
@@ -68,13 +69,13 @@ def _enqueue(
     """Validate and store one event with its history line; returns its id, whether
     this call created it (not an idempotent repeat), and what ``look`` found in
     the same snapshot for a suspended instance (a delivery to make at once)."""
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise InvalidWorkflowIdError(workflow_id)
+    check_workflow_id(workflow_id)
     check_event_name(host, name)
     if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
         raise ValueError("idempotency_key must be a non-empty string")
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
+    check_text(idempotency_key, "the idempotency_key")
     text = validate_payload(payload, limit=host.engine.limits.payload, what="the event payload")
     found = None
     with host.store.transaction() as tx:

@@ -18,13 +18,13 @@ from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
     CorruptStateError,
-    InvalidWorkflowIdError,
     UnknownScriptError,
     UpgradeError,
     WorkflowBusyError,
     WorkflowExistsError,
     WorkflowFinishedError,
 )
+from ._input import check_text, check_workflow_id
 from ._load import Loaded, decode_header, load, load_record
 from ._timeutil import datetime_to_ms
 from ._views import (
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from ._host import WorkflowHost
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-MAX_WORKFLOW_ID_LENGTH = 512
 
 
 def requirements_of(host: WorkflowHost, source: str) -> list[str]:
@@ -54,18 +53,11 @@ def requirements_of(host: WorkflowHost, source: str) -> list[str]:
     return sorted(words & host.capabilities())
 
 
-def check_workflow_id(workflow_id: Any) -> None:
-    if not isinstance(workflow_id, str) or not workflow_id or len(workflow_id) > MAX_WORKFLOW_ID_LENGTH:
-        raise InvalidWorkflowIdError(workflow_id)
-    try:
-        workflow_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidWorkflowIdError(workflow_id) from None
-
-
 def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion:
     if not isinstance(source, str):
         raise TypeError(f"script source must be a str, not {type(source).__name__}")
+    check_text(name, "the script name")
+    check_text(source, "the script source")
     return host.store.write(lambda tx: tx.put_script(name, source))
 
 

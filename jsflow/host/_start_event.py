@@ -33,8 +33,8 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import MAX_KEY_LENGTH, check_event_name, drain
+from ._input import check_workflow_id
 from ._load import Loaded
-from ._ops import check_workflow_id
 from ._timeutil import datetime_to_ms
 from ._views import WORKFLOW_ID_KEY, EventReceipt
 from .store import InstanceStatus, StoreSession, WorkflowRecord
