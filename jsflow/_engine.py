@@ -198,6 +198,7 @@ class WorkflowEngine:
                 config.internal_suspends.append(name)
             config.extension_js.append(ext.js)
             config.descriptions.update(ext.descriptions)
+            config.public_names.update(ext.public_names)
         return config
 
     # -- live runs -------------------------------------------------------------------

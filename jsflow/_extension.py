@@ -45,6 +45,7 @@ class Extension:
     suspends: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     globals: tuple[str, ...] = ()
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    public_names: Mapping[str, str] = field(default_factory=dict)  # internal name -> e.g. "hook.wait"
 
     def __post_init__(self) -> None:
         for fn_name in [*self.steps, *self.suspends]:

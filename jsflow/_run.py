@@ -103,6 +103,7 @@ class RunConfig:
     internal_suspends: list[str] = field(default_factory=list)
     extension_js: list[str] = field(default_factory=list)
     descriptions: dict[str, str] = field(default_factory=dict)  # internal suspend -> words
+    public_names: dict[str, str] = field(default_factory=dict)  # internal name -> as scripts write it
 
 
 @dataclass

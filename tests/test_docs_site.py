@@ -19,7 +19,7 @@ import yaml
 from jsflow import Limits
 from jsflow.cli import cli
 from jsflow.host import InvalidWorkflowIdError, WorkflowHost
-from jsflow.server import ServerSettings
+from jsflow.server import ERROR_STATUS, ServerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -168,3 +168,5 @@ def test_http_reference_page_has_every_route(site: Path) -> None:
     for path, ops in _hooks().app_schema()["paths"].items():
         for method in ops:
             assert f"{method.upper()} {path}" in text
+    for error, status in ERROR_STATUS.items():  # the error types table
+        assert re.search(rf"^{status}\n.*\b{error.__name__}\b", text, re.M), (status, error)

@@ -28,7 +28,7 @@ from ._progress import progress
 from ._session import UNFINISHED, Registrations, Session, load_app, open_existing
 
 #: globals every host-run script has besides the engine's own
-HOST_GLOBALS = ("createHook",)
+HOST_GLOBALS = ("createHook", "startWorkflow")
 
 
 @dataclass
@@ -117,7 +117,12 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("script", metavar="SCRIPT")
+@click.argument("script", metavar="[SCRIPT]", required=False)
+@click.option(
+    "--against",
+    metavar="NEW.js",
+    help="The changed script to replay the stored journals against (the same as SCRIPT).",
+)
 @click.option(
     "--id", "workflow_ids", multiple=True, metavar="ID", help="Check only this instance (repeatable)."
 )
@@ -127,7 +132,8 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
 @db_option
 @json_option
 def replay(
-    script: str,
+    script: str | None,
+    against: str | None,
     workflow_ids: tuple[str, ...],
     include_finished: bool,
     name: str | None,
@@ -138,6 +144,8 @@ def replay(
     """Replay stored journals against a changed SCRIPT and say, for each instance,
     whether it would replay and if not why.
 
+    With --json, each report also lists ``patches``: the names whose
+    ``patched()`` returned true during that replay (the new path taken).
     Nothing runs and nothing is written. By default every unfinished instance
     of the script (named by the file stem) is checked; exit code 1 if any
     would not replay. Verdicts: ok; DRIFT (the script now makes other calls
@@ -149,7 +157,12 @@ def replay(
 
     \b
         jsflow replay samples/payment_race.js --all
+        jsflow replay --against new/order.js --json
     """
+    if (script is None) == (against is None):
+        raise CliError("give the changed script once: as SCRIPT or as --against NEW.js", exit_code=2)
+    script = script if script is not None else against
+    assert script is not None
     stem, source = read_script(script)
     name = name or stem
     with open_existing(db, regs) as sess:

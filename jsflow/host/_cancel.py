@@ -20,13 +20,16 @@ script code runs.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from jsflow import Cancel
 
+from ._children import after_turn, children_of
 from ._driver import Delivery, drive, dump
-from ._errors import WorkflowBusyError, WorkflowFinishedError
+from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
+from ._input import check_text, check_workflow_id
 from ._load import load_record
 from ._ops import cancel as cancel_now
 from ._views import WorkflowInstance, instance_view
@@ -44,15 +47,41 @@ CANCEL_FUNCTION = "cancel"
 async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
+    check_workflow_id(workflow_id)
+    check_text(reason, "the cancel reason")
     if not cleanup:
-        return cancel_now(host, workflow_id, reason)
+        view = cancel_now(host, workflow_id, reason)
+        await after_turn(host, view)
+        await cancel_children(host, workflow_id, reason, cleanup=False)
+        return view
     record, _waits = load_record(host, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
-    missing = set(host.store.get_requirements(workflow_id)) - host.capabilities()
+    missing = set(host.store.read(lambda tx: tx.get_requirements(workflow_id))) - host.capabilities()
     if missing:
         return request(host, workflow_id, reason)
-    return await deliver(host, workflow_id, reason)
+    return await deliver(host, workflow_id, reason)  # on_turn cancels the children
+
+
+async def on_turn(host: WorkflowHost, view: WorkflowInstance) -> None:
+    """After every driver turn: a child's end goes to its parent; an instance
+    that ended cancelled (its cleanup ran) cancels its children with cleanup."""
+    await after_turn(host, view)
+    if view.status == InstanceStatus.CANCELLED:
+        await cancel_children(host, view.workflow_id, view.cancel_reason, cleanup=True)
+
+
+async def cancel_children(host: WorkflowHost, workflow_id: str, reason: str | None, *, cleanup: bool) -> None:
+    """Cancel the parent's unfinished children not started ``{detached: true}``, as the parent was."""
+    for child, detached in children_of(host, workflow_id):
+        if detached:
+            continue
+        record = host.store.read(lambda tx, wid=child: tx.get_workflow(wid))
+        if record is None or InstanceStatus.is_terminal(record.status):
+            continue
+        why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")
+        with contextlib.suppress(WorkflowFinishedError, WorkflowBusyError, MissingRegistrationError):
+            await cancel(host, child, why, cleanup)
 
 
 async def deliver(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:

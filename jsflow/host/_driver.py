@@ -49,6 +49,7 @@ from jsflow import (
     WorkflowStatus,
 )
 
+from ._child_events import notify_parent
 from ._errors import (
     AdvanceFailedError,
     AlreadyResumedError,
@@ -185,6 +186,8 @@ async def drive(
         tokens += issued
         await after_commit(host, issued)
         if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
+            for listener in list(host.turn_listeners):  # children and parents (see ``_cancel.on_turn``)
+                await listener(view)
             return Advanced(view, tokens)
         preloaded = Loaded(attempt.record, [], loaded.script, result.state, 0, loaded.requirements)
         delivery = Delivery(owner=True, acquire=False)
@@ -247,7 +250,7 @@ class Attempt:
         record = loaded.record
         run = host.warm.take(record.workflow_id, record.version, record.script_hash)
         if run is None:
-            run = host.engine.open_run(loaded.script, loaded.state, extensions=[host.hooks.extension])
+            run = host.engine.open_run(loaded.script, loaded.state, extensions=host.extensions)
         self.live = run
         if run.finished:  # the script no longer loads or replays: fault, consume nothing
             assert run.result is not None
@@ -351,6 +354,8 @@ class Attempt:
             if cancelled is not None and cancelled.cleanup_cut_short:
                 tx.append_history(wid, "cleanup_cut_short", {"reason": cancelled.cleanup_cut_short})
             tx.append_history(wid, result.status.value, outcome_detail(result, waits))
+            if InstanceStatus.is_terminal(status):  # a child's end waits in its parent's inbox
+                notify_parent(tx, saved, result.value, error_dict(result.error) if not cancelled else None)
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)
         self._committed(saved)
@@ -378,10 +383,11 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
             )
             tx.replace_waits(wid, [])
             tx.append_history(wid, "faulted", {"error": str(error)[:500], "stage": "host"})
+            notify_parent(tx, replace(current, status=InstanceStatus.FAULTED), None, detail)
     except Exception:
         log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
         try:
-            if not host.store.mark_faulted(wid, attempt.record.version, dump(detail)):
+            if not host.store.write(lambda tx: tx.mark_faulted(wid, attempt.record.version, dump(detail))):
                 return
         except Exception:
             log.exception("could not store the fault of workflow %r", wid)

@@ -21,15 +21,17 @@ operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from jsflow import JournalEntry, WorkflowEngine, run_sync
+from jsflow import Extension, JournalEntry, WorkflowEngine, run_sync
 
 from . import (
     _cancel,
+    _children,
     _deliveries,
     _fork,
     _hooks,
@@ -105,6 +107,14 @@ class WorkflowHost:
         self.token_listeners: list[Callable[[TokenInfo], Any]] = []
         #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
         self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
+        #: startWorkflow (child workflows, see ``_children``)
+        self.children_ext = _children.Children(self)
+        #: the built-ins every run of this host gets: createHook, startWorkflow
+        self.extensions: list[Extension] = [self.hooks.extension, self.children_ext.extension]
+        #: called with the view after every driver turn that did not continue as new
+        self.turn_listeners: list[Callable[[WorkflowInstance], Awaitable[None]]] = [
+            functools.partial(_cancel.on_turn, self)
+        ]
 
     def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
         """Call ``listener(TokenInfo)`` for every resume token this host issues, once
@@ -284,6 +294,12 @@ class WorkflowHost:
         self._check_open()
         return _queries.list_queries(self, workflow_id)
 
+    async def achildren(self, workflow_id: str) -> list[str]:
+        """The ids of the child workflows the instance started (``startWorkflow``), in order."""
+        self._check_open()
+        _load.load_record(self, workflow_id)
+        return [child for child, _ in _children.children_of(self, workflow_id)]
+
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
         self._check_open()
@@ -327,6 +343,35 @@ class WorkflowHost:
                 self, workflow_id, name, payload, idempotency_key, start
             )
         return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
+
+    async def astore_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Persist the event like ``asend_event`` (same checks, same idempotency)
+        but run no workflow code: for a caller that answers as soon as the event
+        is stored (the HTTP server) and delivers it afterwards with
+        ``adeliver_events``. If nothing delivers it, the worker's sweep does."""
+        self._check_open()
+        return _inbox.store_event(self, workflow_id, name, payload, idempotency_key)
+
+    async def adeliver_events(self, workflow_id: str) -> int:
+        """Deliver the instance's buffered events to its pending ``waitForEvent``
+        waits, oldest first, running the script as far as they take it; returns
+        how many were delivered. Events stay buffered when the instance is busy
+        in another process or cannot run here."""
+        self._check_open()
+        delivered: dict[int, int] = {}
+        await _inbox.deliver(self, workflow_id, delivered)
+        return len(delivered)
+
+    def token_used(self, token: str) -> bool:
+        """Whether ``token`` is a known resume token that has been used: its
+        resume is stored (consumed with the journal write that delivers it)."""
+        self._check_open()
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return False
+        record = self.store.read(lambda tx: tx.get_token(hash_token(token)))
+        return record is not None and record.used_at is not None
 
     async def aresume(
         self, workflow_id: str, value: Any = None, wait_id: int | None = None
@@ -458,7 +503,7 @@ class WorkflowHost:
         """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
         self._check_open()
         _schedules.get(self, name)
-        return self.store.list_schedule_history(name, limit)
+        return self.store.read(lambda tx: tx.list_schedule_history(name, limit))
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
@@ -521,13 +566,13 @@ class WorkflowHost:
         events and tokens. Unfinished and unknown ids are skipped, never deleted;
         returns the ids deleted."""
         self._check_open()
-        return self.store.delete_workflows(list(workflow_ids))
+        return self.store.write(lambda tx: tx.delete_workflows(list(workflow_ids)))
 
     # -- reads for tools (the CLI, the server) -----------------------------------------
     def pending_events(self, workflow_id: str) -> list[InboxEvent]:
         """The instance's buffered events (stored, not yet delivered), oldest first."""
         self._check_open()
-        return self.store.pending_events(workflow_id)
+        return self.store.read(lambda tx: tx.pending_events(workflow_id))
 
     def arguments(self, workflow_id: str) -> list[Any] | None:
         """The arguments the instance was started with (None if its state is unreadable)."""
@@ -543,14 +588,14 @@ class WorkflowHost:
     def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
         """Every stored script version (of ``name`` if given)."""
         self._check_open()
-        return self.store.list_scripts(name)
+        return self.store.read(lambda tx: tx.list_scripts(name))
 
     def token_workflow_id(self, token: str) -> str | None:
         """The id of the instance a resume token belongs to (used or not), or None."""
         self._check_open()
         if not isinstance(token, str) or not token or len(token) > 512:
             return None
-        record = self.store.get_token(hash_token(token))
+        record = self.store.read(lambda tx: tx.get_token(hash_token(token)))
         return record.workflow_id if record is not None else None
 
     def hook_token(self, workflow_id: str, wait: WaitInfo) -> str | None:
@@ -568,7 +613,7 @@ class WorkflowHost:
     def ping(self) -> None:
         """One indexed read of the store: raises if the store is unreachable."""
         self._check_open()
-        self.store.get_script("healthz")
+        self.store.read(lambda tx: tx.get_script("healthz"))
 
     def next_due_time(self) -> datetime | None:
         """When the earliest pending timer of any instance is due (None: no timer)."""
@@ -667,6 +712,10 @@ class WorkflowHost:
         """Sync ``alist_queries``."""
         return run_sync(self.alist_queries(workflow_id))
 
+    def children(self, workflow_id: str) -> list[str]:
+        """Sync ``achildren``."""
+        return run_sync(self.achildren(workflow_id))
+
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
         return run_sync(self.ahistory(workflow_id))
@@ -688,6 +737,16 @@ class WorkflowHost:
         return run_sync(
             self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key, start=start)
         )
+
+    def store_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Sync ``astore_event``."""
+        return run_sync(self.astore_event(workflow_id, name, payload, idempotency_key=idempotency_key))
+
+    def deliver_events(self, workflow_id: str) -> int:
+        """Sync ``adeliver_events``."""
+        return run_sync(self.adeliver_events(workflow_id))
 
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +31,13 @@ from ._driver import Advanced, TxOp, drive
 from ._errors import (
     AlreadyResumedError,
     CorruptStateError,
-    InvalidWorkflowIdError,
     MissingRegistrationError,
     UnknownWorkflowError,
     WorkflowBusyError,
     WorkflowFinishedError,
     translate,
 )
+from ._input import check_text, check_workflow_id
 from ._load import Loaded, read_instance, script_source
 from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
@@ -54,19 +54,28 @@ def check_event_name(host: WorkflowHost, name: Any) -> None:
         raise ValueError("event name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
+    check_text(name, "the event name")
     validate_payload(name, limit=host.engine.limits.payload, what="the event name")
 
 
-async def send_event(
-    host: WorkflowHost, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
-) -> EventReceipt:
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise InvalidWorkflowIdError(workflow_id)
+def _enqueue(
+    host: WorkflowHost,
+    workflow_id: str,
+    name: str,
+    payload: Any,
+    idempotency_key: str | None,
+    look: Callable[[StoreSession], _Delivery | None] | None = None,
+) -> tuple[int, bool, _Delivery | None]:
+    """Validate and store one event with its history line; returns its id, whether
+    this call created it (not an idempotent repeat), and what ``look`` found in
+    the same snapshot for a suspended instance (a delivery to make at once)."""
+    check_workflow_id(workflow_id)
     check_event_name(host, name)
     if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
         raise ValueError("idempotency_key must be a non-empty string")
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
+    check_text(idempotency_key, "the idempotency_key")
     text = validate_payload(payload, limit=host.engine.limits.payload, what="the event payload")
     found = None
     with host.store.transaction() as tx:
@@ -88,22 +97,54 @@ async def send_event(
                 raise translate(exc) from exc
         if created:
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
-            if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open
+            if look is not None and record.status == InstanceStatus.SUSPENDED:
                 with contextlib.suppress(CorruptStateError):  # stored anyway; drain reports it
-                    found = _find_delivery(host, tx, workflow_id)
+                    found = look(tx)
+    return event_id, created, found
+
+
+def _receipt(host: WorkflowHost, event_id: int, workflow_id: str, name: str, created: bool) -> EventReceipt:
+    """What became of a stored event so far, read back from the store."""
+    event = host.store.read(lambda tx: tx.get_event(event_id))  # someone else may have delivered it meanwhile
+    if event is None or event.delivered_at is None:
+        return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
+    return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
+
+
+async def send_event(
+    host: WorkflowHost, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    def look(tx: StoreSession) -> _Delivery | None:  # a delivery while the snapshot is open
+        return _find_delivery(host, tx, workflow_id)
+
+    event_id, created, found = _enqueue(host, workflow_id, name, payload, idempotency_key, look)
     delivered: dict[int, int] = {}
     # stored either way: a busy worker's drain delivers it; a finished run never
     # will. Without a delivery found above, drain reads again now that the event
     # is committed (see the ordering argument in the module doc). A process that
     # cannot run the instance leaves the event buffered for one that can.
-    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
-        await drain(host, workflow_id, delivered=delivered, first=found)
+    await deliver(host, workflow_id, delivered, found)
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=not created)
-    event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
-    if event is None or event.delivered_at is None:
-        return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
-    return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
+    return _receipt(host, event_id, workflow_id, name, created)
+
+
+def store_event(
+    host: WorkflowHost, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    """Store an event and stop there: no workflow code runs. The receipt says
+    whether it was delivered already (an idempotent repeat of a delivered one)."""
+    event_id, created, _ = _enqueue(host, workflow_id, name, payload, idempotency_key)
+    return _receipt(host, event_id, workflow_id, name, created)
+
+
+async def deliver(
+    host: WorkflowHost, workflow_id: str, delivered: dict[int, int] | None = None, first: Any = None
+) -> None:
+    """Drain, leaving events buffered when this process cannot deliver them now
+    (the instance is busy elsewhere, finished, or needs registrations it lacks)."""
+    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
+        await drain(host, workflow_id, delivered=delivered, first=first)
 
 
 def reaching_wait(waits: Sequence[PendingWait], name: str, payload: Any) -> Wait | None:
@@ -176,7 +217,7 @@ def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None)
         names = {n for w in view.waits if w.kind == "event" for n in (w.event_names or ())}
         if view.status != InstanceStatus.SUSPENDED or not names:
             return None
-        if not host.store.pending_events(workflow_id, names):
+        if not host.store.read(lambda tx: tx.pending_events(workflow_id, names)):
             return None
     with host.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
@@ -230,7 +271,7 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
         if loaded is seen_pending:
             pending = True
         else:
-            event = host.store.get_event(event_id)
+            event = host.store.read(lambda tx: tx.get_event(event_id))
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
@@ -247,7 +288,7 @@ async def deliver_stranded(host: WorkflowHost, now: Any, limit: int) -> int:
     """A worker pass: deliver buffered events whose wait is pending (their sender
     died between storing and delivering, or a process could not run the instance)."""
     count = 0
-    for workflow_id in host.store.stranded_workflows(now, limit, host.capabilities()):
+    for workflow_id in host.store.read(lambda tx: tx.stranded_workflows(now, limit, host.capabilities())):
         delivered: dict[int, int] = {}
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
             await drain(host, workflow_id, delivered=delivered)

@@ -26,7 +26,7 @@ def query(host: WorkflowHost, workflow_id: str, name: str, args: list[Any]) -> A
     """The handler's answer (JSON), or ``QueryError``/``QueryNotFoundError``."""
     loaded = load(host, workflow_id)
     try:
-        return host.engine.query(loaded.script, loaded.state, name, *args, extensions=[host.hooks.extension])
+        return host.engine.query(loaded.script, loaded.state, name, *args, extensions=host.extensions)
     except jsflow.QueryNotFoundError as exc:
         raise QueryNotFoundError(workflow_id, name, exc.defined) from exc
     except jsflow.QueryError as exc:
@@ -36,4 +36,4 @@ def query(host: WorkflowHost, workflow_id: str, name: str, args: list[Any]) -> A
 def list_queries(host: WorkflowHost, workflow_id: str) -> list[str]:
     """The names of the queries the instance's script has defined so far."""
     loaded = load(host, workflow_id)
-    return host.engine.list_queries(loaded.script, loaded.state, extensions=[host.hooks.extension])
+    return host.engine.list_queries(loaded.script, loaded.state, extensions=host.extensions)

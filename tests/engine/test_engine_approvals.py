@@ -88,6 +88,8 @@ def test_wait_for_events_counts_distinct_voters_and_journals_each(engine):
     # progress survives a round trip of the state (and so a restart)
     state = WorkflowState.deserialize(state.serialize())
     assert [e.type for e in state.journal] == ["event", "event"]
+    replayed = engine.replay(VOTES, state).waits[0]  # a counting wait keeps its site through replay
+    assert replayed.location is not None and replayed.location["line"] == 3
     done = engine.raise_event(VOTES, state, "vote", {"voter": "cy"})
     assert done.status is WorkflowStatus.COMPLETED
     assert done.value == ["ann", "bob", "cy"]

@@ -136,3 +136,18 @@ def test_schedules_routes(served: Served) -> None:
     assert "read" in paths["/v1/schedules"]["get"]["description"]
     assert "204" in paths["/v1/schedules/{name}"]["delete"]["responses"]
     assert "200" in paths["/v1/schedules/{name}/pause"]["post"]["responses"]
+
+
+def test_parent_and_children_in_the_instance_json(served: Served) -> None:
+    parent = (
+        "async function main() { const c = await startWorkflow('collect', [1]); return await c.result(); }"
+    )
+    register(served, parent=parent)
+    with served.client() as c:
+        assert c.post("/v1/workflows", json={"script": "parent", "workflow_id": "pa"}).status_code == 201
+        body = c.get("/v1/workflows/pa").json()
+        assert body["children"] == ["pa.child-0"] and body["parent_id"] is None
+        child = c.get("/v1/workflows/pa.child-0").json()
+        assert child["parent_id"] == "pa" and child["children"] == []
+        c.post("/v1/workflows/pa.child-0/events/item", json="x")
+        assert c.get("/v1/workflows/pa").json()["value"] == 1

@@ -72,3 +72,23 @@ def test_schedules_page_lists_next_runs(served: Served) -> None:
     finally:
         c.close()
         served.host.remove_schedule("ui-nightly")
+
+
+def test_instance_page_links_parent_and_children(served: Served) -> None:
+    served.host.register_script("ui-kid", "async function main() { return await waitForEvent('go'); }")
+    served.host.register_script(
+        "ui-mom",
+        "async function main() { const c = await startWorkflow('ui-kid'); return await c.result(); }",
+    )
+    served.host.start("ui-mom", workflow_id="ui-mom-1")
+    c = signed_in(served)
+    try:
+        mom = c.get("/ui/workflows/ui-mom-1")
+        assert 'class="child-link"' in mom.text and "ui-mom-1.child-0" in mom.text
+        kid = c.get("/ui/workflows/ui-mom-1.child-0")
+        assert 'class="parent-link"' in kid.text
+        assert c.get("/ui/workflows/ui-mom-1", params={"format": "json"}).json()["children"] == [
+            "ui-mom-1.child-0"
+        ]
+    finally:
+        c.close()

@@ -22,7 +22,7 @@ from jsflow.host import HostError, InvalidCursorError, UnknownWorkflowError
 
 from .._errors import http_status
 from ._core import UI, Visit, digest
-from ._data import HISTORY_LIMIT, history_data, instance_data
+from ._data import HISTORY_LIMIT, history_data, instance_data, without_credentials
 from ._render import workflow_url
 from ._session import CSRF_FIELD, CSRFError, check_csrf
 
@@ -180,6 +180,8 @@ async def _show(
         if request.query_params.get("format") == "stamp":
             return ui.answer(request, visit, "", {}, stamp=stamp)
         data = await ui.read(build, ui, workflow_id, cursor)
+        if visit.actor is None or "admin" not in visit.actor.scopes:  # read keys see no token
+            data = without_credentials(data)
     except UnknownWorkflowError as exc:
         return ui.answer(
             request,
