@@ -198,7 +198,7 @@ def remove(host: WorkflowHost, name: str) -> None:
 
 
 def list_all(host: WorkflowHost) -> list[Schedule]:
-    return [view(host, r) for r in host.store.list_schedules()]
+    return [view(host, r) for r in host.store.read(lambda tx: tx.list_schedules())]
 
 
 def get(host: WorkflowHost, name: str) -> Schedule:
@@ -217,7 +217,7 @@ def _require(tx: StoreSession, name: str) -> ScheduleRecord:
 async def run_due(host: WorkflowHost, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
-    for record in host.store.list_schedules():
+    for record in host.store.read(lambda tx: tx.list_schedules()):
         if record.paused or next_slot(record, record.cursor) > now:
             continue
         try:
@@ -229,8 +229,11 @@ async def run_due(host: WorkflowHost, now: datetime) -> int:
 
 def next_due(host: WorkflowHost) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    times = [next_slot(r, r.cursor) for r in host.store.list_schedules() if not r.paused]
-    return min(times, default=None)
+    times = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    if not times:
+        return None
+    # an overdue slot the last pass could not start is retried soon, not in a tight loop
+    return max(min(times), host.clock() + timedelta(milliseconds=200))
 
 
 async def _run_one(host: WorkflowHost, name: str, now: datetime) -> int:
