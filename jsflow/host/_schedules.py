@@ -206,7 +206,7 @@ def remove(host: WorkflowHost, name: str) -> None:
 
 
 def list_all(host: WorkflowHost) -> list[Schedule]:
-    return [view(host, r) for r in host.store.list_schedules()]
+    return [view(host, r) for r in host.store.read(lambda tx: tx.list_schedules())]
 
 
 def get(host: WorkflowHost, name: str) -> Schedule:
@@ -225,7 +225,7 @@ def _require(tx: StoreSession, name: str) -> ScheduleRecord:
 async def run_due(host: WorkflowHost, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
-    for record in host.store.list_schedules():
+    for record in host.store.read(lambda tx: tx.list_schedules()):
         slot = None if record.paused else next_slot(record, record.cursor)
         if slot is None or slot > now:
             continue
@@ -238,7 +238,7 @@ async def run_due(host: WorkflowHost, now: datetime) -> int:
 
 def next_due(host: WorkflowHost) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    found = [next_slot(r, r.cursor) for r in host.store.list_schedules() if not r.paused]
+    found = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
     times = [t for t in found if t is not None]
     if not times:
         return None

@@ -98,6 +98,7 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
             ("h", "slow_hook"),
             ("t", "slow_token"),
             ("e2", "slow_event"),
+            ("e3", "slow_event"),
         ):
             assert admin.post("/v1/workflows", json={"script": script, "workflow_id": wid}).status_code == 201
         hook_path = urlsplit(admin.get("/v1/workflows/h").json()["waits"][0]["url"]).path
@@ -106,6 +107,8 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
         took, r = _elapsed(lambda: admin.post("/v1/workflows/e2/events/go", json=1, params={"wait": 1}))
         assert r.status_code == 202 and took < 1 + 1.0, took
         assert r.json()["status"] == "running"
+        took, r = _elapsed(lambda: admin.post("/v1/events", json={"workflow_id": "e3", "name": "go"}))
+        assert r.status_code == 202 and took < 1.5, took
         with served.client(key=None) as anon:
             took, r = _elapsed(lambda: anon.post(hook_path, json={"n": 1}))
             assert r.status_code == 204 and took < 1.5, took
@@ -117,7 +120,7 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             statuses = {i["workflow_id"]: i["status"] for i in admin.get("/v1/workflows").json()["items"]}
-            if all(statuses[w] == "completed" for w in ("e", "e2", "h", "t")):
+            if all(statuses[w] == "completed" for w in ("e", "e2", "e3", "h", "t")):
                 break
             time.sleep(0.2)
         assert admin.get("/v1/workflows/t").json()["value"] == {"got": 2, "done": "slept"}
