@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
 from tree_sitter import Node, QueryCursor
 
@@ -211,7 +212,7 @@ def _edits(data: bytes, *, module: bool) -> list[tuple[int, int, bytes]]:
 def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     out: list[bytes] = []
     copied = 0
-    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):  # stable: ties keep their order
         out.append(data[copied:start])
         out.append(text)
         copied = end
@@ -219,19 +220,43 @@ def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     return b"".join(out)
 
 
-def _transform(source: str, *, module: bool) -> str:
+Edits = tuple[tuple[int, int, bytes], ...]
+
+
+def _transform(source: str, *, module: bool) -> tuple[str, Edits]:
     try:
         data = source.encode("utf-8")
     except UnicodeEncodeError:
-        return source  # a lone surrogate: the binding refuses the source itself
-    edits = _edits(data, module=module)
-    return _apply(data, edits).decode("utf-8") if edits else source
+        return source, ()  # a lone surrogate: the binding refuses the source itself
+    edits = tuple(sorted(_edits(data, module=module), key=lambda e: (e[0], e[1])))
+    return (_apply(data, list(edits)).decode("utf-8") if edits else source), edits
 
 
 _CACHE_BYTES = 32 * 2**20  # sources and guarded sources kept, least recently used dropped first
-_cache: OrderedDict[tuple[str, bool], str] = OrderedDict()
+_cache: OrderedDict[tuple[str, bool], tuple[str, Edits]] = OrderedDict()
 _cache_size = 0
 _cache_lock = threading.Lock()
+
+
+def _guarded(source: str, module: bool) -> tuple[str, Edits]:
+    global _cache_size
+    if "catch" not in source and "finally" not in source:  # QuickJS refuses escaped keywords
+        return source, ()
+    key = (source, module)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    found = _transform(source, module=module)
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = found
+            _cache_size += len(source) + len(found[0])
+        while _cache_size > _CACHE_BYTES and len(_cache) > 1:
+            (old_source, _), (old, _) = _cache.popitem(last=False)
+            _cache_size -= len(old_source) + len(old)
+    return found
 
 
 def guard_catches(source: str, *, module: bool = False) -> str:
@@ -242,21 +267,43 @@ def guard_catches(source: str, *, module: bool = False) -> str:
     where parsing costs about 0.2 ms per kilobyte). Raises
     :class:`Unguardable` (not cached) when the source contains ``catch`` or
     ``finally`` and does not parse."""
-    global _cache_size
-    if "catch" not in source and "finally" not in source:  # QuickJS refuses escaped keywords
-        return source
-    key = (source, module)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    guarded = _transform(source, module=module)
-    with _cache_lock:
-        if key not in _cache:
-            _cache[key] = guarded
-            _cache_size += len(source) + len(guarded)
-        while _cache_size > _CACHE_BYTES and len(_cache) > 1:
-            (old_source, _), old = _cache.popitem(last=False)
-            _cache_size -= len(old_source) + len(old)
-    return guarded
+    return _guarded(source, module)[0]
+
+
+def source_position(source: str, line: int, column: int, *, module: bool = False) -> tuple[int, int]:
+    """Where a position QuickJS reports in the guarded ``source`` (``line`` and
+    ``column`` 1-based, the column in UTF-8 bytes, as in its stack traces)
+    stands in ``source`` itself: ``(line, column)``, 1-based, the column in
+    characters. A position inside inserted text maps to where it was
+    inserted. Positions past the end are returned unchanged."""
+    guarded, original, edits = _encoded(source, module)
+    line_start = 0
+    for _ in range(line - 1):
+        newline = guarded.find(b"\n", line_start)
+        if newline < 0:
+            return line, column
+        line_start = newline + 1
+    if column < 1:
+        return line, column
+    offset, delta = line_start + column - 1, 0
+    for start, end, text in edits:
+        at = start + delta  # where this edit's text begins in the guarded source
+        if offset < at:
+            break
+        if offset < at + len(text):
+            offset = at  # inside inserted text: its insertion point
+            break
+        delta += len(text) - (end - start)
+    before = original[: max(0, offset - delta)]
+    row_start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[row_start:].decode("utf-8", "replace")) + 1
+
+
+@lru_cache(maxsize=8)
+def _encoded(source: str, module: bool) -> tuple[bytes, bytes, Edits]:
+    """The guarded and the original source as UTF-8, and the edits between them."""
+    try:
+        guarded, edits = _guarded(source, module)
+    except Unguardable:
+        guarded, edits = source, ()
+    return guarded.encode("utf-8", "surrogatepass"), source.encode("utf-8", "surrogatepass"), edits

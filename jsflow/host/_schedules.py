@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from jsflow import validate_payload
 
@@ -88,12 +88,16 @@ def _zone(timezone: str) -> ZoneInfo:
 
 
 def _check(name: Any, cron: Any, timezone: Any, overlap: Any, catch_up: Any) -> None:
-    if not isinstance(name, str) or not name or len(name) > 200 or "@" in name:
+    if not isinstance(name, str) or not name or len(name) > 200 or "@" in name or "\x00" in name:
         raise InvalidScheduleError(
             "name", "a schedule name is a non-empty string of at most 200 characters without '@'"
         )
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         raise InvalidScheduleError("cron", f"{cron!r} is not a cron expression (like '0 9 * * 1-5')")
+    try:
+        croniter(cron, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidScheduleError("cron", f"{cron!r} names no date that exists (like February 31)") from exc
     _zone(timezone)
     if overlap not in OVERLAPS:
         raise InvalidScheduleError("overlap", f"overlap must be one of {', '.join(OVERLAPS)}")
@@ -101,9 +105,13 @@ def _check(name: Any, cron: Any, timezone: Any, overlap: Any, catch_up: Any) -> 
         raise InvalidScheduleError("catch_up", f"catch_up must be one of {', '.join(CATCH_UPS)}")
 
 
-def next_slot(record: ScheduleRecord, after: datetime) -> datetime:
+def next_slot(record: ScheduleRecord, after: datetime) -> datetime | None:
+    """The first slot after ``after`` (UTC); None for an expression that never fires again."""
     it = croniter(record.cron, after.astimezone(_zone(record.timezone)))
-    return it.get_next(datetime).astimezone(UTC)  # type: ignore[no-any-return]
+    try:
+        return it.get_next(datetime).astimezone(UTC)  # type: ignore[no-any-return]
+    except CroniterBadDateError:
+        return None
 
 
 def view(host: WorkflowHost, record: ScheduleRecord) -> Schedule:
@@ -218,7 +226,8 @@ async def run_due(host: WorkflowHost, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
     for record in host.store.read(lambda tx: tx.list_schedules()):
-        if record.paused or next_slot(record, record.cursor) > now:
+        slot = None if record.paused else next_slot(record, record.cursor)
+        if slot is None or slot > now:
             continue
         try:
             started += await _run_one(host, record.name, now)
@@ -229,7 +238,8 @@ async def run_due(host: WorkflowHost, now: datetime) -> int:
 
 def next_due(host: WorkflowHost) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    times = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    found = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    times = [t for t in found if t is not None]
     if not times:
         return None
     # an overdue slot the last pass could not start is retried soon, not in a tight loop
@@ -263,7 +273,10 @@ def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, 
     it = croniter(record.cron, record.cursor.astimezone(_zone(record.timezone)))
     found: list[datetime] = []
     while len(found) < MAX_SLOTS:
-        slot = it.get_next(datetime).astimezone(UTC)
+        try:
+            slot = it.get_next(datetime).astimezone(UTC)
+        except CroniterBadDateError:
+            break
         if slot > now:
             break
         found.append(slot)

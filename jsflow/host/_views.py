@@ -15,6 +15,7 @@ from typing import Any
 
 from jsflow import JournalEntry, Wait
 
+from ._child_events import CHILD_START
 from ._hooks import HOOK_CREATE, HOOK_WAIT
 from ._timeutil import ms_to_datetime
 from .store import (
@@ -198,7 +199,7 @@ def _loads(text: str | None) -> Any:
 
 
 #: internal names (``__j...``) never reach callers: what a script author wrote instead
-_PUBLIC_NAMES = {HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook"}
+_PUBLIC_NAMES = {HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook", CHILD_START: "startWorkflow"}
 
 
 def public_name(name: str) -> str:

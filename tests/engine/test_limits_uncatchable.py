@@ -185,3 +185,19 @@ def test_a_limit_discarded_while_closing_an_iterator_still_faults(body: str, lim
     assert result.status is WorkflowStatus.FAULTED, result.value
     assert isinstance(result.error, ResourceLimitError), result.error
     assert result.error.limit == limit
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  try { null.x; } catch (err) { return await waitForEvent('approval'); }",
+        "  try { null.x; } finally { await waitForEvent('approval'); }",
+        "  try { null.x; } catch ({ message = ')' }) { return await waitForEvent('approval'); } // é",
+        "  const é = 'é'; try { null.x; } catch { return await waitForEvent('approval'); }",
+    ],
+)
+def test_wait_locations_point_into_the_script_as_written(line: str) -> None:
+    # the guards the sandbox inserts on a line move nothing the author sees
+    script = f"async function main() {{\n{line}\n}}"
+    result = WorkflowEngine().run_workflow(script)
+    assert result.waits[0].location == {"line": 2, "column": line.index("waitForEvent") + 1}

@@ -123,6 +123,8 @@ def test_pause_resume_remove_and_errors(backend: Backend) -> None:
         with pytest.raises(InvalidScheduleError):
             host.add_schedule("x", "* * * * *", "quick", timezone="Mars/Base")
         with pytest.raises(InvalidScheduleError):
+            host.add_schedule("x", "0 0 31 2 *", "quick")  # February 31st never comes
+        with pytest.raises(InvalidScheduleError):
             host.add_schedule("x", "* * * * *", "quick", overlap="maybe")
         with pytest.raises(UnknownScriptError):
             host.add_schedule("x", "* * * * *", "missing")
