@@ -4,14 +4,15 @@
 stores a schedule; ``run_due`` (every worker pass) starts its due slots.
 
 Slots: the times the cron expression names in the schedule's time zone. A
-slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. Each pass
-reads the schedule's ``cursor`` (slots at or before it are handled), decides
-what to do with the slots in ``(cursor, now]``, and in ONE transaction
-creates the instances it starts and moves the cursor with a compare-and-set
-on the schedule's version. A worker that loses that race rolls back, its
-instances included: each slot is handled once across processes and machines
-(and the id is unique anyway). An instance created but not yet run when its
-worker dies is "running" and recovered after the lease like any other.
+slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. A pass
+reads the schedule's ``cursor`` (slots at or before it are handled) and
+starts the due slots in ``(cursor, now]`` one at a time: each start is ONE
+transaction that creates the slot's instance and moves the cursor to it with
+a compare-and-set on the schedule's version, followed by the instance's
+first turn. A worker that loses that race rolls back, its instance
+included: each slot is handled once across processes and machines (and the
+id is unique anyway). An instance created but not yet run when its worker
+dies is "running" and recovered after the lease like any other.
 
 On time or missed: a slot seen within a minute of its time is on time and
 started; later, it is missed, and ``catch_up`` decides: "latest" starts the
