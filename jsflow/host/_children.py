@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import Extension, current_step, validate_payload
 
-from ._child_events import DETACHED_KEY, PARENT_KEY
+from ._child_events import CHILD_START, DETACHED_KEY, PARENT_KEY
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from ._host import WorkflowHost
 
 log = logging.getLogger("jsflow.host")
-CHILD_START = "__jchild_start"
 
 CHILD_JS = r"""
 function (ops) {
@@ -90,7 +89,7 @@ function (ops) {
       id: childId,
       result() {
         if (waiting === null) {
-          waiting = waitFor('__jchild:' + childId).then((end) => {
+          waiting = waitFor('jsflow:child-end:' + childId).then((end) => {
             if (end !== null && typeof end === 'object' && end.status === 'completed') {
               return end.value === undefined ? null : end.value;
             }

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import PayloadSchemaError, Wait, validate_payload
 
+from ._child_events import CHILD_EVENT_PREFIX
 from ._deliveries import event_delivery
 from ._driver import Advanced, TxOp, drive
 from ._errors import (
@@ -55,6 +56,8 @@ def check_event_name(host: WorkflowHost, name: Any) -> None:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
     check_text(name, "the event name")
+    if name.startswith(CHILD_EVENT_PREFIX):  # only a child's end is sent under this name
+        raise ValueError(f"event names starting with {CHILD_EVENT_PREFIX!r} are reserved for child workflows")
     validate_payload(name, limit=host.engine.limits.payload, what="the event name")
 
 

@@ -35,8 +35,16 @@ from ._views import (
     instance_view,
     journal_item,
     lifecycle_item,
+    listed_view,
 )
-from .store import ConcurrencyError, InstanceStatus, PendingWait, ScriptVersion, WorkflowRecord
+from .store import (
+    ConcurrencyError,
+    CorruptRecordError,
+    InstanceStatus,
+    PendingWait,
+    ScriptVersion,
+    WorkflowRecord,
+)
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -62,10 +70,11 @@ def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion
 
 
 def arguments(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
-    record, _ = load_record(host, workflow_id)
+    """The start arguments; None when the stored row or state cannot be read."""
     try:
+        record, _ = load_record(host, workflow_id)
         return list(decode_header(record).arguments)
-    except CorruptStateError:
+    except (CorruptStateError, CorruptRecordError):
         return None
 
 
@@ -174,7 +183,7 @@ def list_instances(
             limit=limit,
             offset=offset,
         )
-        return [instance_view(r, tx.list_waits(r.workflow_id)) for r in records]
+        return [listed_view(tx, r) for r in records]
 
 
 def cancel(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:
