@@ -29,6 +29,7 @@ from jsflow import Cancel
 from ._children import after_turn, children_of
 from ._driver import Delivery, drive, dump
 from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
+from ._input import check_text, check_workflow_id
 from ._load import load_record
 from ._ops import cancel as cancel_now
 from ._views import WorkflowInstance, instance_view
@@ -46,6 +47,8 @@ CANCEL_FUNCTION = "cancel"
 async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
+    check_workflow_id(workflow_id)
+    check_text(reason, "the cancel reason")
     if not cleanup:
         view = cancel_now(host, workflow_id, reason)
         await after_turn(host, view)
@@ -54,7 +57,7 @@ async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, clean
     record, _waits = load_record(host, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
-    missing = set(host.store.get_requirements(workflow_id)) - host.capabilities()
+    missing = set(host.store.read(lambda tx: tx.get_requirements(workflow_id))) - host.capabilities()
     if missing:
         return request(host, workflow_id, reason)
     return await deliver(host, workflow_id, reason)  # on_turn cancels the children
@@ -73,7 +76,7 @@ async def cancel_children(host: WorkflowHost, workflow_id: str, reason: str | No
     for child, detached in children_of(host, workflow_id):
         if detached:
             continue
-        record = host.store.get_workflow(child)
+        record = host.store.read(lambda tx, wid=child: tx.get_workflow(wid))
         if record is None or InstanceStatus.is_terminal(record.status):
             continue
         why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")

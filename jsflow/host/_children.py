@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import Extension, current_step, validate_payload
 
-from ._child_events import DETACHED_KEY, PARENT_KEY
+from ._child_events import CHILD_START, DETACHED_KEY, PARENT_KEY
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
@@ -35,8 +35,8 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import drain
+from ._input import check_workflow_id
 from ._load import Loaded, load, script_source
-from ._ops import check_workflow_id
 from ._start_event import StartSpec, create_instance
 from ._views import WorkflowInstance
 from .store import InstanceStatus, WorkflowRecord
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from ._host import WorkflowHost
 
 log = logging.getLogger("jsflow.host")
-CHILD_START = "__jchild_start"
 
 CHILD_JS = r"""
 function (ops) {
@@ -90,7 +89,7 @@ function (ops) {
       id: childId,
       result() {
         if (waiting === null) {
-          waiting = waitFor('__jchild:' + childId).then((end) => {
+          waiting = waitFor('jsflow:child-end:' + childId).then((end) => {
             if (end !== null && typeof end === 'object' && end.status === 'completed') {
               return end.value === undefined ? null : end.value;
             }
@@ -152,7 +151,7 @@ class Children:
 def children_of(host: WorkflowHost, workflow_id: str) -> list[tuple[str, bool]]:
     """(child id, detached) for each child the instance started, in order.
     The journal is read only for scripts that mention ``startWorkflow``."""
-    record = host.store.get_workflow(workflow_id)
+    record = host.store.read(lambda tx: tx.get_workflow(workflow_id))
     if record is None or "startWorkflow" not in script_source(host, record):
         return []
     try:
@@ -174,7 +173,7 @@ async def after_turn(host: WorkflowHost, view: WorkflowInstance) -> None:
     parent = view.metadata.get(PARENT_KEY)
     if not parent or not view.is_finished:
         return
-    record = host.store.get_workflow(parent)
+    record = host.store.read(lambda tx: tx.get_workflow(parent))
     if record is None or record.status != InstanceStatus.SUSPENDED:
         return
     with contextlib.suppress(

@@ -96,7 +96,7 @@ async def resume_with_token(host: WorkflowHost, token: str, payload: Any) -> Wor
         raise TokenNotFoundError("")
     validate_payload(payload, limit=host.engine.limits.payload, what="the token payload")
     token_hash = hash_token(token)
-    rec = host.store.get_token(token_hash)
+    rec = host.store.read(lambda tx: tx.get_token(token_hash))
     if rec is None:
         raise TokenNotFoundError(token_hash)
     wid = rec.workflow_id
@@ -108,7 +108,7 @@ async def resume_with_token(host: WorkflowHost, token: str, payload: Any) -> Wor
     value = await _shape_payload(host, waits, rec.wait_id, payload)
 
     def check(loaded: Loaded) -> list[TxOp]:
-        current = host.store.get_token(token_hash)
+        current = host.store.read(lambda tx: tx.get_token(token_hash))
         assert current is not None
         if current.used_at is not None:
             raise TokenUsedError(token_hash, wid, current.wait_id, current.used_at)
@@ -153,10 +153,10 @@ async def recover(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
     record, waits = load_record(host, workflow_id)
     if record.status != InstanceStatus.RUNNING:
         return instance_view(record, waits)
-    missing = sorted(set(host.store.get_requirements(workflow_id)) - host.capabilities())
+    missing = sorted(set(host.store.read(lambda tx: tx.get_requirements(workflow_id))) - host.capabilities())
     if missing:  # not this process's to recover: leave it, uncounted
         raise MissingRegistrationError(workflow_id, missing)
-    attempts = host.store.recovery_attempts(workflow_id)
+    attempts = host.store.read(lambda tx: tx.recovery_attempts(workflow_id))
     if attempts >= MAX_RECOVERIES:
         return _give_up(host, record, attempts)
     with host.store.transaction() as tx:  # claim this attempt (version-checked) and count it

@@ -387,7 +387,7 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
     except Exception:
         log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
         try:
-            if not host.store.mark_faulted(wid, attempt.record.version, dump(detail)):
+            if not host.store.write(lambda tx: tx.mark_faulted(wid, attempt.record.version, dump(detail))):
                 return
         except Exception:
             log.exception("could not store the fault of workflow %r", wid)

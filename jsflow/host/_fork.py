@@ -81,5 +81,5 @@ async def fork(
                 wid, "forked", {"from": workflow_id, "step": keep, "run_id": header.run_id}, at=now
             )
     if not created:  # idempotent on the new id, like start
-        return instance_view(stored, host.store.list_waits(wid))
+        return instance_view(stored, host.store.read(lambda tx: tx.list_waits(wid)))
     return await host.arecover(wid)

@@ -26,18 +26,19 @@ from typing import TYPE_CHECKING, Any
 
 from jsflow import PayloadSchemaError, Wait, validate_payload
 
+from ._child_events import CHILD_EVENT_PREFIX
 from ._deliveries import event_delivery
 from ._driver import Advanced, TxOp, drive
 from ._errors import (
     AlreadyResumedError,
     CorruptStateError,
-    InvalidWorkflowIdError,
     MissingRegistrationError,
     UnknownWorkflowError,
     WorkflowBusyError,
     WorkflowFinishedError,
     translate,
 )
+from ._input import check_text, check_workflow_id
 from ._load import Loaded, read_instance, script_source
 from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
@@ -54,6 +55,9 @@ def check_event_name(host: WorkflowHost, name: Any) -> None:
         raise ValueError("event name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
+    check_text(name, "the event name")
+    if name.startswith(CHILD_EVENT_PREFIX):  # only a child's end is sent under this name
+        raise ValueError(f"event names starting with {CHILD_EVENT_PREFIX!r} are reserved for child workflows")
     validate_payload(name, limit=host.engine.limits.payload, what="the event name")
 
 
@@ -68,13 +72,13 @@ def _enqueue(
     """Validate and store one event with its history line; returns its id, whether
     this call created it (not an idempotent repeat), and what ``look`` found in
     the same snapshot for a suspended instance (a delivery to make at once)."""
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise InvalidWorkflowIdError(workflow_id)
+    check_workflow_id(workflow_id)
     check_event_name(host, name)
     if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
         raise ValueError("idempotency_key must be a non-empty string")
     if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
+    check_text(idempotency_key, "the idempotency_key")
     text = validate_payload(payload, limit=host.engine.limits.payload, what="the event payload")
     found = None
     with host.store.transaction() as tx:
@@ -104,7 +108,7 @@ def _enqueue(
 
 def _receipt(host: WorkflowHost, event_id: int, workflow_id: str, name: str, created: bool) -> EventReceipt:
     """What became of a stored event so far, read back from the store."""
-    event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
+    event = host.store.read(lambda tx: tx.get_event(event_id))  # someone else may have delivered it meanwhile
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
@@ -216,7 +220,7 @@ def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None)
         names = {n for w in view.waits if w.kind == "event" for n in (w.event_names or ())}
         if view.status != InstanceStatus.SUSPENDED or not names:
             return None
-        if not host.store.pending_events(workflow_id, names):
+        if not host.store.read(lambda tx: tx.pending_events(workflow_id, names)):
             return None
     with host.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
@@ -270,7 +274,7 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
         if loaded is seen_pending:
             pending = True
         else:
-            event = host.store.get_event(event_id)
+            event = host.store.read(lambda tx: tx.get_event(event_id))
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
@@ -287,7 +291,7 @@ async def deliver_stranded(host: WorkflowHost, now: Any, limit: int) -> int:
     """A worker pass: deliver buffered events whose wait is pending (their sender
     died between storing and delivering, or a process could not run the instance)."""
     count = 0
-    for workflow_id in host.store.stranded_workflows(now, limit, host.capabilities()):
+    for workflow_id in host.store.read(lambda tx: tx.stranded_workflows(now, limit, host.capabilities())):
         delivered: dict[int, int] = {}
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
             await drain(host, workflow_id, delivered=delivered)

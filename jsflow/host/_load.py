@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from jsflow import JournalEntry, WorkflowError, WorkflowState
 
 from ._errors import CorruptStateError, UnknownScriptError, UnknownWorkflowError
+from ._input import check_workflow_id
 from .store import PendingWait, StoreSession, WorkflowRecord
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class Loaded:
 
 def read_instance(host: WorkflowHost, tx: StoreSession, workflow_id: str) -> Loaded:
     """The instance, its waits, journal and requirements, from an open session."""
+    check_workflow_id(workflow_id)
     record = tx.get_workflow(workflow_id)
     if record is None:
         raise UnknownWorkflowError(workflow_id)
@@ -72,6 +74,7 @@ def load(host: WorkflowHost, workflow_id: str) -> Loaded:
 
 
 def load_record(host: WorkflowHost, workflow_id: str) -> tuple[WorkflowRecord, list[PendingWait]]:
+    check_workflow_id(workflow_id)
     with host.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
@@ -116,7 +119,7 @@ def script_source(host: WorkflowHost, record: WorkflowRecord) -> str:
     key = (record.script_name, record.script_hash)
     source = host.script_cache.get(key)
     if source is None:
-        script = host.store.get_script(record.script_name, record.script_hash)
+        script = host.store.read(lambda tx: tx.get_script(record.script_name, record.script_hash))
         if script is None:
             raise UnknownScriptError(record.script_name, record.script_hash)
         source = script.source

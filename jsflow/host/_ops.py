@@ -18,13 +18,13 @@ from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
     CorruptStateError,
-    InvalidWorkflowIdError,
     UnknownScriptError,
     UpgradeError,
     WorkflowBusyError,
     WorkflowExistsError,
     WorkflowFinishedError,
 )
+from ._input import check_text, check_workflow_id
 from ._load import Loaded, decode_header, load, load_record
 from ._timeutil import datetime_to_ms
 from ._views import (
@@ -35,14 +35,21 @@ from ._views import (
     instance_view,
     journal_item,
     lifecycle_item,
+    listed_view,
 )
-from .store import ConcurrencyError, InstanceStatus, PendingWait, ScriptVersion, WorkflowRecord
+from .store import (
+    ConcurrencyError,
+    CorruptRecordError,
+    InstanceStatus,
+    PendingWait,
+    ScriptVersion,
+    WorkflowRecord,
+)
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
-MAX_WORKFLOW_ID_LENGTH = 512
 
 
 def requirements_of(host: WorkflowHost, source: str) -> list[str]:
@@ -54,31 +61,25 @@ def requirements_of(host: WorkflowHost, source: str) -> list[str]:
     return sorted(words & host.capabilities())
 
 
-def check_workflow_id(workflow_id: Any) -> None:
-    if not isinstance(workflow_id, str) or not workflow_id or len(workflow_id) > MAX_WORKFLOW_ID_LENGTH:
-        raise InvalidWorkflowIdError(workflow_id)
-    try:
-        workflow_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidWorkflowIdError(workflow_id) from None
-
-
 def register_script(host: WorkflowHost, name: str, source: str) -> ScriptVersion:
     if not isinstance(source, str):
         raise TypeError(f"script source must be a str, not {type(source).__name__}")
-    return host.store.put_script(name, source)
+    check_text(name, "the script name")
+    check_text(source, "the script source")
+    return host.store.write(lambda tx: tx.put_script(name, source))
 
 
 def arguments(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
-    record, _ = load_record(host, workflow_id)
+    """The start arguments; None when the stored row or state cannot be read."""
     try:
+        record, _ = load_record(host, workflow_id)
         return list(decode_header(record).arguments)
-    except CorruptStateError:
+    except (CorruptStateError, CorruptRecordError):
         return None
 
 
 def get_script(host: WorkflowHost, name: str, version: str | None) -> ScriptVersion:
-    script = host.store.get_script(name, version)
+    script = host.store.read(lambda tx: tx.get_script(name, version))
     if script is None:
         raise UnknownScriptError(name, version)
     return script
@@ -101,7 +102,7 @@ async def start(
     text = validate_payload(args, limit=host.engine.limits.payload, what="the arguments")
     if workflow_id is not None:
         check_workflow_id(workflow_id)
-        existing = host.store.get_workflow(workflow_id)
+        existing = host.store.read(lambda tx: tx.get_workflow(workflow_id))
         if existing is not None:
             return _existing(host, existing, script_name, json.loads(text))
     wid = workflow_id or uuid.uuid4().hex
@@ -156,7 +157,7 @@ def _existing(host: WorkflowHost, record: WorkflowRecord, script_name: str, args
         stored_args = None
     if stored_args != args:
         raise WorkflowExistsError(record.workflow_id, record.script_name, "arguments")
-    return instance_view(record, host.store.list_waits(record.workflow_id))
+    return instance_view(record, host.store.read(lambda tx: tx.list_waits(record.workflow_id)))
 
 
 def get(host: WorkflowHost, workflow_id: str) -> WorkflowInstance:
@@ -182,7 +183,7 @@ def list_instances(
             limit=limit,
             offset=offset,
         )
-        return [instance_view(r, tx.list_waits(r.workflow_id)) for r in records]
+        return [listed_view(tx, r) for r in records]
 
 
 def cancel(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:
@@ -209,7 +210,7 @@ def history(host: WorkflowHost, workflow_id: str) -> list[HistoryItem]:
     The journal is read as stored, so createHook tokens never show up here.
     """
     record, _ = load_record(host, workflow_id)
-    lifecycle = [lifecycle_item(e) for e in host.store.list_history(workflow_id)]
+    lifecycle = [lifecycle_item(e) for e in host.store.read(lambda tx: tx.list_history(workflow_id))]
     journal: list[HistoryItem] = []
     try:
         state = load(host, workflow_id).state
@@ -307,7 +308,9 @@ def replay_check(
     script_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     if workflow_ids is None:
         statuses = None if include_finished else ["running", "suspended"]
-        records = host.store.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        records = host.store.read(
+            lambda tx: tx.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        )
         workflow_ids = [r.workflow_id for r in records]
     reports = []
     for wid in workflow_ids:
@@ -325,7 +328,9 @@ def check_replay(host: WorkflowHost, record: WorkflowRecord, new_hash: str, stat
         "script_hash": new_hash,
         "status": record.status,
     }
-    report = _replay(host, state, host.store.list_waits(record.workflow_id), script.source, base)
+    report = _replay(
+        host, state, host.store.read(lambda tx: tx.list_waits(record.workflow_id)), script.source, base
+    )
     if not report.ok:
         raise UpgradeError(record.workflow_id, report)
 

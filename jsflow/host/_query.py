@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 from jsflow import JournalEntry
 
 from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
+from ._input import check_text
 from ._load import decode_header
-from ._views import HistoryItem, WorkflowInstance, instance_view, journal_item, lifecycle_item
+from ._views import HistoryItem, WorkflowInstance, journal_item, lifecycle_item, listed_view
 from .store import InstanceStatus, WorkflowPageQuery
 
 if TYPE_CHECKING:
@@ -142,6 +143,8 @@ def list_page(
     """One page of instances newest first; fetches ``limit + 1`` rows to know
     whether another page exists."""
     limit = _check_limit(limit)
+    check_text(search, "the search term")
+    check_text(script, "the script name")
     query = WorkflowPageQuery(
         statuses=_statuses(status),
         script_name=script,
@@ -154,7 +157,7 @@ def list_page(
     )
     with host.store.transaction(write=False) as tx:
         records = tx.page_workflows(query)
-        items = [instance_view(r, tx.list_waits(r.workflow_id)) for r in records[:limit]]
+        items = [listed_view(tx, r) for r in records[:limit]]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]
@@ -166,7 +169,7 @@ def list_page(
 def count_by_status(host: WorkflowHost) -> dict[str, int]:
     """Instances per status, every status present (zero when none)."""
     counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
-    counts.update(host.store.count_workflows_by_status())
+    counts.update(host.store.read(lambda tx: tx.count_workflows_by_status()))
     return counts
 
 

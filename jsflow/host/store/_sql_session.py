@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._base import DEFAULT_LIST_LIMIT, StoreSession
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     RowDecoder,
@@ -41,8 +40,10 @@ from ._errors import (
 )
 from ._records import (
     TERMINAL_STATUSES,
+    WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
+    InstanceStatus,
     PendingWait,
     ScriptVersion,
     TokenRecord,
@@ -63,11 +64,13 @@ from ._sql_rows import (
     WORKFLOW_COLUMNS,
     event_from_row,
     history_from_row,
+    listed_workflow_from_row,
     script_from_row,
     token_from_row,
     wait_from_row,
     workflow_from_row,
 )
+from .backend import DEFAULT_LIST_LIMIT, StoreSession
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
@@ -106,6 +109,15 @@ MARK_DELIVERED_SQL = (
 )
 
 
+def _refuse_nul(params: Sequence[Any]) -> None:
+    """The same answer on every SQL database: PostgreSQL cannot hold NUL in text
+    (a driver error, which would look like an outage), so no store takes it.
+    The host refuses such input before it gets here; this is the backstop."""
+    for value in params:
+        if type(value) is str and "\x00" in value:
+            raise ValueError("text contains a NUL character (U+0000), which no store can hold")
+
+
 class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
@@ -131,6 +143,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count."""
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             cursor.execute(self.store.q(sql), tuple(params))
@@ -139,6 +152,8 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            _refuse_nul(row)
         cursor = self._cursor()
         try:
             cursor.executemany(self.store.q(sql), [tuple(r) for r in rows])
@@ -146,6 +161,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             cursor.execute(self.store.q(sql), tuple(params))
@@ -154,6 +170,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             return self.store.insert_returning_id(cursor, sql, tuple(params), key)
@@ -313,7 +330,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             "ORDER BY created_at, workflow_id LIMIT ? OFFSET ?",
             (*params, max(int(limit), 0), max(int(offset), 0)),
         )
-        return [workflow_from_row(row) for row in rows]
+        return [listed_workflow_from_row(row) for row in rows]
 
     def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
         clauses: list[str] = []
@@ -354,11 +371,15 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             "ORDER BY created_at DESC, workflow_id DESC LIMIT ?",
             (*params, max(int(query.limit), 0)),
         )
-        return [workflow_from_row(row) for row in rows]
+        return [listed_workflow_from_row(row) for row in rows]
 
     def count_workflows_by_status(self) -> dict[str, int]:
         rows = self.query("SELECT status, COUNT(*) FROM workflows GROUP BY status")
-        return {str(status): int(count) for status, count in rows}
+        counts: dict[str, int] = {}
+        for status, count in rows:  # a status no instance can have marks a damaged row
+            key = status if status in WORKFLOW_STATUSES else InstanceStatus.CORRUPT.value
+            counts[key] = counts.get(key, 0) + int(count)
+        return counts
 
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         metadata = check_workflow(record)
