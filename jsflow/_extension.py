@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-INTERNAL_PREFIX = "__j"
+from ._names import INTERNAL_PREFIX, check_registration_name
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Extension:
     any step). ``suspends``: internal name -> ``resume_at(*args)`` callable
     or None (like ``register_suspend_function``). ``globals``: the names the
     JS defines, so ``engine.check`` knows a script may call them.
+    ``suspend_functions``: public name -> ``resume_at`` or None: suspend
+    functions scripts call as globals, like ``register_suspend_function``,
+    but only in the runs the extension is handed to (a host's token suspend
+    functions: a host never changes an engine that others share).
     """
 
     name: str
@@ -42,8 +46,11 @@ class Extension:
     steps: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     suspends: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     globals: tuple[str, ...] = ()
+    suspend_functions: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for fn_name in self.suspend_functions:
+            check_registration_name(fn_name)
         for fn_name in [*self.steps, *self.suspends]:
             if not fn_name.startswith(INTERNAL_PREFIX) or not fn_name.isidentifier():
                 raise ValueError(
