@@ -1,18 +1,24 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test docs lint bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --upgrade pip >/dev/null
+
+# Two stamps: `make demo` installs only what running jsflow needs; `make test` (and
+# `make docs`) add the test and docs extras. Either is redone when pyproject.toml changes.
+$(VENV)/.runtime: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install --disable-pip-version-check -e .
+	touch $(VENV)/.runtime
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install -e '.[test]'
-	touch $(VENV)/.installed
+	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+	touch $(VENV)/.runtime $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.runtime
 	$(BIN)/python samples/demo.py
 
 # The PostgreSQL tests run against a throwaway cluster (initdb in a temp dir, loopback,
@@ -20,7 +26,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python tests/pg_cluster.py -- $(BIN)/python -m pytest -q
+
+# The documentation site, built offline into site/ (open site/index.html).
+docs: $(VENV)/.installed
+	$(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -33,4 +44,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/compare.py
 
 clean:
-	rm -rf $(VENV) .jsflow build dist *.egg-info
+	rm -rf $(VENV) .jsflow build dist site *.egg-info

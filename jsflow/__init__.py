@@ -4,7 +4,7 @@ The engine (this package) turns "script + state + event" into "result + new
 state". The durable host is ``jsflow.host``; the CLI is ``jsflow.cli``.
 """
 
-from ._actions import Action, RaiseEvent, Resume, Timeout
+from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._durations import parse_duration
 from ._engine import BoundWorkflow, ScriptCheck, WorkflowEngine
 from ._errors import (
@@ -13,6 +13,8 @@ from ._errors import (
     InvalidStateError,
     JournalCompatibilityError,
     PayloadTooLargeError,
+    QueryError,
+    QueryNotFoundError,
     ResourceLimitError,
     RetryableStepError,
     RunClosedError,
@@ -20,6 +22,7 @@ from ._errors import (
     ScriptError,
     StateVersionError,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowError,
 )
 from ._extension import Extension
@@ -41,6 +44,7 @@ from ._steps import StepContext, current_step
 __all__ = [
     "Action",
     "BoundWorkflow",
+    "Cancel",
     "EventNotAwaitedError",
     "Extension",
     "InvalidPayloadError",
@@ -51,6 +55,8 @@ __all__ = [
     "Limits",
     "LiveRun",
     "PayloadTooLargeError",
+    "QueryError",
+    "QueryNotFoundError",
     "RaiseEvent",
     "ReplayOutcome",
     "ResourceLimitError",
@@ -67,6 +73,7 @@ __all__ = [
     "Wait",
     "WaitNotPendingError",
     "WaitRecord",
+    "WorkflowCancelledError",
     "WorkflowEngine",
     "WorkflowError",
     "WorkflowResult",

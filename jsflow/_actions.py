@@ -114,3 +114,25 @@ class Timeout(Action):
             at_ms=self._now(run),
             error={"name": "TimeoutError", "message": f"{what} timed out"},
         )
+
+
+CANCEL_MESSAGE = "the workflow was cancelled"
+
+
+@dataclass
+class Cancel(Action):
+    """Deliver a cancellation into the script: every pending wait rejects with a
+    JS ``CancelledError`` (``reason`` on it); the run then ends CANCELLED
+    whatever the script does (see ``Run.cancel``)."""
+
+    reason: str | None = None
+
+    def check(self, run: Run) -> JournalEntry | None:
+        if run.done or run.continued or run.cancel_entry is not None:
+            raise WaitNotPendingError(None, [])
+        error = {"name": "CancelledError", "message": CANCEL_MESSAGE}
+        if self.reason is not None:
+            error["reason"] = str(self.reason)
+        return JournalEntry(
+            slot=run.next_slot(), type="cancel", name="cancel", error=error, at_ms=self._now(run)
+        )

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._actions import Action, RaiseEvent, Resume, Timeout
+from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._check import check_script
 from ._errors import WorkflowError
 from ._extension import Extension
@@ -256,6 +256,29 @@ class WorkflowEngine:
         with self.open_run(script, state, extensions=extensions) as run:
             return run.replay_outcome()
 
+    def query(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        name: str,
+        *args: Any,
+        extensions: Sequence[Extension] = (),
+    ) -> Any:
+        """Answer query ``name`` (a ``defineQuery`` handler) with ``args`` from the
+        state's journal replayed against ``script``; no step runs, nothing is
+        journaled, ``state`` is unchanged. Bounded by ``limits.time``.
+        ``QueryNotFoundError`` for an unknown name, ``QueryError`` when the
+        handler throws, is async, or schedules a step, suspend or wait."""
+        with self.open_run(script, state, extensions=extensions) as run:
+            return run.query(name, *args)
+
+    def list_queries(
+        self, script: str, state: WorkflowState | str, *, extensions: Sequence[Extension] = ()
+    ) -> list[str]:
+        """The names of the queries the script has defined at ``state`` (replayed)."""
+        with self.open_run(script, state, extensions=extensions) as run:
+            return run.query_names
+
     def check(
         self, script: str, entry_point: str = "main", *, extensions: Sequence[Extension] = ()
     ) -> ScriptCheck:
@@ -332,6 +355,20 @@ class WorkflowEngine:
         action = Timeout(wait_id=wait_id)
         return await self._advance(script, WorkflowState.coerce(state), action, on_journal)
 
+    async def acancel_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        reason: str | None = None,
+        *,
+        on_journal: StateHook | None = None,
+    ) -> WorkflowResult:
+        """Deliver a cancellation: every pending wait rejects with a JS
+        ``CancelledError`` (``reason`` on it), catch/finally blocks may run steps
+        to compensate (within ``limits.time`` and at most 100 journal entries),
+        and the result is CANCELLED whatever the script does."""
+        return await self._advance(script, WorkflowState.coerce(state), Cancel(reason), on_journal)
+
     async def arecover_workflow(
         self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None
     ) -> WorkflowResult:
@@ -388,6 +425,16 @@ class WorkflowEngine:
         on_journal: StateHook | None = None,
     ) -> WorkflowResult:
         return run_sync(self.atimeout_event(script, state, wait_id=wait_id, on_journal=on_journal))
+
+    def cancel_workflow(
+        self,
+        script: str,
+        state: WorkflowState | str,
+        reason: str | None = None,
+        *,
+        on_journal: StateHook | None = None,
+    ) -> WorkflowResult:
+        return run_sync(self.acancel_workflow(script, state, reason, on_journal=on_journal))
 
     def recover_workflow(
         self, script: str, state: WorkflowState | str, *, on_journal: StateHook | None = None

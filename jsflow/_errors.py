@@ -11,6 +11,9 @@ Hierarchy::
     +-- EventNotAwaitedError           raise_event for a name no wait listens for
     +-- WaitNotPendingError (LookupError)  resume/timeout of a wait that is not pending
     +-- PayloadTooLargeError (ValueError)  a JSON value over limits.payload
+    +-- WorkflowCancelledError         the outcome of a delivered cancellation (reason)
+    +-- QueryError                     a query handler failed (carries the script's error)
+    +-- QueryNotFoundError (LookupError)  no query of that name is defined
 
 ``RetryableStepError`` is not a WorkflowError: step functions raise it to ask
 for a durable retry later. Errors carry their facts as attributes, not only in
@@ -138,6 +141,46 @@ class RunFinishedError(WorkflowError):
     def __init__(self, status: str) -> None:
         super().__init__(f"the run already finished ({status}); nothing is pending")
         self.status = status
+
+
+class WorkflowCancelledError(WorkflowError):
+    """How a cancelled run ended: the ``error`` of a CANCELLED result.
+
+    ``reason`` is what the canceller gave; ``cleanup_cut_short`` says why the
+    script's cleanup was stopped early (time budget, the journal-entry cap, a
+    wait left pending), or is None when the cleanup ran to its end."""
+
+    def __init__(self, reason: str | None, cleanup_cut_short: str | None = None) -> None:
+        what = "the workflow was cancelled" + (f": {reason}" if reason else "")
+        if cleanup_cut_short:
+            what += f" (cleanup cut short: {cleanup_cut_short})"
+        super().__init__(what)
+        self.reason = reason
+        self.cleanup_cut_short = cleanup_cut_short
+
+
+class QueryError(WorkflowError):
+    """A query handler failed: it threw, was async, called a step, suspend or
+    wait (a ``TypeError`` in the script), or ran past the time budget.
+    ``error`` is the script's error (a ``ScriptError`` with ``js_name``, or a
+    ``ResourceLimitError``); ``js_name`` and ``message`` are copied from it."""
+
+    def __init__(self, name: str, error: WorkflowError) -> None:
+        super().__init__(f"query {name!r} failed: {error}")
+        self.name = name
+        self.error = error
+        self.js_name = getattr(error, "js_name", type(error).__name__)
+        self.message = getattr(error, "message", str(error))
+
+
+class QueryNotFoundError(WorkflowError, LookupError):
+    """The script defines no query of that name; ``defined`` lists the ones it does."""
+
+    def __init__(self, name: str, defined: list[str]) -> None:
+        known = ", ".join(repr(n) for n in defined) if defined else "none"
+        super().__init__(f"the workflow defines no query {name!r} (defined: {known})")
+        self.name = name
+        self.defined = defined
 
 
 class RetryableStepError(Exception):

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ._actions import Action, RaiseEvent, Resume
-from ._errors import RunClosedError, RunFinishedError, WorkflowError
+from ._errors import (
+    JournalCompatibilityError,
+    QueryError,
+    ResourceLimitError,
+    RunClosedError,
+    RunFinishedError,
+    WorkflowError,
+)
 from ._payload import validate_payload
 from ._run import Finished, JournalHook, Run
 from ._state import Wait, WorkflowResult, WorkflowState, WorkflowStatus
@@ -44,6 +51,8 @@ class ReplayOutcome:
     ok: bool
     error: WorkflowError | None = None
     waits: list[Wait] = field(default_factory=list)
+    #: the names ``patched()`` returned true for during the replay (markers found)
+    patches: list[str] = field(default_factory=list)
 
 
 class LiveRun:
@@ -171,7 +180,34 @@ class LiveRun:
         """What opening found: drift or a load failure, or the pending waits."""
         if self._result is not None and self._result.status is WorkflowStatus.FAULTED:
             return ReplayOutcome(ok=False, error=self._result.error)
-        return ReplayOutcome(ok=True, waits=self._live().describe_waits())
+        run = self._live()
+        patches = [str(p) for p in run.lifecycle().get("patches") or []]
+        return ReplayOutcome(ok=True, waits=run.describe_waits(), patches=patches)
+
+    # -- queries -------------------------------------------------------------------
+    @property
+    def query_names(self) -> list[str]:
+        """The names of the queries the script has defined so far (``defineQuery``)."""
+        return [str(n) for n in self._live().lifecycle().get("queries") or []]
+
+    def query(self, name: str, *args: Any) -> Any:
+        """Answer query ``name`` from the run's current state, within a fresh time
+        budget; nothing is journaled. ``QueryNotFoundError`` for an unknown name;
+        ``QueryError`` when the handler throws, is async, schedules a step, suspend
+        or wait, or runs past the time budget. A handler may change the script's
+        variables: a caller that must not see that runs queries on a fresh replay
+        (``WorkflowEngine.query``)."""
+        run = self._live()
+        if not isinstance(name, str) or not name:
+            raise TypeError("the query name must be a non-empty string")
+        text = validate_payload(list(args), limit=self._payload_limit, what="the query arguments")
+        error = self._result.error if self._result is not None else None
+        if isinstance(error, ResourceLimitError | JournalCompatibilityError):
+            raise QueryError(name, error)  # the sandbox is spent, or its state is not the instance's
+        if not self._fresh:
+            run.start_budget()
+        self._fresh = False
+        return run.query(name, text)
 
 
 # -- running coroutines from sync code ------------------------------------------------

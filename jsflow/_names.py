@@ -33,7 +33,18 @@ BUILTIN_NAMES = frozenset(
 )
 #: names JavaScript itself (or the prelude) depends on
 _LANGUAGE_NAMES = frozenset(
-    {"sleep_", "__proto__", "constructor", "Date", "Math", "globalThis", "Promise", "JSON"}
+    {
+        "sleep_",
+        "__proto__",
+        "constructor",
+        "CancelledError",
+        "ChildWorkflowError",
+        "Date",
+        "Math",
+        "globalThis",
+        "Promise",
+        "JSON",
+    }
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 

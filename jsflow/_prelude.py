@@ -12,7 +12,11 @@ import re
 from importlib import resources
 
 _RUNTIME = resources.files("jsflow").joinpath("runtime")
-PRELUDE_CORE: str = _RUNTIME.joinpath("prelude.js").read_text("utf-8")
+PRELUDE_CORE: str = (
+    _RUNTIME.joinpath("prelude.js").read_text("utf-8")
+    + "\n"
+    + _RUNTIME.joinpath("lifecycle.js").read_text("utf-8")
+)
 PRELUDE: str = PRELUDE_CORE + "\n" + _RUNTIME.joinpath("steps.js").read_text("utf-8")
 _MENTIONS_STEP = re.compile(r"\bstep\b")
 

@@ -41,8 +41,11 @@ from ._durations import parse_duration
 from ._errors import (
     JournalCompatibilityError,
     PayloadTooLargeError,
+    QueryError,
+    QueryNotFoundError,
     ResourceLimitError,
     ScriptError,
+    WorkflowCancelledError,
     WorkflowError,
 )
 from ._jssteps import COMMANDS as JS_STEP_COMMANDS
@@ -78,6 +81,8 @@ _LOG_LEVELS = {
 }
 #: JS heap allowed per byte of JSON the host delivers (measured worst shape: ~52)
 HEADROOM = 64
+#: journal entries a script may write while cleaning up after a cancellation
+MAX_CLEANUP_ENTRIES = 100
 JournalHook = Callable[["JournalWrite"], Awaitable[None] | None]
 
 
@@ -159,6 +164,11 @@ class Run:
         self.held = 0  # bytes of JSON the host handed to the script (see hold)
         self.applied = 0  # the bytes the memory limit currently makes room for
         self.entry_type = "undefined"  # known after load for modules; check() asks for scripts
+        self.markers: list[JournalEntry] = []  # patch markers to journal before the next write
+        #: the delivered cancellation (a 'cancel' entry), replayed or live; see ``cancel``
+        self.cancel_entry: JournalEntry | None = next((e for e in self.journal if e.type == "cancel"), None)
+        self.cleanup_entries = 0
+        self.cut_short: str | None = None
         limits = config.limits
         self.sandbox = Sandbox(SandboxLimits(time=limits.time, memory=limits.memory, stack=limits.stack))
 
@@ -258,6 +268,8 @@ class Run:
 
     def _start_entry(self) -> None:
         state = self.state
+        if not self.journal and state.waits:  # it suspended before: patched() answers as on replay
+            self.sandbox.call("__markReplay")
         seed = _seed(state.run_id)
         head = encode(
             [self.entry_global, state.arguments, state.started_at_ms, seed, self.config.limits.payload]
@@ -277,13 +289,11 @@ class Run:
 
     def _replay(self) -> None:
         sb = self.sandbox
-        if not self.journal:
-            commands = sb.take_commands()
-            if self.state.waits:  # it suspended before: this start is a replay, keep it silent
-                commands = [c for c in commands if not (isinstance(c, dict) and c.get("op") == "console")]
-            self.process_commands(commands)
+        if not self.journal and not self.state.waits:  # a fresh start: live from the first line
+            self.process_commands(sb.take_commands())
             return
-        drift = sb.repeat_and_drain("__next", len(self.journal))
+        # a replay (a start with no journal but stored waits too: silent, see __markReplay)
+        drift = sb.repeat_and_drain("__next", len(self.journal)) if self.journal else None
         if drift is not None:
             raise Finished(self.faulted(_drift_error(drift[1])))
         sb.take_commands()  # replayed output: schedules come from the snapshot
@@ -309,6 +319,8 @@ class Run:
                 self.cancel_wait(cmd.get("slot"))
             elif op in JS_STEP_COMMANDS:
                 self.js.command(cmd)
+            elif op == "patch":
+                self._marker(cmd)
             elif op == "continue":
                 self.continued = True
                 return  # nothing after continueAsNew runs
@@ -337,6 +349,22 @@ class Run:
                 self.runnable.append(slot.slot)
         elif slot.slot not in self.waits:
             self.waits[slot.slot] = WaitRecord(slot=slot.slot, resume_at_ms=self._resume_at(slot))
+
+    def _marker(self, cmd: dict[str, Any]) -> None:
+        """A live ``patched(name)``: a marker journaled before the next write."""
+        try:
+            entry = JournalEntry(
+                slot=int(cmd["slot"]), type="patch", name=str(cmd["name"]), at_ms=int(cmd["at"])
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
+            raise Finished(self.faulted(error)) from exc
+        self.markers.append(entry)
+
+    def next_slot(self) -> int:
+        """A slot number for an entry that completes no slot (informational only)."""
+        known = [e.slot + 1 for e in self.journal[-1:]] + [s + 1 for s in self.slots]
+        return max(known, default=0)
 
     def cancel_wait(self, slot: Any) -> None:
         """A wait that lost a race, or was cancelled with cancelWait: it is no
@@ -390,6 +418,9 @@ class Run:
                 action.check(self)  # raises: nothing is pending in a finished run
             return
         entry = action.check(self)
+        if entry is not None and entry.type == "cancel":
+            await self.cancel(entry)
+            return
         if entry is None:  # a retry wait: the step runs again
             slot = action.target
             record = self.waits.pop(slot, None)
@@ -401,18 +432,10 @@ class Run:
     # -- phase 3: live -------------------------------------------------------------
     async def complete(self, entry: JournalEntry) -> None:
         """Journal a completion, persist it, then deliver it to the script."""
-        self.journal.append(entry)
+        await self.flush_markers()
         self.waits.pop(entry.slot, None)
         self.slots[entry.slot].settled = True
-        if self.on_journal is not None:
-            began = time.perf_counter()
-            write = JournalWrite(
-                entry, len(self.journal) - 1, [self.waits[k] for k in sorted(self.waits)], self
-            )
-            ret = self.on_journal(write)
-            if inspect.isawaitable(ret):
-                await ret
-            self.charge(time.perf_counter() - began)
+        await self._write(entry)
         try:
             args = encode([entry.slot, entry.model_dump(exclude_none=True)])
             self.hold(len(args))
@@ -422,6 +445,49 @@ class Run:
         except JSError as exc:
             raise Finished(self.faulted(_script_error(exc))) from exc
 
+    async def flush_markers(self) -> None:
+        """Journal the patch markers the script recorded since the last write."""
+        while self.markers:
+            await self._write(self.markers.pop(0))
+
+    async def cancel(self, entry: JournalEntry) -> None:
+        """Deliver a cancellation: journal it, drop every pending wait and queued
+        step, and let the script's catch/finally blocks run. From here the run
+        ends CANCELLED whatever the script does; its cleanup may write at most
+        ``MAX_CLEANUP_ENTRIES`` journal entries within the advance's time budget."""
+        await self.flush_markers()
+        await self._write(entry)
+        self.cancel_entry = entry
+        for rec in self.slots.values():
+            rec.settled = True
+        self.waits.clear()
+        self.runnable.clear()
+        try:
+            args = encode([entry.model_dump(exclude_none=True)])
+            self.process_commands(self.sandbox.call_drain_take("__deliverCancel", args))
+        except ResourceLimitExceeded as exc:
+            raise Finished(self.faulted(_limit_error(exc))) from exc
+        except JSError as exc:
+            raise Finished(self.faulted(_script_error(exc))) from exc
+
+    async def _write(self, entry: JournalEntry) -> None:
+        """Append one entry to the journal and hand it to ``on_journal`` (write-ahead)."""
+        if self.cancel_entry is not None:
+            if self.cleanup_entries >= MAX_CLEANUP_ENTRIES:
+                self.cut_short = f"the cleanup wrote more than {MAX_CLEANUP_ENTRIES} journal entries"
+                raise Finished(self.cancelled())
+            self.cleanup_entries += 1
+        self.journal.append(entry)
+        if self.on_journal is not None:
+            began = time.perf_counter()
+            write = JournalWrite(
+                entry, len(self.journal) - 1, [self.waits[k] for k in sorted(self.waits)], self
+            )
+            ret = self.on_journal(write)
+            if inspect.isawaitable(ret):
+                await ret
+            self.charge(time.perf_counter() - began)
+
     async def live(self) -> None:
         """Execute runnable steps until nothing runs: sync steps one at a time in
         slot order, async steps concurrently, completions in completion order."""
@@ -429,6 +495,7 @@ class Run:
         tasks: set[asyncio.Task[None]] = set()
         try:
             while not (self.done or self.continued):
+                await self.flush_markers()
                 if self.js.has_work():
                     await self.js.pump(queue, tasks)
                     continue
@@ -455,6 +522,7 @@ class Run:
                     continue
                 assert outcome is not None
                 await self._finish_step(key, outcome)
+            await self.flush_markers()
         finally:
             for task in tasks:
                 task.cancel()
@@ -498,6 +566,8 @@ class Run:
         return self.state.model_copy(update={"journal": list(self.journal), "waits": waits})
 
     def result(self) -> WorkflowResult:
+        if self.cancel_entry is not None:
+            return self.cancelled()
         try:
             info = self.sandbox.call("__outcome")
         except ResourceLimitExceeded as exc:
@@ -566,7 +636,50 @@ class Run:
         return out
 
     def faulted(self, error: WorkflowError) -> WorkflowResult:
+        if self.cancel_entry is not None:  # the cleanup failed or overran: still cancelled
+            self.cut_short = self.cut_short or str(error)
+            return self.cancelled()
         return WorkflowResult(WorkflowStatus.FAULTED, self.snapshot_state(), error=error)
+
+    def cancelled(self) -> WorkflowResult:
+        """The outcome of a run whose cancellation was delivered."""
+        assert self.cancel_entry is not None
+        error = self.cancel_entry.error or {}
+        if self.cut_short is None and self.pending_waits():
+            self.cut_short = "the cleanup left a wait pending (a durable step retry?)"
+        state = self.snapshot_state().model_copy(update={"waits": []})
+        return WorkflowResult(
+            WorkflowStatus.CANCELLED,
+            state,
+            error=WorkflowCancelledError(error.get("reason"), self.cut_short),
+        )
+
+    # -- lifecycle reads: patches taken, queries ------------------------------------
+    def lifecycle(self) -> dict[str, Any]:
+        """What the script did with patches and queries so far (``__lifecycle``)."""
+        try:
+            info = self.sandbox.call("__lifecycle")
+        except (ResourceLimitExceeded, JSError):
+            return {"patches": [], "queries": []}
+        return info if isinstance(info, dict) else {"patches": [], "queries": []}
+
+    def query(self, name: str, args_json: str) -> Any:
+        """Answer query ``name`` from the script's current state; nothing is journaled."""
+        try:
+            answer = self.sandbox.call_encoded("__query", f"[{encode(name)},{args_json}]")
+        except ResourceLimitExceeded as exc:
+            raise QueryError(name, _limit_error(exc)) from exc
+        except JSError as exc:
+            raise QueryError(name, _script_error(exc)) from exc
+        if answer.get("missing"):
+            raise QueryNotFoundError(name, [str(n) for n in answer.get("names") or []])
+        if "error" in answer:
+            raise QueryError(name, _error_from_description(answer["error"]))
+        text = str(answer.get("json", "null"))
+        error = _value_error(f"the answer of query {name!r}", text, self.config.limits.payload)
+        if error is not None:
+            raise QueryError(name, error)
+        return json.loads(text)
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -654,7 +767,12 @@ def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
     slot = int(d["slot"])
     exp_t, exp_n = d.get("expected_type"), d.get("expected_name")
     enc_t, enc_n = d.get("encountered_type"), d.get("encountered_name")
-    if d.get("finished"):
+    if d.get("patch"):
+        what = (
+            f"journal entry {slot} is the marker of patched({exp_n!r}), but the script no longer "
+            "calls patched or deprecatePatch with that name at that point"
+        )
+    elif d.get("finished"):
         what = (
             f"the script finished before journal slot {slot} ({exp_t} {exp_n!r}) was "
             "replayed: the script no longer makes that call"

@@ -19,7 +19,9 @@ from pydantic_core import PydanticSerializationError
 
 from ._errors import InvalidStateError, StateVersionError, WorkflowError
 
-EntryType = Literal["step", "step_error", "resume", "event", "timeout"]
+EntryType = Literal["step", "step_error", "resume", "event", "timeout", "patch", "cancel"]
+#: entry types that complete no slot: a patch marker and a delivered cancellation
+CONTROL_TYPES = frozenset({"patch", "cancel"})
 
 # Times are ms since the epoch from the year 1 to 9800 (a datetime holds up to
 # 9999, and a wait may end up to 100 years after the workflow's time) and
@@ -158,6 +160,7 @@ class WorkflowStatus(enum.StrEnum):
     SUSPENDED = "suspended"
     FAULTED = "faulted"
     CONTINUED_AS_NEW = "continued_as_new"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)

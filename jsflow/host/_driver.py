@@ -73,6 +73,7 @@ _STATUS = {
     WorkflowStatus.SUSPENDED: InstanceStatus.SUSPENDED,
     WorkflowStatus.FAULTED: InstanceStatus.FAULTED,
     WorkflowStatus.CONTINUED_AS_NEW: InstanceStatus.RUNNING,
+    WorkflowStatus.CANCELLED: InstanceStatus.CANCELLED,
 }
 
 

@@ -27,6 +27,7 @@ these at one boundary (``translate``), with the original chained as
     ├── MissingRegistrationError              this process lacks a step/suspend the instance needs
     ├── WaitSelectionError    (+LookupError)  a bare resume found no single suspend/token wait
     ├── InvalidWorkflowIdError (+ValueError)  an empty or non-string workflow id
+    ├── IdempotencyKeyConflictError (+store)  an idempotency key reused for another event name or payload
     ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
@@ -208,6 +209,12 @@ class InvalidWorkflowIdError(HostError, ValueError):
         self.workflow_id = workflow_id
 
 
+class IdempotencyKeyConflictError(HostError, store_errors.IdempotencyKeyConflictError):
+    """``send_event`` with an idempotency key that was first used for another event
+    name or payload: nothing was stored (``workflow_id``, ``idempotency_key``,
+    ``event_id`` of the first request)."""
+
+
 class AdvanceFailedError(HostError):
     """An advance failed with an unexpected error after it changed the instance;
     the instance was faulted (``retry`` runs it again from its last good state).
@@ -226,6 +233,7 @@ _MAP: dict[type[BaseException], type[HostError]] = {
     store_errors.TokenNotFoundError: TokenNotFoundError,
     store_errors.TokenUsedError: TokenUsedError,
     store_errors.TokenExpiredError: TokenExpiredError,
+    store_errors.IdempotencyKeyConflictError: IdempotencyKeyConflictError,
 }
 
 

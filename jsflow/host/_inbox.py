@@ -35,10 +35,11 @@ from ._errors import (
     UnknownWorkflowError,
     WorkflowBusyError,
     WorkflowFinishedError,
+    translate,
 )
 from ._load import Loaded, read_instance, script_source
 from ._views import EventReceipt
-from .store import InboxEvent, InstanceStatus, StoreSession
+from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, StoreSession
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -76,7 +77,10 @@ async def send_event(
         if idempotency_key is None:
             event_id, created = tx.enqueue_event(workflow_id, name, text), True
         else:
-            event_id, created = tx.enqueue_event_once(workflow_id, name, text, idempotency_key)
+            try:
+                event_id, created = tx.enqueue_event_once(workflow_id, name, text, idempotency_key)
+            except IdempotencyKeyConflictError as exc:
+                raise translate(exc) from exc
         if created:
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
             if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open

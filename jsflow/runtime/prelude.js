@@ -188,6 +188,7 @@ function encodeArgs(name, args, checkSize = true) {
 // body is answered by the hook (not journaled) instead of taking a slot.
 let stepHook = null;
 function schedule(kind, name, args, extra) {
+  { const guarded = lifecycleGuard(kind, name); if (guarded !== undefined) return guarded; }  // lifecycle.js
   if (stepHook !== null) { const p = stepHook(kind, name, args); if (p !== undefined) return p; }
   const argsJson = encodeArgs(name, args);
   const slot = slots.length;
@@ -459,7 +460,7 @@ host.register('__start', function (entry, args, startedAt, seed, limit, journalE
   payloadLimit = limit;
   journal = journalEntries;
   journalIndex = 0;
-  replaying = journal.length > 0;
+  replaying = journal.length > 0 || replayStart;  // replayStart: lifecycle.js
   const fn = G[entry];
   if (typeof fn !== 'function') {
     return { missing: typeof fn };
@@ -497,7 +498,9 @@ function familyOf(kind) { return kind === 'step' || kind === 'jsstep' ? 'step' :
 // Delivers the next journaled completion, after checking that the script
 // scheduled the same thing at that slot. Returns null, or a drift report.
 host.register('__next', function () {
+  if (journalIndex >= journal.length) return null;  // entries consumed by patched() (lifecycle.js)
   const entry = journal[journalIndex];
+  if (entry.type === 'cancel' || entry.type === 'patch') return controlEntry(entry);
   const rec = slots[entry.slot];
   const family = FAMILY[entry.type];
   if (outcome || continued !== null || rec === undefined || rec.settled || familyOf(rec.kind) !== family ||

@@ -32,6 +32,7 @@ from jsflow.host import (
     CorruptStateError,
     HostClosedError,
     HostError,
+    IdempotencyKeyConflictError,
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
@@ -95,6 +96,7 @@ STATUS: dict[type[BaseException], int] = {
     MissingRegistrationError: 409,
     WaitSelectionError: 409,
     WorkflowBusyError: 503,
+    IdempotencyKeyConflictError: 409,
     # the stored state is damaged: nothing the request did; the instance was left alone
     CorruptStateError: 500,
     # the advance ran and the workflow faulted on an unexpected error: the request

@@ -96,6 +96,19 @@ def check_json_text(value: str | None, what: str) -> str | None:
     return value
 
 
+def same_request(event_name: str, payload_json: str, name: str, other_json: str) -> bool:
+    """Whether an idempotent send repeats a stored event: the same name and the same
+    JSON value (key order aside; ``1`` and ``true`` differ, as they do in JSON)."""
+    if event_name != name:
+        return False
+    if payload_json == other_json:
+        return True
+    try:
+        return dump_json(json.loads(payload_json)) == dump_json(json.loads(other_json))
+    except ValueError:
+        return False
+
+
 class RowDecoder:
     """Decode columns of one stored row, turning any failure into CorruptRecordError."""
 

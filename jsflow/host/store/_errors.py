@@ -20,6 +20,7 @@ facts as attributes, not only in the message.
     ├── ConcurrencyError                optimistic version check failed
     │   └── TransactionConflictError    the database aborted a transaction (deadlock, serialization)
     ├── InboxError                      event unknown or already delivered
+    ├── IdempotencyKeyConflictError     an idempotency key reused for another event name or payload
     └── TokenError                      resume-token problems
         ├── TokenNotFoundError          no token with that hash
         ├── TokenUsedError              token already consumed (single use)
@@ -125,6 +126,20 @@ class InboxError(StoreError):
         super().__init__(f"inbox event {event_id} {text}")
         self.event_id = event_id
         self.reason = reason
+
+
+class IdempotencyKeyConflictError(StoreError):
+    """The idempotency key was first used for another request: a different event
+    name or payload. Nothing was stored. ``event_id`` is the first request's event."""
+
+    def __init__(self, workflow_id: str, idempotency_key: str, event_id: int) -> None:
+        super().__init__(
+            f"idempotency key {idempotency_key!r} of workflow {workflow_id!r} was already used "
+            f"for another event name or payload (event {event_id}); use a new key for a new request"
+        )
+        self.workflow_id = workflow_id
+        self.idempotency_key = idempotency_key
+        self.event_id = event_id
 
 
 class TokenError(StoreError):

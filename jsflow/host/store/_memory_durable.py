@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ._codec import check_json_text, normalize_time
-from ._errors import ConcurrencyError
+from ._changes import workflow_key
+from ._codec import check_json_text, normalize_time, same_request
+from ._errors import ConcurrencyError, IdempotencyKeyConflictError
 from ._records import InboxEvent, WorkflowRecord
 
 
@@ -32,7 +33,9 @@ def runnable(data: DurableData, workflow_id: str, capabilities: Collection[str] 
 
 
 class MemoryDurableSession:
-    """Mixin for the memory session: needs ``_d()``, ``_now()`` and ``_require()``."""
+    """Mixin for the memory session: needs ``_d()``, ``_now()``, ``_require()`` and ``changed``."""
+
+    changed: set[str]
 
     def _d(self) -> Any:  # pragma: no cover - provided by the session
         raise NotImplementedError
@@ -161,10 +164,14 @@ class MemoryDurableSession:
         check_json_text(payload_json, "payload_json")
         keys = self._durable().idempotency
         existing = keys.get((workflow_id, idempotency_key))
-        if existing is not None:
-            return existing, False
         data = self._d()
+        if existing is not None:
+            first = data.inbox[existing]
+            if not same_request(first.name, first.payload_json, name, payload_json):
+                raise IdempotencyKeyConflictError(workflow_id, idempotency_key, existing)
+            return existing, False
         event_id = data.next_id()
         data.inbox[event_id] = InboxEvent(event_id, workflow_id, name, payload_json, self._now())
         keys[(workflow_id, idempotency_key)] = event_id
+        self.changed.add(workflow_key(workflow_id))
         return event_id, True

@@ -70,7 +70,8 @@ from ._errors import StoreClosedError, StoreError, TransactionConflictError
 from ._records import TimerClaim, WorkflowRecord
 from ._sql import SQLStore
 from ._sql_durable import capability_clause
-from ._sql_session import WAIT_COLUMNS, WORKFLOW_COLUMNS, SQLSession, wait_from_row, workflow_from_row
+from ._sql_rows import WAIT_COLUMNS, WORKFLOW_COLUMNS, wait_from_row, workflow_from_row
+from ._sql_session import SQLSession
 
 log = logging.getLogger("jsflow.store")
 T = TypeVar("T")
@@ -119,7 +120,11 @@ class PostgresStore(SQLStore):
     share_lock_suffix = " FOR SHARE"
     numbering_lock_sql = "SELECT pg_advisory_xact_lock(hashtextextended(?, 7))"
     migration_lock_sql = "SELECT pg_advisory_xact_lock(7428001)"
-    ddl_types = {"id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "bigint": "BIGINT"}
+    ddl_types = {
+        "id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT",
+        "json_items": "jsonb_array_elements_text(w.event_names::jsonb) AS j(value)",
+    }
     driver_errors = (psycopg.Error, psycopg_pool.PoolTimeout)
     supports_returning = True
 

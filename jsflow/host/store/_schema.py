@@ -9,7 +9,9 @@ version is newer than the code. Never edit a released migration: append one.
 
 The scripts are generic SQL; the few type spellings that differ between
 dialects are ``str.format`` fields filled from ``SQLStore.ddl_types``:
-``{id_pk}`` (auto-increment integer primary key) and ``{bigint}``.
+``{id_pk}`` (auto-increment integer primary key), ``{bigint}``, and
+``{json_items}`` (a FROM item giving the elements of the JSON text array
+``w.event_names`` as a ``j.value`` column; used once, to fill a new table).
 Statements are separated by ``;`` and must not contain one themselves.
 Timestamps are integer milliseconds since the epoch, UTC.
 """
@@ -117,6 +119,28 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE inbox ADD COLUMN idempotency_key TEXT;
     CREATE UNIQUE INDEX inbox_idempotency ON inbox (workflow_id, idempotency_key);
     CREATE INDEX workflows_updated ON workflows (status, updated_at)
+    """,
+    # 4: the event names each wait listens for, one row per name, so sweeps match
+    # names by equality (never a text match on JSON); per-store settings (the
+    # createHook secret, shared by every process on the store); the request an
+    # idempotency key was first used for, so a reuse for another one is refused
+    """
+    CREATE TABLE wait_event_names (
+        workflow_id TEXT NOT NULL,
+        wait_id {bigint} NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, wait_id, name),
+        FOREIGN KEY (workflow_id, wait_id) REFERENCES waits (workflow_id, wait_id) ON DELETE CASCADE
+    );
+    CREATE INDEX wait_event_names_name ON wait_event_names (workflow_id, name);
+    INSERT INTO wait_event_names (workflow_id, wait_id, name)
+        SELECT DISTINCT w.workflow_id, w.wait_id, j.value FROM waits w, {json_items}
+        WHERE w.event_names IS NOT NULL;
+    CREATE TABLE store_settings (
+        name TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    ALTER TABLE inbox ADD COLUMN request_digest TEXT
     """,
 )
 

@@ -57,7 +57,8 @@ from ._errors import SchemaVersionError, StoreClosedError, StoreError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
-from ._sql_session import WAIT_COLUMNS, SQLSession, wait_from_row
+from ._sql_rows import WAIT_COLUMNS, wait_from_row
+from ._sql_session import SQLSession
 
 MAX_IDLE_CONNECTIONS = 8
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class SQLStore(Store):
     ddl_types: dict[str, str] = {
         "id_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
         "bigint": "BIGINT",
+        "json_items": "json_each(w.event_names) AS j",
     }
     driver_errors: tuple[type[BaseException], ...] = ()
     supports_returning = True

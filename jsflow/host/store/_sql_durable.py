@@ -13,9 +13,11 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ._codec import RowDecoder, normalize_time, to_ms
-from ._errors import ConcurrencyError, UnknownWorkflowError
+from ._changes import workflow_key
+from ._codec import RowDecoder, check_json_text, normalize_time, same_request, to_ms
+from ._errors import ConcurrencyError, IdempotencyKeyConflictError, UnknownWorkflowError
 from ._records import WorkflowRecord
+from ._sql_rows import WORKFLOW_COLUMNS, workflow_from_row
 
 BUMP_SQL = "UPDATE workflows SET version = ?, updated_at = ? WHERE workflow_id = ? AND version = ?"
 
@@ -39,6 +41,7 @@ class SQLDurableSession:
     """Mixin: needs ``execute``, ``executemany``, ``query``, ``insert_id``, ``store``."""
 
     store: Any
+    changed: set[str]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover - provided
         raise NotImplementedError
@@ -50,6 +53,9 @@ class SQLDurableSession:
         raise NotImplementedError
 
     def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def _require(self, workflow_id: str) -> None:  # pragma: no cover
         raise NotImplementedError
 
     # -- journal -----------------------------------------------------------------
@@ -137,8 +143,6 @@ class SQLDurableSession:
     def list_stale(
         self, before: datetime, limit: int, capabilities: Collection[str] | None = None
     ) -> list[WorkflowRecord]:
-        from ._sql_session import WORKFLOW_COLUMNS, workflow_from_row
-
         clause, params = capability_clause("w", capabilities)
         columns = ", ".join(f"w.{c.strip()}" for c in WORKFLOW_COLUMNS.split(","))
         rows = self.query(
@@ -151,15 +155,16 @@ class SQLDurableSession:
     def stranded_workflows(
         self, before: datetime, limit: int, capabilities: Collection[str] | None = None
     ) -> list[str]:
-        # The LIKE is a prefilter on the JSON list of names (exact for names
-        # without quotes or wildcards); the host re-checks every candidate.
+        # exact: names are compared by equality against one row per listened name
+        # (``wait_event_names``), never by a text match on the JSON list
         clause, params = capability_clause("w", capabilities)
         rows = self.query(
             "SELECT i.workflow_id, MIN(i.event_id) FROM inbox i "
             "JOIN workflows w ON w.workflow_id = i.workflow_id "
             "WHERE i.delivered_at IS NULL AND i.received_at < ? AND w.status = 'suspended' "
-            "AND EXISTS (SELECT 1 FROM waits x WHERE x.workflow_id = i.workflow_id AND x.kind = 'event' "
-            "AND x.event_names LIKE '%\"' || i.name || '\"%')"
+            "AND EXISTS (SELECT 1 FROM wait_event_names n JOIN waits x "
+            "ON x.workflow_id = n.workflow_id AND x.wait_id = n.wait_id "
+            "WHERE n.workflow_id = i.workflow_id AND n.name = i.name AND x.kind = 'event')"
             f"{clause} GROUP BY i.workflow_id ORDER BY MIN(i.event_id) LIMIT ?",
             (to_ms(before), *params, max(int(limit), 0)),
         )
@@ -169,17 +174,46 @@ class SQLDurableSession:
     def enqueue_event_once(
         self, workflow_id: str, name: str, payload_json: str, idempotency_key: str
     ) -> tuple[int, bool]:
-        found = self.query(
-            "SELECT event_id FROM inbox WHERE workflow_id = ? AND idempotency_key = ?",
+        """Insert-or-ignore on the (instance, key) unique index, then read the row: a
+        concurrent sender with the same key waits for the first one's commit and then
+        finds its event (no unique-violation error on any backend)."""
+        self._require(workflow_id)
+        check_json_text(payload_json, "payload_json")
+        found = self._keyed_event(workflow_id, idempotency_key)
+        created = False
+        if found is None:
+            now = to_ms(normalize_time(self.store.clock()))
+            created = (
+                self.execute(
+                    self.store.insert_ignore_sql(
+                        "inbox",
+                        ("workflow_id", "name", "payload_json", "received_at", "idempotency_key"),
+                        "workflow_id, idempotency_key",
+                    ),
+                    (workflow_id, name, payload_json, now, idempotency_key),
+                )
+                > 0
+            )
+            found = self._keyed_event(workflow_id, idempotency_key)
+            if found is None:  # pragma: no cover - the row exists after either branch
+                raise UnknownWorkflowError(workflow_id)
+        event_id, stored_name, stored_payload = found
+        if created:
+            self.changed.add(workflow_key(workflow_id))
+        elif not same_request(stored_name, stored_payload, name, payload_json):
+            raise IdempotencyKeyConflictError(workflow_id, idempotency_key, event_id)
+        return event_id, created
+
+    def _keyed_event(self, workflow_id: str, idempotency_key: str) -> tuple[int, str, str] | None:
+        rows = self.query(
+            "SELECT event_id, name, payload_json FROM inbox WHERE workflow_id = ? AND idempotency_key = ?",
             (workflow_id, idempotency_key),
         )
-        if found:
-            return int(found[0][0]), False
-        now = to_ms(normalize_time(self.store.clock()))
-        event_id = self.insert_id(
-            "INSERT INTO inbox (workflow_id, name, payload_json, received_at, idempotency_key) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (workflow_id, name, payload_json, now, idempotency_key),
-            "event_id",
+        if not rows:
+            return None
+        d = RowDecoder("inbox", rows[0][0])
+        return (
+            d.integer("event_id", rows[0][0]),
+            d.text("name", rows[0][1]),
+            d.text("payload_json", rows[0][2]),
         )
-        return event_id, True

@@ -41,7 +41,6 @@ from ._errors import (
 )
 from ._records import (
     TERMINAL_STATUSES,
-    WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
     PendingWait,
@@ -54,18 +53,24 @@ from ._records import (
     validate_workflow,
 )
 from ._sql_durable import SQLDurableSession
+from ._sql_rows import (
+    CHILD_TABLES,
+    EVENT_COLUMNS,
+    SCRIPT_COLUMNS,
+    TOKEN_COLUMNS,
+    WAIT_COLUMNS,
+    WORKFLOW_COLUMNS,
+    event_from_row,
+    history_from_row,
+    script_from_row,
+    token_from_row,
+    wait_from_row,
+    workflow_from_row,
+)
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
 
-SCRIPT_COLUMNS = "name, hash, source, created_at"
-WORKFLOW_COLUMNS = (
-    "workflow_id, script_name, script_hash, entry_point, status, state, result_json, "
-    "error_json, created_at, updated_at, version, cancel_reason, metadata"
-)
-WAIT_COLUMNS = "wait_id, function_name, kind, resume_at, event_names, is_retry, token_hash, arguments_json"
-EVENT_COLUMNS = "event_id, workflow_id, name, payload_json, received_at, delivered_at, wait_id"
-TOKEN_COLUMNS = "token_hash, workflow_id, wait_id, kind, created_at, expires_at, used_at, metadata"
 # The optimistic save is one statement that checks the version. Its common
 # form (a journal write) leaves status and script_hash alone, because naming an
 # indexed or foreign-key column in SET costs index and key maintenance even
@@ -98,98 +103,6 @@ MAX_NUMBERING_ATTEMPTS = 100
 MARK_DELIVERED_SQL = (
     "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL"
 )
-
-
-def script_from_row(row: Sequence[Any]) -> ScriptVersion:
-    d = RowDecoder("scripts", (row[0], row[1]))
-    return ScriptVersion(
-        d.text("name", row[0]),
-        d.text("hash", row[1]),
-        d.text("source", row[2]),
-        d.time("created_at", row[3]),
-    )
-
-
-def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
-    d = RowDecoder("workflows", row[0])
-    status = d.text("status", row[4])
-    if status not in WORKFLOW_STATUSES:
-        raise d.fail(f"status: unknown value {status!r}")
-    return WorkflowRecord(
-        workflow_id=d.text("workflow_id", row[0]),
-        script_name=d.text("script_name", row[1]),
-        script_hash=d.text("script_hash", row[2]),
-        entry_point=d.text("entry_point", row[3]),
-        status=status,
-        state=d.text("state", row[5], optional=True),
-        result_json=d.json_text("result_json", row[6]),
-        error_json=d.json_text("error_json", row[7]),
-        created_at=d.time("created_at", row[8]),
-        updated_at=d.time("updated_at", row[9]),
-        version=d.integer("version", row[10]),
-        cancel_reason=d.text("cancel_reason", row[11], optional=True),
-        metadata=d.metadata("metadata", row[12]),
-    )
-
-
-def wait_from_row(workflow_id: str, row: Sequence[Any]) -> PendingWait:
-    d = RowDecoder("waits", (workflow_id, row[0]))
-    names = None if row[4] is None else d.json("event_names", row[4], list)
-    if names is not None and not all(isinstance(n, str) for n in names):
-        raise d.fail("event_names: expected a list of strings")
-    return PendingWait(
-        wait_id=d.integer("wait_id", row[0]),
-        function_name=d.text("function_name", row[1]),
-        kind=d.text("kind", row[2]),
-        resume_at=d.opt_time("resume_at", row[3]),
-        event_names=None if names is None else tuple(names),
-        is_retry=bool(d.integer("is_retry", row[5])),
-        token_hash=d.text("token_hash", row[6], optional=True),
-        arguments_json=d.json_text("arguments_json", row[7]) or "[]",
-    )
-
-
-def event_from_row(row: Sequence[Any]) -> InboxEvent:
-    d = RowDecoder("inbox", row[0])
-    return InboxEvent(
-        event_id=d.integer("event_id", row[0]),
-        workflow_id=d.text("workflow_id", row[1]),
-        name=d.text("name", row[2]),
-        payload_json=d.json_text("payload_json", row[3]) or "null",
-        received_at=d.time("received_at", row[4]),
-        delivered_at=d.opt_time("delivered_at", row[5]),
-        wait_id=None if row[6] is None else d.integer("wait_id", row[6]),
-    )
-
-
-def token_from_row(row: Sequence[Any]) -> TokenRecord:
-    d = RowDecoder("tokens", row[0])
-    return TokenRecord(
-        token_hash=d.text("token_hash", row[0]),
-        workflow_id=d.text("workflow_id", row[1]),
-        wait_id=d.integer("wait_id", row[2]),
-        kind=d.text("kind", row[3]),
-        created_at=d.time("created_at", row[4]),
-        expires_at=d.opt_time("expires_at", row[5]),
-        used_at=d.opt_time("used_at", row[6]),
-        metadata=d.json("metadata", row[7], dict),
-    )
-
-
-#: every table holding per-instance rows, deleted before ``workflows`` (add new ones here)
-CHILD_TABLES = ("history", "waits", "inbox", "tokens", "journal", "requirements", "recoveries")
-
-
-def history_from_row(workflow_id: str, row: Sequence[Any]) -> HistoryEvent:
-    seq, at, kind, detail = row
-    d = RowDecoder("history", (workflow_id, seq))
-    return HistoryEvent(
-        workflow_id,
-        d.integer("seq", seq),
-        d.time("at", at),
-        d.text("kind", kind),
-        d.json("detail", detail, dict),
-    )
 
 
 class SQLSession(SQLDurableSession, StoreSession):
@@ -586,6 +499,7 @@ class SQLSession(SQLDurableSession, StoreSession):
         checked = [validate_wait(w) for w in waits]
         if len({w.wait_id for w in checked}) != len(checked):
             raise ValueError("duplicate wait_id in replace_waits")
+        self.execute("DELETE FROM wait_event_names WHERE workflow_id = ?", (workflow_id,))
         self.execute("DELETE FROM waits WHERE workflow_id = ?", (workflow_id,))
         if not checked:
             return
@@ -609,6 +523,12 @@ class SQLSession(SQLDurableSession, StoreSession):
                 for w in checked
             ],
         )
+        names = {(w.wait_id, n) for w in checked for n in (w.event_names or ())}
+        if names:
+            self.executemany(
+                "INSERT INTO wait_event_names (workflow_id, wait_id, name) VALUES (?, ?, ?)",
+                [(workflow_id, wait_id, n) for wait_id, n in sorted(names)],
+            )
 
     def list_waits(self, workflow_id: str) -> list[PendingWait]:
         rows = self.query(

@@ -30,7 +30,11 @@ class SQLiteStore(SQLStore):
     placeholder = "?"
     claim_lock_suffix = ""
     row_lock_suffix = ""
-    ddl_types = {"id_pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER"}
+    ddl_types = {
+        "id_pk": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "bigint": "INTEGER",
+        "json_items": "json_each(w.event_names) AS j",
+    }
     driver_errors = (sqlite3.Error,)
     supports_returning = sqlite3.sqlite_version_info >= (3, 35, 0)
 

@@ -1,0 +1,111 @@
+"""Store promises from the second red-team round, on every backend: exact sweeps,
+idempotency keys bound to their request, one hook secret per store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from _host_helpers import FakeClock, open_host
+
+from jsflow.host import EventReceipt, IdempotencyKeyConflictError, WorkflowHost
+
+WAIT_FOR = """
+async function main(name) {
+  const got = await waitForEvent(name);
+  await mark(got);
+  return got;
+}
+"""
+NEVER = "async function main() { await waitForEvent('never'); }"
+# names a text match on the JSON list of names never finds
+#: the ``backend`` fixture of tests/host/conftest.py
+Backend = Callable[..., Any]
+AWKWARD_NAMES = ['say "hi"', "back\\slash", "ctl\x01\x1f\x7f", "50%_off", "[x]", "é ünïcode 😀"]
+
+
+@pytest.mark.parametrize("name", AWKWARD_NAMES)
+def test_stranded_sweep_matches_names_exactly(backend: Backend, name: str) -> None:
+    """An event stored by a process that cannot run the instance is buffered; the
+    sweep of a process that can delivers it, whatever characters its name holds."""
+    clock = FakeClock()
+    store = backend("db", clock)
+    marks: list[Any] = []
+    runner = open_host(store, clock)
+    runner.register_step_function("mark", marks.append)
+    runner.register_script("waiter", WAIT_FOR)
+    runner.start("waiter", name, workflow_id="wf")
+    sender = open_host(store, clock)  # registers no "mark": it cannot run the instance
+    try:
+        receipt = sender.send_event("wf", name, {"n": 1})
+        assert not receipt.delivered
+        assert runner.get("wf").status == "suspended"
+        clock.advance(seconds=1)
+        runner.run_due()
+        assert runner.get("wf").status == "completed"
+        assert marks == [{"n": 1}]
+    finally:
+        sender.close()
+        runner.close()
+
+
+def _waiting(backend: Backend) -> WorkflowHost:
+    host = open_host(backend("db"))
+    host.register_script("never", NEVER)
+    host.start("never", workflow_id="wf")
+    return host
+
+
+def test_idempotency_key_reused_for_another_name_is_a_conflict(backend: Backend) -> None:
+    with _waiting(backend) as host:
+        first = host.send_event("wf", "paid", {"amount": 5}, idempotency_key="k")
+        with pytest.raises(IdempotencyKeyConflictError) as info:
+            host.send_event("wf", "refunded", {"amount": 5}, idempotency_key="k")
+        assert info.value.idempotency_key == "k" and info.value.event_id == first.event_id
+        assert info.value.workflow_id == "wf"
+        with pytest.raises(IdempotencyKeyConflictError):
+            host.send_event("wf", "paid", {"amount": 6}, idempotency_key="k")
+        with pytest.raises(IdempotencyKeyConflictError):
+            host.send_event("wf", "paid", {"amount": True}, idempotency_key="k")
+        # the refused sends stored nothing: one event received
+        received = [h for h in host.history("wf") if h.kind == "event_received"]
+        assert len(received) == 1
+
+
+def test_idempotency_key_repeat_is_the_first_receipt(backend: Backend) -> None:
+    with _waiting(backend) as host:
+        first = host.send_event("wf", "paid", {"a": 1, "b": [1, 2]}, idempotency_key="k")
+        again = host.send_event("wf", "paid", {"b": [1, 2], "a": 1}, idempotency_key="k")
+        assert not first.duplicate and again.duplicate
+        assert again.event_id == first.event_id
+
+
+def test_concurrent_sends_with_one_key_get_one_event(backend: Backend) -> None:
+    """Several processes (here: hosts on threads) send with one key at once: every
+    one gets a receipt for the same event, exactly one of them not a duplicate."""
+    store = backend("db")
+    _waiting(backend).close()
+    hosts = [open_host(store) for _ in range(6)]
+    barrier = threading.Barrier(len(hosts))
+    receipts: list[EventReceipt] = []
+    errors: list[BaseException] = []
+
+    def send(host: WorkflowHost) -> None:
+        barrier.wait()
+        try:
+            receipts.append(host.send_event("wf", "paid", {"amount": 5}, idempotency_key="same"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(h,)) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for h in hosts:
+        h.close()
+    assert errors == []
+    assert len({r.event_id for r in receipts}) == 1
+    assert sorted(r.duplicate for r in receipts) == [False] + [True] * (len(hosts) - 1)
