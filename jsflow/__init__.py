@@ -38,6 +38,8 @@ from ._state import (
     WorkflowResult,
     WorkflowState,
     WorkflowStatus,
+    datetime_to_ms,
+    ms_to_datetime,
 )
 from ._steps import StepContext, current_step
 
@@ -80,6 +82,8 @@ __all__ = [
     "WorkflowState",
     "WorkflowStatus",
     "current_step",
+    "datetime_to_ms",
+    "ms_to_datetime",
     "parse_duration",
     "run_sync",
     "validate_payload",

@@ -63,14 +63,22 @@ class Resume(Action):
 
 @dataclass
 class RaiseEvent(Action):
-    """Deliver event ``name`` to the first-scheduled ``waitForEvent`` listening for it."""
+    """Deliver event ``name`` to the first-scheduled ``waitForEvent`` listening for it,
+    or to ``wait_id`` when the caller decided the target (a host's inbox does):
+    then the engine only checks that this wait is pending and listens for ``name``."""
 
     name: str = ""
     payload: Any = None
+    wait_id: int | None = None
 
     def check(self, run: Run) -> JournalEntry | None:
         awaited: list[str] = []
-        for slot in run.pending_waits():
+        pending = run.pending_waits()
+        if self.wait_id is not None:
+            if self.wait_id not in pending:
+                raise WaitNotPendingError(self.wait_id, pending)
+            pending = [self.wait_id]
+        for slot in pending:
             rec = run.slots.get(slot)
             if rec is None or rec.kind != "event" or not rec.names:
                 continue

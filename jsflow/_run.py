@@ -155,6 +155,9 @@ class Run:
         self.journal: list[JournalEntry] = list(state.journal)
         self.waits: dict[int, WaitRecord] = {w.slot: w for w in state.waits}
         self.slots: dict[int, Slot] = {}
+        #: the slots that may still be pending waits (pruned as they settle), so
+        #: finding the pending waits costs the same at any journal length
+        self.unsettled: dict[int, Slot] = {}
         self.runnable: list[int] = []
         self.failed_attempts: dict[int, int] = {}  # slot -> durable retries so far
         self.js = JsSteps(self)  # JS step bodies and their ephemeral calls
@@ -343,6 +346,8 @@ class Run:
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
             raise Finished(self.faulted(error)) from exc
         self.slots[slot.slot] = slot
+        if slot.kind not in ("step", "jsstep"):
+            self.unsettled[slot.slot] = slot
         if slot.kind in ("step", "jsstep"):  # jsstep: a JS step body to run
             record = self.waits.get(slot.slot)
             if record is None or not record.is_retry:
@@ -408,7 +413,10 @@ class Run:
     # -- phase 2: the action ---------------------------------------------------
     def pending_waits(self) -> list[int]:
         """Slots of pending waits, in scheduling order (retry waits included)."""
-        out = [s.slot for s in self.slots.values() if not s.settled and s.kind not in ("step", "jsstep")]
+        live = self.unsettled
+        for slot in [k for k, rec in live.items() if rec.settled or self.slots.get(k) is not rec]:
+            del live[slot]
+        out = list(live)
         out += [slot for slot, rec in self.waits.items() if rec.is_retry]
         return sorted(set(out))
 

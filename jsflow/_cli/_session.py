@@ -172,9 +172,9 @@ def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
     return obj
 
 
-def _is_registered(engine: WorkflowEngine, name: str) -> bool:
-    """Whether the engine already knows ``name``."""
-    return name in engine.step_names or name in engine.suspend_names
+def _is_registered(host: WorkflowHost, name: str) -> bool:
+    """Whether the host (its engine or its own token functions) already knows ``name``."""
+    return name in host.capabilities()
 
 
 class Session:
@@ -191,7 +191,7 @@ class Session:
     def declare(self, suspends: Iterable[str], fetch_allow: Iterable[str] = ()) -> None:
         """Register ``--suspend`` names as token suspend functions, and widen fetch."""
         for name in suspends:
-            if name in self._declared or _is_registered(self.host.engine, name):
+            if name in self._declared or _is_registered(self.host, name):
                 continue
             self.host.register_suspend_function(name)
             self._declared.add(name)

@@ -121,6 +121,13 @@ class HostContext:
             found = self._requirements[key] = sorted(set(_IDENTIFIER.findall(source)) & caps)
         return found
 
+    def requirements_keeping(self, script_hash: str, source: str, previous: list[str]) -> list[str]:
+        """The requirements to record when an instance moves to ``source`` (retry,
+        upgrade, fork): this process's, plus the ones recorded before that the
+        source still mentions (a process that lacks a name still knows it is needed)."""
+        kept = set(previous) & set(_IDENTIFIER.findall(source))
+        return sorted(kept | set(self.requirements(script_hash, source)))
+
     def remember_script(self, name: str, script_hash: str, source: str) -> None:
         if len(self.script_cache) >= SCRIPT_CACHE_SIZE:
             self.script_cache.clear()

@@ -46,6 +46,7 @@ from typing import Any
 from jsflow import InvalidStateError, WaitNotPendingError
 
 from . import store as store_errors
+from ._kinds import RESUMABLE_KINDS
 
 
 class HostError(Exception):
@@ -196,9 +197,6 @@ class WaitSelectionError(HostError, LookupError):
         )
         self.workflow_id = workflow_id
         self.pending = pending
-
-
-RESUMABLE_KINDS = frozenset({"suspend", "token", "hook"})
 
 
 class InvalidWorkflowIdError(HostError, ValueError):

@@ -53,9 +53,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jsflow import Extension, JournalEntry, current_step, parse_duration
+from jsflow import Extension, JournalEntry, current_step, datetime_to_ms, ms_to_datetime, parse_duration
 
-from ._timeutil import datetime_to_ms, ms_to_datetime
 from ._tokens import HOOK_TOKEN_PREFIX, new_token
 
 HOOK_CREATE = "__jhook_create"

@@ -14,9 +14,12 @@ is finished by ``run_due``/``worker`` with ``engine.recover_workflow``: the
 journal replays and only steps without a journaled completion run again.
 ``recover(workflow_id)`` does the same for one instance on demand.
 
-See ``_driver`` (the advance loop, concurrency), ``_deliveries`` (what each
-operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
-``_timers`` (run_due, worker) for the details.
+The facade: ``WorkflowHost`` builds a ``HostContext`` (its parts) and hands
+it to the operation modules; none of them imports this module. See ``_load``
+(reading an instance), ``_driver`` (the advance loop, concurrency),
+``_inbox`` (events), ``_deliveries`` (what each operation consumes),
+``_ops``/``_query``/``_fork`` (lifecycle and reads), ``_hooks`` (tokens,
+createHook) and ``_timers`` (run_due, worker) for the details.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from typing import Any, TypeVar
 
 from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _deliveries, _fork, _hooks, _inbox, _load, _ops, _query, _timers, _warm
+from . import _deliveries, _fork, _inbox, _load, _ops, _query, _replay, _timers, _warm
+from . import _hooks as _hooks_module
+from ._context import HostContext
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._tokens import hash_token
@@ -71,50 +76,95 @@ class WorkflowHost:
         warm_runs: int = _warm.DEFAULT_MAX_RUNS,
         warm_bytes: int = _warm.DEFAULT_MAX_BYTES,
     ) -> None:
-        self._owns_store = not isinstance(store, Store)
-        self.store: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
-        self.engine: WorkflowEngine = engine if engine is not None else WorkflowEngine(clock=clock)
-        self.clock: Callable[[], datetime] = clock or self.engine.clock
-        self.max_suspension = max_suspension
-        self.hook_base_url = hook_base_url.rstrip("/")
-        self.lease = lease
-        self.worker_id = worker_id or _timers.default_worker_id()
-        self.hooks = _hooks.HookRegistry(self, hook_secret)
+        owns = not isinstance(store, Store)
+        opened: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
+        engine = engine if engine is not None else WorkflowEngine(clock=clock)
+        self._ctx = HostContext(
+            opened,
+            engine,
+            owns_store=owns,
+            clock=clock or engine.clock,
+            max_suspension=max_suspension,
+            hook_base_url=hook_base_url,
+            lease=lease,
+            hook_secret=hook_secret,
+            worker_id=worker_id,
+            warm_runs=warm_runs,
+            warm_bytes=warm_bytes,
+        )
         self._closed = False
         self._lock = threading.Lock()
-        #: (script name, hash) -> source; versions are content-addressed, never changed
-        self.script_cache: dict[tuple[str, str], str] = {}
-        self._requirements: dict[tuple[str, frozenset[str]], list[str]] = {}
-        #: called with a ``TokenInfo`` for every token any call of this host issues
-        self.token_listeners: list[Callable[[TokenInfo], Any]] = []
-        #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
-        self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
+
+    # -- the parts (for embedders and tests; the CLI and server use the methods) ------
+    @property
+    def store(self) -> Store:
+        """The store this host keeps its instances in."""
+        return self._ctx.store
+
+    @property
+    def engine(self) -> WorkflowEngine:
+        """The engine that runs the scripts (possibly shared with other hosts)."""
+        return self._ctx.engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The host's clock (its timers, tokens and leases read it)."""
+        return self._ctx.clock
+
+    @clock.setter
+    def clock(self, value: Callable[[], datetime]) -> None:
+        self._ctx.clock = self._ctx.hooks.clock = value
+
+    @property
+    def lease(self) -> timedelta:
+        return self._ctx.lease
+
+    @property
+    def max_suspension(self) -> timedelta:
+        return self._ctx.max_suspension
+
+    @property
+    def hook_base_url(self) -> str:
+        """Prefix of createHook URLs (a server sets its public URL here)."""
+        return self._ctx.hook_base_url
+
+    @hook_base_url.setter
+    def hook_base_url(self, value: str) -> None:
+        self._ctx.hook_base_url = self._ctx.hooks.base_url = value.rstrip("/")
+
+    @property
+    def worker_id(self) -> str:
+        return self._ctx.worker_id
+
+    @property
+    def hooks(self) -> _hooks_module.HookRegistry:
+        """This host's token suspend functions and createHook (never on the engine)."""
+        return self._ctx.hooks
+
+    @property
+    def warm(self) -> _warm.WarmRuns:
+        """The warm-run cache (its ``hits``/``misses`` and size)."""
+        return self._ctx.warm
+
+    @property
+    def token_listeners(self) -> list[Callable[[TokenInfo], Any]]:
+        return self._ctx.token_listeners
 
     def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
         """Call ``listener(TokenInfo)`` for every resume token this host issues, once
         the suspension is stored, whichever call issued it: a start, an event, or a
         timer a worker fired (calls that return an instance also carry their
         tokens in ``WorkflowInstance.tokens``). A listener's exception is logged."""
-        self.token_listeners.append(listener)
+        self._ctx.token_listeners.append(listener)
         return self
 
     # -- what this process can run -------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        """The step and suspend names registered in this process (token suspend
-        functions included). An instance whose script uses a name its starting
-        process had and this one lacks is left alone (``MissingRegistrationError``)."""
-        return frozenset(self.engine.step_names) | frozenset(self.engine.suspend_names)
-
-    def requirements_cache(self, script_hash: str, source: str) -> list[str]:
-        """The registered names a script version mentions (cached per version and registrations)."""
-        caps = self.capabilities()
-        key = (script_hash, caps)
-        found = self._requirements.get(key)
-        if found is None:
-            if len(self._requirements) >= 256:
-                self._requirements.clear()
-            found = self._requirements[key] = _ops.requirements_of(self, source)
-        return found
+        """The step and suspend names registered in this process (this host's token
+        suspend functions included). An instance whose script uses a name its
+        starting process had and this one lacks is left alone
+        (``MissingRegistrationError``), and its timers are not claimed here."""
+        return self._ctx.capabilities()
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
@@ -123,9 +173,9 @@ class WorkflowHost:
             if self._closed:
                 return
             self._closed = True
-        self.warm.clear()
-        if self._owns_store:
-            self.store.close()
+        self._ctx.warm.clear()
+        if self._ctx.owns_store:
+            self._ctx.store.close()
 
     def __enter__(self) -> WorkflowHost:
         return self
@@ -142,10 +192,11 @@ class WorkflowHost:
         """Store ``source`` under ``name`` (content-addressed: the same source gives
         the same hash; the newest registration becomes the default for ``start``)."""
         self._check_open()
-        return _ops.register_script(self, name, source)
+        return _ops.register_script(self._ctx, name, source)
 
     def register_step_function(self, name: str, fn: Callable[..., Any], **kwargs: Any) -> WorkflowHost:
-        """Shortcut for ``host.engine.register_step_function``."""
+        """Shortcut for ``host.engine.register_step_function`` (``ValueError`` for a
+        built-in's name such as ``sleep``)."""
         self.engine.register_step_function(name, fn, **kwargs)
         return self
 
@@ -170,7 +221,9 @@ class WorkflowHost:
         ``before_timeout_resume(args)`` (default: None). ``expires_at`` is
         ``min(now + expires_in, now + max_suspension)``; ``resume_at(*args)``
         (datetime or timedelta) may set it per call instead of ``expires_in``.
-        Hook callables may be sync or async.
+        Hook callables may be sync or async. The function belongs to this host
+        only (handed to its runs, never registered on the engine, which other
+        hosts may share); a built-in's name such as ``sleep`` is a ``ValueError``.
         """
         self.hooks.register(
             name,
@@ -205,18 +258,21 @@ class WorkflowHost:
         """Start an instance of the script's latest version (or ``version``, a hash)
         and run it to its first suspension or end.
 
-        Idempotent on ``workflow_id``: if it exists, the existing instance is
-        returned and nothing runs. ``metadata`` (str -> str) is kept with the
-        instance; ``workflow_id`` is added to it (steps read it through
-        ``current_step().idempotency_key``).
+        Idempotent on ``workflow_id``: if it exists with the same script name
+        and arguments, the existing instance is returned and nothing runs; with
+        another script name or other arguments, ``WorkflowExistsError``.
+        ``metadata`` (str -> str) is kept with the instance; ``workflow_id`` is
+        added to it (steps read it through ``current_step().idempotency_key``).
         """
         self._check_open()
-        return await _ops.start(self, script_name, list(args), workflow_id, entry_point, version, metadata)
+        return await _ops.start(
+            self._ctx, script_name, list(args), workflow_id, entry_point, version, metadata
+        )
 
     async def aget(self, workflow_id: str) -> WorkflowInstance:
         """The instance; ``UnknownWorkflowError`` if there is none."""
         self._check_open()
-        return _ops.get(self, workflow_id)
+        return _ops.get(self._ctx, workflow_id)
 
     async def alist(
         self,
@@ -230,24 +286,26 @@ class WorkflowHost:
     ) -> list[WorkflowInstance]:
         """Instances, oldest first; ``created_after`` inclusive, ``created_before`` exclusive."""
         self._check_open()
-        return _ops.list_instances(self, status, script, created_after, created_before, limit, offset)
+        return _ops.list_instances(self._ctx, status, script, created_after, created_before, limit, offset)
 
     async def acancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
         """Cancel a running or suspended instance: its waits and tokens die with it.
         ``WorkflowFinishedError`` if it already finished."""
         self._check_open()
-        return _ops.cancel(self, workflow_id, reason)
+        return _ops.cancel(self._ctx, workflow_id, reason)
 
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
         self._check_open()
-        return _ops.history(self, workflow_id)
+        return _ops.history(self._ctx, workflow_id)
 
     async def ajournal(self, workflow_id: str) -> list[JournalEntry]:
         """The journal of the instance's current run, as stored (createHook tokens
         are never part of it): what a replay delivers to the script, in order."""
         self._check_open()
-        return self.hooks.strip(list(_load.load(self, workflow_id).state.journal))
+        state = _load.load(self._ctx, workflow_id).state
+        assert state is not None
+        return self._ctx.hooks.strip(list(state.journal))
 
     # -- delivery (async) -----------------------------------------------------------
     async def asend_event(
@@ -265,7 +323,7 @@ class WorkflowHost:
         those cases nothing is stored.
         """
         self._check_open()
-        return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
+        return await _inbox.send_event(self._ctx, workflow_id, name, payload, idempotency_key)
 
     async def aresume(
         self, workflow_id: str, value: Any = None, wait_id: int | None = None
@@ -279,13 +337,13 @@ class WorkflowHost:
         pending. The returned instance carries any tokens the advance issued
         (``tokens``)."""
         self._check_open()
-        return await _deliveries.resume(self, workflow_id, value, wait_id)
+        return await _deliveries.resume(self._ctx, workflow_id, value, wait_id)
 
     async def aresume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
         ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
         self._check_open()
-        return await _deliveries.resume_with_token(self, token, payload)
+        return await _deliveries.resume_with_token(self._ctx, token, payload)
 
     # -- operations (async) -----------------------------------------------------------
     async def arun_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
@@ -293,7 +351,7 @@ class WorkflowHost:
         instances stuck in "running" past the lease. Returns how many were fired
         or recovered. Safe to run in several workers at once."""
         self._check_open()
-        return await _timers.run_due(self, now, limit)
+        return await _timers.run_due(self._ctx, now, limit)
 
     async def aworker(
         self,
@@ -305,13 +363,13 @@ class WorkflowHost:
         """Loop ``run_due`` until ``stop_event`` is set, sleeping until the next
         due timer or ``poll_interval`` seconds, whichever comes first."""
         self._check_open()
-        await _timers.worker(self, poll_interval, stop_event, limit)
+        await _timers.worker(self._ctx, poll_interval, stop_event, limit)
 
     async def arecover(self, workflow_id: str) -> WorkflowInstance:
         """Finish an instance left "running" (its process died): replay, then run
         only the steps that were in flight. No-op for other statuses."""
         self._check_open()
-        return await _deliveries.recover(self, workflow_id)
+        return await _deliveries.recover(self._ctx, workflow_id)
 
     async def aretry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
         """Run a faulted instance again from its last good state: the journal
@@ -319,13 +377,13 @@ class WorkflowHost:
         ``version`` (a script hash of the same name) retries on another version,
         checked by replay first."""
         self._check_open()
-        return await _deliveries.retry(self, workflow_id, version)
+        return await _deliveries.retry(self._ctx, workflow_id, version)
 
     async def aupgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Move a live instance to another version of its script, after checking
         by replay that the new source accepts its journal (``UpgradeError`` if not)."""
         self._check_open()
-        return await _ops.upgrade(self, workflow_id, new_hash)
+        return await _ops.upgrade(self._ctx, workflow_id, new_hash)
 
     async def areplay_check(
         self,
@@ -341,7 +399,7 @@ class WorkflowHost:
         instance if None too), unfinished ones unless ``include_finished``.
         """
         self._check_open()
-        return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
+        return _replay.replay_check(self._ctx, script_source, workflow_ids, script_name, include_finished)
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
@@ -358,14 +416,15 @@ class WorkflowHost:
     ) -> InstancePage:
         """One page of instances, newest first (``created_at`` then id, descending).
 
-        ``waiting_on``: "timer", "event", "token" or "suspend" (see ``_query``);
+        ``waiting_on``: a category ("timer", "event", "token", "suspend") or a
+        wait kind (``WaitKind``: "sleep", "retry", "hook", ...), or a list;
         ``search``: a substring of the workflow id (ASCII case-insensitive);
         ``cursor``: a previous page's ``next_cursor`` (``InvalidCursorError``
         if it is not one). ``limit`` 1..1000, else ``ValueError``.
         """
         self._check_open()
         return _query.list_page(
-            self,
+            self._ctx,
             status=status,
             script=script,
             waiting_on=waiting_on,
@@ -381,12 +440,12 @@ class WorkflowHost:
     ) -> HistoryPage:
         """One page of ``history(workflow_id)``, oldest first."""
         self._check_open()
-        return _query.history_page(self, workflow_id, limit=limit, cursor=cursor)
+        return _query.history_page(self._ctx, workflow_id, limit=limit, cursor=cursor)
 
     async def acount_by_status(self) -> dict[str, int]:
         """Instances per status (every status present, zero when none)."""
         self._check_open()
-        return _query.count_by_status(self)
+        return _query.count_by_status(self._ctx)
 
     async def afork(
         self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
@@ -397,14 +456,17 @@ class WorkflowHost:
         ``reset``). The source is only read. Idempotent on ``new_id``, like
         ``start``. See ``_fork`` for what is not copied."""
         self._check_open()
-        return await _fork.fork(self, workflow_id, step, new_id)
+        return await _fork.fork(self._ctx, workflow_id, step, new_id)
 
     async def apurge(self, workflow_ids: list[str]) -> list[str]:
         """Delete finished instances (retention): each with its history, waits,
         events and tokens. Unfinished and unknown ids are skipped, never deleted;
         returns the ids deleted."""
         self._check_open()
-        return self.store.delete_workflows(list(workflow_ids))
+        deleted = self._ctx.store.delete_workflows(list(workflow_ids))
+        for wid in deleted:  # a later instance under the same id never meets their warm runs
+            self._ctx.warm.discard(wid)
+        return deleted
 
     # -- reads for tools (the CLI, the server) -----------------------------------------
     def pending_events(self, workflow_id: str) -> list[InboxEvent]:
@@ -415,13 +477,13 @@ class WorkflowHost:
     def arguments(self, workflow_id: str) -> list[Any] | None:
         """The arguments the instance was started with (None if its state is unreadable)."""
         self._check_open()
-        return _ops.arguments(self, workflow_id)
+        return _ops.arguments(self._ctx, workflow_id)
 
     def get_script(self, name: str, version: str | None = None) -> ScriptVersion:
         """A stored script version (the newest of ``name`` without ``version``);
         ``UnknownScriptError`` if there is none."""
         self._check_open()
-        return _ops.get_script(self, name, version)
+        return _replay.get_script(self._ctx, name, version)
 
     def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
         """Every stored script version (of ``name`` if given)."""

@@ -1,5 +1,10 @@
 """The event inbox: stored first, then delivered, FIFO per name, never dropped.
 
+The inbox is the one owner of "which wait does this event reach"
+(``event_target``): the host decides it once, from the stored waits, and the
+engine only checks the decision (``RaiseEvent(wait_id=...)``). A new way of
+waiting for events extends ``listening_names`` and ``event_target``.
+
 ``send_event`` validates the payload (JSON, engine payload limit) and the
 instance (exists, not finished), then stores the event and its history line
 in one transaction. Only then does it try to deliver. Delivery marks the
@@ -14,6 +19,13 @@ always sees the other's write. (The sender also looks for a delivery inside
 its own transaction, which on SQLite's single writer is the same thing; when
 that finds none, it reads again after committing, which keeps the argument
 true where writers do not exclude each other, as on PostgreSQL.)
+
+Cost: what the sender's transaction reads is the instance row, its waits and
+the buffered events those waits listen for; never the journal. A warm run
+then needs nothing more, so a delivery costs the same at any journal length.
+
+Idempotency: a repeat with the same key returns the first event's receipt
+(``duplicate=True``), whatever the workflow did since, finished included.
 """
 
 from __future__ import annotations
@@ -21,12 +33,12 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jsflow import validate_payload
+from jsflow import RaiseEvent, validate_payload
 
-from ._deliveries import event_delivery
-from ._driver import Advanced, TxOp, drive
+from ._context import HostContext
+from ._driver import Advanced, Delivery, TxOp, drive
 from ._errors import (
     AlreadyResumedError,
     CorruptStateError,
@@ -37,70 +49,104 @@ from ._errors import (
     WorkflowFinishedError,
     translate,
 )
-from ._load import Loaded, read_instance, script_source
+from ._kinds import WaitKind
+from ._load import Loaded, read_header, script_source
 from ._views import EventReceipt
-from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, StoreSession
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
+from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
 
 MAX_NAME_LENGTH = 512
 MAX_KEY_LENGTH = 512
 
 
-def check_event_name(host: WorkflowHost, name: Any) -> None:
+# -- which wait an event reaches ------------------------------------------------------------
+def listening_names(waits: list[PendingWait]) -> set[str]:
+    """The event names some pending wait listens for."""
+    return {n for w in waits if w.kind == WaitKind.EVENT for n in (w.event_names or ())}
+
+
+def event_target(waits: list[PendingWait], events: list[InboxEvent]) -> tuple[InboxEvent, PendingWait] | None:
+    """The next delivery: the oldest buffered event some pending wait listens
+    for, and the first such wait in wait-id order (None: nothing to deliver)."""
+    listening = [w for w in waits if w.kind == WaitKind.EVENT and w.event_names]
+    for event in events:
+        for wait in listening:
+            if event.name in (wait.event_names or ()):
+                return event, wait
+    return None
+
+
+# -- sending ---------------------------------------------------------------------------------
+def check_event_name(ctx: HostContext, name: Any) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError("event name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
-    validate_payload(name, limit=host.engine.limits.payload, what="the event name")
+    validate_payload(name, limit=ctx.engine.limits.payload, what="the event name")
+
+
+def _check_key(idempotency_key: str | None) -> None:
+    if idempotency_key is None:
+        return
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise ValueError("idempotency_key must be a non-empty string")
+    if len(idempotency_key) > MAX_KEY_LENGTH:
+        raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
 
 
 async def send_event(
-    host: WorkflowHost, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+    ctx: HostContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
 ) -> EventReceipt:
     if not isinstance(workflow_id, str) or not workflow_id:
         raise InvalidWorkflowIdError(workflow_id)
-    check_event_name(host, name)
-    if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key):
-        raise ValueError("idempotency_key must be a non-empty string")
-    if idempotency_key is not None and len(idempotency_key) > MAX_KEY_LENGTH:
-        raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
-    text = validate_payload(payload, limit=host.engine.limits.payload, what="the event payload")
+    check_event_name(ctx, name)
+    _check_key(idempotency_key)
+    text = validate_payload(payload, limit=ctx.engine.limits.payload, what="the event payload")
     found = None
-    with host.store.transaction() as tx:
+    with ctx.store.transaction() as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
+        event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
         if InstanceStatus.is_terminal(record.status):
-            raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
-        if idempotency_key is None:
-            event_id, created = tx.enqueue_event(workflow_id, name, text), True
-        else:
-            try:
-                event_id, created = tx.enqueue_event_once(workflow_id, name, text, idempotency_key)
-            except IdempotencyKeyConflictError as exc:
-                raise translate(exc) from exc
+            if created:  # raising rolls the new event back: a finished run never takes one
+                raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
+            return _receipt(tx.get_event(event_id), event_id, workflow_id, name, duplicate=True)
         if created:
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
             if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open
                 with contextlib.suppress(CorruptStateError):  # stored anyway; drain reports it
-                    found = _find_delivery(host, tx, workflow_id)
+                    found = _find_delivery(tx, workflow_id)
     delivered: dict[int, int] = {}
     # stored either way: a busy worker's drain delivers it; a finished run never
     # will. Without a delivery found above, drain reads again now that the event
     # is committed (see the ordering argument in the module doc). A process that
     # cannot run the instance leaves the event buffered for one that can.
     with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
-        await drain(host, workflow_id, delivered=delivered, first=found)
+        await drain(ctx, workflow_id, delivered=delivered, first=found)
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=not created)
-    event = host.store.get_event(event_id)  # someone else may have delivered it meanwhile
+    event = ctx.store.get_event(event_id)  # someone else may have delivered it meanwhile
+    return _receipt(event, event_id, workflow_id, name, duplicate=not created)
+
+
+def _enqueue(tx: StoreSession, wid: str, name: str, text: str, key: str | None) -> tuple[int, bool]:
+    if key is None:
+        return tx.enqueue_event(wid, name, text), True
+    try:
+        return tx.enqueue_event_once(wid, name, text, key)
+    except IdempotencyKeyConflictError as exc:
+        raise translate(exc) from exc
+
+
+def _receipt(
+    event: InboxEvent | None, event_id: int, wid: str, name: str, *, duplicate: bool
+) -> EventReceipt:
     if event is None or event.delivered_at is None:
-        return EventReceipt(event_id, workflow_id, name, False, None, duplicate=not created)
-    return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=not created)
+        return EventReceipt(event_id, wid, name, False, None, duplicate=duplicate)
+    return EventReceipt(event_id, wid, name, True, event.wait_id, duplicate=duplicate)
 
 
+# -- delivering ------------------------------------------------------------------------------
 @dataclass
 class _Delivery:
     """The next event to deliver, its wait, and the snapshot it was found in."""
@@ -110,20 +156,19 @@ class _Delivery:
     loaded: Loaded
 
 
-def _find_delivery(host: WorkflowHost, tx: StoreSession, workflow_id: str) -> _Delivery | None:
-    """In an open session, for a suspended instance: the oldest buffered event
-    some pending waitForEvent listens for, that wait's id, and the snapshot."""
-    waits = tx.list_waits(workflow_id)
-    listening = [w for w in waits if w.kind == "event" and w.event_names]
-    names = {n for w in listening for n in (w.event_names or ())}
-    for event in tx.pending_events(workflow_id, sorted(names)) if names else []:
-        for wait in listening:  # waits come in wait-id order: the engine's choice too
-            if event.name in (wait.event_names or ()):
-                return _Delivery(event, wait.wait_id, read_instance(host, tx, workflow_id))
-    return None
+def _find_delivery(tx: StoreSession, workflow_id: str) -> _Delivery | None:
+    """In an open session, for a suspended instance: the next delivery and the
+    snapshot (without the journal) it was found in."""
+    loaded = read_header(tx, workflow_id)
+    names = listening_names(loaded.waits)
+    events = tx.pending_events(workflow_id, sorted(names)) if names else []
+    target = event_target(loaded.waits, events)
+    if target is None:
+        return None
+    return _Delivery(target[0], target[1].wait_id, loaded)
 
 
-def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None) -> _Delivery | None:
+def _next_delivery(ctx: HostContext, workflow_id: str, after: Advanced | None) -> _Delivery | None:
     """The next event to deliver, read in one snapshot with the instance and its waits.
 
     ``after``: what an advance just returned; when it shows no listening wait,
@@ -131,22 +176,22 @@ def _next_delivery(host: WorkflowHost, workflow_id: str, after: Advanced | None)
     """
     if after is not None:
         view = after.view
-        names = {n for w in view.waits if w.kind == "event" for n in (w.event_names or ())}
+        names = {n for w in view.waits if w.kind == WaitKind.EVENT for n in (w.event_names or ())}
         if view.status != InstanceStatus.SUSPENDED or not names:
             return None
-        if not host.store.pending_events(workflow_id, names):
+        if not ctx.store.pending_events(workflow_id, names):
             return None
-    with host.store.transaction(write=False) as tx:
+    with ctx.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
         if record.status != InstanceStatus.SUSPENDED:
             return None
-        return _find_delivery(host, tx, workflow_id)
+        return _find_delivery(tx, workflow_id)
 
 
 async def drain(
-    host: WorkflowHost,
+    ctx: HostContext,
     workflow_id: str,
     *,
     delivered: dict[int, int] | None = None,
@@ -158,17 +203,17 @@ async def drain(
     last: Advanced | None = None
     tokens: list[Any] = []
     while True:
-        found = first if first is not None else _next_delivery(host, workflow_id, last)
+        found = first if first is not None else _next_delivery(ctx, workflow_id, last)
         first = None
         if found is None:
             return None if last is None else Advanced(last.view, tokens)
         event, wait_id = found.event, found.wait_id
-        found.loaded.script = script_source(host, found.loaded.record)
+        found.loaded.script = script_source(ctx, found.loaded.record)
         payload = json.loads(event.payload_json)
-        check = _marker(host, event.event_id, wait_id, found.loaded)
+        check = _marker(ctx, event.event_id, wait_id, found.loaded)
         try:
             delivery = event_delivery(event.event_id, event.name, payload, wait_id, check)
-            last = await drive(host, workflow_id, delivery, found.loaded)
+            last = await drive(ctx, workflow_id, delivery, found.loaded)
         except AlreadyResumedError:
             last = None
             continue  # the wait went away under us; look again
@@ -177,7 +222,14 @@ async def drain(
             delivered[event.event_id] = wait_id
 
 
-def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loaded) -> Any:
+def event_delivery(event_id: int, name: str, payload: Any, wait_id: int, check: Any) -> Delivery:
+    """The turn that hands event ``event_id`` to wait ``wait_id`` (decided here;
+    the engine only checks that the wait is pending and listens for ``name``)."""
+    history = ("event_delivered", {"event_id": event_id, "wait_id": wait_id})
+    return Delivery(RaiseEvent(name, payload, wait_id=wait_id), history, check=check)
+
+
+def _marker(ctx: HostContext, event_id: int, wait_id: int, seen_pending: Loaded) -> Any:
     """Check the event is still undelivered (known for the snapshot it was found
     in) and mark it delivered in the first journal write's transaction."""
 
@@ -185,7 +237,7 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
         if loaded is seen_pending:
             pending = True
         else:
-            event = host.store.get_event(event_id)
+            event = ctx.store.get_event(event_id)
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
@@ -198,13 +250,13 @@ def _marker(host: WorkflowHost, event_id: int, wait_id: int, seen_pending: Loade
     return check
 
 
-async def deliver_stranded(host: WorkflowHost, now: Any, limit: int) -> int:
+async def deliver_stranded(ctx: HostContext, now: Any, limit: int) -> int:
     """A worker pass: deliver buffered events whose wait is pending (their sender
     died between storing and delivering, or a process could not run the instance)."""
     count = 0
-    for workflow_id in host.store.stranded_workflows(now, limit, host.capabilities()):
+    for workflow_id in ctx.store.stranded_workflows(now, limit, ctx.capabilities()):
         delivered: dict[int, int] = {}
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
-            await drain(host, workflow_id, delivered=delivered)
+            await drain(ctx, workflow_id, delivered=delivered)
         count += len(delivered)
     return count

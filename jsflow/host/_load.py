@@ -147,7 +147,9 @@ def decode_header(record: WorkflowRecord) -> WorkflowState:
         raise CorruptStateError(record.workflow_id, str(exc)) from exc
 
 
-def compose(ctx: HostContext, record: WorkflowRecord, header: WorkflowState, rows: list[str]) -> WorkflowState:
+def compose(
+    ctx: HostContext, record: WorkflowRecord, header: WorkflowState, rows: list[str]
+) -> WorkflowState:
     """The engine's state: header + journal rows, createHook tokens derived again."""
     journal = header.journal
     if rows:

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jsflow import JournalEntry
+from jsflow import JournalEntry, ms_to_datetime
 
-from ._timeutil import ms_to_datetime
 from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
 
 #: metadata keys the host itself sets on every instance
@@ -26,9 +25,10 @@ WORKFLOW_ID_KEY = "workflow_id"
 class WaitInfo:
     """One pending wait of an instance.
 
-    ``kind`` is the host's classification: "sleep", "event", "retry",
-    "token" (a Python suspend function with resume-token hooks), "hook"
-    (JS ``createHook``) or "suspend" (any other suspend function).
+    ``kind`` is the host's classification, a ``WaitKind`` value: "sleep",
+    "event", "retry", "continue" (a parked ``continueAsNew`` chain), "token"
+    (a Python suspend function with resume-token hooks), "hook" (JS
+    ``createHook``) or "suspend" (any other suspend function).
     ``has_token``/``token_expires_at``: the wait can be resumed with a token
     (the raw token is never stored, so it cannot be shown).
     """
@@ -198,3 +198,30 @@ def journal_item(entry: JournalEntry) -> HistoryItem:
     if entry.event is not None:
         detail["event"] = entry.event
     return HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail)
+
+
+#: lifecycle kinds that start an advance (they sort before same-time journal entries)
+BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
+
+
+def merge_timeline(
+    lifecycle: list[HistoryItem], journal: list[HistoryItem], limit: int | None = None
+) -> tuple[list[HistoryItem], int, int]:
+    """The one history merge: two time-ordered lists into one, earlier first;
+    on equal times a lifecycle event that starts an advance goes before the
+    journal entries, others after. Returns the merged items (at most ``limit``)
+    and how many of each list they took."""
+    out: list[HistoryItem] = []
+    i = j = 0
+    while (limit is None or len(out) < limit) and (i < len(lifecycle) or j < len(journal)):
+        if j >= len(journal) or (i < len(lifecycle) and _life_first(lifecycle[i], journal[j])):
+            out.append(lifecycle[i])
+            i += 1
+        else:
+            out.append(journal[j])
+            j += 1
+    return out, i, j
+
+
+def _life_first(life: HistoryItem, entry: HistoryItem) -> bool:
+    return life.at < entry.at or (life.at == entry.at and life.kind in BEFORE_RUN)

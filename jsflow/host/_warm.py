@@ -14,7 +14,10 @@ instances it deletes. Anything else closes the cached run and the driver
 replays from the store, which stays the source of truth.
 
 Bounds: at most ``max_runs`` runs and ``max_bytes`` of QuickJS memory (as
-measured by each runtime). Eviction takes first the runs least likely to be
+measured by each runtime). Measuring walks the whole QuickJS heap, which
+grows with the journal, so a run is measured again only once its journal
+has grown by a quarter since the last measure: the cost per delivery stays
+the same at any journal length. Eviction takes first the runs least likely to be
 needed soon: those with no timer (waiting on an event or token) or with the
 furthest timer, then the least recently used. Ownership is exclusive: ``take``
 removes the entry, so two threads never share a run.
@@ -23,6 +26,7 @@ removes the entry, so two threads never share a run.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +67,8 @@ class WarmRuns:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        #: run -> (journal length, bytes) when it was last measured
+        self._measured: weakref.WeakKeyDictionary[LiveRun, tuple[int, int]] = weakref.WeakKeyDictionary()
         self.hits = 0
         self.misses = 0
 
@@ -104,7 +110,7 @@ class WarmRuns:
         if not self.enabled or run.closed:
             run.close()
             return
-        size = run.memory_bytes
+        size = self._size(run)
         if size > self.max_bytes:
             run.close()
             return
@@ -124,6 +130,16 @@ class WarmRuns:
                 evicted.append(gone)
         for gone in evicted:
             gone.run.close()
+
+    def _size(self, run: LiveRun) -> int:
+        """The run's memory, measured again once its journal grew by a quarter."""
+        length = run.journal_length
+        seen = self._measured.get(run)
+        if seen is not None and length <= seen[0] + max(16, seen[0] // 4):
+            return seen[1]
+        size = run.memory_bytes
+        self._measured[run] = (length, size)
+        return size
 
     def _victim(self) -> str:
         """No timer first, then the furthest timer; LRU order breaks ties (oldest first)."""

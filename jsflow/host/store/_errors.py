@@ -12,6 +12,7 @@ facts as attributes, not only in the message.
 
     StoreError                          base of everything the store raises
     ├── StoreClosedError                the store (or a finished transaction) was used after close
+    ├── StoreUnavailableError           transient: connection lost, server restarting, lock timeout
     ├── BackendNotAvailableError        URL names a backend not built yet (also NotImplementedError)
     ├── SchemaVersionError              database schema newer than this code understands
     ├── CorruptRecordError              a stored row cannot be decoded
@@ -38,6 +39,13 @@ class StoreError(Exception):
 
 class StoreClosedError(StoreError):
     """The store was closed, or a transaction object was used after it ended."""
+
+
+class StoreUnavailableError(StoreError):
+    """A transient failure: the connection was lost, the server is restarting, a
+    lock or a connection could not be had in time. Nothing was committed by the
+    failed transaction; the same operation may succeed later, so a workflow is
+    never faulted for it (the host abandons the turn and recovery resumes it)."""
 
 
 class BackendNotAvailableError(StoreError, NotImplementedError):

@@ -66,7 +66,7 @@ import psycopg_pool
 from psycopg import sql
 
 from ._codec import Clock, RowDecoder, normalize_time, to_ms
-from ._errors import StoreClosedError, StoreError, TransactionConflictError
+from ._errors import StoreClosedError, StoreError, StoreUnavailableError, TransactionConflictError
 from ._records import TimerClaim, WorkflowRecord
 from ._sql import SQLStore
 from ._sql_durable import capability_clause
@@ -190,9 +190,9 @@ class PostgresStore(SQLStore):
         if state in CONFLICT_STATES:
             return TransactionConflictError(state, message)
         if isinstance(exc, psycopg_pool.PoolTimeout):
-            return StoreError(f"no PostgreSQL connection free within the pool timeout: {message}")
+            return StoreUnavailableError(f"no PostgreSQL connection free within the pool timeout: {message}")
         if isinstance(exc, psycopg.OperationalError):
-            return StoreError(f"PostgreSQL connection problem ({_redact(self.url)}): {message}")
+            return StoreUnavailableError(f"PostgreSQL connection problem ({_redact(self.url)}): {message}")
         return StoreError(f"postgresql error [{state}]: {message}")
 
     def _scalar(self, query: str, params: tuple[Any, ...] = ()) -> Any:

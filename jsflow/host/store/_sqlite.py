@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._codec import Clock
-from ._errors import StoreClosedError, StoreError
+from ._errors import StoreClosedError, StoreError, StoreUnavailableError
 from ._sql import SQLStore
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
@@ -87,7 +87,7 @@ class SQLiteStore(SQLStore):
         if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message:
             return StoreClosedError(f"sqlite connection closed: {message}")
         if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
-            return StoreError(
+            return StoreUnavailableError(
                 f"sqlite database {self.path} stayed locked for more than "
                 f"{self.busy_timeout_ms} ms: {message}"
             )
