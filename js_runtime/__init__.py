@@ -4,7 +4,9 @@ Public surface: :class:`Sandbox` (one context with limits, a JSON bridge and a
 command queue), :class:`SandboxLimits`, the error hierarchy drawn in
 ``js_runtime._errors``, and :func:`native_status`, which says whether the
 native fast paths (cached bytecode, one limit arming per replay batch) passed
-their import-time self-test or why the sandbox evaluates source instead.
+their import-time self-test or why the sandbox evaluates source instead, and
+:func:`parse_javascript`, the tree-sitter parse that the catch guard and
+``jsflow check`` share.
 """
 
 from ._bytecode import NativeStatus
@@ -19,6 +21,7 @@ from ._errors import (
     StackLimitExceeded,
     TimeLimitExceeded,
 )
+from ._jsparse import parse_javascript
 from ._sandbox import MAX_NESTING as MAX_NESTING  # a constant: kept out of the sorted __all__
 from ._sandbox import Sandbox, SandboxLimits, encode, nesting_over
 
@@ -37,4 +40,5 @@ __all__ = [
     "encode",
     "native_status",
     "nesting_over",
+    "parse_javascript",
 ]

@@ -56,7 +56,6 @@
     tamperProof(C.prototype);
   }
   defineProperty(G.Error, 'stackTraceLimit', { value: 10, writable: false, configurable: false });
-  if (typeof G.Error.prepareStackTrace !== 'undefined') delete G.Error.prepareStackTrace;
   // ToPrimitive looks up Symbol.toPrimitive through the prototype chain, up to
   // Object.prototype, and JSON.stringify looks up toJSON on every object it
   // writes, replies and commands included. Pin those slots on the shared
@@ -86,22 +85,91 @@
   // answers with the limit, whatever the script did with the error. A bare
   // `throw null` counts as out of memory: the two cannot be told apart.
   let limitHit = null;
-  function limitKindOf(e) {
+  // Classify without running guest code and without catching anything: a
+  // guard that swallowed its own failure (say, a stack overflow while reading
+  // e.name at the deepest frame) would swallow the limit with it. Every read
+  // here is of an own data property of a genuine error (Error.isError is
+  // false for proxies), so no getter, trap or toString of the script runs;
+  // if a call here overflows or runs out of memory, that new error leaves
+  // the guard and the script's catch clause, and the next guard up sees it.
+  const isError = Error.isError;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const hasOwn = Object.hasOwn;
+  const RANGE = RangeError.prototype;
+  const INTERNAL = typeof InternalError === 'function' ? InternalError.prototype : null;
+  const SUPPRESSED = typeof SuppressedError === 'function' ? SuppressedError.prototype : null;
+  const AGGREGATE = AggregateError.prototype;
+  const MAX_WRAP_DEPTH = 16;
+  function own(obj, key) {
+    const desc = getOwnDesc(obj, key);
+    return desc !== undefined && hasOwn(desc, 'value') ? desc.value : undefined;
+  }
+  function limitKindOf(e, depth) {
     if (e === null) return 'memory';
-    if (typeof e !== 'object') return null;
-    let name, message;
-    try { name = e.name; message = e.message; } catch (x) { return null; }
-    if (name === 'InternalError' && message === 'out of memory') return 'memory';
-    if ((name === 'RangeError' || name === 'InternalError') &&
-        (message === 'Maximum call stack size exceeded' || message === 'stack overflow')) return 'stack';
+    if (typeof e !== 'object' || !isError(e)) return null;
+    const proto = getPrototypeOf(e);
+    if (proto === RANGE || proto === INTERNAL) {
+      const message = own(e, 'message');
+      if (message === 'Maximum call stack size exceeded' || message === 'stack overflow') return 'stack';
+      // QuickJS builds its out-of-memory error without a message when even
+      // that string cannot be allocated.
+      return proto === INTERNAL && (message === 'out of memory' || message === undefined) ? 'memory' : null;
+    }
+    if (depth >= MAX_WRAP_DEPTH) return null;
+    // DisposableStack and `using` wrap a pending error in a SuppressedError;
+    // Promise.any collects rejections in an AggregateError.
+    if (proto === SUPPRESSED && proto !== null) {
+      return limitKindOf(own(e, 'error'), depth + 1) || limitKindOf(own(e, 'suppressed'), depth + 1);
+    }
+    if (proto === AGGREGATE) {
+      const list = own(e, 'errors');
+      if (!isArray(list)) return null;
+      const length = own(list, 'length');
+      for (let i = 0; i < length; i++) {
+        const kind = limitKindOf(own(list, i), depth + 1);
+        if (kind !== null) return kind;
+      }
+    }
     return null;
   }
+  // After a limit every guard rethrows whatever it is handed: the script
+  // unwinds to the host instead of running on.
   function guard(e) {
-    const kind = limitKindOf(e);
-    if (kind !== null) {
-      if (limitHit === null) limitHit = kind;
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
+    if (limitHit !== null) throw e;
+  }
+  // Error.prepareStackTrace runs inside QuickJS's own backtrace builder,
+  // which discards whatever it throws, a limit included. So the engine only
+  // ever sees a trusted wrapper: it keeps the first error the script's
+  // function threw (a plain store in a catch clause, which needs no stack
+  // and no memory), and settle() classifies it at the next op.
+  const nativePrepare = getOwnDesc(G.Error, 'prepareStackTrace');
+  const NONE = freeze({});
+  let scriptPrepare, prepareError = NONE;
+  function guardedPrepare(err, sites) {
+    try {
+      return apply(scriptPrepare, this, [err, sites]);
+    } catch (e) {
+      if (prepareError === NONE) prepareError = e;
       throw e;
     }
+  }
+  if (nativePrepare && typeof nativePrepare.set === 'function') {
+    defineProperty(G.Error, 'prepareStackTrace', {
+      configurable: false,
+      enumerable: false,
+      get() { return scriptPrepare; },
+      set(v) {
+        scriptPrepare = v;
+        apply(nativePrepare.set, G.Error, [typeof v === 'function' ? guardedPrepare : v]);
+      },
+    });
+  }
+  function settle() {
+    if (prepareError === NONE) return;
+    const e = prepareError;
+    prepareError = NONE;
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
   }
   defineProperty(Object.prototype, '__jsr_caught', { value: guard, writable: false, enumerable: false, configurable: false });
   defineProperty(Promise.prototype, 'then', {
@@ -142,8 +210,7 @@
   }
   const describeLazy = lazy(__JSR_DESCRIBE_SOURCE__);
   function describeError(e) {
-    const kind = limitKindOf(e);
-    if (kind !== null && limitHit === null) limitHit = kind;
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
     return describeLazy(e);
   }
   const serialise = lazy(__JSR_SERIALISE_SOURCE__);
@@ -202,6 +269,7 @@
     stack: '{"error":{"name":"RangeError","message":"Maximum call stack size exceeded","stack":"","limit":"stack"}}',
   };
   function dispatch(op, argsJson) {
+    settle();
     const answer = dispatchOp(op, argsJson);
     return limitHit === null ? answer : LIMIT_REPLY[limitHit];
   }
@@ -236,6 +304,7 @@
     const fn = ops[op];
     if (typeof fn !== 'function') throw new TypeError('unknown op ' + op);
     function held() {
+      settle();
       if (limitHit !== null) return LIMIT_REPLY[limitHit];
       let answer;
       try {
@@ -259,5 +328,13 @@
       (e) => { moduleState = { settled: true, error: describeError(e) }; }]);
   }
   ops.__moduleState = function () { return moduleState; };
-  return [dispatch, host, watchModule, park];
+  // Called by the sandbox's promise rejection tracker (native, see
+  // _bytecode.RejectionWatch) for every rejection nobody handles yet: a limit
+  // in a dropped promise is still a limit. Answers 0, 1 (memory) or 2 (stack).
+  function noteRejection(e) {
+    settle();
+    if (limitHit === null) limitHit = limitKindOf(e, 0);
+    return limitHit === null ? 0 : limitHit === 'memory' ? 1 : 2;
+  }
+  return [dispatch, host, watchModule, park, noteRejection];
 })()

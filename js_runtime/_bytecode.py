@@ -43,6 +43,8 @@ _DISABLE_ENV = "JS_RUNTIME_NATIVE"
 _TAG_EXCEPTION = 6
 _TAG_OBJECT = -1
 _TAG_UNDEFINED = 3
+_TAG_NULL = 2
+_TAG_INT = 0
 _EVAL_COMPILE_ONLY = 1 << 5  # JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY
 _OBJ_BYTECODE = 1 << 0  # JS_WRITE_OBJ_BYTECODE / JS_READ_OBJ_BYTECODE
 _CLOCKS_PER_SEC = 1_000_000  # POSIX (XSI) fixes it; the handler compares clock() ticks
@@ -108,6 +110,8 @@ class _Lib:
             "JS_Call": (lib, js, [vp, js, js, i32, ctypes.POINTER(js)]),
             "JS_FreeValue": (lib, None, [vp, js]),
             "JS_SetPropertyStr": (lib, i32, [vp, js, ctypes.c_char_p, js]),
+            "JS_SetHostPromiseRejectionTracker": (quick, None, [vp, vp, vp]),
+            "JS_IsUncatchableError": (quick, ctypes.c_bool, [js]),
         }
         for name, (dll, restype, argtypes) in sigs.items():
             fn = getattr(dll, name)
@@ -358,6 +362,58 @@ class Deadline:
 
     def close(self) -> None:
         self._lib.JS_SetInterruptHandler(self._rt, None, None)
+
+
+# -- limits in rejected promises nobody handles ------------------------------------
+_TRACKER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, JSValue, JSValue, ctypes.c_bool, ctypes.c_void_p)
+_REJECTION_KINDS = {1: "memory", 2: "stack"}
+
+
+class RejectionWatch:
+    """QuickJS's host promise rejection tracker, installed once per context.
+
+    A stack overflow or out-of-memory error in a promise nobody handles (an
+    async function called without ``await``, a throwing ``new Promise``
+    executor) never reaches a catch clause or a rejection handler, so the
+    catch guard cannot see it. QuickJS tells the host about every rejection
+    that has no handler yet; this hands the reason to the bridge's
+    ``noteRejection`` (which sets the bridge's sticky flag) and keeps what it
+    found in :attr:`kind`, host-side state the script cannot reach. If even
+    that call fails (the rejection happened at the very end of the stack or
+    of memory, or the time limit struck), the failure is the answer.
+    :meth:`close` before the context is dropped."""
+
+    def __init__(self, ctx: Any, note: Any) -> None:
+        lib = self._lib = _need()
+        self._rt, _ = pointers(ctx)
+        self._note_owner = note  # keeps the JS function alive while we hold its value
+        self._note = object_value(ctx, note)
+        self.kind: str | None = None
+        self._callback = _TRACKER(self._on_rejection)
+        lib.JS_SetHostPromiseRejectionTracker(self._rt, ctypes.cast(self._callback, ctypes.c_void_p), None)
+
+    def _on_rejection(
+        self, jsctx: int, _promise: JSValue, reason: JSValue, handled: bool, _opaque: int
+    ) -> None:
+        if handled or self.kind is not None or reason.tag not in (_TAG_OBJECT, _TAG_NULL):
+            return
+        lib = self._lib
+        arg = JSValue(reason.u, reason.tag)
+        out = lib.JS_Call(jsctx, self._note, JSValue(0, _TAG_UNDEFINED), 1, ctypes.byref(arg))
+        if out.tag == _TAG_EXCEPTION:
+            exc = lib.JS_GetException(jsctx)
+            if lib.JS_IsUncatchableError(exc):
+                self.kind = "time"
+            else:
+                self.kind = "memory" if exc.tag == _TAG_NULL else "stack"
+            lib.JS_FreeValue(jsctx, exc)
+            return
+        if out.tag == _TAG_INT:
+            self.kind = _REJECTION_KINDS.get(ctypes.c_int32(out.u & 0xFFFFFFFF).value)
+        lib.JS_FreeValue(jsctx, out)
+
+    def close(self) -> None:
+        self._lib.JS_SetHostPromiseRejectionTracker(self._rt, None, None)
 
 
 # -- self-test -----------------------------------------------------------------

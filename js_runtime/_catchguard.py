@@ -16,254 +16,221 @@ clause of guest code starts with a call of the bridge's guard, and a
 ``({})`` is a fresh object, so the guard is found on ``Object.prototype``
 (where the bridge defines it non-writable and non-configurable) and no
 script binding can shadow it. Rejection handlers are guarded by the bridge's
-``Promise.prototype.then``. Code generated from strings (``eval``,
+``Promise.prototype.then``; rejections nobody handles are seen by the
+sandbox's rejection tracker. Code generated from strings (``eval``,
 ``Function``) would escape this rewriting, so the bridge refuses it.
 
-The scanner is a small JS lexer: it skips strings, template literals (with
-nested ``${}``), comments and regular expression literals, so text inside
-them is never touched. Inserted text never contains a newline: line numbers
-of errors stay right.
+The clauses are found in a real parse tree (tree-sitter's JavaScript
+grammar, _jsparse.py), never by scanning text, so strings, comments, regular
+expressions and template literals can hide nothing. Where that parser finds
+a syntax error in a source that contains ``catch`` or ``finally``,
+:func:`guard_catches` raises :class:`Unguardable`: the sandbox then lets
+QuickJS report its own syntax error, and refuses a source that QuickJS
+would run but that cannot be parsed here (fail closed).
+
+Inserted text never contains a newline, and text moved (a destructuring
+pattern) keeps its newlines: line numbers of errors stay right. Columns on
+a line that gains a guard shift by the inserted length.
+
+Parsing costs about a millisecond for a typical script, so results are
+cached by the SHA-256 of the source (see :func:`guard_catches`).
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
+import hashlib
+import threading
+from collections import OrderedDict
+
+from tree_sitter import Node, QueryCursor
+
+from ._jsparse import parse_javascript, query
 
 GUARD = "({}).__jsr_caught"
 _ERR = "__jsr_e"
-_IDENT = re.compile(r"[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*")
-_NUMBER = re.compile(r"(?:0[xXoObB][\da-fA-F_]+|(?:\d[\d_]*\.?[\d_]*|\.\d[\d_]*)(?:[eE][+-]?\d+)?)n?")
-_SIMPLE_BINDING = re.compile(r"\(\s*([A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*)\s*\)")
-_SPACE = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.S)
-# After these keywords a '/' starts a regular expression, not a division.
-_REGEX_AFTER = frozenset(
-    {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case", "do", "else",
-     "yield", "await"}
-)  # fmt: skip
-# After these tokens a '/' is a division: the end of an operand. ")kw" (the
-# head of if/while/for/with) and "}" (a block) are followed by a statement;
-# "}obj" (an object literal) ends an operand.
-_OPERAND_END = frozenset({"str", "regex", "tmpl", "num", ")", "]", "}obj", "++", "--"})
-# A '{' after these starts an object literal (an expression); elsewhere a block.
-_EXPRESSION_BEFORE = frozenset(
-    {"=", "(", "[", ",", "?", "!", "&", "|", "^", "+", "-", "*", "%", "<", ">", "~", "...", "return",
-     "typeof", "in", "of", "new", "delete", "void", "throw", "yield", "await", "instanceof"}
-)  # fmt: skip
-_PUNCTUATORS = ("=>", "?.", "...", "++", "--")
-_HEAD_KEYWORDS = frozenset({"if", "while", "for", "with"})
+_QUERY = query(
+    """
+    (catch_clause) @catch
+    (try_statement body: (_) @try_body !handler finalizer: (_))
+    """
+)
 
 
-class _Scanner:
-    def __init__(self, source: str) -> None:
-        self.src = source
-        self.pos = 0
-        self.out: list[str] = []
-        self.copied = 0  # source up to here is in out
-        self.prev = ""  # the previous significant token ("" at the start)
-        self.braces: list[str] = []  # "{" (a block) | "obj" | "${" | "try"
-        self.parens: list[bool] = []  # per open "(": is it the head of if/while/for/with?
+class Unguardable(Exception):
+    """The source contains ``catch``/``finally`` but does not parse as
+    JavaScript here; ``line`` and ``column`` (1-based) name the first error."""
 
-    def emit_until(self, end: int, insert: str = "") -> None:
-        self.out.append(self.src[self.copied : end])
-        self.out.append(insert)
-        self.copied = end
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(f"unparsable source at line {line}, column {column}")
+        self.line = line
+        self.column = column
 
-    def run(self) -> str:
-        src, n = self.src, len(self.src)
-        while self.pos < n:
-            ch = src[self.pos]
-            if ch.isspace():
-                self.pos += 1
-            elif src.startswith("//", self.pos):
-                end = src.find("\n", self.pos)
-                self.pos = n if end < 0 else end
-            elif src.startswith("/*", self.pos):
-                end = src.find("*/", self.pos + 2)
-                self.pos = n if end < 0 else end + 2
-            elif ch in "'\"":
-                self.pos = _string_end(src, self.pos, ch)
-                self.prev = "str"
-            elif ch == "`":
-                self.template()
-            elif ch == "/" and self.regex_allowed():
-                self.pos = _regex_end(src, self.pos)
-                self.prev = "regex"
-            elif ch == "{":
-                kind = "obj" if self.prev in _EXPRESSION_BEFORE else "{"
-                self.braces.append("try" if self.prev == "try" else kind)
-                self.pos += 1
-                self.prev = "{"
-            elif ch == "(":
-                self.parens.append(self.prev in _HEAD_KEYWORDS)
-                self.pos += 1
-                self.prev = "("
-            elif ch == ")":
-                head = self.parens.pop() if self.parens else False
-                self.pos += 1
-                self.prev = ")kw" if head else ")"
-            elif ch == "}":
-                self.close_brace()
-            else:
-                self.token()
-        self.emit_until(n)
-        return "".join(self.out)
 
-    def regex_allowed(self) -> bool:
-        p = self.prev
-        if p in _REGEX_AFTER:
+def first_error(node: Node) -> tuple[int, int]:
+    """1-based (line, byte column) of the first ERROR or missing node under ``node``."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            row, col = current.start_point
+            return row + 1, col + 1
+        stack.extend(reversed([c for c in current.children if c.has_error or c.is_missing]))
+    return 1, 1
+
+
+# Tokens whose text can contain "<!--" or "-->" without starting a comment.
+_OPAQUE = frozenset({"string", "template_string", "regex", "comment", "string_fragment", "regex_pattern"})
+_LINE_ENDS = (b"\n", b"\r", "\u2028".encode(), "\u2029".encode())
+_MAX_HTML_COMMENTS = 256
+
+
+def _inside_token(root: Node, pos: int) -> bool:
+    node: Node | None = root.descendant_for_byte_range(pos, pos + 1)
+    while node is not None:
+        if node.type in _OPAQUE:
             return True
-        return not (p in _OPERAND_END or _IDENT.fullmatch(p))
-
-    def token(self) -> None:
-        src = self.src
-        match = _IDENT.match(src, self.pos)
-        if match:
-            word = match.group()
-            self.pos = match.end()
-            if word == "catch" and self.prev == "}try":  # a catch clause follows a try block
-                self.prev = word
-                self.catch_clause()
-                return
-            self.prev = word
-            return
-        match = _NUMBER.match(src, self.pos)
-        if match and match.end() > self.pos:
-            self.pos = match.end()
-            self.prev = "num"
-            return
-        for punct in _PUNCTUATORS:
-            if src.startswith(punct, self.pos):
-                self.prev = punct
-                self.pos += len(punct)
-                return
-        self.prev = src[self.pos]
-        self.pos += 1
-
-    def template(self) -> None:
-        """Scan a template literal from its opening backtick, or from the
-        ``}`` that closes one of its substitutions."""
-        src, n = self.src, len(self.src)
-        i = self.pos + 1
-        while i < n:
-            c = src[i]
-            if c == "\\":
-                i += 2
-            elif c == "`":
-                self.pos = i + 1
-                self.prev = "tmpl"
-                return
-            elif src.startswith("${", i):
-                self.braces.append("${")
-                self.pos = i + 2
-                self.prev = "{"
-                return
-            else:
-                i += 1
-        self.pos = n
-
-    def close_brace(self) -> None:
-        kind = self.braces.pop() if self.braces else "{"
-        if kind == "${":
-            self.template()
-            return
-        self.pos += 1
-        self.prev = {"try": "}try", "obj": "}obj"}.get(kind, "}")
-        if kind == "try":
-            after = _SPACE.match(self.src, self.pos)
-            rest = after.end() if after else self.pos
-            if self.src.startswith("finally", rest) and not _IDENT.match(self.src, rest + 7):
-                handler = f" catch ({_ERR}) {{{GUARD}({_ERR});throw {_ERR};}}"
-                self.emit_until(self.pos, handler)
-
-    def catch_clause(self) -> None:
-        src = self.src
-        after = _SPACE.match(src, self.pos)
-        at = after.end() if after else self.pos
-        if src.startswith("{", at):  # catch { ... }: no binding
-            self.emit_until(self.pos, f" ({_ERR}) ")
-            self.emit_until(at + 1, f"{GUARD}({_ERR});")
-            self.pos = at + 1
-            self.braces.append("{")
-            self.prev = "{"
-            return
-        simple = _SIMPLE_BINDING.match(src, at)
-        if simple:
-            brace = _SPACE.match(src, simple.end())
-            body = brace.end() if brace else simple.end()
-            if src.startswith("{", body):
-                self.emit_until(body + 1, f"{GUARD}({simple.group(1)});")
-                self.pos = body + 1
-                self.braces.append("{")
-                self.prev = "{"
-            return
-        if src.startswith("(", at):
-            close = _matching_paren(src, at)
-            brace = _SPACE.match(src, close + 1) if close > 0 else None
-            body = brace.end() if brace else -1
-            if close > 0 and src.startswith("{", body):
-                pattern = src[at + 1 : close]
-                self.emit_until(at, f"({_ERR}) {{{GUARD}({_ERR});let {pattern} = {_ERR};")
-                self.copied = body + 1  # drop the original "(pattern) {"
-                self.pos = body + 1
-                self.braces.append("{")
-                self.prev = "{"
+        node = node.parent
+    return False
 
 
-def _string_end(src: str, i: int, quote: str) -> int:
-    n = len(src)
-    i += 1
-    while i < n:
-        c = src[i]
-        if c == "\\":
-            i += 2
-        elif c == quote or c == "\n":
-            return i + 1
-        else:
-            i += 1
-    return n
+def _line_start(data: bytes, pos: int) -> int:
+    return max(
+        data.rfind(end, 0, pos) + len(end) if data.rfind(end, 0, pos) >= 0 else 0 for end in _LINE_ENDS
+    )
 
 
-def _regex_end(src: str, i: int) -> int:
-    n = len(src)
-    i += 1
-    in_class = False
-    while i < n:
-        c = src[i]
-        if c == "\\":
-            i += 2
+def _line_end(data: bytes, pos: int) -> int:
+    ends = [i for i in (data.find(end, pos) for end in _LINE_ENDS) if i >= 0]
+    return min(ends) if ends else len(data)
+
+
+def _close_comment_allowed(root: Node, data: bytes, pos: int) -> bool:
+    """Whether ``-->`` at ``pos`` starts an HTML-like close comment (ECMAScript
+    Annex B.1.1): only white space and comments stand before it on its line,
+    or a multi-line comment that spans a line terminator ends there."""
+    at = pos
+    start = _line_start(data, pos)
+    while at > start:
+        if data[at - 1 : at] in (b" ", b"\t", b"\v", b"\f"):
+            at -= 1
             continue
-        if c == "\n":
-            return i
-        if c == "[":
-            in_class = True
-        elif c == "]":
-            in_class = False
-        elif c == "/" and not in_class:
-            i += 1
-            flags = _IDENT.match(src, i)
-            return flags.end() if flags else i
-        i += 1
-    return n
+        node = root.descendant_for_byte_range(at - 1, at)
+        if node is None or node.type != "comment" or node.end_byte != at:
+            return False
+        if node.start_byte < start:  # a /* */ that spans a line terminator
+            return True
+        at = node.start_byte
+    return True
 
 
-def _matching_paren(src: str, i: int) -> int:
-    depth = 0
-    for j in range(i, min(len(src), i + 2000)):
-        c = src[j]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j
-    return -1
+def _html_comment(root: Node, data: bytes) -> int | None:
+    """Start of the first HTML-like comment (``<!--``, or ``-->`` at a line
+    start) outside strings, templates, regular expressions and comments."""
+    found: list[int] = []
+    for marker in (b"<!--", b"-->"):
+        at = data.find(marker)
+        while at >= 0:
+            if not _inside_token(root, at) and (marker == b"<!--" or _close_comment_allowed(root, data, at)):
+                found.append(at)
+                break
+            at = data.find(marker, at + 1)
+    return min(found) if found else None
 
 
-@lru_cache(maxsize=128)
+def _parse(data: bytes) -> Node:
+    """The parse tree of ``data``. tree-sitter's grammar lacks the HTML-like
+    comments that QuickJS accepts in scripts (Annex B), so while the tree has
+    errors, the first such comment is blanked (same byte length, so offsets
+    keep) and the text parsed again."""
+    tree = parse_javascript(data)
+    for _ in range(_MAX_HTML_COMMENTS):
+        if not tree.root_node.has_error:
+            break
+        start = _html_comment(tree.root_node, data)
+        if start is None:
+            break
+        end = _line_end(data, start)
+        data = data[:start] + b" " * (end - start) + data[end:]
+        tree = parse_javascript(data)
+    if tree.root_node.has_error:
+        raise Unguardable(*first_error(tree.root_node))
+    return tree.root_node
+
+
+def _edits(data: bytes) -> list[tuple[int, int, bytes]]:
+    """``(start, end, replacement)`` byte edits guarding every catch clause
+    and every catch-less ``try``/``finally`` of the parsed ``data``."""
+    root = _parse(data)
+    captures = QueryCursor(_QUERY).captures(root)
+    edits: list[tuple[int, int, bytes]] = []
+    guard, err = GUARD.encode(), _ERR.encode()
+    for clause in captures.get("catch", []):
+        body = clause.child_by_field_name("body")
+        param = clause.child_by_field_name("parameter")
+        if body is None:
+            continue
+        open_brace = body.start_byte + 1
+        if param is None:  # catch { ... }: give it a binding
+            keyword_end = clause.children[0].end_byte
+            edits.append((keyword_end, keyword_end, b" (" + err + b")"))
+            edits.append((open_brace, open_brace, guard + b"(" + err + b");"))
+        elif param.type == "identifier":
+            edits.append((open_brace, open_brace, guard + b"(" + param.text + b");"))
+        else:  # a destructuring pattern: bind it after the guard has run
+            pattern = param.text
+            edits.append((param.start_byte, param.end_byte, err))
+            edits.append(
+                (open_brace, open_brace, guard + b"(" + err + b");let " + pattern + b" = " + err + b";")
+            )
+    for try_body in captures.get("try_body", []):
+        at = try_body.end_byte
+        edits.append((at, at, b" catch (" + err + b") {" + guard + b"(" + err + b");throw " + err + b";}"))
+    return edits
+
+
+def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
+    out: list[bytes] = []
+    copied = 0
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+        out.append(data[copied:start])
+        out.append(text)
+        copied = end
+    out.append(data[copied:])
+    return b"".join(out)
+
+
+def _transform(source: str) -> str:
+    try:
+        data = source.encode("utf-8")
+    except UnicodeEncodeError:
+        return source  # a lone surrogate: the binding refuses the source itself
+    edits = _edits(data)
+    return _apply(data, edits).decode("utf-8") if edits else source
+
+
+_CACHE_SIZE = 256
+_cache: OrderedDict[bytes, str] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def guard_catches(source: str) -> str:
     """``source`` with every catch clause guarded (see the module docstring).
-    Cached: an engine evaluates the same few scripts on every call."""
-    if "catch" not in source and "finally" not in source:
+
+    Cached by the source's SHA-256 (the engine evaluates the same few
+    scripts on every call; hashing costs microseconds, parsing about a
+    millisecond). Raises :class:`Unguardable` (not cached) when the source
+    contains ``catch`` or ``finally`` and does not parse."""
+    if "catch" not in source and "finally" not in source and "\\" not in source:
         return source
-    return _Scanner(source).run()
+    key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    guarded = _transform(source)
+    with _cache_lock:
+        _cache[key] = guarded
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return guarded

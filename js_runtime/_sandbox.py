@@ -1,6 +1,6 @@
 """One QuickJS context with limits, a JSON bridge and a command queue.
 
-Why it is shaped like this (see ARCHITECTURE.md, "QuickJS facts"):
+Why it is shaped like this (see the documentation site, docs/concepts.md, "The sandbox"):
 
 - The guest never calls into Python. Trusted code queues commands with
   ``host.emit`` and Python collects them with :meth:`Sandbox.take_commands`.
@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import quickjs
 
 from . import _bytecode
-from ._catchguard import guard_catches
+from ._catchguard import Unguardable, guard_catches
 from ._errors import (
     LIMIT_ERRORS,
     BridgeError,
@@ -119,16 +119,19 @@ class Sandbox:
                 self._deadline = _bytecode.Deadline(self._ctx)
             except _bytecode.NativeError:
                 self._deadline = None
-        self._dispatch, self._host, self._watch_module, self._park = self._boot()
+        self._rejections: Any = None  # a _bytecode.RejectionWatch where the native paths work
+        self._dispatch, self._host, self._watch_module, self._park, note = self._boot()
+        if self._deadline is not None:
+            self._rejections = _bytecode.RejectionWatch(self._ctx, note)
 
     # -- lifecycle ---------------------------------------------------------
-    def _boot(self) -> tuple[Any, Any, Any, Any]:
+    def _boot(self) -> tuple[Any, Any, Any, Any, Any]:
         with self._guard():
             ctx = self._ctx
             if self._run_native(_BRIDGE_BOOT):
-                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(4))  # type: ignore[return-value]
+                return tuple(ctx.get(f"__jsr_boot{i}") for i in range(5))  # type: ignore[return-value]
             ctx.eval(f"globalThis.__jsr_boot = {_BRIDGE_SOURCE};")
-            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(4))
+            parts = tuple(ctx.eval(f"__jsr_boot[{i}]") for i in range(5))
             ctx.eval("delete globalThis.__jsr_boot;")
         return parts  # type: ignore[return-value]
 
@@ -153,6 +156,9 @@ class Sandbox:
         if self._closed:
             return
         self._closed = True
+        if self._rejections is not None:
+            self._rejections.close()
+            self._rejections = None
         if self._deadline is not None:
             self._deadline.close()  # before the context (its record dies with us)
             self._deadline = None
@@ -227,9 +233,15 @@ class Sandbox:
         return remaining
 
     def _charge(self) -> None:
-        """Charge the time since _arm and release the JS lock it took."""
+        """Charge the time since _arm and release the JS lock it took; then
+        raise the limit the rejection tracker saw in a promise nobody handled
+        (host-side state: nothing the script does can reset it)."""
         self._used += time.perf_counter() - self._t0
         _JS_LOCK.release()
+        watch = self._rejections
+        if watch is not None and watch.kind is not None and self._broken is None:
+            self._broken = watch.kind
+            raise LIMIT_ERRORS[watch.kind](f"script exceeded the {watch.kind} limit (in a rejected promise)")
 
     @contextmanager
     def _guard(self) -> Iterator[float]:
@@ -266,7 +278,7 @@ class Sandbox:
             )
         # A bare `null` is what QuickJS raises when it runs out of memory again
         # while throwing (the bridge's dispatch lets nothing else escape).
-        if first in ("InternalError: out of memory", "null"):
+        if first in ("InternalError: out of memory", "InternalError", "null"):
             self._broken = "memory"
             return MemoryLimitExceeded("script exceeded the memory limit", stack=stack[:4000])
         return JSError(name[:200], message[:2000], stack[:4000])
@@ -337,7 +349,7 @@ class Sandbox:
         Where the native paths work, the guarded script is compiled once per
         process and run from bytecode; one that does not compile (or is large)
         is evaluated from source, which reports the syntax error as before."""
-        guarded = guard_catches(source)
+        guarded = self._guarded(source, module=False)
         if self._deadline is not None and len(guarded) <= _NATIVE_SCRIPT_MAX:
             with self._guard():
                 try:
@@ -355,6 +367,23 @@ class Sandbox:
                 return
         self.call("__evalScript", guarded)
 
+    def _guarded(self, source: str, *, module: bool) -> str:
+        """``source`` with its catch clauses guarded (_catchguard.py). A source
+        the parser cannot read is passed on unchanged only if QuickJS cannot
+        compile it either (it then reports its own syntax error and runs
+        nothing); one QuickJS would run is refused: it could hide a catch."""
+        try:
+            return guard_catches(source)
+        except Unguardable as exc:
+            if not _compiles(source, module=module, memory=self.limits.memory):
+                return source
+            raise JSError(
+                "SyntaxError",
+                f"the sandbox cannot parse this script (line {exc.line}, column {exc.column}); "
+                "it uses syntax the guard of resource limits does not know",
+                f"    at <input>:{exc.line}:{exc.column}\n",
+            ) from None
+
     def run_module(self, source: str, exports: Sequence[str]) -> dict[str, str]:
         """Evaluate guest code as an ES module and publish the named exports.
 
@@ -362,7 +391,7 @@ class Sandbox:
         that copies the requested bindings to a global object. Returns
         ``{export: typeof value}`` for the requested names.
         """
-        code = _module_with_export_capture(guard_catches(source), exports)
+        code = _module_with_export_capture(self._guarded(source, module=True), exports)
         with self._guard():
             promise = self._ctx.module(code)
             self._watch_module(promise)
@@ -493,6 +522,25 @@ def nesting_over(text: str, limit: int = MAX_NESTING) -> bool:
         return False
     steps = array("b", brackets.encode("ascii").translate(_BRACKET_STEP))
     return max(accumulate(steps)) > limit
+
+
+def _compiles(source: str, *, module: bool, memory: int) -> bool:
+    """Whether QuickJS compiles ``source``: evaluated in a scratch context
+    behind a leading ``throw``, so nothing of it runs."""
+    scratch = quickjs.Context()
+    scratch.set_memory_limit(memory)
+    head, newline, rest = source.partition("\n") if source.startswith("#!") else ("", "", source)
+    probe = f"{head}{newline}throw 0;{rest}"
+    try:
+        if module:
+            scratch.module(probe)
+        else:
+            scratch.eval(probe)
+    except quickjs.JSException as exc:
+        return not str(exc).startswith("SyntaxError")
+    except (ValueError, MemoryError):
+        return False
+    return True
 
 
 def _commands(out: Any) -> list[Any]:

@@ -12,6 +12,7 @@ from ._errors import (
     InvalidPayloadError,
     InvalidStateError,
     JournalCompatibilityError,
+    PayloadSchemaError,
     PayloadTooLargeError,
     QueryError,
     QueryNotFoundError,
@@ -42,6 +43,7 @@ from ._state import (
     ms_to_datetime,
 )
 from ._steps import StepContext, current_step
+from ._waits import payload_matches
 
 __all__ = [
     "Action",
@@ -56,6 +58,7 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
+    "PayloadSchemaError",
     "PayloadTooLargeError",
     "QueryError",
     "QueryNotFoundError",
@@ -85,6 +88,7 @@ __all__ = [
     "datetime_to_ms",
     "ms_to_datetime",
     "parse_duration",
+    "payload_matches",
     "run_sync",
     "validate_payload",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._describe import build_wait
 from ._errors import EventNotAwaitedError, WaitNotPendingError
 from ._state import JournalEntry, datetime_to_ms
 
@@ -57,32 +58,35 @@ class Resume(Action):
         self.target = slot = self._pick(run, self.wait_id)
         if self._is_retry(run, slot):
             return None
+        build_wait(run.slots[slot], run.waits.get(slot), run.config).check_payload(
+            self.value, "the resume value"
+        )
         name = run.slots[slot].name
         return JournalEntry(slot=slot, type="resume", name=name, result=self.value, at_ms=self._now(run))
 
 
 @dataclass
 class RaiseEvent(Action):
-    """Deliver event ``name`` to the first-scheduled ``waitForEvent`` listening for it,
-    or to ``wait_id`` when the caller decided the target (a host's inbox does):
-    then the engine only checks that this wait is pending and listens for ``name``."""
+    """Deliver event ``name`` to the first-scheduled ``waitForEvent`` or
+    ``waitForEvents`` that accepts it (``Wait.accepts``: the name, ``match``,
+    ``distinct``); a payload that violates that wait's schema raises
+    ``PayloadSchemaError`` and changes nothing."""
 
     name: str = ""
     payload: Any = None
-    wait_id: int | None = None
+    wait_id: int | None = None  # only this wait (a host that chose it already)
 
     def check(self, run: Run) -> JournalEntry | None:
         awaited: list[str] = []
-        pending = run.pending_waits()
-        if self.wait_id is not None:
-            if self.wait_id not in pending:
-                raise WaitNotPendingError(self.wait_id, pending)
-            pending = [self.wait_id]
-        for slot in pending:
+        for slot in run.pending_waits():
             rec = run.slots.get(slot)
             if rec is None or rec.kind != "event" or not rec.names:
                 continue
-            if self.name in rec.names:
+            if self.wait_id is not None and slot != self.wait_id:
+                continue
+            wait = build_wait(rec, run.waits.get(slot), run.config)
+            if wait.accepts(self.name, self.payload):
+                wait.check_payload(self.payload, f"the payload of event {self.name!r}")
                 self.target = slot
                 return JournalEntry(
                     slot=slot,
@@ -114,7 +118,15 @@ class Timeout(Action):
         if self._is_retry(run, slot):
             return None
         rec = run.slots[slot]
-        what = f"waitForEvent({', '.join(rec.names or [])})" if rec.kind == "event" else rec.name
+        if rec.options.get("hasDefault"):  # timeout as a value: resolves with the default
+            return JournalEntry(
+                slot=slot,
+                type="timeout",
+                name=rec.name,
+                result=rec.options.get("default"),
+                at_ms=self._now(run),
+            )
+        what = f"{rec.name}({', '.join(rec.names or [])})" if rec.kind == "event" else rec.name
         return JournalEntry(
             slot=slot,
             type="timeout",

@@ -31,6 +31,8 @@ from ._retry import RetryPolicy
 from ._run import JournalHook, JournalWrite, Run, RunConfig
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
+from ._types import declarations
+from ._waits import schema_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,11 +92,14 @@ class WorkflowEngine:
         return self
 
     def register_suspend_function(
-        self, name: str, resume_at: Callable[..., Any] | None = None
+        self, name: str, resume_at: Callable[..., Any] | None = None, *, schema: Any = None
     ) -> WorkflowEngine:
+        """``schema``: a JSON Schema (a dict, Draft 2020-12) or a pydantic model
+        class; a resume value that violates it is refused with ``PayloadSchemaError``."""
         _check_name(name)
+        json_schema = schema_of(schema)
         self._steps.pop(name, None)
-        self._suspends[name] = SuspendFunction(name, resume_at)
+        self._suspends[name] = SuspendFunction(name, resume_at, json_schema)
         return self
 
     @property
@@ -102,6 +107,14 @@ class WorkflowEngine:
         """Names of the registered steps (and ``fetch`` when enabled), sorted."""
         names = set(self._steps) | ({"fetch"} if self._fetcher is not None else set())
         return sorted(names)
+
+    def type_declarations(self) -> str:
+        """TypeScript declarations (a global ``.d.ts``) for scripts run by this
+        engine: every built-in with its options, and each registered step and
+        suspend function with types from its annotations and ``schema``."""
+        steps = {name: fn.fn for name, fn in self._steps.items()}
+        suspends = {name: (fn.resume_at, fn.schema) for name, fn in self._suspends.items()}
+        return declarations(steps, suspends, fetch=self._fetcher is not None)
 
     @property
     def suspend_names(self) -> list[str]:
@@ -116,10 +129,10 @@ class WorkflowEngine:
         return decorate
 
     def suspend(
-        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None
+        self, name: str | None = None, *, resume_at: Callable[..., Any] | None = None, schema: Any = None
     ) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
-            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn)
+            self.register_suspend_function(name or fn.__name__, resume_at=resume_at or fn, schema=schema)
             return fn
 
         return decorate
@@ -206,8 +219,9 @@ class WorkflowEngine:
                 suspends[name] = SuspendFunction(name, resume_at)
                 config.internal_suspends.append(name)
             for name, resume_at in ext.suspend_functions.items():  # globals, for this run only
-                suspends[name] = SuspendFunction(name, resume_at)
+                suspends[name] = SuspendFunction(name, resume_at, ext.schemas.get(name))
             config.extension_js.append(ext.js)
+            config.descriptions.update(ext.descriptions)
         return config
 
     # -- live runs -------------------------------------------------------------------

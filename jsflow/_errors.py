@@ -11,6 +11,7 @@ Hierarchy::
     +-- EventNotAwaitedError           raise_event for a name no wait listens for
     +-- WaitNotPendingError (LookupError)  resume/timeout of a wait that is not pending
     +-- PayloadTooLargeError (ValueError)  a JSON value over limits.payload
+    +-- PayloadSchemaError (ValueError)    a payload that violates its wait's JSON Schema
     +-- WorkflowCancelledError         the outcome of a delivered cancellation (reason)
     +-- QueryError                     a query handler failed (carries the script's error)
     +-- QueryNotFoundError (LookupError)  no query of that name is defined
@@ -119,6 +120,19 @@ class PayloadTooLargeError(WorkflowError, ValueError):
         self.what = what
         self.size = size
         self.limit = limit
+
+
+class PayloadSchemaError(WorkflowError, ValueError):
+    """A resume value or event payload violates the JSON Schema of the wait it
+    would reach; nothing was stored. ``path`` is the RFC 6901 JSON Pointer of
+    the first violation (``""`` for the whole value), ``reason`` what is wrong."""
+
+    def __init__(self, what: str, path: str, reason: str) -> None:
+        where = f"at {path!r}" if path else "at the top level"
+        super().__init__(f"{what} does not match the wait's schema {where}: {reason}")
+        self.what = what
+        self.path = path
+        self.reason = reason
 
 
 class InvalidPayloadError(WorkflowError, TypeError, ValueError):

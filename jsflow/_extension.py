@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._names import INTERNAL_PREFIX, check_registration_name
+from ._waits import schema_of
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class Extension:
     functions scripts call as globals, like ``register_suspend_function``,
     but only in the runs the extension is handed to (a host's token suspend
     functions: a host never changes an engine that others share).
+    ``schemas``: public suspend name -> the JSON Schema (or pydantic model)
+    its resume value must satisfy, as ``register_suspend_function(schema=)``.
+    ``descriptions``: internal suspend name -> what a wait on it is, in
+    words ("waiting for an HTTP call to its hook"), shown instead of the name.
     """
 
     name: str
@@ -47,10 +52,14 @@ class Extension:
     suspends: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     globals: tuple[str, ...] = ()
     suspend_functions: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+    schemas: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for fn_name in self.suspend_functions:
             check_registration_name(fn_name)
+        # checked and converted once (a pydantic model becomes its JSON Schema)
+        object.__setattr__(self, "schemas", {k: schema_of(v) for k, v in self.schemas.items()})
         for fn_name in [*self.steps, *self.suspends]:
             if not fn_name.startswith(INTERNAL_PREFIX) or not fn_name.isidentifier():
                 raise ValueError(

@@ -37,6 +37,7 @@ from js_runtime import (
 )
 
 from ._actions import Action
+from ._describe import build_wait
 from ._durations import parse_duration
 from ._errors import (
     JournalCompatibilityError,
@@ -60,7 +61,6 @@ from ._state import (
     WorkflowState,
     WorkflowStatus,
     datetime_to_ms,
-    ms_to_datetime,
 )
 from ._steps import (
     StepContext,
@@ -70,6 +70,7 @@ from ._steps import (
     execute_step,
     outcome_entry,
 )
+from ._waits import lost_race_message, schema_problem
 
 console_logger = logging.getLogger("jsflow.console")
 _LOG_LEVELS = {
@@ -101,6 +102,7 @@ class RunConfig:
     internal_steps: list[str] = field(default_factory=list)  # extension steps: not globals
     internal_suspends: list[str] = field(default_factory=list)
     extension_js: list[str] = field(default_factory=list)
+    descriptions: dict[str, str] = field(default_factory=dict)  # internal suspend -> words
 
 
 @dataclass
@@ -134,6 +136,20 @@ class Slot:
     array: bool = False
     duration: Any = None
     settled: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # site, match, count, schema, default...
+    received: list[Any] | None = None  # a counting wait's events so far
+
+    @property
+    def count(self) -> int | None:
+        count = self.options.get("count")
+        return count if isinstance(count, int) else None
+
+    def completes(self, entry: JournalEntry) -> bool:
+        """Whether ``entry`` settles this slot (a counting wait needs ``count`` events)."""
+        count = self.count
+        if count is None or entry.type != "event":
+            return True
+        return len(self.received or ()) + 1 >= count
 
 
 class Finished(Exception):
@@ -339,12 +355,20 @@ class Run:
                 names=raw.get("names"),
                 array=bool(raw.get("array")),
                 duration=raw.get("duration"),
+                options=dict(raw.get("wait") or {}),
+                received=list(raw["received"]) if isinstance(raw.get("received"), list) else None,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             # the prelude builds every command; a malformed one means guest code
             # reached it (a defence in depth: fault the run, never raise)
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
             raise Finished(self.faulted(error)) from exc
+        problem = schema_problem(slot.options["schema"]) if "schema" in slot.options else None
+        if problem is not None:
+            error = ScriptError(
+                f"{slot.name}: option schema is not a valid JSON Schema: {problem}", js_name="TypeError"
+            )
+            raise Finished(self.faulted(error))
         self.slots[slot.slot] = slot
         if slot.kind not in ("step", "jsstep"):
             self.unsettled[slot.slot] = slot
@@ -439,10 +463,16 @@ class Run:
 
     # -- phase 3: live -------------------------------------------------------------
     async def complete(self, entry: JournalEntry) -> None:
-        """Journal a completion, persist it, then deliver it to the script."""
+        """Journal a completion, persist it, then deliver it to the script.
+        An event short of a counting wait's ``count`` is journaled and
+        delivered the same way, and the wait stays pending."""
         await self.flush_markers()
-        self.waits.pop(entry.slot, None)
-        self.slots[entry.slot].settled = True
+        slot = self.slots[entry.slot]
+        if slot.completes(entry):
+            self.waits.pop(entry.slot, None)
+            slot.settled = True
+        else:
+            slot.received = [*(slot.received or ()), received_item(slot, entry)]
         await self._write(entry)
         try:
             args = encode([entry.slot, entry.model_dump(exclude_none=True)])
@@ -594,13 +624,20 @@ class Run:
         if waits:
             return WorkflowResult(WorkflowStatus.SUSPENDED, state, waits=waits)
         return WorkflowResult(
-            WorkflowStatus.FAULTED,
-            state,
-            error=ScriptError(
-                "the workflow is awaiting something the engine does not know about: no step, "
-                "suspend function, sleep or waitForEvent is pending (a promise that never settles?)",
-                js_name="Error",
-            ),
+            WorkflowStatus.FAULTED, state, error=ScriptError(self._stuck(), js_name="Error")
+        )
+
+    def _stuck(self) -> str:
+        """Why the run awaits nothing the engine knows: a wait that lost a race, if any."""
+        try:
+            lost = self.sandbox.call("__lostRace")
+        except (ResourceLimitExceeded, JSError):
+            lost = None
+        if isinstance(lost, dict):
+            return lost_race_message(lost)
+        return (
+            "the workflow is awaiting something the engine does not know about: no step, "
+            "suspend function, sleep or waitForEvent is pending (a promise that never settles?)"
         )
 
     def _completed(self, text: str, state: WorkflowState) -> WorkflowResult:
@@ -627,20 +664,9 @@ class Run:
     def describe_waits(self) -> list[Wait]:
         out = []
         for slot in self.pending_waits():
-            rec, record = self.slots.get(slot), self.waits.get(slot)
-            if rec is None:
-                continue
-            at = record.resume_at_ms if record else None
-            out.append(
-                Wait(
-                    wait_id=slot,
-                    function_name=rec.name,
-                    arguments=list(rec.args),
-                    resume_at=ms_to_datetime(at) if at is not None else None,
-                    event_names=list(rec.names) if rec.kind == "event" and rec.names else None,
-                    is_retry=bool(record and record.is_retry),
-                )
-            )
+            rec = self.slots.get(slot)
+            if rec is not None:
+                out.append(build_wait(rec, self.waits.get(slot), self.config))
         return out
 
     def faulted(self, error: WorkflowError) -> WorkflowResult:
@@ -808,3 +834,8 @@ def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
         encountered_type=enc_t,
         encountered_name=enc_n,
     )
+
+
+def received_item(slot: Slot, entry: JournalEntry) -> Any:
+    """What a counting wait received from one event entry, as the script sees it."""
+    return {"name": entry.event, "payload": entry.result} if slot.array else entry.result

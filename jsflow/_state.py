@@ -8,6 +8,7 @@ format: older versions are read, newer ones refused.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ._errors import InvalidStateError, StateVersionError, WorkflowError
+from ._waits import check_schema, distinct_value, payload_matches, received_payload
 
 EntryType = Literal["step", "step_error", "resume", "event", "timeout", "patch", "cancel"]
 #: entry types that complete no slot: a patch marker and a delivered cancellation
@@ -165,7 +167,19 @@ class WorkflowStatus(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Wait:
-    """A pending wait. ``wait_id`` is its slot: stable across replays."""
+    """A pending wait. ``wait_id`` is its slot: stable across replays.
+
+    ``location`` is ``{"line": L, "column": C}`` (1-based, in the workflow
+    script) of the call that made the wait, or None when unknown (a retry);
+    ``description`` says in words what it waits for. Event waits carry their
+    options: ``match`` (deep-subset pattern), ``count`` and ``received``
+    (``waitForEvents``: how many it needs and what arrived so far),
+    ``distinct`` (the payload field counted once per value), and any wait may
+    carry ``schema`` (the JSON Schema its payload must satisfy) and a
+    ``default`` (the value a timeout resolves with, when ``has_default``).
+    ``accepts`` and ``check_payload`` are the one decision of whether an
+    event reaches this wait; the durable host uses them too.
+    """
 
     wait_id: int
     function_name: str
@@ -173,6 +187,58 @@ class Wait:
     resume_at: datetime | None = None
     event_names: list[str] | None = None
     is_retry: bool = False
+    location: dict[str, int] | None = None
+    description: str = ""
+    match: dict[str, Any] | None = None
+    count: int | None = None
+    received: list[Any] | None = None
+    distinct: str | None = None
+    schema: Any = None
+    has_default: bool = False
+    default: Any = None
+    event_array: bool = False  # waitForEvent([names]): payloads arrive as {name, payload}
+
+    def accepts(self, event_name: str, payload: Any) -> bool:
+        """Whether event ``event_name`` with ``payload`` reaches this wait:
+        it listens for the name, ``match`` is a deep subset of the payload,
+        and (``distinct``) its value was not counted yet. The schema is not
+        part of this: an accepted event that violates it is refused
+        (``check_payload``), never passed on to a later wait."""
+        if not self.event_names or event_name not in self.event_names:
+            return False
+        if self.match is not None and not payload_matches(self.match, payload):
+            return False
+        if self.distinct is not None and self.received:
+            value = distinct_value(payload, self.distinct)
+            seen = [
+                distinct_value(received_payload(i, self.event_array), self.distinct) for i in self.received
+            ]
+            if any(_same(value, v) for v in seen):
+                return False
+        return True
+
+    def check_payload(self, payload: Any, what: str = "the payload") -> None:
+        """Raise ``PayloadSchemaError`` when ``payload`` violates this wait's schema."""
+        check_schema(self.schema, payload, what)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wait as JSON types (``resume_at`` as ISO 8601), for storing and APIs."""
+        out = dataclasses.asdict(self)
+        out["resume_at"] = self.resume_at.isoformat() if self.resume_at else None
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Wait:
+        """The inverse of ``to_dict`` (unknown keys are ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("resume_at"), str):
+            values["resume_at"] = datetime.fromisoformat(values["resume_at"])
+        return cls(**values)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return payload_matches(a, b) and payload_matches(b, a)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class StepFunction:
 class SuspendFunction:
     name: str
     resume_at: Callable[..., Any] | None = None
+    schema: Any = None  # JSON Schema a resume value must satisfy
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,10 @@ from ._cli._commands import (
 from ._cli._dev import dev
 from ._cli._errors import JSON_MODE, CliError, debug_enabled, mark_json, translate
 from ._cli._inspect import list_cmd, show, steps
+from ._cli._lifecycle import query
 from ._cli._ops import batch, fork, purge, recover
 from ._cli._serve import serve
+from ._cli._types_cmd import types_cmd
 
 __all__ = ["cli", "main"]
 ARGV = "jsflow.argv"
@@ -116,6 +118,7 @@ for _command in (
     resume,
     resume_token,
     cancel,
+    query,
     retry_cmd,
     upgrade,
     recover,
@@ -127,6 +130,7 @@ for _command in (
     check,
     dev,
     serve,
+    types_cmd,
 ):
     cli.add_command(_command)
 

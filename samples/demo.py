@@ -69,6 +69,7 @@ def main() -> None:
     jsflow("resume", WID, "true", note="5. the manager approves: the workflow completes")
     jsflow("show", WID, note="6. its timeline: what ran, what was journaled, and when")
     click.echo(f"\nDone. Look around: .venv/bin/jsflow list --db {DB}   (or .venv/bin/jsflow --help)")
+    click.echo("To type `jsflow` without the path: source .venv/bin/activate (see docs/getting-started.md)")
 
 
 if __name__ == "__main__":

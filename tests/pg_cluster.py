@@ -60,6 +60,19 @@ def find_bindir() -> Path | None:
     )
 
 
+#: url -> (pg_ctl, data dir, log, options) of the clusters this process started
+_STARTED: dict[str, tuple[Path, Path, Path, str]] = {}
+
+
+def restart(url: str, *, down_seconds: float = 0.0) -> None:
+    """Stop a cluster this process started (fast shutdown: sessions are terminated),
+    stay down ``down_seconds``, and start it again on the same port."""
+    pg_ctl, data, log, options = _STARTED[url]
+    _run("pg_ctl stop", [str(pg_ctl), "-D", str(data), "-m", "fast", "stop"])
+    time.sleep(down_seconds)
+    _run("pg_ctl start", [str(pg_ctl), "-D", str(data), "-w", "-l", str(log), "-o", options, "start"])
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,7 +119,9 @@ def cluster(*, durable: bool = False) -> Iterator[str]:
             "createdb",
             [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "jsflow"],
         )
-        yield f"postgresql://postgres@127.0.0.1:{port}/jsflow"
+        url = f"postgresql://postgres@127.0.0.1:{port}/jsflow"
+        _STARTED[url] = (bindir / "pg_ctl", data, root / "log", options)
+        yield url
     finally:
         if started:
             with contextlib.suppress(ClusterError):

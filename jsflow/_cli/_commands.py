@@ -14,11 +14,12 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
-from jsflow.host import EventReceipt, UnknownScriptError, UnknownWorkflowError, WorkflowInstance
+from jsflow.host import EventReceipt, StartSpec, UnknownScriptError, UnknownWorkflowError, WorkflowInstance
 
 from . import _render as out
 from ._errors import CliError
@@ -120,6 +121,20 @@ def run(
     help="Store the event once per KEY for this workflow: a repeated send (a retried script) "
     "is a no-op that reports the first one.",
 )
+@click.option(
+    "--start",
+    "start_script",
+    metavar="SCRIPT",
+    help="Start-with-event: if workflow ID does not exist, start it from SCRIPT (a registered "
+    "name, or a file registered under its stem as for run) in the same transaction that "
+    "stores the event.",
+)
+@click.option(
+    "--args",
+    "start_args",
+    metavar="JSON-ARRAY",
+    help="With --start: the arguments of the entry point, as a JSON array (default []).",
+)
 @registration_options
 @host_options
 @db_option
@@ -129,6 +144,8 @@ def event(
     name: str,
     payload: str | None,
     idempotency_key: str | None,
+    start_script: str | None,
+    start_args: str | None,
     regs: Registrations,
     settings: HostSettings,
     db: str | None,
@@ -146,8 +163,16 @@ def event(
     \b
         jsflow event order-17 payment '{"amount": 42}'
         jsflow event order-17 payment '{"amount": 42}' --idempotency-key pay-42
+        jsflow event poll-7 vote '"ann"' --start samples/collect_votes.js --args '[3]'
     """
     value = parse_value(payload, "payload") if payload is not None else None
+    if start_args is not None and start_script is None:
+        raise CliError("--args is given without --start", exit_code=2)
+    if start_script is not None:
+        _event_with_start(
+            workflow_id, name, value, idempotency_key, start_script, start_args, regs, settings, db, as_json
+        )
+        return
     with open_existing(db, regs, settings) as sess:
         before = sess.host.get(workflow_id)
         sess.prepare(before)
@@ -158,6 +183,43 @@ def event(
         if not as_json:
             click.echo(_receipt_line(receipt))
         report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+def _event_with_start(
+    workflow_id: str,
+    name: str,
+    value: Any,
+    idempotency_key: str | None,
+    script: str,
+    args_text: str | None,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    """``event --start``: the host's start-with-event, SCRIPT a file or a registered name."""
+    args = _json_array(args_text)
+    with open_session(db, regs, settings) as sess:
+        script_name, version = script, None
+        if Path(script).is_file():
+            script_name, source = read_script(script)
+            version = sess.host.register_script(script_name, source).hash
+        spec = StartSpec(script_name, args, version=version, metadata=regs.metadata() or {})
+        with sess.advancing(None):
+            receipt = sess.host.send_event(
+                workflow_id, name, value, idempotency_key=idempotency_key, start=spec
+            )
+        click.echo(_receipt_line(receipt), err=as_json)
+        report(sess, sess.host.get(workflow_id), as_json, {"event": out.receipt_data(receipt)})
+
+
+def _json_array(text: str | None) -> list[Any]:
+    if text is None:
+        return []
+    value = parse_value(text, "--args")
+    if not isinstance(value, list):
+        raise CliError("--args must be a JSON array, like '[1, \"two\"]'", exit_code=2)
+    return value
 
 
 def _receipt_line(receipt: EventReceipt) -> str:
@@ -196,7 +258,15 @@ def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> Non
 @click.command()
 @id_argument
 @click.argument("value", required=False)
-@click.option("--wait-id", type=int, help="The wait to complete (default: the first pending one).")
+@click.option(
+    "--wait-id",
+    type=int,
+    help=(
+        "The wait to complete (a number from `jsflow show`). Without it, resume completes the single "
+        "pending suspend or token wait; with none or several pending it fails and lists their ids. "
+        "Timers complete early only by id."
+    ),
+)
 @registration_options
 @host_options
 @db_option
@@ -259,19 +329,44 @@ def resume_token(
 
 @click.command()
 @id_argument
-@click.option("--reason", help="Why; kept with the instance.")
+@click.option("--reason", help="Why; kept with the instance, and on the script's CancelledError.")
+@click.option(
+    "--no-cleanup",
+    "no_cleanup",
+    is_flag=True,
+    help="Cancel at once: no script code runs (by default every pending wait rejects with a "
+    "CancelledError and the script's catch/finally blocks run their compensating steps).",
+)
+@registration_options
+@host_options
 @db_option
 @json_option
-def cancel(workflow_id: str, reason: str | None, db: str | None, as_json: bool) -> None:
+def cancel(
+    workflow_id: str,
+    reason: str | None,
+    no_cleanup: bool,
+    regs: Registrations,
+    settings: HostSettings,
+    db: str | None,
+    as_json: bool,
+) -> None:
     """Cancel a running or suspended workflow; its waits and tokens die with it.
+
+    By default the cancellation is delivered into the script, whose cleanup
+    (catch/finally blocks, at most 100 journal entries) runs now when this
+    command has the steps it needs (--app/--suspend as for run), else on the
+    next pass of a worker that has them.
 
     Example:
 
     \b
         jsflow cancel order-17 --reason "customer left"
+        jsflow cancel order-17 --no-cleanup
     """
-    with open_existing(db, Registrations()) as sess:
-        report(sess, sess.host.cancel(workflow_id, reason), as_json)
+    with open_existing(db, regs, settings) as sess:
+        if not no_cleanup:
+            sess.prepare(sess.host.get(workflow_id))
+        report(sess, sess.host.cancel(workflow_id, reason, cleanup=not no_cleanup), as_json)
 
 
 @click.command("retry")

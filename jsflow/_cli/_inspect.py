@@ -159,11 +159,29 @@ def _echo_show(
     skipped: int,
 ) -> None:
     out.echo_instance(inst, sess.tokens_for(inst), now=sess.host.clock())
+    _echo_why(sess, inst)
     if buffered:
         click.echo("  buffered events (delivered when the workflow waits for them):")
         out.echo_lines(out.buffered_rows(buffered, sess.host.clock()), "    ")
     click.echo("  timeline:" + (f" (last {len(history) - skipped} of {len(history)})" if skipped else ""))
     out.echo_lines(out.timeline(history, skip=skipped), "    ")
+
+
+def _echo_why(sess: Session, inst: WorkflowInstance) -> None:
+    """For each pending wait: what it waits for in words, and the script line that made it."""
+    if not inst.waits:
+        return
+    try:
+        lines = sess.host.get_script(inst.script_name, inst.script_hash).source.splitlines()
+    except Exception:  # a script missing from the store: the descriptions still help
+        lines = []
+    click.echo("  why:")
+    for w in inst.waits:
+        click.echo(f"    wait {w.wait_id}: {safe(w.description or out.waiting_on(w))}")
+        loc = w.location
+        if loc and 0 < loc.get("line", 0) <= len(lines):
+            text = lines[loc["line"] - 1].strip()
+            click.echo(f"      line {loc['line']}: {safe(out.compact(text, 100))}")
 
 
 def _follow(

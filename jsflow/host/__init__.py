@@ -25,6 +25,8 @@ from ._errors import (
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
+    QueryError,
+    QueryNotFoundError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -40,6 +42,7 @@ from ._errors import (
 )
 from ._host import WorkflowHost
 from ._query import HistoryPage, InstancePage
+from ._start_event import StartSpec
 from ._tokens import hash_token, new_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
 from .store import InstanceStatus, ScriptVersion
@@ -59,8 +62,11 @@ __all__ = [
     "InvalidCursorError",
     "InvalidWorkflowIdError",
     "MissingRegistrationError",
+    "QueryError",
+    "QueryNotFoundError",
     "ReplayReport",
     "ScriptVersion",
+    "StartSpec",
     "TokenError",
     "TokenExpiredError",
     "TokenInfo",

@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from jsflow import Resume, Timeout, validate_payload
+from jsflow import Cancel, Resume, Timeout, validate_payload
 
 from ._context import HostContext
 from ._driver import Advanced, Delivery, TxOp, drive, recover_run
@@ -33,7 +33,7 @@ from ._load import Loaded, fresh, header_text, load, load_record, script_source
 from ._outcome import token_info
 from ._replay import check_replay
 from ._tokens import hash_token
-from ._views import WorkflowInstance, instance_view
+from ._views import WorkflowInstance, instance_view, public_name
 from .store import InstanceStatus, PendingWait, StoreSession, TimerClaim
 
 
@@ -59,7 +59,9 @@ def pick_wait(workflow_id: str, waits: list[PendingWait]) -> int:
     candidates = [w for w in waits if w.kind in RESUMABLE_KINDS]
     if len(candidates) == 1:
         return candidates[0].wait_id
-    pending = [{"wait_id": w.wait_id, "kind": w.kind, "function_name": w.function_name} for w in waits]
+    pending = [
+        {"wait_id": w.wait_id, "kind": w.kind, "function_name": public_name(w.function_name)} for w in waits
+    ]
     raise WaitSelectionError(workflow_id, pending)
 
 
@@ -193,8 +195,11 @@ async def fire(ctx: HostContext, claim: TimerClaim) -> Advanced:
     wid, wait = claim.workflow_id, claim.wait
     history = ("timer_fired", {"wait_id": wait.wait_id, "kind": wait.kind, "worker": ctx.worker_id})
     acquire = None
-    if wait.kind in (WaitKind.EVENT, WaitKind.HOOK):
-        action: Any = Timeout(wait.wait_id)
+    if wait.kind == WaitKind.CANCEL:  # a cancellation stored for a worker that can run the instance
+        action: Any = Cancel(_requested_reason(wait.arguments_json))
+        history = ("cancel_delivered", {"reason": action.reason, "cleanup": True, "worker": ctx.worker_id})
+    elif wait.kind in (WaitKind.EVENT, WaitKind.HOOK):
+        action = Timeout(wait.wait_id)
     elif wait.kind == WaitKind.TOKEN:
         action = Resume(await _timeout_value(ctx, wait.function_name, wait.arguments_json), wait.wait_id)
     elif wait.kind == WaitKind.CONTINUE:  # a parked continue-as-new chain: start the next generation
@@ -213,6 +218,15 @@ async def fire(ctx: HostContext, claim: TimerClaim) -> Advanced:
         return []
 
     return await drive(ctx, wid, Delivery(action, history, acquire=acquire, check=check))
+
+
+def _requested_reason(arguments_json: str) -> str | None:
+    """The reason a stored cancellation request (``_cancel.request``) carries."""
+    try:
+        args = json.loads(arguments_json)
+    except ValueError:
+        return None
+    return args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
 
 
 async def _timeout_value(ctx: HostContext, function_name: str, arguments_json: str) -> Any:

@@ -43,9 +43,11 @@ from jsflow import (
     EventNotAwaitedError,
     JournalWrite,
     LiveRun,
+    PayloadSchemaError,
     Resume,
     Timeout,
     WaitNotPendingError,
+    WorkflowCancelledError,
     WorkflowResult,
     WorkflowStatus,
 )
@@ -60,6 +62,7 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._hooks import IssuedToken, maybe_await
+from ._kinds import WaitKind
 from ._load import Loaded, fresh, full_state, header_text, load, load_header
 from ._outcome import continue_wait, dump, error_dict, outcome_detail, pending_waits, token_info
 from ._views import WorkflowInstance, instance_view
@@ -168,8 +171,10 @@ async def drive(
                 raise
             pending = [w.wait_id for w in loaded.waits]
             raise AlreadyResumedError(workflow_id, getattr(exc, "wait_id", None), pending) from exc
-        except (HostError, StoreUnavailableError):
-            raise  # a transient store failure faults nothing: recovery picks the instance up
+        except (HostError, PayloadSchemaError):
+            raise  # a refused payload changed nothing: the instance stays as it was
+        except StoreUnavailableError:
+            raise  # unavailable: the turn is abandoned unfaulted; recovery takes it up
         except Exception as exc:
             if attempt.changed or delivery.owner:
                 fault(ctx, attempt, exc)
@@ -325,12 +330,14 @@ class Attempt:
         status = _STATUS[result.status]
         continued = result.status is WorkflowStatus.CONTINUED_AS_NEW
         header = header_text(ctx, result.state, 0 if continued else loaded.inline)
+        cancelled = result.error if isinstance(result.error, WorkflowCancelledError) else None
         record = replace(
             self.record,
             status=status,
             state=header,
             result_json=dump(result.value) if status == InstanceStatus.COMPLETED else None,
-            error_json=dump(error_dict(result.error)) if result.error is not None else None,
+            error_json=dump(error_dict(result.error)) if result.error is not None and not cancelled else None,
+            cancel_reason=cancelled.reason if cancelled is not None else self.record.cancel_reason,
         )
         issued: list[IssuedToken] = []
         with ctx.store.transaction() as tx:
@@ -341,10 +348,14 @@ class Attempt:
             if continued:
                 tx.trim_journal(wid, 0)
             waits = pending_waits(ctx, wid, result, loaded.waits, issued, tx)
+            if result.status is WorkflowStatus.SUSPENDED:  # a stored cancel request outlives the turn
+                waits += [w for w in loaded.waits if w.kind == WaitKind.CANCEL]
             if waits or loaded.waits:  # none before and none now: nothing to replace
                 tx.replace_waits(wid, waits)
             if self.delivery.history is not None:
                 tx.append_history(wid, *self.delivery.history)
+            if cancelled is not None and cancelled.cleanup_cut_short:
+                tx.append_history(wid, "cleanup_cut_short", {"reason": cancelled.cleanup_cut_short})
             tx.append_history(wid, result.status.value, outcome_detail(result, waits))
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)

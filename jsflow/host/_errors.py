@@ -29,6 +29,8 @@ these at one boundary (``translate``), with the original chained as
     ├── InvalidWorkflowIdError (+ValueError)  an empty or non-string workflow id
     ├── IdempotencyKeyConflictError (+store)  an idempotency key reused for another event name or payload
     ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
+    ├── QueryError                            a query handler failed (carries the script's error)
+    ├── QueryNotFoundError    (+LookupError)  the script defines no query of that name
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
         ├── TokenUsedError     (+store)       single use: already consumed
@@ -244,3 +246,29 @@ def translate(exc: BaseException) -> BaseException:
     new.args = exc.args
     new.__dict__.update(exc.__dict__)
     return new
+
+
+class QueryError(HostError):
+    """A query handler failed (issue 20): it threw, was async, called a step,
+    suspend or wait, or ran past the time budget. ``error`` is the script's
+    error (a ``ScriptError``, usually with ``js_name`` "TypeError", or a
+    ``ResourceLimitError``); ``js_name`` and ``message`` are copied from it."""
+
+    def __init__(self, workflow_id: str, name: str, error: BaseException) -> None:
+        super().__init__(f"query {name!r} of workflow {workflow_id!r} failed: {error}")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.error = error
+        self.js_name = str(getattr(error, "js_name", type(error).__name__))
+        self.message = str(getattr(error, "message", error))
+
+
+class QueryNotFoundError(HostError, LookupError):
+    """The instance's script defines no query ``name``; ``defined`` lists those it does."""
+
+    def __init__(self, workflow_id: str, name: str, defined: list[str]) -> None:
+        known = ", ".join(repr(n) for n in defined) if defined else "none"
+        super().__init__(f"workflow {workflow_id!r} defines no query {name!r} (defined: {known})")
+        self.workflow_id = workflow_id
+        self.name = name
+        self.defined = defined

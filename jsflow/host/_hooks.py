@@ -32,11 +32,12 @@ two (id, hook) pairs share an input. The host strips ``token`` and ``url``
 from ``__jhook_create`` journal entries before every write and derives them
 again when it loads the journal, so the journal stores only the hook id; the
 token table stores the hash. The secret comes from ``hook_secret=``, else
-``$JSFLOW_HOOK_SECRET``, else a file next to the SQLite database
-(``<db>.hook-secret``, created with mode 0600), else (memory store) a random
-per-process key. A copy of the database alone cannot resume hooks; losing the
-secret file only means JS code replaying an old hook sees a different token
-(the stored hash, and so the issued token, stays valid).
+``$JSFLOW_HOOK_SECRET``, else the store's own secret (``Store.hook_secret()``:
+random, made at the store's first open and kept in the store, so every process
+and every restart on one store derives the same URLs; SQLite adopts the
+``<db>.hook-secret`` file older versions kept). Anyone who can read the
+database can therefore derive hook tokens: pass ``hook_secret=`` (or the
+environment variable) to keep the key outside it.
 """
 
 from __future__ import annotations
@@ -50,7 +51,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from jsflow import Extension, JournalEntry, current_step, datetime_to_ms, ms_to_datetime, parse_duration
@@ -72,20 +72,23 @@ function (ops) {
       throw new TypeError('createHook: options must be an object like {timeout: "1h"}');
     }
     for (const key of keys(opts)) {
-      if (key !== 'timeout') {
-        throw new TypeError('createHook: unknown option "' + key + '" (allowed: timeout)');
+      if (key !== 'timeout' && key !== 'default' && key !== 'schema') {
+        throw new TypeError('createHook: unknown option "' + key + '" (allowed: timeout, default, schema)');
       }
     }
+    // default: what wait() resolves with when the hook times out; schema: the
+    // JSON Schema a call's body must satisfy (others are refused with 422)
+    const waitOptions = { default: opts.default, schema: opts.schema };
     const info = await ops.__jhook_create(opts.timeout === undefined ? null : opts.timeout);
     let waiting = null;
+    function wait() {
+      if (waiting === null || ops.cancelled(waiting)) {
+        waiting = ops.suspendWith('__jhook_wait', [info.hookId, info.expiresAtMs], waitOptions, wait);
+      }
+      return waiting;
+    }
     const hook = {
-      hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt,
-      wait() {
-        if (waiting === null || ops.cancelled(waiting)) {
-          waiting = ops.__jhook_wait(info.hookId, info.expiresAtMs);
-        }
-        return waiting;
-      },
+      hookId: info.hookId, token: info.token, url: info.url, expiresAt: info.expiresAt, wait,
     };
     return freeze(hook);
   };
@@ -156,6 +159,7 @@ class HookRegistry:
         self.specs: dict[str, TokenSpec] = {}
         #: bumped at every registration, so warm runs built before it are not reused
         self.generation = 0
+        self._schemas: dict[str, Any] = {}
         self._secret = _resolve_secret(store, secret)
         self.extension = Extension(
             name="createHook",
@@ -163,17 +167,20 @@ class HookRegistry:
             steps={HOOK_CREATE: self._create_hook},
             suspends={HOOK_WAIT: _hook_wait_resume_at},
             globals=("createHook",),
+            descriptions={HOOK_WAIT: "waiting for an HTTP call to its hook"},
         )
-        self._tokens = _token_extension({})
+
+        self._tokens = _token_extension({}, {})
 
     # -- registration -------------------------------------------------------------
-    def register(self, name: str, **hooks: Any) -> None:
+    def register(self, name: str, *, schema: Any = None, **hooks: Any) -> None:
         """Add (or replace) a token suspend function of this host only;
-        ``ValueError`` for a built-in's name."""
+        ``ValueError`` for a built-in's name or a bad schema."""
         spec = TokenSpec(name=name, cap=self.max_suspension, **hooks)
         specs = {**self.specs, name: spec}
-        self._tokens = _token_extension(specs)  # validates the name first
-        self.specs = specs
+        schemas = {**self._schemas, name: schema}
+        self._tokens = _token_extension(specs, schemas)  # validates the name and schema first
+        self.specs, self._schemas = specs, schemas
         self.generation += 1
 
     def extensions(self) -> list[Extension]:
@@ -258,40 +265,21 @@ def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime | None:
         return None
 
 
-def _token_extension(specs: dict[str, TokenSpec]) -> Extension:
+def _token_extension(specs: dict[str, TokenSpec], schemas: dict[str, Any]) -> Extension:
     """The host's token suspend functions as globals of its runs (never on the engine)."""
     return Extension(
         name="tokens",
         js="function (ops) {}",
         suspend_functions={name: spec.engine_resume_at for name, spec in specs.items()},
+        schemas={name: schema for name, schema in schemas.items() if schema is not None},
     )
 
 
 def _resolve_secret(store: Any, secret: bytes | str | None) -> bytes:
+    """``hook_secret=``, else ``$JSFLOW_HOOK_SECRET``, else the store's own secret
+    (made at its first open and kept in it: the same in every process)."""
     if secret is None:
         secret = os.environ.get(SECRET_ENV) or None
-    if secret is not None:
-        return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
-    path = getattr(store, "path", None)
-    if isinstance(path, Path):
-        return _secret_file(path.with_name(path.name + ".hook-secret"))
-    return secrets.token_bytes(32)
-
-
-def _secret_file(path: Path) -> bytes:
-    """Read the secret beside the database, creating it once (O_EXCL: one creator wins)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):
-            data = path.read_bytes().strip()
-            if data:
-                return data
-            import time
-
-            time.sleep(0.01)  # another process is writing it right now
-        raise RuntimeError(f"hook secret file {path} is empty") from None
-    data = secrets.token_hex(32).encode("ascii")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return data
+    if secret is None:
+        secret = store.hook_secret()
+    return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)

@@ -31,11 +31,25 @@ from typing import Any, TypeVar
 
 from jsflow import JournalEntry, WorkflowEngine, run_sync
 
-from . import _deliveries, _fork, _inbox, _load, _ops, _query, _replay, _timers, _warm
+from . import (
+    _cancel,
+    _deliveries,
+    _fork,
+    _inbox,
+    _load,
+    _ops,
+    _queries,
+    _query,
+    _replay,
+    _start_event,
+    _timers,
+    _warm,
+)
 from . import _hooks as _hooks_module
 from ._context import HostContext
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
+from ._start_event import StartSpec
 from ._tokens import hash_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
 from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
@@ -209,6 +223,7 @@ class WorkflowHost:
         before_timeout_resume: Callable[[list[Any]], Any] | None = None,
         expires_in: timedelta | None = None,
         resume_at: Callable[..., Any] | None = None,
+        schema: Any = None,
     ) -> WorkflowHost:
         """A JS-callable suspend function whose waits are resumed with a token.
 
@@ -221,9 +236,12 @@ class WorkflowHost:
         ``before_timeout_resume(args)`` (default: None). ``expires_at`` is
         ``min(now + expires_in, now + max_suspension)``; ``resume_at(*args)``
         (datetime or timedelta) may set it per call instead of ``expires_in``.
-        Hook callables may be sync or async. The function belongs to this host
-        only (handed to its runs, never registered on the engine, which other
-        hosts may share); a built-in's name such as ``sleep`` is a ``ValueError``.
+        Hook callables may be sync or async. ``schema`` (a JSON Schema dict or a
+        pydantic model class) is what a resume value must satisfy: a resume or
+        token resume that violates it raises ``PayloadSchemaError`` and the
+        token stays unspent. The function belongs to this host only (handed to
+        its runs, never registered on the engine, which other hosts may share);
+        a built-in's name such as ``sleep`` is a ``ValueError``.
         """
         self.hooks.register(
             name,
@@ -232,6 +250,7 @@ class WorkflowHost:
             before_timeout_resume=before_timeout_resume,
             expires_in=expires_in,
             resume_at=resume_at,
+            schema=schema,
         )
         return self
 
@@ -288,11 +307,36 @@ class WorkflowHost:
         self._check_open()
         return _ops.list_instances(self._ctx, status, script, created_after, created_before, limit, offset)
 
-    async def acancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
-        """Cancel a running or suspended instance: its waits and tokens die with it.
-        ``WorkflowFinishedError`` if it already finished."""
+    async def acancel(
+        self, workflow_id: str, reason: str | None = None, cleanup: bool = True
+    ) -> WorkflowInstance:
+        """Cancel a running or suspended instance; ``WorkflowFinishedError`` if it finished.
+
+        With ``cleanup`` (the default) the cancellation is delivered into the
+        script: every pending wait rejects with a JS ``CancelledError``
+        (``reason`` on it), catch/finally blocks may run steps to compensate
+        (within the time budget and at most 100 journal entries), and the
+        instance ends "cancelled" with the cleanup in its timeline. It runs in
+        this call when this process can run the instance, else on the next
+        pass of a worker that can. ``cleanup=False`` cancels at once: no script
+        code runs. Either way its waits and tokens die with it."""
         self._check_open()
-        return _ops.cancel(self._ctx, workflow_id, reason)
+        return await _cancel.cancel(self._ctx, workflow_id, reason, cleanup)
+
+    async def aquery(self, workflow_id: str, name: str, *args: Any) -> Any:
+        """Answer query ``name`` (a script's ``defineQuery`` handler) with ``args``
+        from the instance's current state (a finished one from its final state),
+        without journaling or changing anything. ``QueryNotFoundError`` for an
+        unknown name; ``QueryError`` (carrying the script's ``TypeError``) when
+        the handler throws, is async, or calls a step, suspend or wait.
+        Bounded by the engine's time budget."""
+        self._check_open()
+        return _queries.query(self._ctx, workflow_id, name, list(args))
+
+    async def alist_queries(self, workflow_id: str) -> list[str]:
+        """The names of the queries the instance's script defines (``defineQuery``)."""
+        self._check_open()
+        return _queries.list_queries(self._ctx, workflow_id)
 
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
@@ -309,9 +353,20 @@ class WorkflowHost:
 
     # -- delivery (async) -----------------------------------------------------------
     async def asend_event(
-        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        start: StartSpec | None = None,
     ) -> EventReceipt:
         """Persist the event, then deliver it to a waiting ``waitForEvent(name)``.
+
+        ``start``: start-with-event. If no instance ``workflow_id`` exists, it is
+        started from ``start`` (a ``StartSpec``) in the same transaction that
+        stores the event, so concurrent calls start it once and every event
+        arrives; an existing id under another script is ``WorkflowExistsError``.
 
         If nothing waits for ``name`` yet, the event stays buffered and is
         delivered (FIFO per name) when the workflow starts waiting for it.
@@ -323,6 +378,10 @@ class WorkflowHost:
         those cases nothing is stored.
         """
         self._check_open()
+        if start is not None:
+            return await _start_event.send_event_with_start(
+                self._ctx, workflow_id, name, payload, idempotency_key, start
+            )
         return await _inbox.send_event(self._ctx, workflow_id, name, payload, idempotency_key)
 
     async def aresume(
@@ -600,9 +659,17 @@ class WorkflowHost:
             )
         )
 
-    def cancel(self, workflow_id: str, reason: str | None = None) -> WorkflowInstance:
+    def cancel(self, workflow_id: str, reason: str | None = None, cleanup: bool = True) -> WorkflowInstance:
         """Sync ``acancel``."""
-        return run_sync(self.acancel(workflow_id, reason))
+        return run_sync(self.acancel(workflow_id, reason, cleanup))
+
+    def query(self, workflow_id: str, name: str, *args: Any) -> Any:
+        """Sync ``aquery``."""
+        return run_sync(self.aquery(workflow_id, name, *args))
+
+    def list_queries(self, workflow_id: str) -> list[str]:
+        """Sync ``alist_queries``."""
+        return run_sync(self.alist_queries(workflow_id))
 
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
@@ -613,10 +680,18 @@ class WorkflowHost:
         return run_sync(self.ajournal(workflow_id))
 
     def send_event(
-        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+        self,
+        workflow_id: str,
+        name: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+        start: StartSpec | None = None,
     ) -> EventReceipt:
         """Sync ``asend_event``."""
-        return run_sync(self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key))
+        return run_sync(
+            self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key, start=start)
+        )
 
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""

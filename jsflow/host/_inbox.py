@@ -1,9 +1,12 @@
 """The event inbox: stored first, then delivered, FIFO per name, never dropped.
 
 The inbox is the one owner of "which wait does this event reach"
-(``event_target``): the host decides it once, from the stored waits, and the
-engine only checks the decision (``RaiseEvent(wait_id=...)``). A new way of
-waiting for events extends ``listening_names`` and ``event_target``.
+(``reaching_wait``, with the engine's ``Wait.accepts``: names, ``match``,
+``distinct``): the host decides it once, from the stored waits, and the
+engine only checks the decision (``RaiseEvent(wait_id=...)``). A payload
+that violates the schema of the wait it would reach is refused before
+anything is stored; a buffered one that meets such a wait later leaves the
+inbox with an ``event_rejected`` history line.
 
 ``send_event`` validates the payload (JSON, engine payload limit) and the
 instance (exists, not finished), then stores the event and its history line
@@ -32,10 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jsflow import RaiseEvent, validate_payload
+from jsflow import PayloadSchemaError, RaiseEvent, Wait, validate_payload
 
 from ._context import HostContext
 from ._driver import Advanced, Delivery, TxOp, drive
@@ -51,7 +55,7 @@ from ._errors import (
 )
 from ._kinds import WaitKind
 from ._load import Loaded, read_header, script_source
-from ._views import EventReceipt
+from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
 
 MAX_NAME_LENGTH = 512
@@ -59,19 +63,23 @@ MAX_KEY_LENGTH = 512
 
 
 # -- which wait an event reaches ------------------------------------------------------------
-def listening_names(waits: list[PendingWait]) -> set[str]:
+def listening_names(waits: Sequence[PendingWait]) -> set[str]:
     """The event names some pending wait listens for."""
     return {n for w in waits if w.kind == WaitKind.EVENT for n in (w.event_names or ())}
 
 
-def event_target(waits: list[PendingWait], events: list[InboxEvent]) -> tuple[InboxEvent, PendingWait] | None:
-    """The next delivery: the oldest buffered event some pending wait listens
-    for, and the first such wait in wait-id order (None: nothing to deliver)."""
-    listening = [w for w in waits if w.kind == WaitKind.EVENT and w.event_names]
-    for event in events:
-        for wait in listening:
-            if event.name in (wait.event_names or ()):
-                return event, wait
+def reaching_wait(waits: Sequence[PendingWait], name: str, payload: Any) -> Wait | None:
+    """THE decision of which pending wait an event reaches: the first-scheduled
+    event wait that accepts it (``Wait.accepts``: its names, ``match``, and
+    ``distinct`` against what it already counted), the bare engine's rule.
+    None: the event stays buffered. The schema is checked after this, on the
+    wait it reaches (``Wait.check_payload``)."""
+    for row in waits:  # wait-id order: the engine's order too
+        if row.kind != WaitKind.EVENT or not row.event_names or name not in row.event_names:
+            continue
+        wait = wait_info(row).as_wait()
+        if wait.accepts(name, payload):
+            return wait
     return None
 
 
@@ -106,11 +114,16 @@ async def send_event(
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
-        event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
         if InstanceStatus.is_terminal(record.status):
+            event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
             if created:  # raising rolls the new event back: a finished run never takes one
                 raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
             return _receipt(tx.get_event(event_id), event_id, workflow_id, name, duplicate=True)
+        if record.status == InstanceStatus.SUSPENDED:  # refused before anything is stored
+            target = reaching_wait(tx.list_waits(workflow_id), name, payload)
+            if target is not None:
+                target.check_payload(payload, f"the payload of event {name!r}")
+        event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
         if created:
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
             if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open
@@ -149,23 +162,47 @@ def _receipt(
 # -- delivering ------------------------------------------------------------------------------
 @dataclass
 class _Delivery:
-    """The next event to deliver, its wait, and the snapshot it was found in."""
+    """The next event to deliver, its wait, and the snapshot (without the
+    journal) it was found in; ``rejected``: the event violates that wait's
+    schema and leaves the inbox."""
 
     event: InboxEvent
     wait_id: int
     loaded: Loaded
+    rejected: PayloadSchemaError | None = None
 
 
 def _find_delivery(tx: StoreSession, workflow_id: str) -> _Delivery | None:
-    """In an open session, for a suspended instance: the next delivery and the
-    snapshot (without the journal) it was found in."""
+    """In an open session, for a suspended instance: the oldest buffered event
+    some pending wait accepts, that wait's id, and the snapshot it was found in."""
     loaded = read_header(tx, workflow_id)
     names = listening_names(loaded.waits)
-    events = tx.pending_events(workflow_id, sorted(names)) if names else []
-    target = event_target(loaded.waits, events)
-    if target is None:
-        return None
-    return _Delivery(target[0], target[1].wait_id, loaded)
+    for event in tx.pending_events(workflow_id, sorted(names)) if names else []:
+        payload = json.loads(event.payload_json)
+        wait = reaching_wait(loaded.waits, event.name, payload)
+        if wait is None:
+            continue  # matches no wait (yet): stays buffered, later events may still arrive
+        try:
+            wait.check_payload(payload, f"the payload of event {event.name!r}")
+        except PayloadSchemaError as exc:
+            return _Delivery(event, wait.wait_id, loaded, rejected=exc)
+        return _Delivery(event, wait.wait_id, loaded)
+    return None
+
+
+def _reject(ctx: HostContext, found: _Delivery) -> None:
+    """A buffered event that violates the schema of the wait it met: it leaves the
+    inbox (marked with that wait) with an ``event_rejected`` history line."""
+    event, error = found.event, found.rejected
+    assert error is not None
+    with ctx.store.transaction() as tx:
+        current = tx.get_event(event.event_id)
+        if current is None or current.delivered_at is not None:
+            return
+        tx.mark_event_delivered(event.event_id, found.wait_id)
+        detail = {"event_id": event.event_id, "name": event.name, "wait_id": found.wait_id}
+        detail.update(path=error.path, reason=error.reason[:500])
+        tx.append_history(event.workflow_id, "event_rejected", detail)
 
 
 def _next_delivery(ctx: HostContext, workflow_id: str, after: Advanced | None) -> _Delivery | None:
@@ -207,6 +244,9 @@ async def drain(
         first = None
         if found is None:
             return None if last is None else Advanced(last.view, tokens)
+        if found.rejected is not None:
+            _reject(ctx, found)
+            continue
         event, wait_id = found.event, found.wait_id
         found.loaded.script = script_source(ctx, found.loaded.record)
         payload = json.loads(event.payload_json)

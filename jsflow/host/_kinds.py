@@ -23,6 +23,7 @@ class WaitKind(StrEnum):
     TOKEN = "token"  #: a Python suspend function with resume-token hooks
     HOOK = "hook"  #: JS ``createHook``
     SUSPEND = "suspend"  #: any other suspend function (resumed by wait id)
+    CANCEL = "cancel"  #: a stored cancel request, delivered by a process that can run the instance
 
 
 #: ``waiting_on`` category -> the kinds it covers
@@ -32,9 +33,11 @@ WAIT_CATEGORIES: dict[str, tuple[WaitKind, ...]] = {
     "token": (WaitKind.TOKEN, WaitKind.HOOK),
     "suspend": (WaitKind.SUSPEND,),
 }
+#: kinds no ``waiting_on`` category names (bookkeeping, not something a workflow waits for)
+_UNLISTED = frozenset({WaitKind.CANCEL})
 #: every word ``waiting_on`` accepts: the categories, then each kind
 WAITING_ON_WORDS: tuple[str, ...] = tuple(WAIT_CATEGORIES) + tuple(
-    k.value for k in WaitKind if k.value not in WAIT_CATEGORIES
+    k.value for k in WaitKind if k.value not in WAIT_CATEGORIES and k not in _UNLISTED
 )
 #: kinds a bare ``resume`` (no wait id) may pick
 RESUMABLE_KINDS = frozenset({WaitKind.SUSPEND, WaitKind.TOKEN, WaitKind.HOOK})
@@ -50,7 +53,7 @@ def kinds_for(waiting_on: str | Iterable[str]) -> tuple[WaitKind, ...]:
     for name in names:
         if name in WAIT_CATEGORIES:
             found = WAIT_CATEGORIES[name]
-        elif name in WaitKind._value2member_map_:
+        elif name in WAITING_ON_WORDS:
             found = (WaitKind(name),)
         else:
             raise ValueError(f"unknown waiting_on {name!r} (one of {', '.join(WAITING_ON_WORDS)})")

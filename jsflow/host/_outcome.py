@@ -8,13 +8,19 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from jsflow import JournalCompatibilityError, ScriptError, WorkflowResult, WorkflowStatus
+from jsflow import (
+    JournalCompatibilityError,
+    ScriptError,
+    WorkflowCancelledError,
+    WorkflowResult,
+    WorkflowStatus,
+)
 
 from ._context import HostContext
 from ._hooks import HOOK_WAIT, IssuedToken
 from ._kinds import TOKEN_KINDS, WaitKind
 from ._tokens import hash_token
-from ._views import TokenInfo
+from ._views import TokenInfo, public_name, wait_detail
 from .store import PendingWait, StoreSession
 
 #: the function name of the wait a parked continue-as-new chain waits on
@@ -44,9 +50,11 @@ def error_dict(error: BaseException | None) -> dict[str, Any] | None:
 
 def outcome_detail(result: WorkflowResult, waits: list[PendingWait]) -> dict[str, Any]:
     if result.status is WorkflowStatus.SUSPENDED:
-        return {"waits": [{"wait_id": w.wait_id, "function": w.function_name} for w in waits]}
+        return {"waits": [{"wait_id": w.wait_id, "function": public_name(w.function_name)} for w in waits]}
     if result.status is WorkflowStatus.FAULTED:
         return {"error": str(result.error)[:500]}
+    if isinstance(result.error, WorkflowCancelledError):
+        return {"reason": result.error.reason, "cleanup": True}
     if result.status is WorkflowStatus.CONTINUED_AS_NEW:
         return {"continued_as_new": result.state.run_id, "parent_run_id": result.state.parent_run_id}
     return {}
@@ -56,7 +64,7 @@ def classify(ctx: HostContext, function_name: str, is_retry: bool) -> WaitKind:
     """The host's kind for a wait: decides what its timer does."""
     if is_retry:
         return WaitKind.RETRY
-    if function_name == "waitForEvent":
+    if function_name in ("waitForEvent", "waitForEvents"):
         return WaitKind.EVENT
     if function_name == "sleep":
         return WaitKind.SLEEP
@@ -73,7 +81,8 @@ def continue_wait(due: datetime) -> PendingWait:
 
 
 def token_info(token: IssuedToken) -> TokenInfo:
-    return TokenInfo(token.wait_id, token.function_name, token.kind, token.token, token.expires_at, token.url)
+    name = public_name(token.function_name)
+    return TokenInfo(token.wait_id, name, token.kind, token.token, token.expires_at, token.url)
 
 
 def pending_waits(
@@ -100,6 +109,7 @@ def pending_waits(
             event_names=tuple(w.event_names) if w.event_names is not None else None,
             is_retry=w.is_retry,
             arguments_json=dump(w.arguments),
+            detail_json=dump(wait_detail(w)),
         )
         old = before.get(w.wait_id)
         if kind in TOKEN_KINDS:

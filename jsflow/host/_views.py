@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from jsflow import JournalEntry, ms_to_datetime
+from jsflow import JournalEntry, Wait, ms_to_datetime
 
+from ._hooks import HOOK_CREATE, HOOK_WAIT
 from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
 
 #: metadata keys the host itself sets on every instance
@@ -42,6 +43,35 @@ class WaitInfo:
     arguments: list[Any] = field(default_factory=list)
     has_token: bool = False
     token_expires_at: datetime | None = None
+    location: dict[str, int] | None = None
+    description: str = ""
+    count: int | None = None
+    received: list[Any] | None = None
+    match: dict[str, Any] | None = None
+    distinct: str | None = None
+    schema: Any = None
+    has_default: bool = False
+
+    def as_wait(self) -> Wait:
+        """The engine's ``Wait`` for this row: ``accepts`` and ``check_payload`` decide
+        whether an event reaches it, exactly as the bare engine's ``raise_event`` does."""
+        return Wait(
+            wait_id=self.wait_id,
+            function_name=self.function_name,
+            arguments=list(self.arguments),
+            resume_at=self.resume_at,
+            event_names=list(self.event_names) if self.event_names is not None else None,
+            is_retry=self.is_retry,
+            location=self.location,
+            description=self.description,
+            match=self.match,
+            count=self.count,
+            received=self.received,
+            distinct=self.distinct,
+            schema=self.schema,
+            has_default=self.has_default,
+            event_array=bool(self.event_names) and _array_form(self.arguments),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +182,38 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+#: internal names (``__j...``) never reach callers: what a script author wrote instead
+_PUBLIC_NAMES = {HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook"}
+
+
+def public_name(name: str) -> str:
+    """A function name as callers see it: built-ins' internal names replaced."""
+    found = _PUBLIC_NAMES.get(name)
+    if found is not None:
+        return found
+    return "built-in" if name.startswith("__j") else name
+
+
+def _array_form(arguments: list[Any]) -> bool:
+    return bool(arguments) and isinstance(arguments[0], list)
+
+
+_DETAIL_SKIP = frozenset(("wait_id", "function_name", "arguments", "resume_at", "event_names", "is_retry"))
+
+
+def wait_detail(wait: Wait) -> dict[str, Any]:
+    """What a store row keeps of an engine ``Wait`` beyond its columns (``detail_json``)."""
+    return {k: v for k, v in wait.to_dict().items() if k not in _DETAIL_SKIP and v not in (None, False)}
+
+
 def wait_info(wait: PendingWait, token_expires_at: datetime | None = None) -> WaitInfo:
+    detail = _loads(wait.detail_json) or {}
+    if not isinstance(detail, dict):
+        detail = {}
+    location = detail.get("location")
     return WaitInfo(
         wait_id=wait.wait_id,
-        function_name=wait.function_name,
+        function_name=public_name(wait.function_name),
         kind=wait.kind,
         resume_at=wait.resume_at,
         event_names=wait.event_names,
@@ -163,6 +221,14 @@ def wait_info(wait: PendingWait, token_expires_at: datetime | None = None) -> Wa
         arguments=list(_loads(wait.arguments_json) or []),
         has_token=wait.token_hash is not None,
         token_expires_at=token_expires_at if wait.token_hash is not None else None,
+        location=dict(location) if isinstance(location, dict) else None,
+        description=str(detail.get("description") or ""),
+        count=detail.get("count"),
+        received=detail.get("received"),
+        match=detail.get("match"),
+        distinct=detail.get("distinct"),
+        schema=detail.get("schema"),
+        has_default=bool(detail.get("has_default")),
     )
 
 
@@ -190,8 +256,8 @@ def lifecycle_item(event: HistoryEvent) -> HistoryItem:
 
 def journal_item(entry: JournalEntry) -> HistoryItem:
     """A journal entry as a timeline line (the same shape ``history`` gives)."""
-    detail: dict[str, Any] = {"slot": entry.slot, "name": entry.name}
-    if entry.type in ("step_error", "timeout"):
+    detail: dict[str, Any] = {"slot": entry.slot, "name": public_name(entry.name)}
+    if entry.type in ("step_error", "cancel") or (entry.type == "timeout" and entry.error is not None):
         detail["error"] = entry.error
     else:
         detail["result"] = entry.result
@@ -201,7 +267,9 @@ def journal_item(entry: JournalEntry) -> HistoryItem:
 
 
 #: lifecycle kinds that start an advance (they sort before same-time journal entries)
-BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
+BEFORE_RUN = frozenset(
+    {"started", "event_received", "retried", "upgraded", "cancel_requested", "cancel_delivered"}
+)
 
 
 def merge_timeline(

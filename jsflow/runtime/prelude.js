@@ -197,10 +197,12 @@ function schedule(kind, name, args, extra) {
   // Objects the prelude fills by assignment have no prototype: an accessor a
   // script planted on Object.prototype (say a 'duration' setter) would
   // otherwise run with the record or command as `this` and could rewrite it.
-  const rec = { __proto__: null, kind, name, argsJson, at: now, resolve, reject, settled: false, names: null, array: false, duration: undefined };
+  const rec = { __proto__: null, kind, name, argsJson, at: now, resolve, reject, settled: false, names: null, array: false, duration: undefined,
+    optsJson: null, count: 0, received: null, cancelledBy: undefined };
   if (extra !== undefined) {
     if (extra.names !== undefined) { rec.names = extra.names; rec.array = extra.array; }
     if (extra.duration !== undefined) rec.duration = extra.duration;
+    if (extra.wait !== undefined) waitOptions(rec, extra.wait);
   }
   slots[slot] = rec;
   if (kind !== 'step' && kind !== 'jsstep') track(promise, [slot]);
@@ -211,6 +213,8 @@ function describeSlot(slot, rec) {
   const out = { __proto__: null, op: 'schedule', slot, kind: rec.kind, name: rec.name, args: parse(rec.argsJson), at: rec.at };
   if (rec.kind === 'event') { out.names = rec.names; out.array = rec.array; }
   if (rec.duration !== undefined) out.duration = rec.duration;
+  if (rec.optsJson !== null) out.wait = parse(rec.optsJson);
+  if (rec.received !== null) out.received = rec.received;
   return out;
 }
 function makeError(err) {
@@ -226,8 +230,11 @@ function settle(slot, outcome_) {
   const resolve = rec.resolve, reject = rec.reject;
   rec.settled = true;
   rec.resolve = rec.reject = null;  // let the promise machinery be collected
-  if (outcome_.error) reject(makeError(outcome_.error));
-  else resolve(outcome_.value === undefined ? null : outcome_.value);
+  if (outcome_.error) {
+    const e = makeError(outcome_.error);
+    if (outcome_.received !== undefined) e.received = outcome_.received;
+    reject(e);
+  } else resolve(outcome_.value === undefined ? null : outcome_.value);
 }
 
 // ---- race losers -------------------------------------------------------------
@@ -263,11 +270,12 @@ function pendingUnion(lists) {
   }
   return out;
 }
-function cancelSlot(slot) {
+function cancelSlot(slot, by) {
   const rec = slots[slot];
   if (rec === undefined || rec.settled || rec.kind === 'step' || rec.kind === 'jsstep') return false;
   rec.settled = true;
   rec.cancelled = true;
+  rec.cancelledBy = by;
   rec.resolve = rec.reject = null;
   if (!replaying) host.emit({ __proto__: null, op: 'cancel', slot });
   return true;
@@ -287,7 +295,7 @@ function listOf(iterable) {
   return items;
 }
 function combinator(native, name, cancelLosers, onlyFulfilled) {
-  return { [name](iterable) {
+  const fn = { [name](iterable) {
     const items = listOf(iterable);
     const result = applyFn(native, this, [items]);
     const lists = bareArray();
@@ -299,6 +307,7 @@ function combinator(native, name, cancelLosers, onlyFulfilled) {
     if (!tracked) return result;
     track(result, pendingUnion(lists));
     if (!cancelLosers) return result;
+    const by = { __proto__: null, how: 'Promise.' + name, loc: siteOf(fn) };
     let settled = false;
     const won = (i) => {
       if (settled) return;
@@ -307,7 +316,7 @@ function combinator(native, name, cancelLosers, onlyFulfilled) {
       for (let j = 0; j < lists.length; j++) {
         const list = lists[j];
         if (j === i || list === undefined) continue;
-        for (let k = 0; k < list.length; k++) if (!hasItem(keep, list[k])) cancelSlot(list[k]);
+        for (let k = 0; k < list.length; k++) if (!hasItem(keep, list[k])) cancelSlot(list[k], by);
       }
     };
     for (let i = 0; i < items.length; i++) {
@@ -324,6 +333,7 @@ function combinator(native, name, cancelLosers, onlyFulfilled) {
     }
     return result;
   } }[name];
+  return fn;
 }
 for (const [name, cancelLosers, onlyFulfilled] of [['race', true, false], ['any', true, true], ['all', false, false], ['allSettled', false, false]]) {
   defineProperty(PromiseCtor, name, { value: combinator(PromiseCtor[name], name, cancelLosers, onlyFulfilled), writable: true, configurable: true, enumerable: false });
@@ -337,8 +347,9 @@ G.cancelWait = function cancelWait(p) {
     throw new TypeError('cancelWait: expects the promise of sleep, waitForEvent or a suspend function (or one derived from it with then/catch/finally)');
   }
   const list = slotsOf(p);
+  const by = { __proto__: null, how: 'cancelWait', loc: siteOf(cancelWait) };
   let n = 0;
-  if (list !== undefined) for (let i = 0; i < list.length; i++) if (cancelSlot(list[i])) n++;
+  if (list !== undefined) for (let i = 0; i < list.length; i++) if (cancelSlot(list[i], by)) n++;
   return n;
 };
 // Durations: the grammar of jsflow/_durations.py (parse_duration), checked
@@ -402,22 +413,132 @@ function checkOptions(fname, opts, known) {
     }
   }
 }
-G.sleep = function sleep(duration) {
-  return schedule('suspend', 'sleep', [durationArg('sleep', duration)], { __proto__: null, duration: duration });
-};
-const EVENT_OPTIONS = ['timeout'];
-G.waitForEvent = function waitForEvent(nameOrNames, opts) {
+// ---- approvals: where a wait was made, matching, counting, defaults --------
+// siteOf(fn): {line, column} (1-based) of the call of `fn` that is running,
+// i.e. the frame just below it: the user's script when `fn` is a public
+// built-in the script called. Read through prepareStackTrace's call sites
+// (no text parsing), with the script's own prepareStackTrace put back
+// afterwards (the bridge pins stackTraceLimit).
+const ErrorCtor = Error;
+const captureStack = Error.captureStackTrace;
+let siteFound = null;
+function prepareSite(e, sites) {
+  siteFound = null;
+  const cs = sites && sites[0];
+  if (cs) {
+    const line = cs.getLineNumber(), column = cs.getColumnNumber();
+    if (typeof line === 'number' && line > 0) siteFound = { __proto__: null, line, column: typeof column === 'number' && column > 0 ? column : 1 };
+  }
+  return '';
+}
+function siteOf(fn) {
+  if (typeof captureStack !== 'function') return null;
+  const prevPrepare = ErrorCtor.prepareStackTrace;
+  siteFound = null;
+  try {
+    ErrorCtor.prepareStackTrace = prepareSite;
+    const holder = { __proto__: null };
+    applyFn(captureStack, ErrorCtor, [holder, fn]);
+    void holder.stack;
+  } catch (e) {
+    siteFound = null;
+  } finally {
+    try { ErrorCtor.prepareStackTrace = prevPrepare; } catch (e) { /* made read-only by the script */ }
+  }
+  const site = siteFound;
+  siteFound = null;
+  return site === null ? null : { line: site.line, column: site.column };
+}
+function jsonOption(fname, key, value) {
+  let text;
+  try { text = stringify(value); } catch (e) {
+    throw new TypeError(fname + ': option ' + key + ' is not JSON-serialisable: ' + describeError(e).message);
+  }
+  if (text === undefined) throw new TypeError(fname + ': option ' + key + ' is not a JSON value');
+  return parse(text);
+}
+function isPlainObject(v) { return v !== null && typeof v === 'object' && !Array.isArray(v); }
+// The options of a wait that Python acts on, as JSON text on the slot record:
+// site, match, count, distinct, schema, default (hasDefault tells a default of
+// null from none). `received` collects what a counting wait has been given.
+function waitOptions(rec, wait) {
+  rec.optsJson = encodeArgs(rec.name, wait);
+  if (wait.count !== undefined) { rec.count = wait.count; rec.received = bareArray(); }
+}
+function defaultAndSchema(fname, opts, wait) {
+  if (opts.default !== undefined) { wait.hasDefault = true; wait.default = jsonOption(fname, 'default', opts.default); }
+  if (opts.schema !== undefined) {
+    if (typeof opts.schema !== 'boolean' && !isPlainObject(opts.schema)) throw new TypeError(fname + ': option schema must be a JSON Schema object');
+    wait.schema = jsonOption(fname, 'schema', opts.schema);
+  }
+}
+function suspendOptions(name, options) {
+  const wait = { __proto__: null };
+  if (options !== undefined && options !== null) defaultAndSchema(name, options, wait);
+  return wait;
+}
+const EVENT_OPTIONS = ['timeout', 'default', 'match', 'schema'];
+const EVENTS_OPTIONS = ['count', 'distinct', 'match', 'timeout', 'default', 'schema'];
+function eventWait(fname, self, nameOrNames, opts, known) {
   const array = Array.isArray(nameOrNames);
   const names = array ? nameOrNames.map(String) : [String(nameOrNames)];
-  if (names.length === 0) throw new TypeError('waitForEvent: give at least one event name');
-  checkOptions('waitForEvent', opts, EVENT_OPTIONS);
+  if (names.length === 0) throw new TypeError(fname + ': give at least one event name');
+  checkOptions(fname, opts, known);
   const extra = { __proto__: null, names, array };
-  const args = [nameOrNames];
-  if (opts && opts.timeout !== undefined) {
-    extra.duration = durationArg('waitForEvent', opts.timeout);
-    args.push({ timeout: opts.timeout });
+  const wait = { __proto__: null, site: siteOf(self) };
+  const shown = {};
+  if (opts !== undefined && opts !== null) {
+    if (opts.timeout !== undefined) { extra.duration = durationArg(fname, opts.timeout); shown.timeout = opts.timeout; }
+    if (opts.match !== undefined) {
+      if (!isPlainObject(opts.match)) throw new TypeError(fname + ': option match must be an object, e.g. { match: { orderId: "A-17" } }');
+      wait.match = shown.match = jsonOption(fname, 'match', opts.match);
+    }
+    if (opts.count !== undefined) {
+      const n = opts.count;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 10000) throw new RangeError(fname + ': option count must be a whole number from 1 to 10000');
+      wait.count = shown.count = n;
+    }
+    if (opts.distinct !== undefined) {
+      if (typeof opts.distinct !== 'string' || opts.distinct === '') throw new TypeError(fname + ': option distinct must name a top-level payload field, e.g. { distinct: "voter" }');
+      wait.distinct = shown.distinct = opts.distinct;
+    }
+    defaultAndSchema(fname, opts, wait);
+    if (wait.hasDefault) shown.default = wait.default;
+    if (wait.schema !== undefined) shown.schema = wait.schema;
   }
-  return schedule('event', 'waitForEvent', args, extra);
+  extra.wait = wait;
+  const args = [nameOrNames];
+  if (Object.keys(shown).length > 0) args.push(shown);
+  return schedule('event', fname, args, extra);
+}
+function copyList(list) { return parse(stringify(list)); }
+// Hands one completion to its slot. A counting wait (waitForEvents) collects
+// event entries until it has `count` of them, then resolves with the list;
+// its timeout rejects with a TimeoutError carrying `.received`.
+function deliverEntry(slot, entry, rec) {
+  now = entry.at_ms;
+  if (rec.received === null) { settle(slot, valueOf(entry, rec)); return; }
+  const out = valueOf(entry, rec);
+  if (entry.type === 'event') {
+    rec.received[rec.received.length] = out.value === undefined ? null : out.value;
+    if (rec.received.length >= rec.count) settle(slot, { value: copyList(rec.received) });
+    return;
+  }
+  if (out.error) out.received = copyList(rec.received);
+  settle(slot, out);
+}
+G.sleep = function sleep(duration) {
+  return schedule('suspend', 'sleep', [durationArg('sleep', duration)],
+    { __proto__: null, duration: duration, wait: { __proto__: null, site: siteOf(sleep) } });
+};
+G.waitForEvent = function waitForEvent(nameOrNames, opts) {
+  return eventWait('waitForEvent', waitForEvent, nameOrNames, opts, EVENT_OPTIONS);
+};
+G.waitForEvents = function waitForEvents(nameOrNames, opts) {
+  if (opts === undefined || opts === null || typeof opts !== 'object' || opts.count === undefined) {
+    throw new TypeError('waitForEvents: give the number of events to wait for, as in waitForEvents(name, { count: 2 })');
+  }
+  return eventWait('waitForEvents', waitForEvents, nameOrNames, opts, EVENTS_OPTIONS);
 };
 G.continueAsNew = function continueAsNew(...args) {
   if (continued === null) continued = encodeArgs('continueAsNew', args, false);
@@ -431,7 +552,8 @@ host.register('__define', function (steps, suspends) {
     G[name] = function (...args) { return schedule('step', name, args); };
   }
   for (const name of suspends) {
-    G[name] = function (...args) { return schedule('suspend', name, args); };
+    const fn = { [name](...args) { return schedule('suspend', name, args, { __proto__: null, wait: { __proto__: null, site: siteOf(fn) } }); } }[name];
+    G[name] = fn;
   }
   return null;
 });
@@ -442,6 +564,15 @@ host.register('__defineInternal', function (steps, suspends) {
   const ops = { __proto__: null };
   for (const name of steps) ops[name] = function (...args) { return schedule('step', name, args); };
   for (const name of suspends) ops[name] = function (...args) { return schedule('suspend', name, args); };
+  // ops.suspendWith(name, args, options, skip): a suspension with wait options
+  // (default, schema) whose call site is the caller of `skip` (a built-in's
+  // public function), so the location points into the user's script.
+  ops.suspendWith = function (name, args, options, skip) {
+    if (!hasItem(suspends, name)) throw new TypeError('not an internal suspend function: ' + name);
+    const wait = suspendOptions(name, options);
+    wait.site = siteOf(skip);
+    return schedule('suspend', name, args, { __proto__: null, wait });
+  };
   // true when every wait p derives from was cancelled (it lost a race): p never settles
   ops.cancelled = function (p) {
     const list = slotsOf(p);
@@ -508,8 +639,7 @@ host.register('__next', function () {
     return drift(entry, rec);
   }
   journalIndex += 1;
-  now = entry.at_ms;
-  settle(entry.slot, valueOf(entry, rec));
+  deliverEntry(entry.slot, entry, rec);
   return null;
 });
 function drift(entry, rec) {
@@ -525,7 +655,8 @@ function drift(entry, rec) {
   return report;
 }
 function valueOf(entry, rec) {
-  if (entry.type === 'step_error' || entry.type === 'timeout') return { error: entry.error };
+  if (entry.type === 'step_error') return { error: entry.error };
+  if (entry.type === 'timeout') return entry.error ? { error: entry.error } : { value: entry.result };  // a default
   if (entry.type === 'event' && rec.array) return { value: { name: entry.event, payload: entry.result === undefined ? null : entry.result } };  // a null payload is not journaled
   return { value: entry.result };
 }
@@ -541,10 +672,25 @@ host.register('__snapshot', function () {
 host.register('__deliver', function (slot, entry) {
   const rec = slots[slot];
   if (!rec || rec.settled) throw new TypeError('slot ' + slot + ' is not pending');
-  now = entry.at_ms;
-  settle(slot, valueOf(entry, rec));
+  deliverEntry(slot, entry, rec);
   return null;
 });
 host.register('__outcome', function () {
   return { outcome, continued };
+});
+// The most recent wait a race (or cancelWait) cancelled: when the run then
+// awaits nothing the engine knows, this is the likely reason, and the fault says so.
+// Of the waits the latest race cancelled, the first-scheduled one is named
+// (a loop awaiting the losers in order stops at it).
+host.register('__lostRace', function () {
+  let by = null;
+  for (let i = slots.length - 1; i >= 0 && by === null; i--) if (slots[i].cancelled && slots[i].cancelledBy) by = slots[i].cancelledBy;
+  if (by === null) return null;
+  for (let i = 0; i < slots.length; i++) {
+    const rec = slots[i];
+    if (rec.cancelledBy !== by) continue;
+    const wait = rec.optsJson === null ? null : parse(rec.optsJson);
+    return { slot: i, name: rec.name, names: rec.names, loc: wait === null ? null : wait.site, how: by.how, at: by.loc };
+  }
+  return null;
 });

@@ -11,7 +11,9 @@ resume waits with their tokens.
     # uvicorn.run(app) -- or mount it in your own FastAPI/Starlette app
 
 ``jsflow serve`` runs the same app under uvicorn. The contract (paths,
-status codes, error shape, auth) is in the server spec; ``/docs`` shows it.
+status codes, error bodies, auth) is on the documentation site's HTTP API
+reference page (docs/reference/http.md, generated from this app's OpenAPI
+schema); a running server shows it at ``/docs``.
 """
 
 from ._app import create_app

@@ -15,10 +15,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from jsflow.host import WorkflowHost
 
-from . import _errors, _routes_hooks, _routes_ops, _routes_scripts, _routes_workflows
+from . import _errors, _routes_hooks, _routes_lifecycle, _routes_ops, _routes_scripts, _routes_workflows
 from ._auth import KeyRing
 from ._deps import ServerContext
 from ._limits import BodyLimitMiddleware, RateLimiter
@@ -30,6 +31,8 @@ from ._ui import mount_ui
 from ._worker import WorkerThread
 
 log = logging.getLogger("jsflow.server")
+#: where the API explorer's bundled Swagger UI and ReDoc assets are served
+EXPLORER_ASSETS = "/docs/assets"
 DESCRIPTION = """Start jsflow workflows, send them events and resume their waits over HTTP.
 
 Authenticate with `Authorization: Bearer KEY`. `POST /hooks/{token}` needs no key:
@@ -68,16 +71,32 @@ def create_app(
             fields["rate_limit"] = rate_limit
         settings = ServerSettings(**fields)
     ctx = _context(host, settings)
-    app = FastAPI(title="jsflow", version="1", description=DESCRIPTION, lifespan=_lifespan(ctx))
+    app = _explorer_app(ctx)
     app.state.jsflow = ctx
     app.state.metrics = ctx.metrics
     _errors.install(app)
-    for module in (_routes_workflows, _routes_hooks, _routes_scripts, _routes_ops):
+    for module in (_routes_workflows, _routes_lifecycle, _routes_hooks, _routes_scripts, _routes_ops):
         app.include_router(module.router)
     mount_ui(app, host, api_keys=ctx.keys, runner=ctx.runner, public_url=settings.public_url)
     limit = settings.payload_limit or host.engine.limits.payload
     app.add_middleware(BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413))
     return app
+
+
+def _explorer_app(ctx: ServerContext) -> FastAPI:
+    """The FastAPI app, whose API explorer (``/docs``, Swagger UI) loads its JavaScript and CSS
+    from the server itself (the assets ship in the pinned ``fastapi-offline`` package), never
+    from a CDN: the explorer works on a machine without internet. No ReDoc: its page fetches
+    a logo from a CDN."""
+    return FastAPIOffline(
+        redoc_url=None,
+        title="jsflow",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=_lifespan(ctx),
+        static_url=EXPLORER_ASSETS,
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+    )
 
 
 def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:

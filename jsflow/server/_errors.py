@@ -36,6 +36,8 @@ from jsflow.host import (
     InvalidCursorError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
+    QueryError,
+    QueryNotFoundError,
     TokenError,
     TokenExpiredError,
     TokenNotFoundError,
@@ -75,7 +77,7 @@ class ApiError(Exception):
         self.fields = fields
 
 
-#: host error class -> HTTP status (the spec's error table)
+#: host error class -> HTTP status (the error table of docs/reference/http.md)
 STATUS: dict[type[BaseException], int] = {
     HostError: 500,
     HostClosedError: 503,
@@ -102,6 +104,9 @@ STATUS: dict[type[BaseException], int] = {
     # the advance ran and the workflow faulted on an unexpected error: the request
     # was accepted, the instance is now faulted (409, like acting on a finished one)
     AdvanceFailedError: 409,
+    # a query handler failed (threw, was async, called a step/suspend/wait): the script's fault
+    QueryError: 422,
+    QueryNotFoundError: 404,
     PayloadTooLargeError: 413,
     InvalidPayloadError: 422,
     # input the engine refuses (a payload nested too deep, a non-JSON value)

@@ -12,7 +12,7 @@ from typing import Any
 
 from jsflow.host import HistoryItem, UnknownWorkflowError, WaitInfo, WorkflowHost, WorkflowInstance
 
-from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitOut
+from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitLocation, WaitOut
 
 
 def _args(host: WorkflowHost, workflow_id: str) -> list[Any] | None:
@@ -33,6 +33,12 @@ def _wait(host: WorkflowHost, workflow_id: str, wait: WaitInfo) -> WaitOut:
         url=url,
         has_token=wait.has_token,
         arguments=list(wait.arguments),
+        location=WaitLocation(**wait.location) if wait.location else None,
+        description=wait.description,
+        count=wait.count,
+        received=wait.received,
+        match=wait.match,
+        schema=wait.schema,
     )
 
 

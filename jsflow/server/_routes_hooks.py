@@ -39,7 +39,9 @@ async def _resume(ctx: ServerContext, token: str, payload: Any) -> Response:
     response_class=Response,
     summary="Resume the wait a token belongs to",
     responses=errors(*AUTH, 404, 409, 410, 422),
-    openapi_extra=body_spec(TokenResumeIn, "the token and the payload the wait resolves with"),
+    openapi_extra=body_spec(
+        TokenResumeIn, "`{token, payload}`: the resume token and the payload the wait resolves with"
+    ),
     dependencies=[Depends(require(Scope.RESUME))],
 )
 async def resume_by_token(request: Request, ctx: Ctx) -> Response:

@@ -230,7 +230,10 @@ async def send_event(
     summary="Complete a pending suspend or token wait",
     responses=errors(*AUTH, 404, 409, 422),
     openapi_extra=body_spec(
-        ResumeIn, "the value the wait resolves with; wait_id defaults to the first wait", required=False
+        ResumeIn,
+        "`{value, wait_id?}`: the value the wait resolves with; without wait_id, the single pending suspend "
+        "or token wait (none or several: 409 WaitSelectionError listing the pending waits)",
+        required=False,
     ),
     dependencies=[Depends(require(Scope.ADMIN))],
 )
@@ -252,7 +255,7 @@ async def resume_workflow(
     response_model=InstanceOut,
     summary="Cancel a running or suspended instance",
     responses=errors(*AUTH, 404, 409, 422),
-    openapi_extra=body_spec(CancelIn, "why (optional)", required=False),
+    openapi_extra=body_spec(CancelIn, "why (optional), and whether the script cleans up", required=False),
     dependencies=[Depends(require(Scope.ADMIN))],
 )
 async def cancel_workflow(workflow_id: WorkflowId, request: Request, ctx: Ctx) -> InstanceOut:
@@ -261,7 +264,8 @@ async def cancel_workflow(workflow_id: WorkflowId, request: Request, ctx: Ctx) -
     if body.reason is not None:
         check_text(body.reason, "reason")
     return await ctx.runner.advance(
-        workflow_id, lambda: instance_out(ctx.host, ctx.host.cancel(workflow_id, body.reason))
+        workflow_id,
+        lambda: instance_out(ctx.host, ctx.host.cancel(workflow_id, body.reason, cleanup=body.cleanup)),
     )
 
 

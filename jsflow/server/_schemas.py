@@ -70,11 +70,21 @@ class ResumeIn(_In):
 
 class CancelIn(_In):
     reason: str | None = Field(default=None, max_length=10_000)
+    cleanup: bool = Field(
+        default=True,
+        description="deliver the cancellation into the script so its catch/finally blocks can "
+        "compensate (false: cancel at once, no script code runs)",
+    )
 
 
 class TokenResumeIn(_In):
     token: str = Field(min_length=1, max_length=1000)
     payload: Any = None
+
+
+class WaitLocation(_Out):
+    line: int
+    column: int
 
 
 class WaitOut(_Out):
@@ -86,6 +96,16 @@ class WaitOut(_Out):
     url: str | None = Field(default=None, description="createHook waits: the URL that resumes it")
     has_token: bool
     arguments: list[Any]
+    location: WaitLocation | None = Field(
+        default=None, description="where in the script the wait was made (1-based line and column)"
+    )
+    description: str = Field(default="", description="what the wait waits for, in words")
+    count: int | None = Field(default=None, description="waitForEvents: how many events it needs")
+    received: list[Any] | None = Field(default=None, description="waitForEvents: what arrived so far")
+    match: dict[str, Any] | None = Field(default=None, description="the pattern an event must contain")
+    schema_: Any = Field(
+        default=None, alias="schema", description="the JSON Schema a payload or resume value must satisfy"
+    )
 
 
 class InboxOut(_Out):

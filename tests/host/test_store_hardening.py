@@ -3,8 +3,12 @@ idempotency keys bound to their request, one hook secret per store."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +113,78 @@ def test_concurrent_sends_with_one_key_get_one_event(backend: Backend) -> None:
     assert errors == []
     assert len({r.event_id for r in receipts}) == 1
     assert sorted(r.duplicate for r in receipts) == [False] + [True] * (len(hosts) - 1)
+
+
+HOOK_AND_EVENT = """
+async function main() {
+  const hook = await createHook({timeout: '1d'});
+  const resumed = hook.wait();
+  const go = await waitForEvent('go');
+  return {go, hook: await resumed};
+}
+"""
+
+
+def _hook_token(host: WorkflowHost, workflow_id: str) -> str:
+    waits = [w for w in host.get(workflow_id).waits if w.kind == "hook"]
+    assert len(waits) == 1
+    token = host.hook_token(workflow_id, waits[0])
+    assert token is not None
+    return token
+
+
+def test_hook_secret_is_kept_in_the_store(backend: Backend) -> None:
+    """No ``hook_secret=``: a createHook URL handed out by one host object still
+    resumes after another one advanced the instance and after a restart."""
+    store = backend("db")
+    first = WorkflowHost(store)
+    first.register_script("hooked", HOOK_AND_EVENT)
+    first.start("hooked", workflow_id="wf")
+    token = _hook_token(first, "wf")
+    first.close()
+    with WorkflowHost(store) as other:  # another process would see the same store
+        assert _hook_token(other, "wf") == token
+        other.send_event("wf", "go", 1)  # advances the instance
+    with WorkflowHost(store) as restarted:
+        done = restarted.resume_with_token(token, {"ok": True})
+        assert done.status == "completed"
+        assert done.value == {"go": 1, "hook": {"ok": True}}
+
+
+def test_hook_secret_is_shared_across_processes(backend: Backend, tmp_path: Path) -> None:
+    """A second process (no shared memory) derives the same hook token and advances
+    the instance; the token issued by the first still resumes it."""
+    store = backend("db")
+    if not isinstance(store, str):
+        pytest.skip("the memory store lives in one process")
+    with WorkflowHost(store) as host:
+        host.register_script("hooked", HOOK_AND_EVENT)
+        host.start("hooked", workflow_id="wf")
+        token = _hook_token(host, "wf")
+    code = (
+        "import sys\n"
+        "from jsflow.host import WorkflowHost\n"
+        "with WorkflowHost(sys.argv[1]) as h:\n"
+        "    waits = [w for w in h.get('wf').waits if w.kind == 'hook']\n"
+        "    print(h.hook_token('wf', waits[0]))\n"
+        "    h.send_event('wf', 'go', 2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JSFLOW_HOOK_SECRET"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, store], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
+    assert out.stdout.strip() == token
+    with WorkflowHost(store) as host:
+        assert host.resume_with_token(token, "yes").value == {"go": 2, "hook": "yes"}
+
+
+def test_hook_secret_argument_still_overrides(backend: Backend) -> None:
+    store = backend("db")
+    with WorkflowHost(store, hook_secret="mine") as host:
+        host.register_script("hooked", HOOK_AND_EVENT)
+        host.start("hooked", workflow_id="wf")
+        token = _hook_token(host, "wf")
+    with WorkflowHost(store) as other:  # the store's own secret: another token
+        assert _hook_token(other, "wf") != token
+    with WorkflowHost(store, hook_secret="mine") as again:
+        assert _hook_token(again, "wf") == token

@@ -1,4 +1,4 @@
-"""Every hazard from ARCHITECTURE.md "QuickJS facts": each must stop promptly."""
+"""Every QuickJS hazard listed in docs/concepts.md ("The sandbox"): each must stop promptly."""
 
 from __future__ import annotations
 

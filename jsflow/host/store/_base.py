@@ -295,6 +295,13 @@ class Store(DurableOneShots, StoreSession):
         """When the next timer becomes claimable (resume_at, or lease end if claimed)."""
 
     @abstractmethod
+    def hook_secret(self) -> str:
+        """This store's key for createHook tokens: random, made when the store was
+        first opened and kept in the store itself, so every process and every
+        restart on the store derives the same hook URLs. (A host given
+        ``hook_secret=`` uses that instead.)"""
+
+    @abstractmethod
     def close(self) -> None:
         """Release connections; later use raises ``StoreClosedError``. Idempotent."""
 

@@ -11,8 +11,8 @@ facts as attributes, not only in the message.
 ::
 
     StoreError                          base of everything the store raises
+    ├── StoreUnavailableError           transient: the database was unreachable or busy (retried first)
     ├── StoreClosedError                the store (or a finished transaction) was used after close
-    ├── StoreUnavailableError           transient: connection lost, server restarting, lock timeout
     ├── BackendNotAvailableError        URL names a backend not built yet (also NotImplementedError)
     ├── SchemaVersionError              database schema newer than this code understands
     ├── CorruptRecordError              a stored row cannot be decoded
@@ -37,15 +37,24 @@ class StoreError(Exception):
     """Base class of every error the store raises."""
 
 
+class StoreUnavailableError(StoreError):
+    """The database could not be reached or did not answer in time: a connection was
+    lost, the server is restarting, the pool had no free connection, a lock wait
+    timed out. Transient: the store retried with backoff for ``retried_for``
+    seconds before raising. Whether a write that was in flight committed is
+    unknown, so callers abandon the unit of work (a workflow is never faulted for
+    this) and let recovery read the store again later. ``backend`` names the
+    database kind; the message never includes credentials."""
+
+    def __init__(self, backend: str, reason: str, *, retried_for: float = 0.0) -> None:
+        super().__init__(f"{backend} store unavailable: {reason}")
+        self.backend = backend
+        self.reason = reason
+        self.retried_for = retried_for
+
+
 class StoreClosedError(StoreError):
     """The store was closed, or a transaction object was used after it ended."""
-
-
-class StoreUnavailableError(StoreError):
-    """A transient failure: the connection was lost, the server is restarting, a
-    lock or a connection could not be had in time. Nothing was committed by the
-    failed transaction; the same operation may succeed later, so a workflow is
-    never faulted for it (the host abandons the turn and recovery resumes it)."""
 
 
 class BackendNotAvailableError(StoreError, NotImplementedError):

@@ -11,6 +11,7 @@ half-written. Records are frozen, so shallow copies suffice.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,7 @@ class MemoryStore(Store):
         self._local = threading.local()
         self._data = _Data()
         self._closed = False
+        self._hook_secret = secrets.token_hex(32)
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[StoreSession]:
@@ -175,6 +177,11 @@ class MemoryStore(Store):
                     due = max(due, row.claim_expires_at)
                 times.append(due)
             return min(times, default=None)
+
+    def hook_secret(self) -> str:
+        if self._closed:
+            raise StoreClosedError("store is closed")
+        return self._hook_secret
 
     def close(self) -> None:
         self._closed = True

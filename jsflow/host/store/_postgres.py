@@ -80,6 +80,11 @@ MAX_CLAIM_BATCH = 1000
 CONFLICT_RETRIES = 5
 PAYLOAD_LIMIT = 7000  # bytes per pg_notify payload (the server's limit is 8000)
 CONFLICT_STATES = ("40001", "40P01")
+#: SQLSTATE classes of transient trouble: connection exception, insufficient
+#: resources, operator intervention (shutdown, cannot connect now), system error
+TRANSIENT_CLASSES = frozenset({"08", "53", "57", "58"})
+#: seconds to wait for a pooled connection before the retry loop takes over
+POOL_TIMEOUT = 5.0
 IDLE_IN_TRANSACTION_MS = 60_000
 
 # {caps}: the capability filter (``capability_clause``), or nothing. Ordered by
@@ -133,6 +138,8 @@ class PostgresStore(SQLStore):
         self._origin = uuid.uuid4().hex[:12]
         try:  # one direct attempt first: a wrong URL fails at once, with libpq's reason
             psycopg.connect(url, autocommit=True).close()
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError("postgresql", f"cannot connect to {_redact(url)}: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
         self._pool = psycopg_pool.ConnectionPool(
@@ -165,7 +172,7 @@ class PostgresStore(SQLStore):
         if self._closed:
             raise StoreClosedError("store is closed")
         try:
-            return self._pool.getconn()
+            return self._pool.getconn(timeout=min(POOL_TIMEOUT, max(self.transient_retry_seconds, 0.1)))
         except psycopg_pool.PoolClosed as exc:
             raise StoreClosedError("store is closed") from exc
         except self.driver_errors as exc:
@@ -190,9 +197,15 @@ class PostgresStore(SQLStore):
         if state in CONFLICT_STATES:
             return TransactionConflictError(state, message)
         if isinstance(exc, psycopg_pool.PoolTimeout):
-            return StoreUnavailableError(f"no PostgreSQL connection free within the pool timeout: {message}")
-        if isinstance(exc, psycopg.OperationalError):
-            return StoreUnavailableError(f"PostgreSQL connection problem ({_redact(self.url)}): {message}")
+            return StoreUnavailableError(
+                "postgresql", f"no connection free within the pool timeout: {message}"
+            )
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) or (
+            state is not None and state[:2] in TRANSIENT_CLASSES
+        ):
+            # connection lost or refused, server shutting down or starting, lock or
+            # statement timeout: nothing about the request itself
+            return StoreUnavailableError("postgresql", f"[{state or 'connection'}] {message}")
         return StoreError(f"postgresql error [{state}]: {message}")
 
     def _scalar(self, query: str, params: tuple[Any, ...] = ()) -> Any:

@@ -98,6 +98,10 @@ class PendingWait:
     is_retry: bool = False
     token_hash: str | None = None
     arguments_json: str = "[]"
+    #: JSON object: what the engine says about the wait beyond the columns above
+    #: (location, description, match, count, received, distinct, schema, default);
+    #: the host reads it back as an engine ``Wait`` to decide which wait an event reaches
+    detail_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +180,8 @@ def validate_wait(wait: PendingWait) -> PendingWait:
     if wait.token_hash is not None:
         check_token_hash(wait.token_hash)
     check_json_text(wait.arguments_json, "arguments_json")
+    if wait.detail_json is not None:
+        check_json_text(wait.detail_json, "detail_json")
     return wait
 
 

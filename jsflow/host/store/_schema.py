@@ -142,6 +142,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE inbox ADD COLUMN request_digest TEXT
     """,
+    # 5: what the engine says about each wait beyond its columns (where it was
+    # made, what it waits for in words, match, count and progress, schema)
+    """
+    ALTER TABLE waits ADD COLUMN detail_json TEXT
+    """,
 )
 
 SCHEMA_VERSION_DDL = (

@@ -44,16 +44,21 @@ needs to be atomic with the first, which changed nothing.
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import tenacity
+
 from ._base import Store, StoreSession
 from ._changes import TIMERS_KEY
-from ._codec import Clock, normalize_time, to_ms, utc_now
-from ._errors import SchemaVersionError, StoreClosedError, StoreError
+from ._codec import Clock, RowDecoder, normalize_time, to_ms, utc_now
+from ._errors import SchemaVersionError, StoreClosedError, StoreError, StoreUnavailableError
 from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
@@ -61,6 +66,7 @@ from ._sql_rows import WAIT_COLUMNS, wait_from_row
 from ._sql_session import SQLSession
 
 MAX_IDLE_CONNECTIONS = 8
+log = logging.getLogger("jsflow.store")
 T = TypeVar("T")
 
 
@@ -82,6 +88,8 @@ class SQLStore(Store):
     driver_errors: tuple[type[BaseException], ...] = ()
     supports_returning = True
     migrations: tuple[str, ...] = MIGRATIONS
+    #: how long transient failures are retried before ``StoreUnavailableError``
+    transient_retry_seconds: float = 15.0
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -93,6 +101,7 @@ class SQLStore(Store):
         # workflow_id -> (status, script_hash) last saved here: picks the cheaper
         # save statement (see _sql_session); never trusted for correctness
         self.status_hints: dict[str, tuple[str, str]] = {}
+        self._hook_secret: str | None = None
         self._migrate()
 
     # -- dialect hooks -------------------------------------------------------
@@ -115,6 +124,11 @@ class SQLStore(Store):
 
     def _translate_error(self, exc: BaseException) -> StoreError:
         return StoreError(f"{self.backend_name} error: {exc}")
+
+    def initial_hook_secret(self) -> str:
+        """The hook secret to keep when the store has none yet (SQLite adopts the
+        side file older versions kept next to the database)."""
+        return secrets.token_hex(32)
 
     # -- plumbing shared by every dialect ------------------------------------
     def q(self, sql: str) -> str:
@@ -174,10 +188,39 @@ class SQLStore(Store):
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
         return _Transaction(self, write)
 
+    def retrying(self, op: Callable[[], T]) -> T:
+        """Run ``op`` again while it fails with ``StoreUnavailableError`` (a lost
+        connection, a restarting server, a lock wait that timed out), with
+        exponential backoff and jitter, for at most ``transient_retry_seconds``;
+        then raise the last error with ``retried_for`` set. Only for work that is
+        safe to repeat: nothing of it committed, or a repeat is refused cleanly
+        (a version-checked save gives ``ConcurrencyError``)."""
+        started = time.monotonic()
+        try:  # the common case without tenacity's per-call cost (this is a hot path)
+            return op()
+        except StoreUnavailableError as exc:
+            log.warning("store unavailable, retrying: %s", exc.reason)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(StoreUnavailableError),
+            stop=tenacity.stop_after_delay(self.transient_retry_seconds),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            return retrying(op)
+        except StoreUnavailableError as exc:
+            exc.retried_for = round(time.monotonic() - started, 3)
+            raise
+
     def _single(self, op: Callable[[SQLSession], T]) -> T:
-        """Run ``op`` on a session in autocommit mode (see the module doc)."""
+        """Run ``op`` on a session in autocommit mode (see the module doc), again
+        on a fresh connection when the database was unavailable."""
         if getattr(self.thread_state, "active", False):
             raise StoreError("transactions do not nest: use the open transaction's session")
+        return self.retrying(lambda: self._single_once(op))
+
+    def _single_once(self, op: Callable[[SQLSession], T]) -> T:
         conn = self.checkout()
         self.thread_state.active = True
         session = SQLSession(self, conn)
@@ -257,6 +300,27 @@ class SQLStore(Store):
         with self.transaction(write=False) as tx:
             assert isinstance(tx, SQLSession)
             return int(tx.query("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0][0])
+
+    # -- settings --------------------------------------------------------------
+    def _stored_hook_secret(self) -> str:
+        """Read the store's hook secret, creating it once: insert-or-ignore, then read,
+        so processes opening a new store together all keep the one that won."""
+        read = "SELECT value FROM store_settings WHERE name = 'hook_secret'"
+        with self.transaction(write=False) as tx:
+            assert isinstance(tx, SQLSession)
+            rows = tx.query(read)
+        if not rows:
+            with self.transaction() as tx:
+                assert isinstance(tx, SQLSession)
+                insert = self.insert_ignore_sql("store_settings", ("name", "value"), "name")
+                tx.execute(insert, ("hook_secret", self.initial_hook_secret()))
+                rows = tx.query(read)
+        return str(RowDecoder("store_settings", "hook_secret").text("value", rows[0][0]))
+
+    def hook_secret(self) -> str:
+        if self._hook_secret is None:  # a race makes two reads of the same row: harmless
+            self._hook_secret = self._stored_hook_secret()
+        return self._hook_secret
 
     # -- timers --------------------------------------------------------------
     def claim_due_timers(
@@ -347,6 +411,15 @@ class _Transaction:
         store = self.store
         if getattr(store.thread_state, "active", False):
             raise StoreError("transactions do not nest: use the open transaction's session")
+        # nothing has run yet: a connection that fails to check out or to BEGIN
+        # (a dead pooled connection after a server restart, SQLite's write lock
+        # held past the busy timeout) is retried on a fresh one
+        self.conn = conn = store.retrying(self._begin)
+        self.session = SQLSession(store, conn)
+        return self.session
+
+    def _begin(self) -> Any:
+        store = self.store
         conn = store.checkout()
         store.thread_state.active = True
         try:
@@ -355,9 +428,7 @@ class _Transaction:
             store.thread_state.active = False
             store.checkin(conn, False)
             raise
-        self.conn = conn
-        self.session = SQLSession(store, conn)
-        return self.session
+        return conn
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         store, conn = self.store, self.conn
@@ -378,6 +449,16 @@ class _Transaction:
             store.checkin(conn, healthy)
         if self.session.changed:
             store.notify(*self.session.changed)
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "store unavailable (attempt %d), retrying in %.2f s: %s",
+        state.attempt_number,
+        state.upcoming_sleep,
+        getattr(error, "reason", error),
+    )
 
 
 def compile_placeholders(sql: str, mark: str) -> str:

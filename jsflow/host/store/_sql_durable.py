@@ -67,17 +67,27 @@ class SQLDurableSession:
     def append_journal_checked(
         self, workflow_id: str, expected_version: int, seq: int, entry_json: str
     ) -> None:
+        """Repeatable: when a retry after a lost connection finds the very row it
+        wrote (same version, same entry), that is success, not a conflict."""
         inserted = self.execute(
             "INSERT INTO journal (workflow_id, seq, entry) SELECT ?, ?, ? "
             "WHERE EXISTS (SELECT 1 FROM workflows WHERE workflow_id = ? AND version = ?"
-            f"{self.store.share_lock_suffix})",  # PostgreSQL: a concurrent bump is waited for
+            f"{self.store.share_lock_suffix}) "  # PostgreSQL: a concurrent bump is waited for
+            "ON CONFLICT (workflow_id, seq) DO NOTHING",
             (workflow_id, seq, entry_json, workflow_id, expected_version),
         )
         if inserted == 0:
-            rows = self.query("SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,))
+            rows = self.query(
+                "SELECT w.version, j.entry FROM workflows w LEFT JOIN journal j "
+                "ON j.workflow_id = w.workflow_id AND j.seq = ? WHERE w.workflow_id = ?",
+                (seq, workflow_id),
+            )
             if not rows:
                 raise UnknownWorkflowError(workflow_id)
-            raise ConcurrencyError(workflow_id, expected_version, int(rows[0][0]))
+            version, stored = int(rows[0][0]), rows[0][1]
+            if version == expected_version and stored == entry_json:
+                return
+            raise ConcurrencyError(workflow_id, expected_version, version)
 
     def retarget_token(self, token_hash: str, wait_id: int) -> None:
         self.execute(

@@ -29,7 +29,9 @@ WORKFLOW_COLUMNS = (
     "workflow_id, script_name, script_hash, entry_point, status, state, result_json, "
     "error_json, created_at, updated_at, version, cancel_reason, metadata"
 )
-WAIT_COLUMNS = "wait_id, function_name, kind, resume_at, event_names, is_retry, token_hash, arguments_json"
+WAIT_COLUMNS = (
+    "wait_id, function_name, kind, resume_at, event_names, is_retry, token_hash, arguments_json, detail_json"
+)
 EVENT_COLUMNS = "event_id, workflow_id, name, payload_json, received_at, delivered_at, wait_id"
 TOKEN_COLUMNS = "token_hash, workflow_id, wait_id, kind, created_at, expires_at, used_at, metadata"
 
@@ -80,6 +82,7 @@ def wait_from_row(workflow_id: str, row: Sequence[Any]) -> PendingWait:
         is_retry=bool(d.integer("is_retry", row[5])),
         token_hash=d.text("token_hash", row[6], optional=True),
         arguments_json=d.json_text("arguments_json", row[7]) or "[]",
+        detail_json=d.json_text("detail_json", row[8]),
     )
 
 

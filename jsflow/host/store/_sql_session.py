@@ -507,7 +507,7 @@ class SQLSession(SQLDurableSession, StoreSession):
         if any(w.resume_at is not None and w.resume_at <= soon for w in checked):
             self.changed.add(TIMERS_KEY)
         self.executemany(
-            f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     workflow_id,
@@ -519,6 +519,7 @@ class SQLSession(SQLDurableSession, StoreSession):
                     int(bool(w.is_retry)),
                     w.token_hash,
                     w.arguments_json,
+                    w.detail_json,
                 )
                 for w in checked
             ],

@@ -75,6 +75,16 @@ class SQLiteStore(SQLStore):
             raise
         return conn
 
+    def initial_hook_secret(self) -> str:
+        """Adopt ``<db>.hook-secret`` (where versions before the store kept it) so the
+        hook URLs those versions handed out stay valid; else a new random one."""
+        legacy = self.path.with_name(self.path.name + ".hook-secret")
+        try:
+            text = legacy.read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        return text or super().initial_hook_secret()
+
     def begin_sql(self, write: bool) -> str:
         return "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
 
@@ -86,10 +96,9 @@ class SQLiteStore(SQLStore):
         message = str(exc)
         if isinstance(exc, sqlite3.ProgrammingError) and "closed" in message:
             return StoreClosedError(f"sqlite connection closed: {message}")
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in message:
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
             return StoreUnavailableError(
-                f"sqlite database {self.path} stayed locked for more than "
-                f"{self.busy_timeout_ms} ms: {message}"
+                "sqlite", f"the database stayed locked for more than {self.busy_timeout_ms} ms: {message}"
             )
         if isinstance(exc, sqlite3.IntegrityError):
             return StoreError(f"sqlite integrity error in {self.path}: {message}")

@@ -17,6 +17,7 @@ from jsflow.host.store import InstanceStatus
 
 from .._render import instance_out
 from ._render import remaining
+from ._why import excerpts, wait_sentence
 
 #: host wait kind -> the category an operator filters by (as ``list_page(waiting_on=...)``)
 WAIT_CATEGORY = {
@@ -29,7 +30,6 @@ WAIT_CATEGORY = {
 }
 WAITING_ON = ("timer", "event", "token", "suspend")
 STATUSES = tuple(s.value for s in InstanceStatus)
-HOOK_WAIT = "__jhook_wait"  # the suspend function behind JS createHook
 LIST_LIMIT = 50
 MAX_LIST_LIMIT = 500
 HISTORY_LIMIT = 100
@@ -77,6 +77,7 @@ def summary(inst: WorkflowInstance, now: datetime) -> dict[str, Any]:
         "wait_names": [_wait_label(w) for w in inst.waits],
         "next_due": due,
         "remaining": remaining(due, now),
+        "sentence": wait_sentence(inst, now),
     }
 
 
@@ -85,7 +86,7 @@ def _wait_label(wait: WaitInfo) -> str:
         return ", ".join(wait.event_names)
     if wait.kind in ("sleep", "retry"):
         return wait.function_name
-    return "createHook" if wait.function_name == HOOK_WAIT else wait.function_name
+    return "createHook" if wait.kind == "hook" else wait.function_name
 
 
 def list_data(host: WorkflowHost, filters: ListFilters, page: InstancePage, now: datetime) -> dict[str, Any]:
@@ -115,6 +116,10 @@ def wait_data(wait: WaitInfo, url: str | None, now: datetime) -> dict[str, Any]:
         "url": url,
         "arguments": wait.arguments,
         "resumable": wait.kind in ("suspend", "token", "hook"),
+        "description": wait.description,
+        "location": wait.location,
+        "schema": wait.schema,
+        "schema_json": json.dumps(wait.schema) if wait.schema is not None else "",
     }
 
 
@@ -159,6 +164,7 @@ def instance_data(host: WorkflowHost, inst: WorkflowInstance, now: datetime) -> 
         "finished": inst.is_finished,
         "waits": [wait_data(w, urls.get(w.wait_id), now) for w in inst.waits],
         "inbox": inbox_data(host, inst.workflow_id),
+        "excerpts": excerpts(host, inst),
     }
 
 

@@ -1,0 +1,25 @@
+"""Cost of guarding catch clauses: tree-sitter parse + rewrite per script, and a cache hit.
+
+Run: .venv/bin/python bench/catchguard.py (from the repository root)."""
+
+import glob
+import pathlib
+import time
+
+from js_runtime import _catchguard as cg
+
+srcs = [pathlib.Path(f).read_text() for f in sorted(glob.glob("samples/*.js"))]
+big = max(srcs, key=len)
+print("files", len(srcs), "largest bytes", len(big.encode()))
+for label, src in [("largest sample", big), ("all samples joined", "\n".join(srcs))]:
+    n = 200
+    t = time.perf_counter()
+    for _ in range(n):
+        cg._transform(src + " ")
+    dt = (time.perf_counter() - t) / n
+    cg._cache.clear()
+    t = time.perf_counter()
+    for _ in range(n):
+        cg.guard_catches(src)
+    dc = (time.perf_counter() - t) / n
+    print(f"{label}: {len(src.encode())} bytes, parse+transform {dt * 1e3:.3f} ms, cached {dc * 1e6:.1f} us")

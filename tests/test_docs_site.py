@@ -1,0 +1,122 @@
+"""The docs site's shape: the README stays a front page that links into every page of
+the site, the generated HTTP reference covers every route and status code, and the
+limits the docs quote are the ones the code enforces (so neither can drift alone)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from jsflow import Limits
+from jsflow.host import InvalidWorkflowIdError, WorkflowHost
+from jsflow.server import ServerSettings
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+DOCS = REPO / "docs"
+#: the pages that quote the limits
+LIMIT_PAGES = [REPO / "README.md", DOCS / "workflows.md"]
+
+
+class _Loader(yaml.SafeLoader):
+    """mkdocs.yml may hold ``!!python/name`` tags (emoji and the like): read them as text."""
+
+
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: suffix)
+
+
+def _nav_pages() -> list[str]:
+    config = yaml.load((REPO / "mkdocs.yml").read_text(encoding="utf-8"), Loader=_Loader)
+    pages: list[str] = []
+
+    def walk(item: object) -> None:
+        if isinstance(item, str):
+            pages.append(item)
+        elif isinstance(item, dict):
+            for value in item.values():
+                walk(value)
+        elif isinstance(item, list):
+            for value in item:
+                walk(value)
+
+    walk(config["nav"])
+    return pages
+
+
+def test_readme_is_a_front_page() -> None:
+    assert len(README.splitlines()) <= 250
+
+
+def test_readme_links_to_every_page_of_the_site() -> None:
+    pages = _nav_pages()
+    assert "reference/http.md" in pages and "workflows.md" in pages
+    for page in pages:
+        assert (DOCS / page).is_file(), page
+        if page != "index.md":
+            assert f"(docs/{page})" in README, f"README does not link to docs/{page}"
+
+
+def test_every_docs_page_is_in_the_nav() -> None:
+    pages = set(_nav_pages())
+    for path in DOCS.rglob("*.md"):
+        assert str(path.relative_to(DOCS)) in pages, path
+
+
+def _hooks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_hooks", REPO / "tools" / "docs_hooks.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_http_reference_lists_every_route_and_status_code() -> None:
+    hooks = _hooks()
+    schema = hooks.app_schema()
+    text = hooks.render_http_reference(schema)
+    sections = re.split(r"^### ", text, flags=re.M)
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            section = next(s for s in sections if s.startswith(f"`{method.upper()} {path}`"))
+            for status in op["responses"]:
+                assert re.search(rf"^\| {status} \|", section, re.M), (method, path, status)
+    assert "{#schema-errorbody}" in text
+    page = (DOCS / "reference" / "http.md").read_text(encoding="utf-8")
+    assert hooks.MARKER in page
+
+
+def _quoted(pattern: str) -> set[str]:
+    """What every limit page says for ``pattern`` (one group); each page must say it."""
+    found = set()
+    for page in LIMIT_PAGES:
+        values = re.findall(pattern, " ".join(page.read_text(encoding="utf-8").split()))
+        assert values, f"{page.name} does not quote {pattern!r}"
+        found.update(values)
+    return found
+
+
+def test_the_quoted_id_length_is_enforced() -> None:
+    (quoted,) = _quoted(
+        r"[Ww]orkflow ids are (?:non-empty strings of valid Unicode, )?at most ([\d,]+) characters"
+    )
+    limit = int(quoted.replace(",", ""))
+    with WorkflowHost("memory://") as host:
+        host.register_script("s", "async function main() { return 1; }")
+        assert host.start("s", workflow_id="x" * limit).value == 1
+        with pytest.raises(InvalidWorkflowIdError):
+            host.start("s", workflow_id="x" * (limit + 1))
+
+
+def test_the_quoted_payload_limit_is_the_default() -> None:
+    (quoted,) = _quoted(r"`Limits\.payload` \((\d+) MiB\)")
+    assert Limits().payload == int(quoted) * 2**20
+
+
+def test_the_quoted_rate_limit_is_the_default() -> None:
+    text = (DOCS / "operating.md").read_text(encoding="utf-8")
+    assert f"{ServerSettings().rate_limit} by default" in text
