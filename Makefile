@@ -5,17 +5,25 @@ export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: demo test docs lint bench clean
 
+# The venv is made without ensurepip (its bundled pip is installed and byte-compiled, seconds
+# on a small machine); pip itself comes from the index through the outer pip when that
+# pip knows --python (22.3+), else from ensurepip.
 $(BIN)/activate:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install -q --disable-pip-version-check --no-compile pip \
+		|| $(BIN)/python -m ensurepip
 
 # Two stamps: `make demo` installs only what running jsflow needs; `make test` (and
 # `make docs`) add the test and docs extras. Either is redone when pyproject.toml changes.
+# --no-compile: modules are byte-compiled when first imported, not all of them up front.
+PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --no-compile
+
 $(VENV)/.runtime: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --disable-pip-version-check -e .
+	$(PIP_INSTALL) -e .
 	touch $(VENV)/.runtime
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --disable-pip-version-check -e '.[test]'
+	$(PIP_INSTALL) -e '.[test]'
 	touch $(VENV)/.runtime $(VENV)/.installed
 
 demo: $(VENV)/.runtime
@@ -38,7 +46,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check .
 
 bench: $(VENV)/.installed
-	$(BIN)/pip install -e '.[bench]'
+	$(PIP_INSTALL) -e '.[bench]'
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/host.py
 	$(BIN)/python bench/compare.py

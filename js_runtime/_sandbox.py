@@ -373,7 +373,7 @@ class Sandbox:
         compile it either (it then reports its own syntax error and runs
         nothing); one QuickJS would run is refused: it could hide a catch."""
         try:
-            return guard_catches(source)
+            return guard_catches(source, module=module)
         except Unguardable as exc:
             if not _compiles(source, module=module, memory=self.limits.memory):
                 return source

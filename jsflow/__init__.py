@@ -5,8 +5,9 @@ state". The durable host is ``jsflow.host``; the CLI is ``jsflow.cli``.
 """
 
 from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
+from ._check import ScriptCheck
 from ._durations import parse_duration
-from ._engine import BoundWorkflow, ScriptCheck, WorkflowEngine
+from ._engine import BoundWorkflow, WorkflowEngine
 from ._errors import (
     EventNotAwaitedError,
     InvalidPayloadError,
@@ -28,6 +29,7 @@ from ._errors import (
 )
 from ._extension import Extension
 from ._live import LiveRun, ReplayOutcome, run_sync
+from ._parse import CallSite, ScriptEvents, script_events
 from ._payload import validate_payload
 from ._retry import RetryPolicy
 from ._run import JournalWrite
@@ -48,6 +50,7 @@ from ._waits import payload_matches
 __all__ = [
     "Action",
     "BoundWorkflow",
+    "CallSite",
     "Cancel",
     "EventNotAwaitedError",
     "Extension",
@@ -72,6 +75,7 @@ __all__ = [
     "RunFinishedError",
     "ScriptCheck",
     "ScriptError",
+    "ScriptEvents",
     "StateVersionError",
     "StepContext",
     "Timeout",
@@ -90,5 +94,6 @@ __all__ = [
     "parse_duration",
     "payload_matches",
     "run_sync",
+    "script_events",
     "validate_payload",
 ]

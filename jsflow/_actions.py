@@ -126,7 +126,8 @@ class Timeout(Action):
                 result=rec.options.get("default"),
                 at_ms=self._now(run),
             )
-        what = f"{rec.name}({', '.join(rec.names or [])})" if rec.kind == "event" else rec.name
+        shown = run.config.public_names.get(rec.name, rec.name)
+        what = f"{rec.name}({', '.join(rec.names or [])})" if rec.kind == "event" else shown
         return JournalEntry(
             slot=slot,
             type="timeout",

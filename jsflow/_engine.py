@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 
 from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
-from ._check import check_script
-from ._errors import WorkflowError
+from ._check import ScriptCheck, check_script
 from ._extension import Extension
 from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
 from ._live import LiveRun, ReplayOutcome, run_sync
@@ -41,25 +39,6 @@ StateHook = Callable[[WorkflowState], Any]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ScriptCheck:
-    """What ``WorkflowEngine.check`` found, without running the workflow.
-
-    ``kind`` is "script" or "module"; ``entry_type`` the ``typeof`` of the
-    entry point; ``error`` a ``ScriptError`` when ``ok`` is False;
-    ``undefined_calls`` names the script awaits as calls (``await name(``)
-    that are neither globals after loading nor declared in the source:
-    usually a step or suspend function this process has not registered.
-    """
-
-    ok: bool
-    kind: str
-    entry_point: str
-    entry_type: str = "undefined"
-    error: WorkflowError | None = None
-    undefined_calls: list[str] = field(default_factory=list)
 
 
 class WorkflowEngine:
@@ -222,6 +201,7 @@ class WorkflowEngine:
                 suspends[name] = SuspendFunction(name, resume_at, ext.schemas.get(name))
             config.extension_js.append(ext.js)
             config.descriptions.update(ext.descriptions)
+            config.public_names.update(ext.public_names)
         return config
 
     # -- live runs -------------------------------------------------------------------

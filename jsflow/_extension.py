@@ -54,6 +54,7 @@ class Extension:
     suspend_functions: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
     schemas: Mapping[str, Any] = field(default_factory=dict)
+    public_names: Mapping[str, str] = field(default_factory=dict)  # internal name -> e.g. "hook.wait"
 
     def __post_init__(self) -> None:
         for fn_name in self.suspend_functions:

@@ -70,7 +70,7 @@ from ._steps import (
     execute_step,
     outcome_entry,
 )
-from ._waits import lost_race_message, schema_problem
+from ._waits import call_site, lost_race_message, schema_problem
 
 console_logger = logging.getLogger("jsflow.console")
 _LOG_LEVELS = {
@@ -103,6 +103,7 @@ class RunConfig:
     internal_suspends: list[str] = field(default_factory=list)
     extension_js: list[str] = field(default_factory=list)
     descriptions: dict[str, str] = field(default_factory=dict)  # internal suspend -> words
+    public_names: dict[str, str] = field(default_factory=dict)  # internal name -> as scripts write it
 
 
 @dataclass
@@ -183,6 +184,7 @@ class Run:
         self.held = 0  # bytes of JSON the host handed to the script (see hold)
         self.applied = 0  # the bytes the memory limit currently makes room for
         self.entry_type = "undefined"  # known after load for modules; check() asks for scripts
+        self._lines: list[str] | None = None  # the script's lines, for wait locations
         self.markers: list[JournalEntry] = []  # patch markers to journal before the next write
         #: the delivered cancellation (a 'cancel' entry), replayed or live; see ``cancel``
         self.cancel_entry: JournalEntry | None = next((e for e in self.journal if e.type == "cancel"), None)
@@ -363,6 +365,8 @@ class Run:
             # reached it (a defence in depth: fault the run, never raise)
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
             raise Finished(self.faulted(error)) from exc
+        if isinstance(slot.options.get("site"), dict):
+            slot.options["site"] = call_site(self.script_lines(), slot.options["site"], slot.name)
         problem = schema_problem(slot.options["schema"]) if "schema" in slot.options else None
         if problem is not None:
             error = ScriptError(
@@ -394,6 +398,11 @@ class Run:
         """A slot number for an entry that completes no slot (informational only)."""
         known = [e.slot + 1 for e in self.journal[-1:]] + [s + 1 for s in self.slots]
         return max(known, default=0)
+
+    def script_lines(self) -> list[str]:
+        if self._lines is None:
+            self._lines = self.script.splitlines()
+        return self._lines
 
     def cancel_wait(self, slot: Any) -> None:
         """A wait that lost a race, or was cancelled with cancelWait: it is no

@@ -132,6 +132,28 @@ def _error_order(error: ValidationError) -> tuple[Any, ...]:
     return tuple((0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path)
 
 
+# -- where a wait was made ------------------------------------------------------------
+#: how the script spells a call of an internal wait function
+_CALLED_AS = {"__jhook_wait": "wait"}
+_SEARCH_LINES = 30
+
+
+def call_site(lines: Sequence[str], site: Mapping[str, Any], name: str) -> dict[str, int]:
+    """The call's own line: QuickJS reports a call spread over several lines at
+    its last argument, so when that line does not name the function, the
+    nearest line above that does (``name(``) is taken, with its column."""
+    line, column = int(site.get("line", 0)), int(site.get("column", 1))
+    called = _CALLED_AS.get(name, name)
+    if not 0 < line <= len(lines) or f"{called}(" in lines[line - 1].replace(" ", ""):
+        return {"line": line, "column": column}
+    for number in range(line - 1, max(0, line - _SEARCH_LINES), -1):
+        text = lines[number - 1]
+        at = text.find(called)
+        if at >= 0 and text[at + len(called) :].lstrip().startswith("("):
+            return {"line": number, "column": at + 1}
+    return {"line": line, "column": column}
+
+
 # -- descriptions -----------------------------------------------------------------------
 def js_literal(value: Any, limit: int = 60) -> str:
     """A value as a script author would write it: strings in single quotes."""

@@ -36,7 +36,7 @@ from ._cli._commands import (
 from ._cli._dev import dev
 from ._cli._errors import JSON_MODE, CliError, debug_enabled, mark_json, translate
 from ._cli._inspect import list_cmd, show, steps
-from ._cli._lifecycle import query
+from ._cli._lifecycle import query, schedule
 from ._cli._ops import batch, fork, purge, recover
 from ._cli._serve import serve
 from ._cli._types_cmd import types_cmd
@@ -119,6 +119,7 @@ for _command in (
     resume_token,
     cancel,
     query,
+    schedule,
     retry_cmd,
     upgrade,
     recover,

@@ -196,7 +196,7 @@ def test_sh_blocks_as_one_session(page: Path, tmp_path: Path) -> None:
     env["PORT"] = str(_free_port())  # for a block that starts a server
     bash = shutil.which("bash") or "/bin/bash"
     proc = subprocess.run(
-        [bash, "-e", "-x", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+        [bash, "-e", "-x", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr

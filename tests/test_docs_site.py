@@ -4,8 +4,12 @@ limits the docs quote are the ones the code enforces (so neither can drift alone
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,8 +17,9 @@ import pytest
 import yaml
 
 from jsflow import Limits
+from jsflow.cli import cli
 from jsflow.host import InvalidWorkflowIdError, WorkflowHost
-from jsflow.server import ServerSettings
+from jsflow.server import ERROR_STATUS, ServerSettings
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -120,3 +125,48 @@ def test_the_quoted_payload_limit_is_the_default() -> None:
 def test_the_quoted_rate_limit_is_the_default() -> None:
     text = (DOCS / "operating.md").read_text(encoding="utf-8")
     assert f"{ServerSettings().rate_limit} by default" in text
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site as ``make docs`` builds it (strict: a broken link or a bad reference fails)."""
+    out = tmp_path_factory.mktemp("site")
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    if not mkdocs.exists():
+        pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    proc = subprocess.run(
+        [str(mkdocs), "build", "--strict", "--site-dir", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def _text(page: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+
+def test_cli_reference_is_the_help_of_every_command(site: Path) -> None:
+    text = _text(site / "reference" / "cli" / "index.html")
+    for name, command in cli.commands.items():
+        section = text.split(f"jsflow {name}¶", 1)
+        assert len(section) == 2, f"no section for jsflow {name}"
+        body = section[1]
+        for param in command.params:
+            for opt in getattr(param, "opts", []):
+                if opt.startswith("-"):
+                    assert opt in body, f"jsflow {name}: {opt} missing from the CLI reference"
+
+
+def test_http_reference_page_has_every_route(site: Path) -> None:
+    text = _text(site / "reference" / "http" / "index.html")
+    for path, ops in _hooks().app_schema()["paths"].items():
+        for method in ops:
+            assert f"{method.upper()} {path}" in text
+    for error, status in ERROR_STATUS.items():  # the error types table
+        assert re.search(rf"^{status}\n.*\b{error.__name__}\b", text, re.M), (status, error)

@@ -25,7 +25,7 @@ def test_js_runtime_errors_share_one_base() -> None:
 # -- jsflow (the engine) ------------------------------------------------------------------
 import jsflow  # noqa: E402
 
-# The names the engine spec lists in its Imports block.
+# The names the engine exports (docs/embedding.md, "The engine", lists them in one import).
 SPEC_IMPORTS = [
     "WorkflowEngine", "WorkflowStatus", "WorkflowResult", "WorkflowState", "JournalEntry",
     "Wait", "RetryableStepError", "RetryPolicy", "Limits", "parse_duration",

@@ -94,3 +94,53 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     ):
         assert fragment in out, fragment
     assert (tmp_path / ".jsflow" / "demo.db").exists()
+
+
+def test_two_of_three_js() -> None:
+    script = str(SAMPLES / "two_of_three.js")
+    request = '{"id": "PR-7", "approvers": ["ann", "bob", "cy"]}'
+    votes = [
+        "--event",
+        'vote={"voter": "ann", "yes": true}',
+        "--event",
+        'vote={"voter": "cy", "yes": false}',
+        "--event",
+        'vote={"voter": "bob", "yes": true}',
+    ]
+    assert _dev(script, request, *votes)["value"] == {
+        "id": "PR-7",
+        "status": "approved",
+        "by": ["ann", "bob"],
+    }
+    assert _dev(script, request)["value"] == {"id": "PR-7", "status": "expired"}
+
+
+def test_order_approvals_js() -> None:
+    script = str(SAMPLES / "order_approvals.js")
+    events = ["--event", 'approval={"order": "A-18", "approved": true}']
+    events += ["--event", 'approval={"order": "A-17", "approved": false}']
+    assert _dev(script, '["A-17", "A-18"]', *events)["value"] == {"A-17": "rejected", "A-18": "approved"}
+
+
+def test_approvals_demo_end_to_end(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JSFLOW_DB", "JSFLOW_APP")}
+    (tmp_path / "samples").symlink_to(SAMPLES)
+    proc = subprocess.run(
+        [sys.executable, str(SAMPLES / "approvals_demo.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for fragment in (
+        "waiting for 1 more 'vote' event",
+        "(have: ann), 1 of 2 received",
+        "line 10: const votes = await waitForEvents('vote', {",
+        '"status": "approved", "by": ["ann", "bob"]',
+        "does not match the wait's schema at '/approved'",
+        '{"A-17": "rejected", "A-18": "approved"}',
+    ):
+        assert fragment in out + proc.stderr, fragment

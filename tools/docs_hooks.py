@@ -18,11 +18,42 @@ MARKER = "<!-- http-reference -->"
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
+ERRORS_MARKER = "<!-- http-error-types -->"
+#: error types the server raises itself (auth, limits, request shape), beside the host's
+SERVER_ERRORS = {
+    400: ["BadRequestError"],
+    401: ["AuthenticationError"],
+    403: ["PermissionDeniedError"],
+    404: ["NotFoundError"],
+    413: ["PayloadTooLargeError"],
+    422: ["ValidationError"],
+    429: ["RateLimitedError"],
+}
+
+
 def on_page_markdown(markdown: str, page: Any, **_: Any) -> str:
     """Fill the HTTP reference page; every other page passes through unchanged."""
-    if MARKER not in markdown:
-        return markdown
-    return markdown.replace(MARKER, render_http_reference(app_schema()))
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, render_http_reference(app_schema()))
+    if ERRORS_MARKER in markdown:
+        markdown = markdown.replace(ERRORS_MARKER, render_error_types())
+    return markdown
+
+
+def render_error_types() -> str:
+    """Status -> the ``error.type`` values it carries: the host's exceptions through
+    ``jsflow.server.ERROR_STATUS`` (a subclass answers like its nearest listed base), and the
+    server's own refusals."""
+    from jsflow.server import ERROR_STATUS
+
+    by_status: dict[int, list[str]] = {status: list(names) for status, names in SERVER_ERRORS.items()}
+    for cls, status in ERROR_STATUS.items():
+        by_status.setdefault(status, []).append(cls.__name__)
+    rows = ["| status | `error.type` |", "| --- | --- |"]
+    for status in sorted(by_status):
+        names = ", ".join(f"`{n}`" for n in dict.fromkeys(by_status[status]))
+        rows.append(f"| {status} | {names} |")
+    return "\n".join(rows) + "\n"
 
 
 def app_schema() -> dict[str, Any]:
@@ -134,6 +165,10 @@ def _type(schema: dict[str, Any]) -> str:
         return f"array of {_type(schema.get('items', {}))}"
     if kind is None:
         return "any JSON"
+    if kind == "object" and "properties" in schema:  # an inline object: name its fields
+        required = set(schema.get("required", ()))
+        fields = ", ".join(f"`{f}`" if f in required else f"`{f}`?" for f in schema["properties"])
+        return f"object {{{fields}}}"
     return f"{kind}{_bounds(schema)}"
 
 

@@ -28,7 +28,7 @@ from ._progress import progress
 from ._session import UNFINISHED, Registrations, Session, load_app, open_existing
 
 #: globals every host-run script has besides the engine's own
-HOST_GLOBALS = ("createHook",)
+HOST_GLOBALS = ("createHook", "startWorkflow")
 
 
 @dataclass
@@ -42,6 +42,8 @@ class CheckResult:
     entry_type: str = "undefined"
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    undefined_calls: list[dict[str, Any]] = field(default_factory=list)
+    event_names: list[str] = field(default_factory=list)
     loaded: bool = True
 
 
@@ -71,10 +73,13 @@ def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
     elif error is not None:
         result.message = detail
         result.loaded = detail.startswith("entry point")
+    sites = [site for site in found.undefined_calls if site.name not in HOST_GLOBALS]
+    result.undefined_calls = [{"name": s.name, "line": s.line, "column": s.column} for s in sites]
+    result.event_names = list(found.event_names)
     result.warnings = [
-        f"{name}() is called but not defined: declare it with --suspend {name}, or load your steps with --app"
-        for name in found.undefined_calls
-        if name not in HOST_GLOBALS
+        f"{site.name} at {site.line}:{site.column}: {site.name}() is called but not defined: "
+        f"declare it with --suspend {site.name}, or load your steps with --app"
+        for site in sites
     ]
     return result
 
@@ -87,9 +92,9 @@ def check_source(source: str, entry: str, regs: Registrations) -> CheckResult:
 def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
     """Check SCRIPT without running it: syntax, and that the entry point is a function.
 
-    Also warns about awaited functions that are not defined (declare them
-    with --suspend or load them with --app). Exit code 1 if the script
-    cannot start.
+    Also warns about every call of a function that nothing defines, as
+    NAME at LINE:COLUMN, wherever it stands (declare it with --suspend or
+    load your steps with --app). Exit code 1 if the script cannot start.
 
     Example:
 
@@ -112,7 +117,12 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("script", metavar="SCRIPT")
+@click.argument("script", metavar="[SCRIPT]", required=False)
+@click.option(
+    "--against",
+    metavar="NEW.js",
+    help="The changed script to replay the stored journals against (the same as SCRIPT).",
+)
 @click.option(
     "--id", "workflow_ids", multiple=True, metavar="ID", help="Check only this instance (repeatable)."
 )
@@ -122,7 +132,8 @@ def check(script: str, entry: str, regs: Registrations, as_json: bool) -> None:
 @db_option
 @json_option
 def replay(
-    script: str,
+    script: str | None,
+    against: str | None,
     workflow_ids: tuple[str, ...],
     include_finished: bool,
     name: str | None,
@@ -133,6 +144,8 @@ def replay(
     """Replay stored journals against a changed SCRIPT and say, for each instance,
     whether it would replay and if not why.
 
+    With --json, each report also lists ``patches``: the names whose
+    ``patched()`` returned true during that replay (the new path taken).
     Nothing runs and nothing is written. By default every unfinished instance
     of the script (named by the file stem) is checked; exit code 1 if any
     would not replay. Verdicts: ok; DRIFT (the script now makes other calls
@@ -144,7 +157,12 @@ def replay(
 
     \b
         jsflow replay samples/payment_race.js --all
+        jsflow replay --against new/order.js --json
     """
+    if (script is None) == (against is None):
+        raise CliError("give the changed script once: as SCRIPT or as --against NEW.js", exit_code=2)
+    script = script if script is not None else against
+    assert script is not None
     stem, source = read_script(script)
     name = name or stem
     with open_existing(db, regs) as sess:

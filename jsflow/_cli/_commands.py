@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import re
 import signal
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import click
 
+from jsflow import script_events
 from jsflow.host import EventReceipt, StartSpec, UnknownScriptError, UnknownWorkflowError, WorkflowInstance
 
 from . import _render as out
@@ -228,24 +228,25 @@ def _receipt_line(receipt: EventReceipt) -> str:
         return f"event {name} was already stored (#{receipt.event_id}) with this idempotency key; nothing new"
     if receipt.delivered:
         return f"event {name} stored (#{receipt.event_id}), delivered to wait {receipt.wait_id}"
-    return f"event {name} stored (#{receipt.event_id}), buffered: the workflow does not wait for {name} yet"
-
-
-_EVENT_NAMES = re.compile(r"""waitForEvent\s*\(\s*(['"`])((?:(?!\1).)*)\1""")
-_LITERAL = r"""(['"`]){0}\1"""
+    return (
+        f"event {name} stored (#{receipt.event_id}), buffered: no pending wait accepts it yet "
+        "(none listens for it, or its match or distinct rule leaves this payload out)"
+    )
 
 
 def _warn_unknown_event(sess: Session, inst: WorkflowInstance, name: str) -> None:
     """Warn when nothing suggests the workflow will ever wait for ``name``: not its
-    pending waits, not its script's source (a typo, or an event for another script)."""
+    pending waits, not a name or pattern its script can wait for (read from the
+    script's parse tree; a typo, or an event for another script)."""
     awaited = {n for w in inst.waits for n in (w.event_names or ())}
     try:
         source = sess.host.get_script(inst.script_name, inst.script_hash).source
     except UnknownScriptError:
         source = ""
-    if name in awaited or re.search(_LITERAL.format(re.escape(name)), source):
+    events = script_events(source)
+    if name in awaited or events.matches(name):
         return
-    known = sorted(awaited | {m.group(2) for m in _EVENT_NAMES.finditer(source)})
+    known = sorted(awaited | set(events.names))
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {safe(repr(close[0]))}?)" if close else ""
     click.echo(

@@ -137,9 +137,10 @@ def show(
         history = sess.host.history(workflow_id)
         buffered = [out.inbox_data(e) for e in sess.host.pending_events(workflow_id)]
         shown = history[-tail:] if tail else history
+        family = {"parent_id": inst.parent_id, "children": sess.host.children(workflow_id)}
         if as_json and not follow:
             data = out.instance_data(inst, sess.tokens_for(inst))
-            out.emit_json({**data, "buffered_events": buffered, "history": out.history_data(shown)})
+            out.emit_json({**data, **family, "buffered_events": buffered, "history": out.history_data(shown)})
             return
         if as_json:
             out.emit_json_line(out.instance_data(inst, sess.tokens_for(inst)))
@@ -147,8 +148,17 @@ def show(
                 out.emit_json_line(out.history_data([item])[0])
         else:
             _echo_show(sess, inst, buffered, history, len(history) - len(shown))
+            _echo_family(family)
         if follow:
             _follow(sess, inst, len(history), history[0].at if history else None, poll_interval, as_json)
+
+
+def _echo_family(family: dict[str, Any]) -> None:
+    """Parent and child workflows (``startWorkflow``), as ids to pass to ``jsflow show``."""
+    if family["parent_id"]:
+        click.echo(f"  parent: {safe(family['parent_id'])}  (jsflow show {safe(family['parent_id'])})")
+    if family["children"]:
+        click.echo("  children: " + ", ".join(safe(c) for c in family["children"]))
 
 
 def _echo_show(

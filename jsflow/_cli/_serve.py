@@ -46,6 +46,13 @@ SWITCH_INTERVAL = 0.0005
     "--rate-limit", default="100/minute", show_default=True, help="Per API key and per address on /hooks."
 )
 @click.option(
+    "--hook-max-body",
+    default="1MiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Largest body POST /hooks/{token} reads (bytes, or 512KiB, 1MiB); larger is 413.",
+)
+@click.option(
     "--worker/--no-worker", default=True, show_default=True, help="Run timers and recovery in-process."
 )
 @click.option(
@@ -62,6 +69,7 @@ def serve(
     api_keys: tuple[str, ...],
     public_url: str | None,
     rate_limit: str,
+    hook_max_body: str,
     worker: bool,
     threads: int | None,
 ) -> None:
@@ -87,6 +95,7 @@ def serve(
                 api_keys=keys or {generated: {"admin"}},
                 public_url=public_url or f"http://{_url_host(bind)}:{port}",
                 rate_limit=rate_limit,
+                hook_max_body=hook_max_body,
                 worker=worker,
                 **({"threads": threads} if threads else {}),
             )

@@ -23,6 +23,7 @@ from ._errors import (
     HostError,
     IdempotencyKeyConflictError,
     InvalidCursorError,
+    InvalidScheduleError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
     QueryError,
@@ -31,6 +32,7 @@ from ._errors import (
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
+    UnknownScheduleError,
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
@@ -42,6 +44,7 @@ from ._errors import (
 )
 from ._host import WorkflowHost
 from ._query import HistoryPage, InstancePage
+from ._schedules import Schedule
 from ._start_event import StartSpec
 from ._tokens import hash_token, new_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
@@ -60,11 +63,13 @@ __all__ = [
     "InstancePage",
     "InstanceStatus",
     "InvalidCursorError",
+    "InvalidScheduleError",
     "InvalidWorkflowIdError",
     "MissingRegistrationError",
     "QueryError",
     "QueryNotFoundError",
     "ReplayReport",
+    "Schedule",
     "ScriptVersion",
     "StartSpec",
     "TokenError",
@@ -72,6 +77,7 @@ __all__ = [
     "TokenInfo",
     "TokenNotFoundError",
     "TokenUsedError",
+    "UnknownScheduleError",
     "UnknownScriptError",
     "UnknownWorkflowError",
     "UpgradeError",

@@ -20,13 +20,15 @@ script code runs.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 from jsflow import Cancel
 
+from ._children import after_turn, children_of
 from ._context import HostContext
 from ._driver import Delivery, drive
-from ._errors import WorkflowBusyError, WorkflowFinishedError
+from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
 from ._load import load_record
 from ._ops import cancel as cancel_now
 from ._outcome import dump
@@ -43,14 +45,38 @@ async def cancel(ctx: HostContext, workflow_id: str, reason: str | None, cleanup
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
     if not cleanup:
-        return cancel_now(ctx, workflow_id, reason)
+        view = cancel_now(ctx, workflow_id, reason)
+        await after_turn(ctx, view)
+        await cancel_children(ctx, workflow_id, reason, cleanup=False)
+        return view
     record, _waits = load_record(ctx, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
     missing = set(ctx.store.get_requirements(workflow_id)) - ctx.capabilities()
     if missing:
         return request(ctx, workflow_id, reason)
-    return await deliver(ctx, workflow_id, reason)
+    return await deliver(ctx, workflow_id, reason)  # on_turn cancels the children
+
+
+async def on_turn(ctx: HostContext, view: WorkflowInstance) -> None:
+    """After every driver turn: a child's end goes to its parent; an instance
+    that ended cancelled (its cleanup ran) cancels its children with cleanup."""
+    await after_turn(ctx, view)
+    if view.status == InstanceStatus.CANCELLED:
+        await cancel_children(ctx, view.workflow_id, view.cancel_reason, cleanup=True)
+
+
+async def cancel_children(ctx: HostContext, workflow_id: str, reason: str | None, *, cleanup: bool) -> None:
+    """Cancel the parent's unfinished children not started ``{detached: true}``, as the parent was."""
+    for child, detached in children_of(ctx, workflow_id):
+        if detached:
+            continue
+        record = ctx.store.get_workflow(child)
+        if record is None or InstanceStatus.is_terminal(record.status):
+            continue
+        why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")
+        with contextlib.suppress(WorkflowFinishedError, WorkflowBusyError, MissingRegistrationError):
+            await cancel(ctx, child, why, cleanup)
 
 
 async def deliver(ctx: HostContext, workflow_id: str, reason: str | None) -> WorkflowInstance:

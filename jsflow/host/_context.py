@@ -21,14 +21,14 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from jsflow import Extension, WorkflowEngine
 
 from ._hooks import HookRegistry
-from ._views import TokenInfo
+from ._views import TokenInfo, WorkflowInstance
 from ._warm import WarmRuns
 from .store import Store
 
@@ -82,11 +82,17 @@ class HostContext:
         self.token_listeners: list[Callable[[TokenInfo], Any]] = []
         #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
         self.warm = WarmRuns(self.fingerprint, warm_runs, warm_bytes)
+        #: built-ins beyond the hooks' (startWorkflow), added by the facade
+        self.extra_extensions: list[Extension] = []
+        #: called with the view after every driver turn that did not continue as new
+        self.turn_listeners: list[Callable[[WorkflowInstance], Awaitable[None]]] = []
 
     # -- what this process can run ---------------------------------------------------
+    @property
     def extensions(self) -> list[Extension]:
-        """The host's own built-ins, handed to every run it opens."""
-        return self.hooks.extensions()
+        """The host's own built-ins, handed to every run it opens: createHook, its
+        token suspend functions, startWorkflow."""
+        return [*self.hooks.extensions(), *self.extra_extensions]
 
     def capabilities(self) -> frozenset[str]:
         """The step and suspend names this process can run (the engine's and the

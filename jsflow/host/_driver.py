@@ -52,6 +52,7 @@ from jsflow import (
     WorkflowStatus,
 )
 
+from ._child_events import notify_parent
 from ._context import HostContext
 from ._errors import (
     AdvanceFailedError,
@@ -183,12 +184,15 @@ async def drive(
             attempt.close()
         tokens += issued
         await after_commit(ctx, issued)
-        if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
-            return Advanced(view, tokens)
-        if time.monotonic() >= budget_end:  # the call's budget is spent: a worker carries it on
-            return Advanced(park(ctx, attempt), tokens)
-        preloaded = fresh(attempt.record, result.state, loaded.requirements, loaded.script)
-        delivery = Delivery(owner=True, acquire=False)
+        if result.status is WorkflowStatus.CONTINUED_AS_NEW and time.monotonic() >= budget_end:
+            view = park(ctx, attempt)  # the call's budget is spent: a worker carries the chain on
+        elif result.status is WorkflowStatus.CONTINUED_AS_NEW:
+            preloaded = fresh(attempt.record, result.state, loaded.requirements, loaded.script)
+            delivery = Delivery(owner=True, acquire=False)
+            continue
+        for listener in list(ctx.turn_listeners):  # children and parents (see ``_cancel.on_turn``)
+            await listener(view)
+        return Advanced(view, tokens)
 
 
 def _read(ctx: HostContext, workflow_id: str) -> Loaded:
@@ -256,7 +260,7 @@ class Attempt:
         run = ctx.warm.take(self.workflow_id, self._key())
         if run is None:  # cold: the journal is read here, once
             state = full_state(ctx, loaded)
-            run = ctx.engine.open_run(loaded.script, state, extensions=ctx.extensions())
+            run = ctx.engine.open_run(loaded.script, state, extensions=ctx.extensions)
         self.live = run
         if run.finished:  # the script no longer loads or replays: fault, consume nothing
             assert run.result is not None
@@ -357,6 +361,8 @@ class Attempt:
             if cancelled is not None and cancelled.cleanup_cut_short:
                 tx.append_history(wid, "cleanup_cut_short", {"reason": cancelled.cleanup_cut_short})
             tx.append_history(wid, result.status.value, outcome_detail(result, waits))
+            if InstanceStatus.is_terminal(status):  # a child's end waits in its parent's inbox
+                notify_parent(tx, saved, result.value, error_dict(result.error) if not cancelled else None)
             if self.delivery.recovery:
                 tx.clear_recoveries(wid)
         self._committed(saved)
@@ -398,6 +404,7 @@ def fault(ctx: HostContext, attempt: Attempt, exc: BaseException) -> None:
             )
             tx.replace_waits(wid, [])
             tx.append_history(wid, "faulted", {"error": str(error)[:500], "stage": "host"})
+            notify_parent(tx, replace(current, status=InstanceStatus.FAULTED), None, detail)
     except Exception:
         log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
         try:

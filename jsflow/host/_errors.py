@@ -31,6 +31,8 @@ these at one boundary (``translate``), with the original chained as
     ├── AdvanceFailedError                    an advance failed unexpectedly; the instance was faulted
     ├── QueryError                            a query handler failed (carries the script's error)
     ├── QueryNotFoundError    (+LookupError)  the script defines no query of that name
+    ├── UnknownScheduleError  (+LookupError)  no schedule with that name
+    ├── InvalidScheduleError  (+ValueError)   a bad cron expression, time zone or option
     └── TokenError            (+store)        resume-token problems
         ├── TokenNotFoundError (+store)       forged or unknown token
         ├── TokenUsedError     (+store)       single use: already consumed
@@ -272,3 +274,21 @@ class QueryNotFoundError(HostError, LookupError):
         self.workflow_id = workflow_id
         self.name = name
         self.defined = defined
+
+
+class UnknownScheduleError(HostError, LookupError):
+    """No schedule has this ``name``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name
+
+
+class InvalidScheduleError(HostError, ValueError):
+    """A schedule definition the host refuses: ``field`` names the parameter
+    (name, cron, timezone, overlap, catch_up), ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason

@@ -168,6 +168,7 @@ class HookRegistry:
             suspends={HOOK_WAIT: _hook_wait_resume_at},
             globals=("createHook",),
             descriptions={HOOK_WAIT: "waiting for an HTTP call to its hook"},
+            public_names={HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook"},
         )
 
         self._tokens = _token_extension({}, {})

@@ -24,8 +24,9 @@ createHook) and ``_timers`` (run_due, worker) for the details.
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,6 +34,7 @@ from jsflow import JournalEntry, WorkflowEngine, run_sync
 
 from . import (
     _cancel,
+    _children,
     _deliveries,
     _fork,
     _inbox,
@@ -41,6 +43,7 @@ from . import (
     _queries,
     _query,
     _replay,
+    _schedules,
     _start_event,
     _timers,
     _warm,
@@ -49,10 +52,11 @@ from . import _hooks as _hooks_module
 from ._context import HostContext
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
+from ._schedules import Schedule
 from ._start_event import StartSpec
 from ._tokens import hash_token
 from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo, WorkflowInstance
-from .store import InboxEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
+from .store import InboxEvent, ScheduleEvent, ScriptVersion, Store, open_store, timers_key, workflow_key
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_HOOK_BASE_URL = "http://127.0.0.1:8080/hooks"
@@ -108,6 +112,11 @@ class WorkflowHost:
         )
         self._closed = False
         self._lock = threading.Lock()
+        #: startWorkflow (child workflows, see ``_children``)
+        self._children = _children.Children(self._ctx)
+        self._ctx.extra_extensions.append(self._children.extension)
+        #: after every driver turn: a child's end reaches its parent, cancels reach children
+        self._ctx.turn_listeners.append(functools.partial(_cancel.on_turn, self._ctx))
 
     # -- the parts (for embedders and tests; the CLI and server use the methods) ------
     @property
@@ -338,6 +347,12 @@ class WorkflowHost:
         self._check_open()
         return _queries.list_queries(self._ctx, workflow_id)
 
+    async def achildren(self, workflow_id: str) -> list[str]:
+        """The ids of the child workflows the instance started (``startWorkflow``), in order."""
+        self._check_open()
+        _load.load_record(self._ctx, workflow_id)
+        return [child for child, _ in _children.children_of(self._ctx, workflow_id)]
+
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
         self._check_open()
@@ -383,6 +398,35 @@ class WorkflowHost:
                 self._ctx, workflow_id, name, payload, idempotency_key, start
             )
         return await _inbox.send_event(self._ctx, workflow_id, name, payload, idempotency_key)
+
+    async def astore_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Persist the event like ``asend_event`` (same checks, same idempotency)
+        but run no workflow code: for a caller that answers as soon as the event
+        is stored (the HTTP server) and delivers it afterwards with
+        ``adeliver_events``. If nothing delivers it, the worker's sweep does."""
+        self._check_open()
+        return _inbox.store_event(self._ctx, workflow_id, name, payload, idempotency_key)
+
+    async def adeliver_events(self, workflow_id: str) -> int:
+        """Deliver the instance's buffered events to its pending ``waitForEvent``
+        waits, oldest first, running the script as far as they take it; returns
+        how many were delivered. Events stay buffered when the instance is busy
+        in another process or cannot run here."""
+        self._check_open()
+        delivered: dict[int, int] = {}
+        await _inbox.deliver(self._ctx, workflow_id, delivered)
+        return len(delivered)
+
+    def token_used(self, token: str) -> bool:
+        """Whether ``token`` is a known resume token that has been used: its
+        resume is stored (consumed with the journal write that delivers it)."""
+        self._check_open()
+        if not isinstance(token, str) or not token or len(token) > 512:
+            return False
+        record = self.store.get_token(hash_token(token))
+        return record is not None and record.used_at is not None
 
     async def aresume(
         self, workflow_id: str, value: Any = None, wait_id: int | None = None
@@ -459,6 +503,62 @@ class WorkflowHost:
         """
         self._check_open()
         return _replay.replay_check(self._ctx, script_source, workflow_ids, script_name, include_finished)
+
+    # -- schedules (issue 20; see ``_schedules``) -------------------------------------
+    def add_schedule(
+        self,
+        name: str,
+        cron: str,
+        script: str,
+        args: Sequence[Any] = (),
+        *,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        catch_up: str = "latest",
+    ) -> Schedule:
+        """Start ``script`` (a registered name, latest version) with ``args`` at every
+        slot of ``cron`` in ``timezone``; workers and ``run_due`` start due slots.
+
+        Each slot is started once across processes, as instance
+        ``{name}@{YYYYMMDDTHHMMSSZ}`` (UTC). A slot seen more than a minute late
+        is missed: ``catch_up`` "latest" starts the most recent missed slot,
+        "all" every one, "none" none. ``overlap="skip"`` skips a slot (with a
+        history line) while the previous slot's instance is unfinished.
+        Adding an existing name replaces its definition. ``InvalidScheduleError``
+        for a bad cron, zone or option; ``UnknownScriptError`` for an unknown script."""
+        self._check_open()
+        return _schedules.add(self._ctx, name, cron, script, list(args), timezone, overlap, catch_up)
+
+    def pause_schedule(self, name: str) -> Schedule:
+        """Stop starting slots; slots that fall while paused are never started."""
+        self._check_open()
+        return _schedules.pause(self._ctx, name)
+
+    def resume_schedule(self, name: str) -> Schedule:
+        """Start slots again, from the next one after now."""
+        self._check_open()
+        return _schedules.resume(self._ctx, name)
+
+    def remove_schedule(self, name: str) -> None:
+        """Delete the schedule (its instances stay). ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        _schedules.remove(self._ctx, name)
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name, each with its ``next_run``."""
+        self._check_open()
+        return _schedules.list_all(self._ctx)
+
+    def get_schedule(self, name: str) -> Schedule:
+        """One schedule; ``UnknownScheduleError`` if absent."""
+        self._check_open()
+        return _schedules.get(self._ctx, name)
+
+    def schedule_history(self, name: str, limit: int = 100) -> list[ScheduleEvent]:
+        """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
+        self._check_open()
+        _schedules.get(self._ctx, name)
+        return self.store.list_schedule_history(name, limit)
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
@@ -575,9 +675,11 @@ class WorkflowHost:
         self.store.get_script("healthz")
 
     def next_due_time(self) -> datetime | None:
-        """When the earliest pending timer of any instance is due (None: no timer)."""
+        """When the earliest pending timer of any instance, or the next schedule
+        slot, is due (None: nothing is)."""
         self._check_open()
-        return self.store.next_due_time()
+        dues = (self._ctx.store.next_due_time(), _schedules.next_due(self._ctx))
+        return min((t for t in dues if t is not None), default=None)
 
     def change_marker(self) -> int:
         """A marker to pass as ``since`` to ``wait_for_change``/``wait_for_timers``,
@@ -671,6 +773,10 @@ class WorkflowHost:
         """Sync ``alist_queries``."""
         return run_sync(self.alist_queries(workflow_id))
 
+    def children(self, workflow_id: str) -> list[str]:
+        """Sync ``achildren``."""
+        return run_sync(self.achildren(workflow_id))
+
     def history(self, workflow_id: str) -> list[HistoryItem]:
         """Sync ``ahistory``."""
         return run_sync(self.ahistory(workflow_id))
@@ -692,6 +798,16 @@ class WorkflowHost:
         return run_sync(
             self.asend_event(workflow_id, name, payload, idempotency_key=idempotency_key, start=start)
         )
+
+    def store_event(
+        self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> EventReceipt:
+        """Sync ``astore_event``."""
+        return run_sync(self.astore_event(workflow_id, name, payload, idempotency_key=idempotency_key))
+
+    def deliver_events(self, workflow_id: str) -> int:
+        """Sync ``adeliver_events``."""
+        return run_sync(self.adeliver_events(workflow_id))
 
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,48 +101,59 @@ def _check_key(idempotency_key: str | None) -> None:
         raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
 
 
-async def send_event(
-    ctx: HostContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
-) -> EventReceipt:
+@dataclass
+class _Stored:
+    """What storing an event did: its id, whether this call created it (not an
+    idempotent repeat), a delivery found in the same snapshot, and the receipt
+    when nothing more is to be done (a repeat for a finished instance)."""
+
+    event_id: int
+    created: bool
+    found: _Delivery | None = None
+    final: EventReceipt | None = None
+
+
+def _enqueue(
+    ctx: HostContext,
+    workflow_id: str,
+    name: str,
+    payload: Any,
+    idempotency_key: str | None,
+    look: Callable[[StoreSession], _Delivery | None] | None = None,
+) -> _Stored:
+    """Validate and store one event with its history line. An idempotent repeat
+    returns the first event whatever the workflow did since, finished included;
+    ``look`` finds a delivery in the same snapshot for a suspended instance."""
     if not isinstance(workflow_id, str) or not workflow_id:
         raise InvalidWorkflowIdError(workflow_id)
     check_event_name(ctx, name)
     _check_key(idempotency_key)
     text = validate_payload(payload, limit=ctx.engine.limits.payload, what="the event payload")
-    found = None
     with ctx.store.transaction() as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
         if InstanceStatus.is_terminal(record.status):
-            event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
+            event_id, created = _put(tx, workflow_id, name, text, idempotency_key)
             if created:  # raising rolls the new event back: a finished run never takes one
                 raise WorkflowFinishedError(workflow_id, record.status, "send an event to")
-            return _receipt(tx.get_event(event_id), event_id, workflow_id, name, duplicate=True)
+            event = tx.get_event(event_id)
+            return _Stored(event_id, False, final=_receipt_of(event, event_id, workflow_id, name, True))
         if record.status == InstanceStatus.SUSPENDED:  # refused before anything is stored
             target = reaching_wait(tx.list_waits(workflow_id), name, payload)
             if target is not None:
                 target.check_payload(payload, f"the payload of event {name!r}")
-        event_id, created = _enqueue(tx, workflow_id, name, text, idempotency_key)
+        event_id, created = _put(tx, workflow_id, name, text, idempotency_key)
+        found = None
         if created:
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
-            if record.status == InstanceStatus.SUSPENDED:  # look for a delivery while the snapshot is open
+            if look is not None and record.status == InstanceStatus.SUSPENDED:
                 with contextlib.suppress(CorruptStateError):  # stored anyway; drain reports it
-                    found = _find_delivery(tx, workflow_id)
-    delivered: dict[int, int] = {}
-    # stored either way: a busy worker's drain delivers it; a finished run never
-    # will. Without a delivery found above, drain reads again now that the event
-    # is committed (see the ordering argument in the module doc). A process that
-    # cannot run the instance leaves the event buffered for one that can.
-    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
-        await drain(ctx, workflow_id, delivered=delivered, first=found)
-    if event_id in delivered:
-        return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=not created)
-    event = ctx.store.get_event(event_id)  # someone else may have delivered it meanwhile
-    return _receipt(event, event_id, workflow_id, name, duplicate=not created)
+                    found = look(tx)
+    return _Stored(event_id, created, found)
 
 
-def _enqueue(tx: StoreSession, wid: str, name: str, text: str, key: str | None) -> tuple[int, bool]:
+def _put(tx: StoreSession, wid: str, name: str, text: str, key: str | None) -> tuple[int, bool]:
     if key is None:
         return tx.enqueue_event(wid, name, text), True
     try:
@@ -151,12 +162,59 @@ def _enqueue(tx: StoreSession, wid: str, name: str, text: str, key: str | None) 
         raise translate(exc) from exc
 
 
-def _receipt(
-    event: InboxEvent | None, event_id: int, wid: str, name: str, *, duplicate: bool
+def _receipt_of(
+    event: InboxEvent | None, event_id: int, wid: str, name: str, duplicate: bool
 ) -> EventReceipt:
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, wid, name, False, None, duplicate=duplicate)
     return EventReceipt(event_id, wid, name, True, event.wait_id, duplicate=duplicate)
+
+
+def _receipt(ctx: HostContext, stored: _Stored, workflow_id: str, name: str) -> EventReceipt:
+    """What became of a stored event so far, read back from the store."""
+    if stored.final is not None:
+        return stored.final
+    event = ctx.store.get_event(stored.event_id)  # someone else may have delivered it meanwhile
+    return _receipt_of(event, stored.event_id, workflow_id, name, not stored.created)
+
+
+async def send_event(
+    ctx: HostContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    def look(tx: StoreSession) -> _Delivery | None:  # a delivery while the snapshot is open
+        return _find_delivery(tx, workflow_id)
+
+    stored = _enqueue(ctx, workflow_id, name, payload, idempotency_key, look)
+    if stored.final is not None:
+        return stored.final
+    delivered: dict[int, int] = {}
+    # stored either way: a busy worker's drain delivers it; a finished run never
+    # will. Without a delivery found above, drain reads again now that the event
+    # is committed (see the ordering argument in the module doc). A process that
+    # cannot run the instance leaves the event buffered for one that can.
+    await deliver(ctx, workflow_id, delivered, stored.found)
+    if stored.event_id in delivered:
+        wait_id = delivered[stored.event_id]
+        return EventReceipt(stored.event_id, workflow_id, name, True, wait_id, duplicate=not stored.created)
+    return _receipt(ctx, stored, workflow_id, name)
+
+
+def store_event(
+    ctx: HostContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    """Store an event and stop there: no workflow code runs. The receipt says
+    whether it was delivered already (an idempotent repeat of a delivered one)."""
+    stored = _enqueue(ctx, workflow_id, name, payload, idempotency_key)
+    return _receipt(ctx, stored, workflow_id, name)
+
+
+async def deliver(
+    ctx: HostContext, workflow_id: str, delivered: dict[int, int] | None = None, first: Any = None
+) -> None:
+    """Drain, leaving events buffered when this process cannot deliver them now
+    (the instance is busy elsewhere, finished, or needs registrations it lacks)."""
+    with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
+        await drain(ctx, workflow_id, delivered=delivered, first=first)
 
 
 # -- delivering ------------------------------------------------------------------------------

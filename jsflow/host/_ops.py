@@ -11,6 +11,7 @@ from typing import Any
 
 from jsflow import WorkflowState, datetime_to_ms, validate_payload
 
+from ._child_events import notify_parent
 from ._context import HostContext
 from ._deliveries import settle
 from ._driver import Delivery, drive
@@ -173,6 +174,7 @@ def cancel(ctx: HostContext, workflow_id: str, reason: str | None) -> WorkflowIn
                 saved = tx.save_workflow(replace(record, status="cancelled", cancel_reason=reason))
                 tx.replace_waits(workflow_id, [])
                 tx.append_history(workflow_id, "cancelled", {"reason": reason})
+                notify_parent(tx, saved)  # a child's end waits in its parent's inbox
         except ConcurrencyError:
             continue
         return instance_view(saved, [])

@@ -24,7 +24,7 @@ def query(ctx: HostContext, workflow_id: str, name: str, args: list[Any]) -> Any
     """The handler's answer (JSON), or ``QueryError``/``QueryNotFoundError``."""
     loaded = load(ctx, workflow_id)
     try:
-        return ctx.engine.query(loaded.script, loaded.state, name, *args, extensions=ctx.extensions())
+        return ctx.engine.query(loaded.script, loaded.state, name, *args, extensions=ctx.extensions)
     except jsflow.QueryNotFoundError as exc:
         raise QueryNotFoundError(workflow_id, name, exc.defined) from exc
     except jsflow.QueryError as exc:
@@ -34,4 +34,4 @@ def query(ctx: HostContext, workflow_id: str, name: str, args: list[Any]) -> Any
 def list_queries(ctx: HostContext, workflow_id: str) -> list[str]:
     """The names of the queries the instance's script has defined so far."""
     loaded = load(ctx, workflow_id)
-    return ctx.engine.list_queries(loaded.script, loaded.state, extensions=ctx.extensions())
+    return ctx.engine.list_queries(loaded.script, loaded.state, extensions=ctx.extensions)

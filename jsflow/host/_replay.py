@@ -53,7 +53,7 @@ def replay_one(
 def replay_state(
     ctx: HostContext, state: WorkflowState, waits: list[PendingWait], source: str, base: dict[str, Any]
 ) -> ReplayReport:
-    outcome = ctx.engine.replay(source, state, extensions=ctx.extensions())
+    outcome = ctx.engine.replay(source, state, extensions=ctx.extensions)
     err = outcome.error
     if isinstance(err, JournalCompatibilityError):
         return ReplayReport(
@@ -84,7 +84,9 @@ def replay_state(
                 expected_name=wait.function_name,
                 encountered_name=None if now is None else now.function_name,
             )
-    return ReplayReport(**base, ok=True, message="journal replays without drift")
+    return ReplayReport(
+        **base, ok=True, message="journal replays without drift", patches=tuple(outcome.patches)
+    )
 
 
 def replay_check(

@@ -106,6 +106,25 @@ def _create_if_absent(
     if existing is not None:
         _check_existing(existing, spec)
         return None
+    made = create_instance(ctx, tx, workflow_id, spec, args, {"with_event": True})
+    if isinstance(made, WorkflowRecord):  # created by a concurrent call since the read above
+        _check_existing(made, spec)
+        return None
+    return _Created(made)
+
+
+def create_instance(
+    ctx: HostContext,
+    tx: StoreSession,
+    workflow_id: str,
+    spec: StartSpec,
+    args: list[Any],
+    detail: dict[str, Any],
+) -> Loaded | WorkflowRecord:
+    """Create an instance "running" in the open transaction, ready for its first
+    turn after the commit (``Loaded``); the existing record if the id is taken.
+    ``detail`` is added to its "started" history line. Shared by start-with-event
+    and schedules: both create instances inside a transaction of their own."""
     script = tx.get_script(spec.script, spec.version)
     if script is None:
         raise UnknownScriptError(spec.script, spec.version)
@@ -130,20 +149,15 @@ def _create_if_absent(
         metadata=meta,
     )
     stored, created = tx.create_workflow(record)
-    if not created:  # created by a concurrent call since the read above
-        _check_existing(stored, spec)
-        return None
+    if not created:
+        return stored
     requirements = ctx.requirements(script.hash, script.source)
     if requirements:
         tx.set_requirements(workflow_id, requirements)
-    tx.append_history(
-        workflow_id,
-        "started",
-        {"script_hash": script.hash, "run_id": state.run_id, "with_event": True},
-        at=now,
-    )
+    history = {"script_hash": script.hash, "run_id": state.run_id, **detail}
+    tx.append_history(workflow_id, "started", history, at=now)
     ctx.remember_script(script.name, script.hash, script.source)
-    return _Created(fresh(stored, state, requirements, script.source))
+    return fresh(stored, state, requirements, script.source)
 
 
 def _check_existing(record: WorkflowRecord, spec: StartSpec) -> None:

@@ -43,6 +43,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from . import _schedules
 from ._context import HostContext
 from ._deliveries import fire as fire_wait
 from ._deliveries import recover, settle
@@ -70,6 +71,7 @@ async def run_due(ctx: HostContext, now: datetime | None, limit: int) -> int:
     for claim in claims:
         fired += await fire(ctx, claim)
     fired += await recover_stale(ctx, limit)
+    fired += await _schedules.run_due(ctx, now)
     return fired + await deliver_stranded(ctx, now + timedelta(milliseconds=1), limit)
 
 
@@ -157,7 +159,10 @@ async def worker(ctx: HostContext, poll_interval: float, stop: threading.Event |
         if busy:
             continue
         delay = poll_interval
-        nxt = ctx.store.next_due_time()
+        nxt = min(
+            (t for t in (ctx.store.next_due_time(), _schedules.next_due(ctx)) if t is not None),
+            default=None,
+        )
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - ctx.clock()).total_seconds()))
         await _sleep_unless(ctx, stop, delay, mark)

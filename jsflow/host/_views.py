@@ -117,6 +117,11 @@ class WorkflowInstance:
     tokens: tuple[TokenInfo, ...] = ()
 
     @property
+    def parent_id(self) -> str | None:
+        """The instance that started this one with ``startWorkflow``, if any."""
+        return self.metadata.get("parent_id")
+
+    @property
     def is_finished(self) -> bool:
         """True once the instance can never run again."""
         return self.status in ("completed", "faulted", "cancelled")
@@ -163,6 +168,7 @@ class ReplayReport:
     waits are the same calls as before. Otherwise ``message`` says what
     changed and, for journal drift, ``slot_index``/``expected_*``/
     ``encountered_*`` locate it (as in ``JournalCompatibilityError``).
+    ``patches``: which ``patched()`` calls took the new path during the replay.
     """
 
     workflow_id: str
@@ -176,6 +182,8 @@ class ReplayReport:
     expected_name: str | None = None
     encountered_type: str | None = None
     encountered_name: str | None = None
+    #: the names ``patched()`` returned true for during the replay (markers in the journal)
+    patches: tuple[str, ...] = ()
 
 
 def _loads(text: str | None) -> Any:

@@ -449,6 +449,15 @@ function siteOf(fn) {
   siteFound = null;
   return site === null ? null : { line: site.line, column: site.column };
 }
+// The call site of the wait about to take the next slot, unless replay will
+// settle that slot from the journal anyway (its site is never shown): reading
+// a stack costs ~20 us, which a long journal of waits would pay per entry.
+// A counting wait may stay pending after its journaled events: always read.
+let journaledSlots = { __proto__: null };
+function siteFor(fn, counting) {
+  if (replaying && !counting && journaledSlots[slots.length] === true) return null;
+  return siteOf(fn);
+}
 function jsonOption(fname, key, value) {
   let text;
   try { text = stringify(value); } catch (e) {
@@ -485,7 +494,8 @@ function eventWait(fname, self, nameOrNames, opts, known) {
   if (names.length === 0) throw new TypeError(fname + ': give at least one event name');
   checkOptions(fname, opts, known);
   const extra = { __proto__: null, names, array };
-  const wait = { __proto__: null, site: siteOf(self) };
+  const counting = opts !== undefined && opts !== null && opts.count !== undefined;
+  const wait = { __proto__: null, site: siteFor(self, counting) };
   const shown = {};
   if (opts !== undefined && opts !== null) {
     if (opts.timeout !== undefined) { extra.duration = durationArg(fname, opts.timeout); shown.timeout = opts.timeout; }
@@ -529,7 +539,7 @@ function deliverEntry(slot, entry, rec) {
 }
 G.sleep = function sleep(duration) {
   return schedule('suspend', 'sleep', [durationArg('sleep', duration)],
-    { __proto__: null, duration: duration, wait: { __proto__: null, site: siteOf(sleep) } });
+    { __proto__: null, duration: duration, wait: { __proto__: null, site: siteFor(sleep, false) } });
 };
 G.waitForEvent = function waitForEvent(nameOrNames, opts) {
   return eventWait('waitForEvent', waitForEvent, nameOrNames, opts, EVENT_OPTIONS);
@@ -552,7 +562,7 @@ host.register('__define', function (steps, suspends) {
     G[name] = function (...args) { return schedule('step', name, args); };
   }
   for (const name of suspends) {
-    const fn = { [name](...args) { return schedule('suspend', name, args, { __proto__: null, wait: { __proto__: null, site: siteOf(fn) } }); } }[name];
+    const fn = { [name](...args) { return schedule('suspend', name, args, { __proto__: null, wait: { __proto__: null, site: siteFor(fn, false) } }); } }[name];
     G[name] = fn;
   }
   return null;
@@ -570,7 +580,7 @@ host.register('__defineInternal', function (steps, suspends) {
   ops.suspendWith = function (name, args, options, skip) {
     if (!hasItem(suspends, name)) throw new TypeError('not an internal suspend function: ' + name);
     const wait = suspendOptions(name, options);
-    wait.site = siteOf(skip);
+    wait.site = siteFor(skip, false);
     return schedule('suspend', name, args, { __proto__: null, wait });
   };
   // true when every wait p derives from was cancelled (it lost a race): p never settles
@@ -591,6 +601,11 @@ host.register('__start', function (entry, args, startedAt, seed, limit, journalE
   payloadLimit = limit;
   journal = journalEntries;
   journalIndex = 0;
+  journaledSlots = { __proto__: null };
+  for (let i = 0; i < journal.length; i++) {
+    const t = journal[i].type;
+    if (t !== 'patch' && t !== 'cancel') journaledSlots[journal[i].slot] = true;  // those settle no slot
+  }
   replaying = journal.length > 0 || replayStart;  // replayStart: lifecycle.js
   const fn = G[entry];
   if (typeof fn !== 'function') {

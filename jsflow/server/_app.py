@@ -19,11 +19,20 @@ from fastapi_offline import FastAPIOffline
 
 from jsflow.host import WorkflowHost
 
-from . import _errors, _routes_hooks, _routes_lifecycle, _routes_ops, _routes_scripts, _routes_workflows
+from . import (
+    _errors,
+    _routes_hooks,
+    _routes_lifecycle,
+    _routes_ops,
+    _routes_schedules,
+    _routes_scripts,
+    _routes_workflows,
+)
 from ._auth import KeyRing
 from ._deps import ServerContext
-from ._limits import BodyLimitMiddleware, RateLimiter
-from ._logs import redact_access_log
+from ._http import EncodedSlashMiddleware, HeadMiddleware
+from ._limits import BodyLimitMiddleware, RateLimiter, SignInGate
+from ._logs import redact_logs
 from ._metrics import Metrics
 from ._runner import Runner
 from ._settings import ServerSettings, generate_key, keys_from_env
@@ -31,6 +40,9 @@ from ._ui import mount_ui
 from ._worker import WorkerThread
 
 log = logging.getLogger("jsflow.server")
+#: forms anyone may post (no session yet): their bodies are kept small
+SIGN_IN_PATHS = ("/ui/login", "/ui/logout")
+SIGN_IN_MAX_BODY = 64 * 1024
 #: where the API explorer's bundled Swagger UI and ReDoc assets are served
 EXPLORER_ASSETS = "/docs/assets"
 DESCRIPTION = """Start jsflow workflows, send them events and resume their waits over HTTP.
@@ -56,7 +68,9 @@ def create_app(
     all a random admin key is generated (``app.state.jsflow.generated_key``)
     and logged once: the server never runs open. ``public_url`` makes
     createHook URLs ``{public_url}/hooks/{token}``. ``rate_limit`` per API key
-    and per client address on ``/hooks`` (default ``100/minute``). ``worker``
+    and per client address on ``/hooks`` (default ``100/minute``).
+    ``hook_max_body``: the largest ``/hooks`` body (bytes or ``"1MiB"``,
+    default 1 MiB). ``worker``
     runs the host worker (timers, recovery) while the app is up. Other
     ``ServerSettings`` fields may be passed as keywords, or a whole
     ``settings`` instead of all of these.
@@ -75,11 +89,31 @@ def create_app(
     app.state.jsflow = ctx
     app.state.metrics = ctx.metrics
     _errors.install(app)
-    for module in (_routes_workflows, _routes_lifecycle, _routes_hooks, _routes_scripts, _routes_ops):
+    for module in (
+        _routes_workflows,
+        _routes_lifecycle,
+        _routes_schedules,
+        _routes_hooks,
+        _routes_scripts,
+        _routes_ops,
+    ):
         app.include_router(module.router)
-    mount_ui(app, host, api_keys=ctx.keys, runner=ctx.runner, public_url=settings.public_url)
+    mount_ui(
+        app,
+        host,
+        api_keys=ctx.keys,
+        runner=ctx.runner,
+        public_url=settings.public_url,
+        gate=SignInGate(ctx.limiter),
+    )
     limit = settings.payload_limit or host.engine.limits.payload
-    app.add_middleware(BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413))
+    small = dict.fromkeys(SIGN_IN_PATHS, min(limit, SIGN_IN_MAX_BODY))
+    app.add_middleware(
+        BodyLimitMiddleware, limit=limit, on_refused=lambda: ctx.metrics.error(413), small=small
+    )
+    app.add_middleware(EncodedSlashMiddleware)
+    app.add_middleware(HeadMiddleware)
+    redact_logs()
     return app
 
 
@@ -105,14 +139,17 @@ def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:
     if not keys:
         generated = generate_key()
         keys = {generated: frozenset({"admin"})}  # type: ignore[dict-item]
-        log.warning("no API key configured; generated admin key: %s", generated)
+        # the key itself is never logged: it is on app.state.jsflow.generated_key
+        log.warning("no API key configured; generated an admin key (app.state.jsflow.generated_key)")
     if settings.public_url is not None:
         host.hook_base_url = settings.public_url + "/hooks"
     return ServerContext(
         host=host,
         settings=settings,
         keys=KeyRing(ServerSettings(api_keys=keys).api_keys),
-        limiter=RateLimiter(settings.rate_limit, settings.hook_rate_limit or settings.rate_limit),
+        limiter=RateLimiter(
+            settings.rate_limit, settings.hook_rate_limit or settings.rate_limit, settings.failure_rate_limit
+        ),
         metrics=Metrics(host.count_by_status),
         runner=Runner(host, settings.threads),
         generated_key=generated,
@@ -122,7 +159,7 @@ def _context(host: WorkflowHost, settings: ServerSettings) -> ServerContext:
 def _lifespan(ctx: ServerContext) -> Any:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redact_access_log()
+        redact_logs()
         worker = WorkerThread(ctx.host, ctx.settings.worker_poll_interval) if ctx.settings.worker else None
         if worker is not None:
             worker.start()

@@ -65,17 +65,39 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
         header = f"Bearer {credentials.credentials}" if credentials is not None else None
         if header is None and request.headers.get("authorization"):
             header = request.headers["authorization"]  # malformed: let the key ring say why
-        principal = ctx.keys.authenticate(header, scope)
+        address = client_address(request)
+        if header is not None:
+            await ctx.limiter.check_failures(address)
+        try:
+            principal = ctx.keys.authenticate(header, scope)
+        except ApiError as exc:
+            if exc.status == 401 and header is not None:
+                await ctx.limiter.record_failure(address)
+            raise
         await ctx.limiter.check_key(principal.key_id)
+        request.state.principal = principal
         return principal
 
     return dependency
 
 
+def client_address(request: Request) -> str:
+    """Who rate limits count against: the peer's address."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+def principal_of(request: Request) -> Principal | None:
+    """The caller's principal once ``require`` accepted its key (None: no key)."""
+    return getattr(request.state, "principal", None)
+
+
 async def by_address(request: Request) -> None:
-    """A dependency for ``/hooks``: the client address's rate limit."""
-    address = request.client.host if request.client is not None else "unknown"
-    await request.app.state.jsflow.limiter.check_address(address)
+    """A dependency for ``/hooks``: the client address's rate limits (requests,
+    then failed token lookups)."""
+    limiter = request.app.state.jsflow.limiter
+    address = client_address(request)
+    await limiter.check_address(address)
+    await limiter.check_failures(address)
 
 
 #: longest integer literal Python converts by default (``sys.get_int_max_str_digits``)
@@ -98,7 +120,11 @@ def _parse_int(text: str) -> int:
 
 async def json_body(request: Request) -> Any:
     """The request body as a JSON value; an empty body is ``null``."""
-    raw = await request.body()
+    return parse_json(await request.body())
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as a JSON value under the server's rules; empty is ``null``."""
     if not raw.strip():
         return None
     try:
@@ -135,7 +161,7 @@ async def model_body(request: Request, model: type[M]) -> M:
 
 def body_spec(model: type[BaseModel] | None, description: str, *, required: bool = True) -> dict[str, Any]:
     """``openapi_extra`` declaring the JSON body (any JSON value when ``model`` is None)."""
-    schema = model.model_json_schema() if model is not None else {}
+    schema = _inline_defs(model.model_json_schema()) if model is not None else {}
     return {
         "requestBody": {
             "required": required,
@@ -145,10 +171,32 @@ def body_spec(model: type[BaseModel] | None, description: str, *, required: bool
     }
 
 
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """Replace pydantic's ``#/$defs/X`` references by the definitions themselves: inside an
+    OpenAPI document they would resolve against the document root, where nothing is, and the
+    API explorer and the HTTP reference page could not show the nested fields."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
+
+
 def check_text(value: str, what: str) -> str:
-    """Path parameters reach the store as text: refuse unpaired surrogates (422)."""
+    """Path parameters reach the store as text: refuse what no store can hold,
+    unpaired surrogates and NUL characters (422), the same on every store."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise ApiError(422, "ValidationError", f"{what} is not valid Unicode text") from None
+    if "\x00" in value:
+        raise ApiError(422, "ValidationError", f"{what} contains a NUL character, which no store can hold")
     return value

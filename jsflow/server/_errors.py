@@ -34,6 +34,7 @@ from jsflow.host import (
     HostError,
     IdempotencyKeyConflictError,
     InvalidCursorError,
+    InvalidScheduleError,
     InvalidWorkflowIdError,
     MissingRegistrationError,
     QueryError,
@@ -42,6 +43,7 @@ from jsflow.host import (
     TokenExpiredError,
     TokenNotFoundError,
     TokenUsedError,
+    UnknownScheduleError,
     UnknownScriptError,
     UnknownWorkflowError,
     UpgradeError,
@@ -52,6 +54,8 @@ from jsflow.host import (
     WorkflowNotFaultedError,
 )
 from jsflow.host.store import StoreError
+
+from ._logs import redact
 
 log = logging.getLogger("jsflow.server")
 
@@ -107,6 +111,8 @@ STATUS: dict[type[BaseException], int] = {
     # a query handler failed (threw, was async, called a step/suspend/wait): the script's fault
     QueryError: 422,
     QueryNotFoundError: 404,
+    UnknownScheduleError: 404,
+    InvalidScheduleError: 422,
     PayloadTooLargeError: 413,
     InvalidPayloadError: 422,
     # input the engine refuses (a payload nested too deep, a non-JSON value)
@@ -121,6 +127,28 @@ ERROR_STATUS: Mapping[type[BaseException], int] = MappingProxyType(STATUS)
 RETRY_AFTER = {503: "1"}
 #: attributes never copied into an error body
 _HIDDEN = frozenset({"args", "report"})
+#: what a caller without an API key (``/hooks``) is told, by error type: never
+#: a workflow id, wait id, time or file path, only what to do about it
+PUBLIC_MESSAGES = {
+    "TokenNotFoundError": "unknown token",
+    "TokenUsedError": "this token was already used",
+    "TokenExpiredError": "this token has expired",
+    "WorkflowFinishedError": "the workflow behind this token has finished",
+    "AlreadyResumedError": "the wait behind this token is no longer pending",
+}
+#: the same, by status, for every other error type
+STATUS_MESSAGES = {
+    404: "not found",
+    409: "the request conflicts with the workflow's state",
+    410: "gone",
+    500: "internal error; the server log has the details",
+    503: "the store is busy or unavailable; retry shortly",
+}
+#: statuses whose messages describe the request itself (its body, its size, its rate),
+#: which its sender may read whoever they are
+_ABOUT_THE_REQUEST = frozenset({400, 413, 422, 429})
+#: fields a caller without a key never sees, whatever the status
+_PRIVATE_FIELDS = frozenset({"workflow_id", "wait_id", "used_at", "expires_at", "token_hash", "pending"})
 
 
 def http_status(exc: BaseException) -> int:
@@ -189,18 +217,41 @@ def error_response(request: Request, exc: Exception) -> JSONResponse:
         status, type_, message, fields = exc.status_code, _http_type(exc.status_code), str(exc.detail), {}
         headers.update(exc.headers or {})
     else:
-        status, type_, message, fields = http_status(exc), type(exc).__name__, str(exc), _fields(exc)
-        if status >= 500:
-            log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
-        if status == 500:
-            message = f"internal error ({type(exc).__name__}); the server log has the details"
-            fields = {"workflow_id": getattr(exc, "workflow_id", None)} if hasattr(exc, "workflow_id") else {}
+        status, type_, message, fields = _host_error(request, exc)
     if status in RETRY_AFTER:
         headers.setdefault("Retry-After", RETRY_AFTER[status])
     metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.error(status)
     return JSONResponse(error_body(type_, message or type_, fields), status_code=status, headers=headers)
+
+
+def _host_error(request: Request, exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
+    """A host or store error's answer. Server-side failures (5xx) are logged with
+    their details (the path's credentials masked) and answered in general words:
+    a store's message may name a file or a host. A caller without an API key
+    (``/hooks``) learns no workflow id, wait id or time either."""
+    status, type_ = http_status(exc), type(exc).__name__
+    message, fields = str(exc), _fields(exc)
+    if status >= 500:
+        log.error("%s %s failed: %s", request.method, redact(request.url.path), exc, exc_info=exc)
+        message = STATUS_MESSAGES.get(status, STATUS_MESSAGES[500])
+        if status == 500:
+            message = f"internal error ({type_}); the server log has the details"
+        fields = {}
+        if status == 500 and hasattr(exc, "workflow_id") and _has_key(request):
+            fields = {"workflow_id": exc.workflow_id}
+    elif not _has_key(request) and status not in _ABOUT_THE_REQUEST:
+        message = PUBLIC_MESSAGES.get(type_) or STATUS_MESSAGES.get(status, "refused")
+        fields = {}
+    elif not _has_key(request):
+        fields = {k: v for k, v in fields.items() if k not in _PRIVATE_FIELDS}
+    return status, type_, message, fields
+
+
+def _has_key(request: Request) -> bool:
+    """Whether the request presented an API key the server accepted."""
+    return getattr(request.state, "principal", None) is not None
 
 
 def _http_type(status: int) -> str:

@@ -81,8 +81,17 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         updated_at=inst.updated_at,
         cancel_reason=inst.cancel_reason,
         metadata=dict(inst.metadata),
+        parent_id=inst.parent_id,
+        children=host.children(inst.workflow_id),
     )
 
 
 def history_out(item: HistoryItem) -> HistoryItemOut:
     return HistoryItemOut(at=item.at, source=item.source, kind=item.kind, detail=dict(item.detail))
+
+
+def without_credentials(out: InstanceOut) -> InstanceOut:
+    """``out`` as a key without the admin scope sees it: no hook URL (its last
+    segment is a live token) and no issued token."""
+    waits = [w.model_copy(update={"url": None}) for w in out.waits]
+    return out.model_copy(update={"waits": waits, "tokens": []})

@@ -1,11 +1,14 @@
-"""Pieces every router shares: the documented error responses and ``?wait``."""
+"""Pieces every router shares: the documented error responses, ``?wait`` and
+the path parameters that carry ids and names."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
+from pydantic import AfterValidator
 
+from ._http import decode_segment
 from ._schemas import ErrorBody
 
 _WHY = {
@@ -36,3 +39,15 @@ WaitQuery = Query(
     le=3600,
     description="hold the reply until the instance suspends again or finishes, at most this many seconds",
 )
+
+#: a workflow id in a path: percent-encoded, ``%2F`` included (``_http``); the
+#: host's id rule decides what is valid, so a refusal gives its real reason
+WorkflowId = Annotated[
+    str, Path(min_length=1, description="the workflow id, percent-encoded"), AfterValidator(decode_segment)
+]
+#: an event or query name in a path, percent-encoded like ids
+PathName = Annotated[
+    str,
+    Path(min_length=1, max_length=1000, description="the name, percent-encoded"),
+    AfterValidator(decode_segment),
+]

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 
 from jsflow.host import StartSpec
@@ -21,8 +21,8 @@ from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, model_body, require
 from ._errors import ApiError
 from ._render import instance_out
-from ._routes_common import AUTH, WaitQuery, errors
-from ._schemas import MAX_ID, EventReceiptOut, _In, _Out
+from ._routes_common import AUTH, PathName, WaitQuery, WorkflowId, errors
+from ._schemas import EventReceiptOut, _In, _Out
 from ._settings import Scope
 
 router = APIRouter(prefix="/v1", tags=["lifecycle"])
@@ -36,7 +36,7 @@ class StartSpecIn(_In):
 
 
 class EventIn(_In):
-    workflow_id: str = Field(min_length=1, max_length=MAX_ID)
+    workflow_id: str = Field(min_length=1, description="the host's id rule applies")
     name: str = Field(min_length=1, max_length=200, description="the event name")
     payload: Any = None
     start: StartSpecIn | None = Field(
@@ -138,10 +138,12 @@ def _query_errors() -> dict[int | str, dict[str, Any]]:
     dependencies=[Depends(require(Scope.READ))],
 )
 async def get_query(
-    workflow_id: Annotated[str, Path(min_length=1, max_length=MAX_ID)],
-    name: Annotated[str, Path(min_length=1, max_length=200)],
+    workflow_id: WorkflowId,
+    name: PathName,
     ctx: Ctx,
-    args: Annotated[str | None, Query(max_length=100_000, description="a JSON array")] = None,
+    args: Annotated[
+        str | None, Query(max_length=1000, description="a JSON array (kept short: it travels in the URL)")
+    ] = None,
 ) -> QueryOut:
     check_text(workflow_id, "workflow id")
     check_text(name, "query name")

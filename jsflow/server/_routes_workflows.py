@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from jsflow.host import UnknownWorkflowError, WorkflowInstance
+from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
 
+from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
 from ._errors import ApiError
-from ._render import history_out, instance_out
-from ._routes_common import AUTH, WaitQuery, errors
+from ._render import history_out, instance_out, without_credentials
+from ._routes_common import AUTH, PathName, WaitQuery, WorkflowId, errors
 from ._schemas import (
-    MAX_ID,
     CancelIn,
     EventReceiptOut,
     HistoryList,
@@ -28,19 +29,50 @@ from ._settings import Scope
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 Ctx = Annotated[ServerContext, Depends(context)]
-WorkflowId = Annotated[str, Path(min_length=1, max_length=MAX_ID, description="the workflow id")]
+#: a caller with the read scope (or admin); only admin sees hook URLs and tokens
+Reader = Annotated[Principal, Depends(require(Scope.READ))]
+#: a caller with the resume scope (or admin); only admin sees instance bodies
+Sender = Annotated[Principal, Depends(require(Scope.RESUME))]
 Status = Literal["running", "suspended", "completed", "faulted", "cancelled"]
 WaitingOn = Literal["timer", "event", "token", "suspend"]
 
 
-async def _settled(ctx: ServerContext, out: InstanceOut, wait: float | None) -> InstanceOut:
-    """``?wait``: re-read an instance another worker is still running."""
-    if not wait or out.status != "running":
-        return out
-    inst = await ctx.runner.settle(
-        await ctx.runner.run(ctx.host.get, out.workflow_id), min(wait, ctx.settings.max_wait)
-    )
+def _deadline(ctx: ServerContext, wait: float | None) -> float:
+    """When a ``?wait=N`` reply is due (``time.monotonic`` clock)."""
+    return time.monotonic() + min(wait or 0.0, ctx.settings.max_wait)
+
+
+async def _settled(ctx: ServerContext, workflow_id: str, deadline: float) -> InstanceOut:
+    """``?wait``: the instance once it settled, or as it is at the deadline."""
+    inst, _ = await ctx.runner.settle_id(workflow_id, deadline - time.monotonic())
+    if inst is None:
+        inst = await ctx.runner.run(ctx.host.get, workflow_id)
     return await ctx.runner.run(instance_out, ctx.host, inst)
+
+
+async def _advanced(
+    ctx: ServerContext, workflow_id: str, fn: Callable[[], WorkflowInstance], wait: float | None
+) -> InstanceOut:
+    """Run ``fn`` on the instance and answer once its change is stored (the
+    instance is running it), or when it ended; with ``?wait``, at the latest at
+    the deadline, settled if it settled by then."""
+    deadline = _deadline(ctx, wait)
+    inst = await ctx.runner.until_stored(workflow_id, _running(ctx, workflow_id), fn)
+    if wait and (inst is None or inst.status == "running"):
+        return await _settled(ctx, workflow_id, deadline)
+    if inst is None:
+        inst = await ctx.runner.run(ctx.host.get, workflow_id)
+    return await ctx.runner.run(instance_out, ctx.host, inst)
+
+
+def _running(ctx: ServerContext, workflow_id: str) -> Callable[[], bool]:
+    """Whether the instance shows "running": in this process, where one change
+    per instance runs at a time, that is the change just started, stored."""
+
+    def check() -> bool:
+        return ctx.host.get(workflow_id).status == "running"
+
+    return check
 
 
 def _counted(ctx: ServerContext, op: str, inst: WorkflowInstance) -> InstanceOut:
@@ -89,14 +121,17 @@ def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
 async def start_workflow(
     request: Request, response: Response, ctx: Ctx, wait: float | None = WaitQuery
 ) -> InstanceOut:
+    deadline = _deadline(ctx, wait)
     body = await model_body(request, StartIn)
     if body.workflow_id is None:
-        created, out = await ctx.runner.run(_start, ctx, body)
+        created, out = await ctx.runner.work(_start, ctx, body)
     else:
         check_text(body.workflow_id, "workflow_id")
         created, out = await ctx.runner.advance(body.workflow_id, _start, ctx, body)
     response.status_code = 201 if created else 200
-    return await _settled(ctx, out, wait)
+    if wait and out.status == "running":
+        return await _settled(ctx, out.workflow_id, deadline)
+    return out
 
 
 def _page(ctx: ServerContext, kwargs: dict[str, Any]) -> InstanceList:
@@ -109,15 +144,15 @@ def _page(ctx: ServerContext, kwargs: dict[str, Any]) -> InstanceList:
     response_model=InstanceList,
     summary="List instances, newest first",
     responses=errors(*AUTH),
-    dependencies=[Depends(require(Scope.READ))],
 )
 async def list_workflows(
     ctx: Ctx,
+    caller: Reader,
     status: Annotated[list[Status] | None, Query()] = None,
     script: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     waiting_on: Annotated[list[WaitingOn] | None, Query()] = None,
     search: Annotated[
-        str | None, Query(max_length=MAX_ID, description="a substring of the workflow id")
+        str | None, Query(max_length=1000, description="a substring of the workflow id")
     ] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
@@ -140,7 +175,10 @@ async def list_workflows(
     for key in ("created_after", "created_before"):
         if kwargs[key] is not None and kwargs[key].tzinfo is None:
             raise ApiError(400, "BadRequestError", f"{key} needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-    return await ctx.runner.run(_page, ctx, kwargs)
+    page = await ctx.runner.run(_page, ctx, kwargs)
+    if not caller.allows(Scope.ADMIN):
+        page.items = [without_credentials(i) for i in page.items]
+    return page
 
 
 @router.get(
@@ -148,11 +186,11 @@ async def list_workflows(
     response_model=InstanceOut,
     summary="One instance with its pending waits and buffered events",
     responses=errors(*AUTH, 404, 422),
-    dependencies=[Depends(require(Scope.READ))],
 )
-async def get_workflow(workflow_id: WorkflowId, ctx: Ctx) -> InstanceOut:
+async def get_workflow(workflow_id: WorkflowId, ctx: Ctx, caller: Reader) -> InstanceOut:
     check_text(workflow_id, "workflow id")
-    return await ctx.runner.run(lambda: instance_out(ctx.host, ctx.host.get(workflow_id)))
+    out = await ctx.runner.run(lambda: instance_out(ctx.host, ctx.host.get(workflow_id)))
+    return out if caller.allows(Scope.ADMIN) else without_credentials(out)
 
 
 @router.get(
@@ -175,13 +213,7 @@ async def get_history(
     return HistoryList(items=[history_out(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-def _send(
-    ctx: ServerContext, workflow_id: str, name: str, payload: Any, key: str | None, wait: bool
-) -> EventReceiptOut:
-    host = ctx.host
-    receipt = host.send_event(workflow_id, name, payload, idempotency_key=key)
-    ctx.metrics.advances.labels("event").inc()
-    instance = instance_out(host, host.get(workflow_id)) if wait else None
+def _receipt(receipt: EventReceipt) -> EventReceiptOut:
     return EventReceiptOut(
         event_id=receipt.event_id,
         workflow_id=receipt.workflow_id,
@@ -190,7 +222,6 @@ def _send(
         buffered=not receipt.delivered,
         wait_id=receipt.wait_id,
         duplicate=receipt.duplicate,
-        instance=instance,
     )
 
 
@@ -198,29 +229,47 @@ def _send(
     "/{workflow_id}/events/{name}",
     status_code=202,
     response_model=EventReceiptOut,
-    summary="Send an event (stored first; buffered if not awaited yet)",
+    response_model_exclude_none=True,
+    summary="Send an event (stored first, then delivered while the reply goes out)",
     responses=errors(*AUTH, 404, 409, 422),
     openapi_extra=body_spec(None, "the event payload (any JSON value)", required=False),
-    dependencies=[Depends(require(Scope.RESUME))],
 )
 async def send_event(
     workflow_id: WorkflowId,
-    name: Annotated[str, Path(min_length=1, max_length=200)],
+    name: PathName,
     request: Request,
     ctx: Ctx,
+    caller: Sender,
     wait: float | None = WaitQuery,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> EventReceiptOut:
+    """Answers as soon as the event is stored; the server delivers it after the
+    reply. With ``?wait=N`` the reply waits (at most N seconds) for the instance
+    to settle and says whether the event was delivered, the instance's status
+    and, for an admin key, the instance."""
+    deadline = _deadline(ctx, wait)
     check_text(workflow_id, "workflow id")
     check_text(name, "event name")
     payload = await json_body(request)
     started = time.perf_counter()
-    out = await ctx.runner.advance(
-        workflow_id, _send, ctx, workflow_id, name, payload, idempotency_key, bool(wait)
+    host = ctx.host
+    receipt = await ctx.runner.run(
+        host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key
     )
+    ctx.metrics.advances.labels("event").inc()
     ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
-    if out.instance is not None:
-        out.instance = await _settled(ctx, out.instance, wait)
+    ctx.runner.later(workflow_id, host.deliver_events, workflow_id)
+    out = _receipt(receipt)
+    if not wait:
+        return out
+    inst, pending = await ctx.runner.settle_id(workflow_id, deadline - time.monotonic())
+    if inst is None:
+        return out
+    if not out.delivered and receipt.event_id not in pending:
+        out.delivered, out.buffered = True, False
+    out.status = inst.status
+    if caller.allows(Scope.ADMIN):
+        out.instance = await ctx.runner.run(instance_out, host, inst)
     return out
 
 
@@ -243,11 +292,14 @@ async def resume_workflow(
     check_text(workflow_id, "workflow id")
     body = await model_body(request, ResumeIn) if (await request.body()).strip() else ResumeIn()
     started = time.perf_counter()
-    out = await ctx.runner.advance(
-        workflow_id, lambda: _counted(ctx, "resume", ctx.host.resume(workflow_id, body.value, body.wait_id))
-    )
+
+    def resume() -> WorkflowInstance:
+        return ctx.host.resume(workflow_id, body.value, body.wait_id)
+
+    out = await _advanced(ctx, workflow_id, resume, wait)
+    ctx.metrics.advances.labels("resume").inc()
     ctx.metrics.latency.labels("resume").observe(time.perf_counter() - started)
-    return await _settled(ctx, out, wait)
+    return out
 
 
 @router.post(
@@ -278,5 +330,10 @@ async def cancel_workflow(workflow_id: WorkflowId, request: Request, ctx: Ctx) -
 )
 async def retry_workflow(workflow_id: WorkflowId, ctx: Ctx, wait: float | None = WaitQuery) -> InstanceOut:
     check_text(workflow_id, "workflow id")
-    out = await ctx.runner.advance(workflow_id, lambda: _counted(ctx, "retry", ctx.host.retry(workflow_id)))
-    return await _settled(ctx, out, wait)
+
+    def retry() -> WorkflowInstance:
+        return ctx.host.retry(workflow_id)
+
+    out = await _advanced(ctx, workflow_id, retry, wait)
+    ctx.metrics.advances.labels("retry").inc()
+    return out

@@ -3,7 +3,10 @@
 Why a bounded thread pool: advancing an instance runs JavaScript and SQL
 synchronously; on the event loop it would stall every other request. The
 pool bounds how many advances run at once (each holds a QuickJS runtime and
-a store connection). Why a per-instance lock on top of the store's
+a store connection). Reads (a page, an instance, ``?wait``'s look) have a
+pool of their own, so a slow step filling the engine pool never holds up an
+answer. Work a request does not wait for (delivering an event it stored)
+runs as a background task, at most one queued per instance. Why a per-instance lock on top of the store's
 optimistic version check: two requests for one instance would both run the
 engine and one would lose the race and run again; serializing them in the
 process means each runs once, and the loser of a single-use token sees
@@ -16,16 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from jsflow.host import WorkflowHost, WorkflowInstance, hash_token
+from jsflow.host import WorkflowHost, WorkflowInstance
 
 T = TypeVar("T")
+log = logging.getLogger("jsflow.server")
 #: how often ``?wait`` looks at an instance that is still running
 POLL_SECONDS = 0.25
+#: how often a request that waits for its change to be stored looks again
+STORED_POLL_SECONDS = 0.05
+#: how much longer than its ``?wait`` a reply may take to read the state it returns
+WAIT_MARGIN = 0.5
 
 
 class Runner:
@@ -34,68 +44,154 @@ class Runner:
     def __init__(self, host: WorkflowHost, threads: int) -> None:
         self.host = host
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jsflow-engine")
+        self.reads = ThreadPoolExecutor(max_workers=max(4, 2 * threads), thread_name_prefix="jsflow-read")
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._queued: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn(*args, **kwargs)`` in the pool, without a per-instance lock (reads)."""
+        """``fn(*args, **kwargs)`` in the read pool, without a per-instance lock."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.reads, functools.partial(fn, *args, **kwargs))
+
+    async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` in the engine pool without a lock (a start with a fresh id)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
 
-    async def advance(self, key: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn`` in the pool while holding ``key``'s lock (until ``fn`` returns)."""
+    def later(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` like ``advance`` in a background task; nothing waits for
+        it. While one is queued for ``key`` (not started yet) another is not added:
+        the queued one will see whatever the later caller stored."""
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        task = asyncio.get_running_loop().create_task(self._later(key, fn, *args))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def until_stored(
+        self, key: str, stored: Callable[[], bool], fn: Callable[..., T], *args: Any
+    ) -> T | None:
+        """Start ``fn(*args)`` like ``advance`` and return its result if it ends
+        first, or None as soon as ``stored()`` (a read) says its first write is
+        committed (from then on the instance keeps the change whatever the
+        workflow code does next, and the advance goes on in the background).
+        Errors raised before that point (unknown, used, finished) propagate.
+        ``stored`` counts only if it was false when ``fn`` started (holding the
+        instance's lock): a token another request used first is not this one's."""
+        armed = threading.Event()
+
+        def call() -> T:
+            if not stored():
+                armed.set()
+            return fn(*args)
+
+        task = asyncio.get_running_loop().create_task(self.advance(key, call))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=STORED_POLL_SECONDS)
+            if done:
+                return task.result()
+            if armed.is_set() and await self.run(stored):
+                return None
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.debug("background advance ended with %s", type(exc).__name__)
+
+    async def _later(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            await self.advance(key, fn, *args, on_start=lambda: self._queued.discard(key))
+        except Exception as exc:  # the instance keeps it (faulted or buffered); the worker retries
+            log.warning("background %s for an instance failed: %s: %s", fn.__name__, type(exc).__name__, exc)
+        finally:
+            self._queued.discard(key)
+
+    async def advance(
+        self, key: str, fn: Callable[..., T], *args: Any, on_start: Callable[[], Any] | None = None
+    ) -> T:
+        """``fn(*args)`` in the engine pool while holding ``key``'s lock (until ``fn``
+        returns); ``on_start`` is called once the lock is held."""
         lock = self._acquire_ref(key)
         try:
             await lock.acquire()
         except BaseException:
             self._drop_ref(key)
             raise
+        if on_start is not None:
+            on_start()
         loop = asyncio.get_running_loop()
         try:
-            fut = loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+            fut = loop.run_in_executor(self.pool, functools.partial(fn, *args))
         except BaseException:
             self._release(key, lock)
             raise
         fut.add_done_callback(lambda _: self._release(key, lock))
         return await asyncio.shield(fut)
 
-    async def token_key(self, token: str) -> str:
-        """The lock key for a token resume: its instance's id when the token is known."""
-        owner = await self.run(self.host.token_workflow_id, token)
-        return owner if owner is not None else f"token:{hash_token(token)}"
+    async def token_owner(self, token: str) -> str | None:
+        """The id of the instance ``token`` belongs to (used or not), or None."""
+        return await self.run(self.host.token_workflow_id, token)
 
     async def settle(self, inst: WorkflowInstance, wait: float | None) -> WorkflowInstance:
-        """For ``?wait``: wait until the instance has settled (it suspended or
-        finished, and no buffered event is about to reach it), at most ``wait`` seconds. A status
-        change wakes the wait (``store.wait_for_change``: within milliseconds from
-        another process on PostgreSQL); re-reading every ``POLL_SECONDS`` is the fallback."""
+        """For ``?wait``: the instance once it has settled, at most ``wait`` seconds on."""
         if not wait:
             return inst
-        deadline = time.monotonic() + wait
-        host, wid = self.host, inst.workflow_id
+        found, _ = await self.settle_id(inst.workflow_id, wait, inst)
+        return found or inst
+
+    async def settle_id(
+        self, workflow_id: str, wait: float, seen: WorkflowInstance | None = None
+    ) -> tuple[WorkflowInstance | None, set[int]]:
+        """Wait until the instance has settled (it suspended or finished, and no
+        buffered event is about to reach it), at most ``wait`` seconds (a read
+        that hangs counts too: ``WAIT_MARGIN``); returns the last state seen and
+        the ids of its buffered events. A status change wakes the wait
+        (``store.wait_for_change``: within milliseconds from another process on
+        PostgreSQL); re-reading every ``POLL_SECONDS`` is the fallback."""
+        deadline = time.monotonic() + max(wait, 0.0)
+        host = self.host
+        inst, pending = seen, set[int]()
         while True:
             mark = host.change_marker()  # before the read: a change after it wakes us
-            inst, settled = await self.run(self._observe, wid)
+            left = deadline - time.monotonic()
+            try:
+                inst, settled, pending = await asyncio.wait_for(
+                    self.run(self._observe, workflow_id), max(left, 0.0) + WAIT_MARGIN
+                )
+            except TimeoutError:
+                return inst, pending
             left = deadline - time.monotonic()
             if settled or left <= 0:
-                return inst
-            await asyncio.to_thread(host.wait_for_change, wid, min(POLL_SECONDS, left), since=mark)
+                return inst, pending
+            await asyncio.to_thread(host.wait_for_change, workflow_id, min(POLL_SECONDS, left), since=mark)
 
-    def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool]:
-        """The instance, and whether it has settled: not running, and no buffered
-        event about to reach one of its waits (the advancing process delivers it
-        right after its save). Buffered events are read before the instance, so a
-        delivery between the two reads shows as "running", never as a stale
-        "suspended"."""
-        buffered = {e.name for e in self.host.pending_events(workflow_id)}
+    def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool, set[int]]:
+        """The instance, whether it has settled (not running, and no buffered
+        event about to reach one of its waits: the advancing process delivers it
+        right after its save), and its buffered events' ids. Buffered events are
+        read before the instance, so a delivery between the two reads shows as
+        "running", never as a stale "suspended"."""
+        events = self.host.pending_events(workflow_id)
+        buffered = {e.name for e in events}
         inst = self.host.get(workflow_id)
+        ids = {e.event_id for e in events}
         if inst.status == "running":
-            return inst, False
+            return inst, False, ids
         names = {n for w in inst.waits if w.kind == "event" for n in (w.event_names or ())}
-        return inst, not (inst.status == "suspended" and names & buffered)
+        return inst, not (inst.status == "suspended" and names & buffered), ids
 
     def close(self) -> None:
-        """Finish running advances, drop queued ones."""
+        """Finish running advances, drop queued ones (the worker delivers what
+        they would have: the events are stored)."""
+        for task in list(self._background):
+            task.cancel()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.reads.shutdown(wait=True, cancel_futures=True)
 
     # -- lock bookkeeping (event-loop thread only) ------------------------------------
     def _acquire_ref(self, key: str) -> asyncio.Lock:

@@ -12,8 +12,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 1000
-
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +55,7 @@ class ScriptList(_Out):
 class StartIn(_In):
     script: str = Field(min_length=1, max_length=200)
     args: list[Any] = Field(default_factory=list)
-    workflow_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID)
+    workflow_id: str | None = Field(default=None, min_length=1, description="the host's id rule applies")
     entry_point: str = Field(default="main", min_length=1, max_length=200)
     version: str | None = Field(default=None, min_length=1, max_length=200, description="a script hash")
     metadata: dict[str, str] | None = None
@@ -141,6 +139,10 @@ class InstanceOut(_Out):
     updated_at: datetime | None
     cancel_reason: str | None = None
     metadata: dict[str, str]
+    parent_id: str | None = Field(
+        default=None, description="the instance that started this one (startWorkflow)"
+    )
+    children: list[str] = Field(default_factory=list, description="ids of the child workflows it started")
 
 
 class InstanceList(_Out):
@@ -168,7 +170,17 @@ class EventReceiptOut(_Out):
     buffered: bool
     wait_id: int | None = None
     duplicate: bool = Field(default=False, description="an earlier send with this Idempotency-Key stored it")
-    instance: InstanceOut | None = Field(default=None, description="with ?wait: the state after delivery")
+    status: str | None = Field(default=None, description="with ?wait: the status the instance reached")
+    instance: InstanceOut | None = Field(
+        default=None, description="with ?wait, admin keys only: the state after delivery"
+    )
+
+
+class TokenReceiptOut(_Out):
+    """``POST /v1/resume?wait=N``: what the instance did with the resume."""
+
+    status: str = Field(description="running, suspended, completed, faulted or cancelled")
+    instance: InstanceOut | None = Field(default=None, description="admin keys only: the instance")
 
 
 class Health(_Out):

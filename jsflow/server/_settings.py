@@ -9,6 +9,7 @@ before the server listens instead of on the first request.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -18,6 +19,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 API_KEYS_ENV = "JSFLOW_API_KEYS"
 DEFAULT_RATE_LIMIT = "100/minute"
+#: failed authentications (unknown key or token, refused sign-in) per client address
+DEFAULT_FAILURE_RATE_LIMIT = "20/minute"
+#: the largest body ``POST /hooks/{token}`` reads (callers need no key: kept small)
+DEFAULT_HOOK_MAX_BODY = 1024 * 1024
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2, "mib": 1024**2}
+_UNITS |= {"g": 1024**3, "gb": 1000**3, "gib": 1024**3}
+
+
+def parse_size(text: str | int) -> int:
+    """A byte count: ``1048576``, ``1MiB``, ``512KiB``, ``2MB`` (powers of 1000),
+    ``1M`` (binary). Refuses anything else, and zero, with ``ValueError``."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        size = text
+    else:
+        match = _SIZE.match(str(text))
+        if match is None:
+            raise ValueError(f"size {text!r} must look like 1048576, 512KiB or 1MiB")
+        size = int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+    if size <= 0:
+        raise ValueError(f"size {text!r} must be more than 0 bytes")
+    return size
 
 
 class Scope(StrEnum):
@@ -79,7 +102,10 @@ class ServerSettings(BaseModel):
     ``api_keys``: key -> scopes. ``public_url``: what createHook URLs start
     with (``{public_url}/hooks/{token}``); None keeps the host's setting.
     ``rate_limit``: per API key; ``hook_rate_limit`` per client address on
-    ``/hooks`` (default: ``rate_limit``). ``payload_limit``: largest request
+    ``/hooks`` (default: ``rate_limit``). ``failure_rate_limit``: failed
+    authentications and unknown hook tokens per client address, after which
+    that address gets 429 (default ``20/minute``). ``hook_max_body``: the
+    largest ``/hooks`` body in bytes (or ``"1MiB"``). ``payload_limit``: largest request
     body in bytes (None: the engine's ``Limits.payload``). ``threads``: engine
     work runs in a pool this big (default: the CPU count, 2 to 8). ``max_wait``: cap on ``?wait=SECONDS``.
     """
@@ -90,13 +116,20 @@ class ServerSettings(BaseModel):
     public_url: str | None = None
     rate_limit: str = DEFAULT_RATE_LIMIT
     hook_rate_limit: str | None = None
+    failure_rate_limit: str = DEFAULT_FAILURE_RATE_LIMIT
+    hook_max_body: int = DEFAULT_HOOK_MAX_BODY
     payload_limit: int | None = Field(default=None, gt=0)
     worker: bool = True
     worker_poll_interval: float = Field(default=1.0, gt=0)
     threads: int = Field(default_factory=lambda: default_threads(), ge=1, le=256)
     max_wait: float = Field(default=60.0, ge=0)
 
-    @field_validator("rate_limit", "hook_rate_limit")
+    @field_validator("hook_max_body", mode="before")
+    @classmethod
+    def _check_size(cls, value: object) -> int:
+        return parse_size(value)  # type: ignore[arg-type]
+
+    @field_validator("rate_limit", "hook_rate_limit", "failure_rate_limit")
     @classmethod
     def _check_rate(cls, value: str | None) -> str | None:
         if value is not None:

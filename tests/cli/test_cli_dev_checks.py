@@ -50,6 +50,26 @@ def test_check_ok_and_warns_about_undeclared(jsflow: Invoke, scripts: Path) -> N
     assert "warning" not in jsflow("check", str(scripts / "approval.js"), "--suspend", "getApproval").stderr
 
 
+def test_check_names_every_undefined_call_with_its_position(jsflow: Invoke, tmp_path: Path) -> None:
+    script = tmp_path / "race.js"
+    script.write_text(
+        "async function main() {\n"
+        "  const w = await Promise.race([getApproval('m'), sleep('1d')]);\n"
+        "  return Promise.resolve(w).then((v) => notify(v));\n}\n"
+    )
+    res = jsflow("check", str(script))
+    assert "getApproval at 2:33" in res.stderr and "notify at 3:41" in res.stderr
+    data = as_json(jsflow("check", str(script), "--json"))
+    assert data["undefined_calls"] == [
+        {"name": "getApproval", "line": 2, "column": 33},
+        {"name": "notify", "line": 3, "column": 41},
+    ]
+    assert (
+        "warning"
+        not in jsflow("check", str(script), "--suspend", "getApproval", "--suspend", "notify").stderr
+    )
+
+
 def test_check_syntax_error_names_line(jsflow: Invoke, tmp_path: Path) -> None:
     bad = tmp_path / "bad.js"
     bad.write_text("async function main() {\n  const x = ;\n}\n")

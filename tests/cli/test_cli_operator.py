@@ -104,14 +104,22 @@ def test_near_miss_literals_are_refused(jsflow: Invoke, tmp_path: Path, word: st
     assert as_json(jsflow("event", "a1", "go", "full", "--json"))["value"] == "full"  # a real word
 
 
-def test_buffered_events_listed_and_unknown_names_warned(jsflow: Invoke) -> None:
+def test_buffered_events_listed_and_unknown_names_warned(jsflow: Invoke, tmp_path: Path) -> None:
     jsflow("run", RACE, "A", "--id", "o1")
     typo = jsflow("event", "o1", "paymnet", '{"amount": 1}')
     assert "buffered" in typo.stdout
     assert "never names it" in typo.stderr and "did you mean 'payment'?" in typo.stderr
-    jsflow("run", str(SAMPLES / "hook_approval.js"), "{}", "--id", "h1")
-    quiet = jsflow("event", "h1", "approved", "1")  # not awaited now, but not a typo either
+    votes = tmp_path / "votes.js"  # names built from template literals are patterns
+    votes.write_text(
+        "async function main(who) {\n  await waitForEvent('start');\n"
+        "  return waitForEvent(`vote-${who}`);\n}\n"
+    )
+    jsflow("run", str(votes), '"bob"', "--id", "v1")
+    quiet = jsflow("event", "v1", "vote-ann", "1")  # not awaited now, but not a typo either
     assert "warning" not in quiet.stderr
+    assert "never names it" in jsflow("event", "v1", "vote", "1").stderr
+    jsflow("run", str(SAMPLES / "hook_approval.js"), "{}", "--id", "h1")  # it waits for no event
+    assert "never names it" in jsflow("event", "h1", "approved", "1").stderr
     shown = jsflow("show", "o1").stdout
     assert "buffered events" in shown and "paymnet" in shown and '{"amount": 1}' in shown
     data = as_json(jsflow("show", "o1", "--json"))

@@ -88,6 +88,8 @@ def test_wait_for_events_counts_distinct_voters_and_journals_each(engine):
     # progress survives a round trip of the state (and so a restart)
     state = WorkflowState.deserialize(state.serialize())
     assert [e.type for e in state.journal] == ["event", "event"]
+    replayed = engine.replay(VOTES, state).waits[0]  # a counting wait keeps its site through replay
+    assert replayed.location is not None and replayed.location["line"] == 3
     done = engine.raise_event(VOTES, state, "vote", {"voter": "cy"})
     assert done.status is WorkflowStatus.COMPLETED
     assert done.value == ["ann", "bob", "cy"]
@@ -270,3 +272,12 @@ def test_awaiting_a_race_loser_names_the_race_and_waitforevents(engine):
     assert isinstance(result.error, ScriptError)
     message = str(result.error)
     assert "line 3" in message and "waitForEvents" in message and "vote-bob" in message
+
+
+def test_location_of_a_call_spread_over_lines_is_its_first_line(engine):
+    script = (
+        "async function main() {\n"
+        "  const v = await waitForEvents('vote', {\n    count: 2,\n  });\n  return v;\n}"
+    )
+    wait = engine.run_workflow(script).waits[0]
+    assert wait.location == {"line": 2, "column": script.splitlines()[1].index("waitForEvents") + 1}

@@ -76,14 +76,16 @@ class Served:
 
 @contextmanager
 def serve(host: WorkflowHost, **options: Any) -> Iterator[Served]:
-    """``create_app(host, **options)`` under uvicorn until the block ends."""
+    """``create_app(host, **options)`` under uvicorn until the block ends
+    (``log_level`` goes to uvicorn, the rest to ``create_app``)."""
+    log_level = options.pop("log_level", "warning")
     options.setdefault("api_keys", KEYS)
     options.setdefault("rate_limit", "100000/minute")
     sock = free_socket()
     port = sock.getsockname()[1]
     options.setdefault("public_url", f"http://127.0.0.1:{port}")
     app = create_app(host, **options)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -31,12 +31,15 @@ def test_wait_objects_carry_location_description_and_progress(served: Served) ->
     register(served, votes=VOTES)
     with served.client() as c:
         assert c.post("/v1/workflows", json={"script": "votes", "workflow_id": "v"}).status_code == 201
-        assert c.post("/v1/workflows/v/events/vote", json={"voter": "ann"}).json()["delivered"]
+        # the reply comes once the event is stored; ?wait holds it until delivery
+        assert c.post("/v1/workflows/v/events/vote", json={"voter": "ann"}, params={"wait": 5}).json()[
+            "delivered"
+        ]
         wait = c.get("/v1/workflows/v").json()["waits"][0]
         assert wait["location"] == {"line": 3, "column": wait["location"]["column"]}
         assert wait["description"] == "waiting for 1 more 'vote' event (have: ann), 1 of 2 received"
         assert (wait["count"], wait["received"]) == (2, [{"voter": "ann"}])
-        again = c.post("/v1/workflows/v/events/vote", json={"voter": "ann"}).json()
+        again = c.post("/v1/workflows/v/events/vote", json={"voter": "ann"}, params={"wait": 5}).json()
         assert again["buffered"]
         assert [e["name"] for e in c.get("/v1/workflows/v").json()["inbox"]] == ["vote"]
         done = c.post("/v1/workflows/v/events/vote", json={"voter": "bo"}, params={"wait": 5}).json()

@@ -95,3 +95,59 @@ def test_new_routes_in_the_openapi_schema(served: Served) -> None:
     assert "admin" in post["description"] and "resume" in post["description"]
     query = paths["/v1/workflows/{workflow_id}/queries/{name}"]["get"]
     assert {"200", "404", "422"} <= set(query["responses"]) and "read" in query["description"]
+
+
+def test_schedules_routes(served: Served) -> None:
+    register(served, queried=QUERIED)
+    body = {
+        "name": "nightly",
+        "cron": "0 2 * * *",
+        "script": "queried",
+        "args": [1],
+        "timezone": "Europe/Paris",
+    }
+    with served.client(READER) as c:
+        assert c.post("/v1/schedules", json=body).status_code == 403
+        assert c.get("/v1/schedules").json() == {"items": []}
+    with served.client() as c:
+        r = c.post("/v1/schedules", json=body)
+        assert r.status_code == 201 and r.json()["name"] == "nightly" and r.json()["next_run"]
+        assert c.post("/v1/schedules", json={**body, "cron": "nope"}).status_code == 422
+        assert c.post("/v1/schedules", json={**body, "script": "missing"}).status_code == 404
+        assert c.post("/v1/schedules", json={**body, "overlap": "x"}).status_code == 422
+        paused = c.post("/v1/schedules/nightly/pause")
+        assert (
+            paused.status_code == 200
+            and paused.json()["paused"] is True
+            and paused.json()["next_run"] is None
+        )
+        assert c.post("/v1/schedules/nightly/resume").json()["paused"] is False
+        assert c.post("/v1/schedules/none/pause").status_code == 404
+    with served.client(READER) as c:
+        items = c.get("/v1/schedules").json()["items"]
+        assert [i["name"] for i in items] == ["nightly"]
+        assert c.delete("/v1/schedules/nightly").status_code == 403
+    with served.client() as c:
+        assert c.delete("/v1/schedules/nightly").status_code == 204
+        assert c.delete("/v1/schedules/nightly").status_code == 404
+        paths = c.get("/openapi.json").json()["paths"]
+    assert {"201", "403", "404", "422"} <= set(paths["/v1/schedules"]["post"]["responses"])
+    assert "admin" in paths["/v1/schedules"]["post"]["description"]
+    assert "read" in paths["/v1/schedules"]["get"]["description"]
+    assert "204" in paths["/v1/schedules/{name}"]["delete"]["responses"]
+    assert "200" in paths["/v1/schedules/{name}/pause"]["post"]["responses"]
+
+
+def test_parent_and_children_in_the_instance_json(served: Served) -> None:
+    parent = (
+        "async function main() { const c = await startWorkflow('collect', [1]); return await c.result(); }"
+    )
+    register(served, parent=parent)
+    with served.client() as c:
+        assert c.post("/v1/workflows", json={"script": "parent", "workflow_id": "pa"}).status_code == 201
+        body = c.get("/v1/workflows/pa").json()
+        assert body["children"] == ["pa.child-0"] and body["parent_id"] is None
+        child = c.get("/v1/workflows/pa.child-0").json()
+        assert child["parent_id"] == "pa" and child["children"] == []
+        c.post("/v1/workflows/pa.child-0/events/item", json="x")
+        assert c.get("/v1/workflows/pa").json()["value"] == 1

@@ -208,7 +208,7 @@ def test_open_pages_update_live(page: Page, served: Served) -> None:
 
 
 def test_readme_screenshots(page: Page, served: Served) -> None:
-    """The list and instance pages as the README shows them (after the tests above
+    """The list and instance pages as docs/operating.md shows them (after the tests above
     have left instances in every state)."""
     host = served.host
     host.start("sleeper", {"id": "S-2"}, workflow_id="order-sleep-2")

@@ -30,7 +30,7 @@ RESUME_KEY = "ui-resume-key-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
 DOCS = ROOT / "docs"
-#: screenshots the README shows (regenerate: JSFLOW_UI_DOCS=1 pytest tests/ui)
+#: screenshots docs/operating.md shows (regenerate: JSFLOW_UI_DOCS=1 pytest tests/ui)
 DOC_SHOTS = {"readme-list": "web-view-list.png", "readme-instance": "web-view-instance.png"}
 EVIL = '<script>alert(1)</script>"><img src=x onerror=alert(1)>\x01\x1b[31m\x7f'
 
@@ -120,7 +120,7 @@ def sign_in(page: Page, base: str, key: str = ADMIN_KEY) -> None:
 
 def shot(page: Page, name: str) -> Path:
     """Save a screenshot under test-output/ (and, with JSFLOW_UI_DOCS=1, the
-    README's copies under docs/)."""
+    copies docs/operating.md shows, under docs/)."""
     OUTPUT.mkdir(exist_ok=True)
     path = OUTPUT / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

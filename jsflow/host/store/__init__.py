@@ -91,6 +91,7 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleConflictError, ScheduleEvent, ScheduleRecord
 from ._schema import MIGRATIONS
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
@@ -112,6 +113,9 @@ __all__ = [
     "PostgresStore",
     "SQLStore",
     "SQLiteStore",
+    "ScheduleConflictError",
+    "ScheduleEvent",
+    "ScheduleRecord",
     "SchemaVersionError",
     "ScriptVersion",
     "Store",

@@ -35,11 +35,12 @@ from ._records import (
     WorkflowPageQuery,
     WorkflowRecord,
 )
+from ._schedules import ScheduleOneShots, ScheduleSession
 
 DEFAULT_LIST_LIMIT = 100
 
 
-class StoreSession(DurableSession, ABC):
+class StoreSession(DurableSession, ScheduleSession, ABC):
     """One transaction's view of the store. Obtain with ``Store.transaction()``.
 
     Everything done through a session commits when the ``with`` block exits
@@ -202,7 +203,7 @@ class StoreSession(DurableSession, ABC):
         """
 
 
-class Store(DurableOneShots, StoreSession):
+class Store(DurableOneShots, ScheduleOneShots, StoreSession):
     """A durable store. Every session operation is also a one-shot method here.
 
     Subclasses implement ``transaction``, ``claim_due_timers``,

@@ -55,6 +55,7 @@ from ._records import (
     validate_wait,
     validate_workflow,
 )
+from ._schedules import MemoryScheduleSession, ScheduleData
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class _Data:
     tokens: dict[str, TokenRecord] = field(default_factory=dict)
     counter: int = 0
     durable: DurableData = field(default_factory=DurableData)
+    schedules: ScheduleData = field(default_factory=ScheduleData)
 
     def snapshot(self) -> _Data:
         return _Data(
@@ -85,6 +87,7 @@ class _Data:
             dict(self.tokens),
             self.counter,
             self.durable.snapshot(),
+            self.schedules.snapshot(),
         )
 
     def next_id(self) -> int:
@@ -187,7 +190,7 @@ class MemoryStore(Store):
         self._closed = True
 
 
-class _MemorySession(MemoryDurableSession, StoreSession):
+class _MemorySession(MemoryDurableSession, MemoryScheduleSession, StoreSession):
     def __init__(self, store: MemoryStore, data: _Data) -> None:
         self._store = store
         self._data = data

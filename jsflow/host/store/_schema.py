@@ -147,6 +147,32 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE waits ADD COLUMN detail_json TEXT
     """,
+    # 6: cron schedules that start workflows (issue 20) and their history lines
+    """
+    CREATE TABLE schedules (
+        name TEXT NOT NULL PRIMARY KEY,
+        cron TEXT NOT NULL,
+        script TEXT NOT NULL,
+        args_json TEXT NOT NULL,
+        timezone TEXT NOT NULL,
+        overlap TEXT NOT NULL,
+        catch_up TEXT NOT NULL,
+        paused INTEGER NOT NULL,
+        cursor_ms {bigint} NOT NULL,
+        created_at {bigint} NOT NULL,
+        updated_at {bigint} NOT NULL,
+        last_instance TEXT,
+        version {bigint} NOT NULL
+    );
+    CREATE TABLE schedule_history (
+        id {id_pk},
+        name TEXT NOT NULL,
+        at {bigint} NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX schedule_history_name ON schedule_history (name, id)
+    """,
 )
 
 SCHEMA_VERSION_DDL = (

@@ -52,6 +52,7 @@ from ._records import (
     validate_wait,
     validate_workflow,
 )
+from ._schedules import SQLScheduleSession
 from ._sql_durable import SQLDurableSession
 from ._sql_rows import (
     CHILD_TABLES,
@@ -105,7 +106,7 @@ MARK_DELIVERED_SQL = (
 )
 
 
-class SQLSession(SQLDurableSession, StoreSession):
+class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
     def __init__(self, store: SQLStore, conn: Any) -> None:

@@ -9,6 +9,7 @@ backed by the same data as JSON (``?format=json``)::
     _list_page      /ui/                       instances, filters, counts
     _instance_page  /ui/workflows/{id}         waits, inbox, timeline, actions
     _scripts_page   /ui/scripts                versions, sources, instances
+    _schedules_page /ui/schedules              cron schedules with their next run
     _core           shared request handling; _data the page data;
     _render         templates and headers;   _session cookie and CSRF
 """
@@ -24,8 +25,8 @@ from fastapi.staticfiles import StaticFiles
 
 from jsflow.host import WorkflowHost
 
-from . import _instance_page, _list_page, _login_page, _scripts_page
-from ._core import UI, Runner, ThreadRunner
+from . import _instance_page, _list_page, _login_page, _schedules_page, _scripts_page
+from ._core import UI, FailureGate, Runner, ThreadRunner
 from ._render import STATIC, UI_PREFIX
 from ._session import KeyLookup, MappingKeys, Sessions
 
@@ -40,6 +41,7 @@ def mount_ui(
     secret_key: str | bytes | None = None,
     runner: Runner | None = None,
     public_url: str | None = None,
+    gate: FailureGate | None = None,
 ) -> None:
     """Add the web view to ``app``; ``/`` redirects to ``/ui/``.
 
@@ -48,14 +50,16 @@ def mount_ui(
     cookies; None makes a random one, so sessions end with the process.
     ``runner``: where host work runs (the server's engine pool; default a
     thread pool). ``public_url``: where browsers reach the server; when it
-    is ``https://`` the session cookie is marked Secure.
+    is ``https://`` the session cookie is marked Secure. ``gate``: rate
+    limits failed sign-ins per client address (``create_app`` passes the
+    server's limiter; default none).
     """
     keys = MappingKeys(api_keys) if isinstance(api_keys, Mapping) else api_keys
     secure = (public_url or "").lower().startswith("https://")
     sessions = Sessions(secret_key or secrets.token_bytes(32), secure=secure)
-    ui = UI(host, keys, sessions, runner or ThreadRunner())
+    ui = UI(host, keys, sessions, runner or ThreadRunner(), gate)
     router = APIRouter(prefix=UI_PREFIX)
-    for page in (_login_page, _list_page, _scripts_page, _instance_page):
+    for page in (_login_page, _list_page, _scripts_page, _schedules_page, _instance_page):
         page.register(router, ui)
     app.include_router(router)
     app.mount(f"{UI_PREFIX}/static", StaticFiles(directory=STATIC), name="ui-static")

@@ -48,6 +48,28 @@ class ThreadRunner:
         return await run_in_threadpool(fn, *args, **kwargs)
 
 
+class FailureGate(Protocol):
+    """Rate limits failed sign-ins per client address (the server's limiter fits)."""
+
+    async def check(self, address: str) -> tuple[str, str] | None:
+        """None to go on, or (why, Retry-After seconds) when ``address`` must wait."""
+        ...
+
+    async def failed(self, address: str) -> None:
+        """Count a failed sign-in from ``address``."""
+        ...
+
+
+class OpenGate:
+    """The default ``FailureGate``: no limit (for embedding without ``create_app``)."""
+
+    async def check(self, address: str) -> tuple[str, str] | None:
+        return None
+
+    async def failed(self, address: str) -> None:
+        return None
+
+
 @dataclass
 class Visit:
     """One request's session: who is signed in, and whether the cookie must be re-sent."""
@@ -60,11 +82,19 @@ class Visit:
 class UI:
     """Shared state of the web view, built once by ``mount_ui``."""
 
-    def __init__(self, host: WorkflowHost, keys: KeyLookup, sessions: Sessions, runner: Runner) -> None:
+    def __init__(
+        self,
+        host: WorkflowHost,
+        keys: KeyLookup,
+        sessions: Sessions,
+        runner: Runner,
+        gate: FailureGate | None = None,
+    ) -> None:
         self.host = host
         self.keys = keys
         self.sessions = sessions
         self.runner = runner
+        self.gate: FailureGate = gate or OpenGate()
         self.renderer = Renderer()
 
     def now(self) -> datetime:

@@ -165,7 +165,15 @@ def instance_data(host: WorkflowHost, inst: WorkflowInstance, now: datetime) -> 
         "waits": [wait_data(w, urls.get(w.wait_id), now) for w in inst.waits],
         "inbox": inbox_data(host, inst.workflow_id),
         "excerpts": excerpts(host, inst),
+        "parent_id": api.parent_id,
+        "children": api.children,
     }
+
+
+def without_credentials(data: dict[str, Any]) -> dict[str, Any]:
+    """The instance page's data as a key without the admin scope sees it: no
+    hook URL (its last segment is a live token)."""
+    return {**data, "waits": [{**w, "url": None} for w in data.get("waits", [])]}
 
 
 def scripts_data(host: WorkflowHost, *, scan_limit: int = 5000) -> dict[str, Any]:

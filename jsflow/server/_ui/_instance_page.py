@@ -22,7 +22,7 @@ from jsflow.host import HostError, InvalidCursorError, UnknownWorkflowError
 
 from .._errors import http_status
 from ._core import UI, Visit, digest
-from ._data import HISTORY_LIMIT, history_data, instance_data
+from ._data import HISTORY_LIMIT, history_data, instance_data, without_credentials
 from ._render import workflow_url
 from ._session import CSRF_FIELD, CSRFError, check_csrf
 
@@ -60,7 +60,28 @@ def build(ui: UI, workflow_id: str, cursor: str | None) -> dict[str, Any]:
         page = host.history_page(workflow_id, limit=HISTORY_LIMIT)
     data["history"] = history_data(page, cursor)
     data["problem"] = problem
+    data["queries"] = query_answers(ui, workflow_id)
     return data
+
+
+def query_answers(ui: UI, workflow_id: str) -> list[dict[str, Any]]:
+    """Each query the script defines (``defineQuery``), answered with no arguments;
+    a handler that fails (or needs arguments) shows its error instead."""
+    host = ui.host
+    try:
+        inst = host.get(workflow_id)
+        if "defineQuery" not in host.get_script(inst.script_name, inst.script_hash).source:
+            return []  # no replay for a script without queries (a long journal opens at once)
+        names = host.list_queries(workflow_id)
+    except (HostError, WorkflowError):
+        return []
+    out: list[dict[str, Any]] = []
+    for name in names[:20]:
+        try:
+            out.append({"name": name, "value": host.query(workflow_id, name), "error": None})
+        except (HostError, WorkflowError) as exc:
+            out.append({"name": name, "value": None, "error": str(exc)})
+    return out
 
 
 def change_stamp(ui: UI, workflow_id: str) -> str:
@@ -89,8 +110,12 @@ def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
         inst = host.resume(workflow_id, parse_json("value", form.get("value")), wait_id)
         return f"Wait #{wait_id} resumed; the instance is now {inst.status}."
     if action == "cancel":
-        inst = host.cancel(workflow_id, str(form.get("reason") or "").strip() or None)
-        return f"Cancelled; the instance is now {inst.status}."
+        cleanup = str(form.get("cleanup") or "yes") != "no"
+        inst = host.cancel(workflow_id, str(form.get("reason") or "").strip() or None, cleanup=cleanup)
+        if inst.status != "cancelled":
+            return "Cancellation requested: a worker that can run this workflow delivers it and cleans up."
+        how = " after the script's cleanup" if cleanup else " at once, without cleanup"
+        return f"Cancelled{how}; the instance is now {inst.status}."
     inst = host.retry(workflow_id)
     return f"Retried; the instance is now {inst.status}."
 
@@ -155,6 +180,8 @@ async def _show(
         if request.query_params.get("format") == "stamp":
             return ui.answer(request, visit, "", {}, stamp=stamp)
         data = await ui.read(build, ui, workflow_id, cursor)
+        if visit.actor is None or "admin" not in visit.actor.scopes:  # read keys see no token
+            data = without_credentials(data)
     except UnknownWorkflowError as exc:
         return ui.answer(
             request,

@@ -37,9 +37,16 @@ def register(router: APIRouter, ui: UI) -> None:
             check_csrf(visit.session, form.get(CSRF_FIELD))
         except CSRFError as exc:
             return _form(ui, visit, nxt, error=str(exc), status_code=403)
+        address = request.client.host if request.client is not None else "unknown"
+        refused = await ui.gate.check(address)
+        if refused is not None:
+            page = _form(ui, visit, nxt, error=refused[0], status_code=429)
+            page.headers["Retry-After"] = refused[1]
+            return page
         key = form.get("key")
         principal = ui.keys.lookup(key) if isinstance(key, str) and key else None
         if principal is None:
+            await ui.gate.failed(address)
             return _form(ui, visit, nxt, error="That API key is not valid here.", status_code=401)
         actor = Actor(principal.key_id, frozenset(str(s) for s in principal.scopes))
         if not actor.may("read"):
@@ -48,6 +55,7 @@ def register(router: APIRouter, ui: UI) -> None:
             return _form(ui, visit, nxt, error=message, status_code=403)
         # a fresh session (and CSRF token) on every sign-in: no fixation
         visit.session = {"actor": actor.to_session()}
+        ui.sessions.begin(visit.session)
         ensure_csrf(visit.session)
         visit.dirty = True
         return ui.finish(RedirectResponse(nxt, status_code=303), visit)
@@ -60,6 +68,7 @@ def register(router: APIRouter, ui: UI) -> None:
             check_csrf(visit.session, form.get(CSRF_FIELD))
         except CSRFError as exc:
             return _form(ui, visit, f"{UI_PREFIX}/", error=str(exc), status_code=403)
+        ui.sessions.end(visit.session)
         response = RedirectResponse(f"{UI_PREFIX}/login", status_code=303)
         ui.sessions.clear(response)
         return response

@@ -8,8 +8,10 @@ into an HttpOnly, SameSite=Lax cookie scoped to ``/ui``. Every POST carries
 the session's CSRF token in a hidden form field and is refused (403) unless
 it matches: a cross-site form can neither read the token nor set the cookie.
 The cookie also carries the key's scopes as they were at sign-in: keys are
-fixed for the life of a server, and the signing secret is random per process
-unless the embedder passes one, so a restart ends every session.
+fixed for the life of a server. A signed-in session also names a random
+session id that the server keeps while the session lives: signing out
+forgets it, so a copy of the cookie stops working at once, not when it
+expires; a restart forgets every id, which ends every session.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -109,13 +112,16 @@ def _digest(key: str) -> bytes:
 
 
 class Sessions:
-    """Reads and writes the signed session cookie."""
+    """Reads and writes the signed session cookie, and keeps the ids of the
+    signed-in sessions that have not signed out (in memory, event-loop thread)."""
 
     def __init__(self, secret_key: str | bytes, *, secure: bool = False) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="jsflow.ui.session")
         self._secure = secure
+        self._live: dict[str, float] = {}  # session id -> when it expires (time.time())
 
     def load(self, request: Request) -> dict[str, Any]:
+        """The request's session; a signed-in one whose id was ended loses its actor."""
         raw = request.cookies.get(COOKIE_NAME)
         if not raw:
             return {}
@@ -123,7 +129,23 @@ class Sessions:
             data = self._serializer.loads(raw, max_age=MAX_AGE_SECONDS)
         except BadSignature:
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        if "actor" in data and self._live.get(str(data.get("sid")), 0.0) <= time.time():
+            return {k: v for k, v in data.items() if k not in ("actor", "sid")}
+        return data
+
+    def begin(self, session: dict[str, Any]) -> None:
+        """Give a session that just signed in a fresh id the server will accept."""
+        now = time.time()
+        self._live = {sid: until for sid, until in self._live.items() if until > now}
+        sid = secrets.token_urlsafe(24)
+        self._live[sid] = now + MAX_AGE_SECONDS
+        session["sid"] = sid
+
+    def end(self, session: dict[str, Any]) -> None:
+        """Sign out: the session's id is forgotten, so no copy of its cookie works."""
+        self._live.pop(str(session.get("sid")), None)
 
     def save(self, response: Response, session: dict[str, Any]) -> None:
         response.set_cookie(
