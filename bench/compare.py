@@ -37,7 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workloads import EVENT_LOOP, TEN_STEPS
+from workloads import APPROVAL, EVENT_LOOP, TEN_STEPS
 
 ROUNDS = 5
 FIGURES = (
@@ -68,15 +68,6 @@ def _median_ms(samples: list[float]) -> float:
 
 
 # -- jsflow ------------------------------------------------------------------------
-APPROVAL = """
-async function main(order) {
-  const a = await fetchOrder(order);
-  const b = await reserve(a);
-  const c = await price(b);
-  return await waitForEvent('decision');
-}"""
-
-
 def _jsflow_host(path: Path, warm_runs: int | None = None) -> Any:
     from jsflow.host import WorkflowHost
 

@@ -25,6 +25,7 @@ from workloads import EVENT_LOOP, TEN_STEPS
 
 from jsflow.host import WorkflowHost
 from jsflow.host.store import workflow_key
+from jsflow.testing import each
 
 
 def _host(url: str) -> WorkflowHost:
@@ -92,13 +93,13 @@ def event_latency(url: str, count: int, every: int = 10) -> list[float]:
             wid = f"loop-{uuid.uuid4().hex[:6]}" if i % every == 0 else wid  # noqa: F821
             if i % every == 0:
                 host.start("loop", workflow_id=wid)
-            before = store.get_workflow(wid)
+            before = each(store).get_workflow(wid)
             assert before is not None
             mark = store.change_marker()
             sender.stdin.write(wid + "\n")
             sender.stdin.flush()
             while True:
-                now = store.get_workflow(wid)
+                now = each(store).get_workflow(wid)
                 assert now is not None
                 if now.version > before.version and now.status == "suspended":
                     seen = time.monotonic()

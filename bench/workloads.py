@@ -11,3 +11,10 @@ async function main() {
   let seen = 0;
   for (;;) { await waitForEvent('tick'); seen++; await note(seen); }
 }"""
+APPROVAL = """
+async function main(order) {
+  const a = await fetchOrder(order);
+  const b = await reserve(a);
+  const c = await price(b);
+  return await waitForEvent('decision');
+}"""

@@ -28,6 +28,7 @@ from ._errors import (
     WorkflowError,
 )
 from ._extension import Extension
+from ._ids import MAX_WORKFLOW_ID_LENGTH, text_problem, workflow_id_problem
 from ._live import LiveRun, ReplayOutcome, run_sync
 from ._parse import CallSite, ScriptEvents, script_events
 from ._payload import validate_payload
@@ -47,7 +48,7 @@ from ._state import (
 from ._steps import StepContext, current_step
 from ._waits import payload_matches
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_public_api.py checks
     "Action",
     "BoundWorkflow",
     "CallSite",
@@ -61,6 +62,7 @@ __all__ = [
     "JournalWrite",
     "Limits",
     "LiveRun",
+    "MAX_WORKFLOW_ID_LENGTH",
     "PayloadSchemaError",
     "PayloadTooLargeError",
     "QueryError",
@@ -95,5 +97,7 @@ __all__ = [
     "payload_matches",
     "run_sync",
     "script_events",
+    "text_problem",
     "validate_payload",
+    "workflow_id_problem",
 ]

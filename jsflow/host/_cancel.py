@@ -29,6 +29,7 @@ from ._children import after_turn, children_of
 from ._context import HostContext
 from ._driver import Delivery, drive
 from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
+from ._input import check_text, check_workflow_id
 from ._load import load_record
 from ._ops import cancel as cancel_now
 from ._outcome import dump
@@ -44,6 +45,8 @@ CANCEL_FUNCTION = "cancel"
 async def cancel(ctx: HostContext, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
+    check_workflow_id(workflow_id)
+    check_text(reason, "the cancel reason")
     if not cleanup:
         view = cancel_now(ctx, workflow_id, reason)
         await after_turn(ctx, view)
@@ -52,7 +55,7 @@ async def cancel(ctx: HostContext, workflow_id: str, reason: str | None, cleanup
     record, _waits = load_record(ctx, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
-    missing = set(ctx.store.get_requirements(workflow_id)) - ctx.capabilities()
+    missing = set(ctx.store.read(lambda tx: tx.get_requirements(workflow_id))) - ctx.capabilities()
     if missing:
         return request(ctx, workflow_id, reason)
     return await deliver(ctx, workflow_id, reason)  # on_turn cancels the children
@@ -71,7 +74,7 @@ async def cancel_children(ctx: HostContext, workflow_id: str, reason: str | None
     for child, detached in children_of(ctx, workflow_id):
         if detached:
             continue
-        record = ctx.store.get_workflow(child)
+        record = ctx.store.read(lambda tx, wid=child: tx.get_workflow(wid))
         if record is None or InstanceStatus.is_terminal(record.status):
             continue
         why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")

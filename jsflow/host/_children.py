@@ -36,8 +36,8 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import drain
+from ._input import check_workflow_id
 from ._load import Loaded, load, script_source
-from ._ops import check_workflow_id
 from ._start_event import StartSpec, create_instance
 from ._views import WorkflowInstance
 from .store import InstanceStatus, WorkflowRecord
@@ -150,7 +150,7 @@ class Children:
 def children_of(ctx: HostContext, workflow_id: str) -> list[tuple[str, bool]]:
     """(child id, detached) for each child the instance started, in order.
     The journal is read only for scripts that mention ``startWorkflow``."""
-    record = ctx.store.get_workflow(workflow_id)
+    record = ctx.store.read(lambda tx: tx.get_workflow(workflow_id))
     if record is None or "startWorkflow" not in script_source(ctx, record):
         return []
     try:
@@ -172,7 +172,7 @@ async def after_turn(ctx: HostContext, view: WorkflowInstance) -> None:
     parent = view.metadata.get(PARENT_KEY)
     if not parent or not view.is_finished:
         return
-    record = ctx.store.get_workflow(parent)
+    record = ctx.store.read(lambda tx: tx.get_workflow(parent))
     if record is None or record.status != InstanceStatus.SUSPENDED:
         return
     with contextlib.suppress(

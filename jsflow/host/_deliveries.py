@@ -91,7 +91,7 @@ async def resume_with_token(ctx: HostContext, token: str, payload: Any) -> Workf
         raise TokenNotFoundError("")
     validate_payload(payload, limit=ctx.engine.limits.payload, what="the token payload")
     token_hash = hash_token(token)
-    rec = ctx.store.get_token(token_hash)
+    rec = ctx.store.read(lambda tx: tx.get_token(token_hash))
     if rec is None:
         raise TokenNotFoundError(token_hash)
     wid = rec.workflow_id
@@ -103,7 +103,7 @@ async def resume_with_token(ctx: HostContext, token: str, payload: Any) -> Workf
     value = await _shape_payload(ctx, waits, rec.wait_id, payload)
 
     def check(loaded: Loaded) -> list[TxOp]:
-        current = ctx.store.get_token(token_hash)
+        current = ctx.store.read(lambda tx: tx.get_token(token_hash))
         if current is None:  # reissued meanwhile: this token is no longer valid
             raise TokenNotFoundError(token_hash)
         if current.used_at is not None:

@@ -408,7 +408,7 @@ def fault(ctx: HostContext, attempt: Attempt, exc: BaseException) -> None:
     except Exception:
         log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
         try:
-            if not ctx.store.mark_faulted(wid, attempt.record.version, dump(detail)):
+            if not ctx.store.write(lambda tx: tx.mark_faulted(wid, attempt.record.version, dump(detail))):
                 return
         except Exception:
             log.exception("could not store the fault of workflow %r", wid)
@@ -451,7 +451,7 @@ async def recover_run(ctx: HostContext, workflow_id: str) -> Advanced | None:
     missing = sorted(set(requirements) - ctx.capabilities())
     if missing:  # not this process's to recover: leave it, uncounted
         raise MissingRegistrationError(workflow_id, missing)
-    attempts = ctx.store.recovery_attempts(workflow_id)
+    attempts = ctx.store.read(lambda tx: tx.recovery_attempts(workflow_id))
     if attempts >= MAX_RECOVERIES:
         give_up(ctx, record, attempts)
         return None

@@ -204,11 +204,19 @@ class WaitSelectionError(HostError, LookupError):
 
 
 class InvalidWorkflowIdError(HostError, ValueError):
-    """A workflow id must be a non-empty string (``workflow_id`` is what was given)."""
+    """Not a valid workflow id (``jsflow.workflow_id_problem``: a non-empty string
+    of valid Unicode without NUL, at most ``jsflow.MAX_WORKFLOW_ID_LENGTH``
+    characters). ``workflow_id`` is what was given (shortened), ``reason`` why."""
 
-    def __init__(self, workflow_id: Any) -> None:
-        super().__init__(f"workflow id must be a non-empty string, not {workflow_id!r}")
+    def __init__(self, workflow_id: Any, reason: str = "must be a non-empty string") -> None:
+        shown = (
+            workflow_id[:80] + "..."
+            if isinstance(workflow_id, str) and len(workflow_id) > 80
+            else workflow_id
+        )
+        super().__init__(f"workflow id {shown!r} {reason}")
         self.workflow_id = workflow_id
+        self.reason = reason
 
 
 class IdempotencyKeyConflictError(HostError, store_errors.IdempotencyKeyConflictError):

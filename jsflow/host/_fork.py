@@ -84,5 +84,5 @@ async def fork(ctx: HostContext, workflow_id: str, step: int | None, new_id: str
                 wid, "forked", {"from": workflow_id, "step": keep, "run_id": header.run_id}, at=now
             )
     if not created:  # idempotent on the new id, like start
-        return instance_view(stored, ctx.store.list_waits(wid))
+        return instance_view(stored, ctx.store.read(lambda tx: tx.list_waits(wid)))
     return await recover(ctx, wid)

@@ -425,7 +425,7 @@ class WorkflowHost:
         self._check_open()
         if not isinstance(token, str) or not token or len(token) > 512:
             return False
-        record = self.store.get_token(hash_token(token))
+        record = self.store.read(lambda tx: tx.get_token(hash_token(token)))
         return record is not None and record.used_at is not None
 
     async def aresume(
@@ -558,7 +558,7 @@ class WorkflowHost:
         """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
         self._check_open()
         _schedules.get(self._ctx, name)
-        return self.store.list_schedule_history(name, limit)
+        return self.store.read(lambda tx: tx.list_schedule_history(name, limit))
 
     # -- paged reads (async) ---------------------------------------------------------
     async def alist_page(
@@ -622,7 +622,7 @@ class WorkflowHost:
         events and tokens. Unfinished and unknown ids are skipped, never deleted;
         returns the ids deleted."""
         self._check_open()
-        deleted = self._ctx.store.delete_workflows(list(workflow_ids))
+        deleted = self._ctx.store.write(lambda tx: tx.delete_workflows(list(workflow_ids)))
         for wid in deleted:  # a later instance under the same id never meets their warm runs
             self._ctx.warm.discard(wid)
         return deleted
@@ -631,7 +631,7 @@ class WorkflowHost:
     def pending_events(self, workflow_id: str) -> list[InboxEvent]:
         """The instance's buffered events (stored, not yet delivered), oldest first."""
         self._check_open()
-        return self.store.pending_events(workflow_id)
+        return self.store.read(lambda tx: tx.pending_events(workflow_id))
 
     def arguments(self, workflow_id: str) -> list[Any] | None:
         """The arguments the instance was started with (None if its state is unreadable)."""
@@ -647,14 +647,14 @@ class WorkflowHost:
     def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
         """Every stored script version (of ``name`` if given)."""
         self._check_open()
-        return self.store.list_scripts(name)
+        return self.store.read(lambda tx: tx.list_scripts(name))
 
     def token_workflow_id(self, token: str) -> str | None:
         """The id of the instance a resume token belongs to (used or not), or None."""
         self._check_open()
         if not isinstance(token, str) or not token or len(token) > 512:
             return None
-        record = self.store.get_token(hash_token(token))
+        record = self.store.read(lambda tx: tx.get_token(hash_token(token)))
         return record.workflow_id if record is not None else None
 
     def hook_token(self, workflow_id: str, wait: WaitInfo) -> str | None:
@@ -672,7 +672,7 @@ class WorkflowHost:
     def ping(self) -> None:
         """One indexed read of the store: raises if the store is unreachable."""
         self._check_open()
-        self.store.get_script("healthz")
+        self.store.read(lambda tx: tx.get_script("healthz"))
 
     def next_due_time(self) -> datetime | None:
         """When the earliest pending timer of any instance, or the next schedule

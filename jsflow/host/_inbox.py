@@ -46,13 +46,13 @@ from ._driver import Advanced, Delivery, TxOp, drive
 from ._errors import (
     AlreadyResumedError,
     CorruptStateError,
-    InvalidWorkflowIdError,
     MissingRegistrationError,
     UnknownWorkflowError,
     WorkflowBusyError,
     WorkflowFinishedError,
     translate,
 )
+from ._input import check_text, check_workflow_id
 from ._kinds import WaitKind
 from ._load import Loaded, read_header, script_source
 from ._views import EventReceipt, wait_info
@@ -89,6 +89,7 @@ def check_event_name(ctx: HostContext, name: Any) -> None:
         raise ValueError("event name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
+    check_text(name, "the event name")
     validate_payload(name, limit=ctx.engine.limits.payload, what="the event name")
 
 
@@ -99,6 +100,7 @@ def _check_key(idempotency_key: str | None) -> None:
         raise ValueError("idempotency_key must be a non-empty string")
     if len(idempotency_key) > MAX_KEY_LENGTH:
         raise ValueError(f"idempotency_key is longer than {MAX_KEY_LENGTH} characters")
+    check_text(idempotency_key, "the idempotency_key")
 
 
 @dataclass
@@ -124,8 +126,7 @@ def _enqueue(
     """Validate and store one event with its history line. An idempotent repeat
     returns the first event whatever the workflow did since, finished included;
     ``look`` finds a delivery in the same snapshot for a suspended instance."""
-    if not isinstance(workflow_id, str) or not workflow_id:
-        raise InvalidWorkflowIdError(workflow_id)
+    check_workflow_id(workflow_id)
     check_event_name(ctx, name)
     _check_key(idempotency_key)
     text = validate_payload(payload, limit=ctx.engine.limits.payload, what="the event payload")
@@ -174,7 +175,9 @@ def _receipt(ctx: HostContext, stored: _Stored, workflow_id: str, name: str) -> 
     """What became of a stored event so far, read back from the store."""
     if stored.final is not None:
         return stored.final
-    event = ctx.store.get_event(stored.event_id)  # someone else may have delivered it meanwhile
+    event = ctx.store.read(
+        lambda tx: tx.get_event(stored.event_id)
+    )  # someone else may have delivered it meanwhile
     return _receipt_of(event, stored.event_id, workflow_id, name, not stored.created)
 
 
@@ -274,7 +277,7 @@ def _next_delivery(ctx: HostContext, workflow_id: str, after: Advanced | None) -
         names = {n for w in view.waits if w.kind == WaitKind.EVENT for n in (w.event_names or ())}
         if view.status != InstanceStatus.SUSPENDED or not names:
             return None
-        if not ctx.store.pending_events(workflow_id, names):
+        if not ctx.store.read(lambda tx: tx.pending_events(workflow_id, names)):
             return None
     with ctx.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
@@ -335,7 +338,7 @@ def _marker(ctx: HostContext, event_id: int, wait_id: int, seen_pending: Loaded)
         if loaded is seen_pending:
             pending = True
         else:
-            event = ctx.store.get_event(event_id)
+            event = ctx.store.read(lambda tx: tx.get_event(event_id))
             pending = event is not None and event.delivered_at is None
         if not pending or loaded.wait(wait_id) is None:
             raise AlreadyResumedError(loaded.workflow_id, wait_id, [w.wait_id for w in loaded.waits])
@@ -352,7 +355,7 @@ async def deliver_stranded(ctx: HostContext, now: Any, limit: int) -> int:
     """A worker pass: deliver buffered events whose wait is pending (their sender
     died between storing and delivering, or a process could not run the instance)."""
     count = 0
-    for workflow_id in ctx.store.stranded_workflows(now, limit, ctx.capabilities()):
+    for workflow_id in ctx.store.read(lambda tx: tx.stranded_workflows(now, limit, ctx.capabilities())):
         delivered: dict[int, int] = {}
         with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
             await drain(ctx, workflow_id, delivered=delivered)

@@ -26,6 +26,7 @@ from jsflow import JournalEntry, WorkflowError, WorkflowState
 
 from ._context import HostContext
 from ._errors import CorruptStateError, UnknownScriptError, UnknownWorkflowError
+from ._input import check_workflow_id
 from .store import ConcurrencyError, PendingWait, StoreSession, WorkflowRecord
 
 _ENTRIES = TypeAdapter(list[JournalEntry])
@@ -66,6 +67,7 @@ def fresh(
 
 def read_header(tx: StoreSession, workflow_id: str) -> Loaded:
     """The instance without its journal rows, from an open session."""
+    check_workflow_id(workflow_id)
     record = tx.get_workflow(workflow_id)
     if record is None:
         raise UnknownWorkflowError(workflow_id)
@@ -131,6 +133,7 @@ def full_state(ctx: HostContext, loaded: Loaded) -> WorkflowState:
 
 
 def load_record(ctx: HostContext, workflow_id: str) -> tuple[WorkflowRecord, list[PendingWait]]:
+    check_workflow_id(workflow_id)
     with ctx.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
@@ -175,7 +178,7 @@ def script_source(ctx: HostContext, record: WorkflowRecord) -> str:
     key = (record.script_name, record.script_hash)
     source = ctx.script_cache.get(key)
     if source is None:
-        script = ctx.store.get_script(record.script_name, record.script_hash)
+        script = ctx.store.read(lambda tx: tx.get_script(record.script_name, record.script_hash))
         if script is None:
             raise UnknownScriptError(record.script_name, record.script_hash)
         source = script.source

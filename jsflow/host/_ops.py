@@ -17,12 +17,12 @@ from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
     CorruptStateError,
-    InvalidWorkflowIdError,
     UnknownScriptError,
     WorkflowBusyError,
     WorkflowExistsError,
     WorkflowFinishedError,
 )
+from ._input import check_text, check_workflow_id
 from ._load import decode_header, fresh, load, load_record
 from ._replay import check_replay
 from ._views import (
@@ -36,22 +36,13 @@ from ._views import (
 )
 from .store import ConcurrencyError, InstanceStatus, ScriptVersion, WorkflowRecord
 
-MAX_WORKFLOW_ID_LENGTH = 512
-
-
-def check_workflow_id(workflow_id: Any) -> None:
-    if not isinstance(workflow_id, str) or not workflow_id or len(workflow_id) > MAX_WORKFLOW_ID_LENGTH:
-        raise InvalidWorkflowIdError(workflow_id)
-    try:
-        workflow_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidWorkflowIdError(workflow_id) from None
-
 
 def register_script(ctx: HostContext, name: str, source: str) -> ScriptVersion:
     if not isinstance(source, str):
         raise TypeError(f"script source must be a str, not {type(source).__name__}")
-    return ctx.store.put_script(name, source)
+    check_text(name, "the script name")
+    check_text(source, "the script source")
+    return ctx.store.write(lambda tx: tx.put_script(name, source))
 
 
 def arguments(ctx: HostContext, workflow_id: str) -> list[Any] | None:
@@ -79,7 +70,7 @@ async def start(
     text = validate_payload(args, limit=ctx.engine.limits.payload, what="the arguments")
     if workflow_id is not None:
         check_workflow_id(workflow_id)
-        existing = ctx.store.get_workflow(workflow_id)
+        existing = ctx.store.read(lambda tx: tx.get_workflow(workflow_id))
         if existing is not None:
             return _existing(ctx, existing, script_name, json.loads(text))
     wid = workflow_id or uuid.uuid4().hex
@@ -134,7 +125,7 @@ def _existing(ctx: HostContext, record: WorkflowRecord, script_name: str, args: 
         stored_args = None
     if stored_args != args:
         raise WorkflowExistsError(record.workflow_id, record.script_name, "arguments")
-    return instance_view(record, ctx.store.list_waits(record.workflow_id))
+    return instance_view(record, ctx.store.read(lambda tx: tx.list_waits(record.workflow_id)))
 
 
 def get(ctx: HostContext, workflow_id: str) -> WorkflowInstance:
@@ -187,7 +178,7 @@ def history(ctx: HostContext, workflow_id: str) -> list[HistoryItem]:
     The journal is read as stored, so createHook tokens never show up here.
     """
     record, _ = load_record(ctx, workflow_id)
-    lifecycle = [lifecycle_item(e) for e in ctx.store.list_history(workflow_id)]
+    lifecycle = [lifecycle_item(e) for e in ctx.store.read(lambda tx: tx.list_history(workflow_id))]
     journal: list[HistoryItem] = []
     try:
         state = load(ctx, workflow_id).state

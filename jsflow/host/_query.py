@@ -26,6 +26,7 @@ from jsflow import JournalEntry, datetime_to_ms, ms_to_datetime
 
 from ._context import HostContext
 from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
+from ._input import check_text
 from ._kinds import kinds_for
 from ._load import decode_header
 from ._views import HistoryItem, WorkflowInstance, instance_view, journal_item, lifecycle_item, merge_timeline
@@ -122,6 +123,8 @@ def list_page(
     """One page of instances newest first; fetches ``limit + 1`` rows to know
     whether another page exists."""
     limit = _check_limit(limit)
+    check_text(search, "the search term")
+    check_text(script, "the script name")
     query = WorkflowPageQuery(
         statuses=_statuses(status),
         script_name=script,
@@ -146,7 +149,7 @@ def list_page(
 def count_by_status(ctx: HostContext) -> dict[str, int]:
     """Instances per status, every status present (zero when none)."""
     counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
-    counts.update(ctx.store.count_workflows_by_status())
+    counts.update(ctx.store.read(lambda tx: tx.count_workflows_by_status()))
     return counts
 
 

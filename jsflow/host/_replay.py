@@ -21,7 +21,7 @@ from .store import PendingWait, ScriptVersion, WorkflowRecord
 
 
 def get_script(ctx: HostContext, name: str, version: str | None) -> ScriptVersion:
-    script = ctx.store.get_script(name, version)
+    script = ctx.store.read(lambda tx: tx.get_script(name, version))
     if script is None:
         raise UnknownScriptError(name, version)
     return script
@@ -99,7 +99,9 @@ def replay_check(
     script_hash = hashlib.sha256(source.encode("utf-8")).hexdigest()
     if workflow_ids is None:
         statuses = None if include_finished else ["running", "suspended"]
-        records = ctx.store.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        records = ctx.store.read(
+            lambda tx: tx.list_workflows(status=statuses, script_name=script_name, limit=1_000_000)
+        )
         workflow_ids = [r.workflow_id for r in records]
     reports = []
     for wid in workflow_ids:
@@ -114,7 +116,9 @@ def check_replay(
     """The script version ``new_hash``, once it replays ``state``; ``UpgradeError`` if not."""
     script = get_script(ctx, record.script_name, new_hash)
     base = _base(record, new_hash)
-    report = replay_state(ctx, state, ctx.store.list_waits(record.workflow_id), script.source, base)
+    report = replay_state(
+        ctx, state, ctx.store.read(lambda tx: tx.list_waits(record.workflow_id)), script.source, base
+    )
     if not report.ok:
         raise UpgradeError(record.workflow_id, report)
     return script

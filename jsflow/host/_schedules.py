@@ -196,7 +196,7 @@ def remove(ctx: HostContext, name: str) -> None:
 
 
 def list_all(ctx: HostContext) -> list[Schedule]:
-    return [view(ctx, r) for r in ctx.store.list_schedules()]
+    return [view(ctx, r) for r in ctx.store.read(lambda tx: tx.list_schedules())]
 
 
 def get(ctx: HostContext, name: str) -> Schedule:
@@ -215,7 +215,7 @@ def _require(tx: StoreSession, name: str) -> ScheduleRecord:
 async def run_due(ctx: HostContext, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
-    for record in ctx.store.list_schedules():
+    for record in ctx.store.read(lambda tx: tx.list_schedules()):
         if record.paused or next_slot(record, record.cursor) > now:
             continue
         try:
@@ -227,8 +227,11 @@ async def run_due(ctx: HostContext, now: datetime) -> int:
 
 def next_due(ctx: HostContext) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    times = [next_slot(r, r.cursor) for r in ctx.store.list_schedules() if not r.paused]
-    return min(times, default=None)
+    times = [next_slot(r, r.cursor) for r in ctx.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    if not times:
+        return None
+    # an overdue slot the last pass could not start is retried soon, not in a tight loop
+    return max(min(times), ctx.clock() + timedelta(milliseconds=200))
 
 
 async def _run_one(ctx: HostContext, name: str, now: datetime) -> int:

@@ -34,8 +34,8 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import MAX_KEY_LENGTH, check_event_name, drain
+from ._input import check_workflow_id
 from ._load import Loaded, fresh
-from ._ops import check_workflow_id
 from ._views import WORKFLOW_ID_KEY, EventReceipt
 from .store import InstanceStatus, StoreSession, WorkflowRecord
 
@@ -178,7 +178,7 @@ def _receipt(
 ) -> EventReceipt:
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=duplicate)
-    event = ctx.store.get_event(event_id)
+    event = ctx.store.read(lambda tx: tx.get_event(event_id))
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, workflow_id, name, False, None, duplicate=duplicate)
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=duplicate)

@@ -26,6 +26,8 @@ let replayStart = false;  // set by __markReplay: a start with no journal that r
 G.patched = function patched(name) {
   checkPatchName('patched', name);
   if (inQuery) queryGuard('patched');
+  // a step body is not replayed (its result is), so a marker recorded inside one could not be found again
+  if (stepHook !== null) throw new TypeError('patched cannot be called inside a step() body: call it in the workflow');
   if (replaying) {
     if (!consumeMarker(name)) return false;
   } else {

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field
 
-from jsflow.host import StartSpec
+from jsflow.host import EventReceipt, StartSpec
 
 from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, model_body, require
 from ._errors import ApiError
-from ._render import instance_out
 from ._routes_common import AUTH, PathName, WaitQuery, WorkflowId, errors
+from ._routes_workflows import deadline_of, receipt_reply
 from ._schemas import EventReceiptOut, _In, _Out
 from ._settings import Scope
 
@@ -48,23 +48,12 @@ class QueryOut(_Out):
     value: Any = Field(description="the query handler's answer (any JSON value)")
 
 
-def _send(ctx: ServerContext, body: EventIn, key: str | None, with_instance: bool) -> EventReceiptOut:
-    host = ctx.host
-    spec = None
-    if body.start is not None:
-        spec = StartSpec(body.start.script, body.start.args, entry_point=body.start.entry_point)
-    receipt = host.send_event(body.workflow_id, body.name, body.payload, idempotency_key=key, start=spec)
-    ctx.metrics.advances.labels("event").inc()
-    return EventReceiptOut(
-        event_id=receipt.event_id,
-        workflow_id=receipt.workflow_id,
-        name=receipt.name,
-        delivered=receipt.delivered,
-        buffered=not receipt.delivered,
-        wait_id=receipt.wait_id,
-        duplicate=receipt.duplicate,
-        instance=instance_out(host, host.get(body.workflow_id)) if with_instance else None,
-    )
+def _start_and_send(ctx: ServerContext, body: EventIn, key: str | None) -> EventReceipt:
+    """Start the instance if it does not exist and send the event, in one
+    transaction (the start runs the script to its first wait)."""
+    assert body.start is not None
+    spec = StartSpec(body.start.script, body.start.args, entry_point=body.start.entry_point)
+    return ctx.host.send_event(body.workflow_id, body.name, body.payload, idempotency_key=key, start=spec)
 
 
 @router.post(
@@ -79,7 +68,8 @@ def _send(ctx: ServerContext, body: EventIn, key: str | None, with_instance: boo
         "transaction, so concurrent calls start it once and every event arrives; an existing "
         "id under another script is 409 WorkflowExistsError. `Idempotency-Key` stores the "
         "event once per key and instance; `?wait=` holds the reply until the instance "
-        "suspends again or finishes (the instance is included for keys with read access)."
+        "suspends again or finishes (at most that long), adding the instance's status and, "
+        "for admin keys, the instance."
     ),
     responses=errors(*AUTH, 404, 409, 422),
     openapi_extra=body_spec(EventIn, "the event, and optionally how to start its instance"),
@@ -102,16 +92,19 @@ async def post_event(
         )
     check_text(body.workflow_id, "workflow id")
     check_text(body.name, "event name")
-    with_instance = bool(wait) and principal.allows(Scope.READ)
+    deadline = deadline_of(ctx, wait)
     started = time.perf_counter()
-    out = await ctx.runner.advance(body.workflow_id, _send, ctx, body, idempotency_key, with_instance)
-    ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
-    if out.instance is not None and wait and out.instance.status == "running":
-        inst = await ctx.runner.settle(
-            await ctx.runner.run(ctx.host.get, body.workflow_id), min(wait, ctx.settings.max_wait)
+    wid = body.workflow_id
+    if body.start is None:  # answered once stored; delivered after the reply
+        receipt = await ctx.runner.run(
+            ctx.host.store_event, wid, body.name, body.payload, idempotency_key=idempotency_key
         )
-        out.instance = await ctx.runner.run(instance_out, ctx.host, inst)
-    return out
+        ctx.runner.later(wid, ctx.host.deliver_events, wid)
+    else:
+        receipt = await ctx.runner.advance(wid, _start_and_send, ctx, body, idempotency_key)
+    ctx.metrics.advances.labels("event").inc()
+    ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
+    return await receipt_reply(ctx, principal, receipt, wait, deadline)
 
 
 def _query_errors() -> dict[int | str, dict[str, Any]]:

@@ -37,7 +37,7 @@ Status = Literal["running", "suspended", "completed", "faulted", "cancelled"]
 WaitingOn = Literal["timer", "event", "token", "suspend"]
 
 
-def _deadline(ctx: ServerContext, wait: float | None) -> float:
+def deadline_of(ctx: ServerContext, wait: float | None) -> float:
     """When a ``?wait=N`` reply is due (``time.monotonic`` clock)."""
     return time.monotonic() + min(wait or 0.0, ctx.settings.max_wait)
 
@@ -56,7 +56,7 @@ async def _advanced(
     """Run ``fn`` on the instance and answer once its change is stored (the
     instance is running it), or when it ended; with ``?wait``, at the latest at
     the deadline, settled if it settled by then."""
-    deadline = _deadline(ctx, wait)
+    deadline = deadline_of(ctx, wait)
     inst = await ctx.runner.until_stored(workflow_id, _running(ctx, workflow_id), fn)
     if wait and (inst is None or inst.status == "running"):
         return await _settled(ctx, workflow_id, deadline)
@@ -121,7 +121,7 @@ def _start(ctx: ServerContext, body: StartIn) -> tuple[bool, InstanceOut]:
 async def start_workflow(
     request: Request, response: Response, ctx: Ctx, wait: float | None = WaitQuery
 ) -> InstanceOut:
-    deadline = _deadline(ctx, wait)
+    deadline = deadline_of(ctx, wait)
     body = await model_body(request, StartIn)
     if body.workflow_id is None:
         created, out = await ctx.runner.work(_start, ctx, body)
@@ -213,7 +213,7 @@ async def get_history(
     return HistoryList(items=[history_out(i) for i in page.items], next_cursor=page.next_cursor)
 
 
-def _receipt(receipt: EventReceipt) -> EventReceiptOut:
+def receipt_out(receipt: EventReceipt) -> EventReceiptOut:
     return EventReceiptOut(
         event_id=receipt.event_id,
         workflow_id=receipt.workflow_id,
@@ -247,7 +247,7 @@ async def send_event(
     reply. With ``?wait=N`` the reply waits (at most N seconds) for the instance
     to settle and says whether the event was delivered, the instance's status
     and, for an admin key, the instance."""
-    deadline = _deadline(ctx, wait)
+    deadline = deadline_of(ctx, wait)
     check_text(workflow_id, "workflow id")
     check_text(name, "event name")
     payload = await json_body(request)
@@ -259,17 +259,27 @@ async def send_event(
     ctx.metrics.advances.labels("event").inc()
     ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
     ctx.runner.later(workflow_id, host.deliver_events, workflow_id)
-    out = _receipt(receipt)
+    return await receipt_reply(ctx, caller, receipt, wait, deadline)
+
+
+async def receipt_reply(
+    ctx: ServerContext, caller: Principal, receipt: EventReceipt, wait: float | None, deadline: float
+) -> EventReceiptOut:
+    """An event's receipt; with ``?wait``, once the instance settled or at the
+    deadline: whether the event was delivered by then, the instance's status
+    and, for an admin key only, the instance (a resume key gets no instance
+    body, a read key no credential)."""
+    out = receipt_out(receipt)
     if not wait:
         return out
-    inst, pending = await ctx.runner.settle_id(workflow_id, deadline - time.monotonic())
+    inst, pending = await ctx.runner.settle_id(receipt.workflow_id, deadline - time.monotonic())
     if inst is None:
         return out
     if not out.delivered and receipt.event_id not in pending:
         out.delivered, out.buffered = True, False
     out.status = inst.status
     if caller.allows(Scope.ADMIN):
-        out.instance = await ctx.runner.run(instance_out, host, inst)
+        out.instance = await ctx.runner.run(instance_out, ctx.host, inst)
     return out
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from jsflow.cli import cli
 from jsflow.host import WorkflowHost
+from jsflow.testing import each
 
 RACE = str(SAMPLES / "payment_race.js")
 
@@ -131,8 +132,10 @@ def test_event_idempotency_key(jsflow: Invoke, monkeypatch: pytest.MonkeyPatch) 
     jsflow("run", RACE, "A", "--id", "o1")
     first = jsflow("event", "o1", "note", "1", "--idempotency-key", "k1")
     assert "buffered" in first.stdout
-    again = jsflow("event", "o1", "note", "2", "--idempotency-key", "k1")
+    again = jsflow("event", "o1", "note", "1", "--idempotency-key", "k1")
     assert "already stored" in again.stdout and "warning" not in again.stderr
+    other = jsflow("event", "o1", "note", "2", "--idempotency-key", "k1", ok=False)
+    assert other.exit_code != 0 and "already used for another event name or payload" in other.stderr
     assert len(as_json(jsflow("show", "o1", "--json"))["buffered_events"]) == 1
     assert "replaying" not in first.stderr + again.stderr
 
@@ -257,9 +260,9 @@ def test_control_characters_escaped_on_a_terminal(tmp_path: Path) -> None:
 def test_recover_an_interrupted_instance(jsflow: Invoke, db: str) -> None:
     jsflow("run", RACE, "A", "--id", "o1")
     with WorkflowHost(f"sqlite:///{db}") as host:  # as if `run` died mid-advance
-        record = host.store.get_workflow("o1")
+        record = each(host.store).get_workflow("o1")
         assert record is not None
-        host.store.save_workflow(replace(record, status="running"))
+        each(host.store).save_workflow(replace(record, status="running"))
     early = jsflow("recover", "o1", ok=False)
     assert early.exit_code == 1 and "--force" in early.stderr
     data = as_json(jsflow("recover", "o1", "--lease", "0.001", "--json"))  # silent longer than 1ms
@@ -395,9 +398,9 @@ def test_replay_says_why_each_instance_would_not_replay(jsflow: Invoke, tmp_path
         jsflow("run", str(script), "--id", wid, "--entry", entry)
     jsflow("event", "m1", "a", "1")
     with WorkflowHost(f"sqlite:///{db}") as host:
-        record = host.store.get_workflow("c1")
+        record = each(host.store).get_workflow("c1")
         assert record is not None
-        host.store.save_workflow(replace(record, state="{not json"))
+        each(host.store).save_workflow(replace(record, state="{not json"))
     changed = tmp_path / "v2" / "flow.js"
     changed.parent.mkdir()
     changed.write_text("async function main() { await sleep('1s'); return await waitForEvent('a'); }")

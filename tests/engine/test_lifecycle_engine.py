@@ -252,3 +252,9 @@ def test_a_rethrown_cancellation_still_ends_cancelled(engine: WorkflowEngine) ->
     res = engine.cancel_workflow(script, state, "r")
     assert res.status is WorkflowStatus.CANCELLED and res.error is not None
     assert engine.replay(script, res.state).ok
+
+
+def test_patched_inside_a_js_step_body_is_refused(engine: WorkflowEngine) -> None:
+    script = "async function main() { return await step('s', async () => patched('p')); }"
+    res = engine.run_workflow(script)
+    assert res.status is WorkflowStatus.FAULTED and "inside a step() body" in str(res.error)

@@ -21,6 +21,7 @@ from jsflow.host import (
     WorkflowHost,
 )
 from jsflow.host.store import MemoryStore, StoreError
+from jsflow.testing import each
 
 
 @pytest.fixture
@@ -205,10 +206,10 @@ def test_a_process_without_the_registrations_leaves_instances_alone(store_url: s
     )
     app.start("s", workflow_id="a")
     bare = open_host(store_url(clock), clock)  # a worker started without --app
-    before = bare.store.get_workflow("a")
+    before = each(bare.store).get_workflow("a")
     clock.advance(hours=2)
     assert bare.run_due() == 0
-    after = bare.store.get_workflow("a")
+    after = each(bare.store).get_workflow("a")
     assert after is not None and before is not None and after.version == before.version
     receipt = bare.send_event("a", "go", 1)
     assert receipt.delivered is False and receipt.buffered
@@ -226,7 +227,7 @@ def test_a_worker_pass_delivers_an_event_whose_sender_died(store_url: str) -> No
     with open_host(store_url()) as host:
         host.register_script("s", "async function main() { return await waitForEvent('paid'); }")
         host.start("s", workflow_id="w")
-        host.store.enqueue_event("w", "paid", '{"amount": 5}')  # stored, then the sender died
+        each(host.store).enqueue_event("w", "paid", '{"amount": 5}')  # stored, then the sender died
         assert host.get("w").status == "suspended"
         assert host.run_due() == 1
         assert host.get("w").value == {"amount": 5}
@@ -243,7 +244,7 @@ def test_a_deeply_nested_event_is_refused_and_nothing_is_stored(store_url: str) 
         with pytest.raises(InvalidPayloadError) as err:
             host.send_event("w", "x", nested)
         assert "nests more than" in str(err.value)
-        assert host.store.pending_events("w") == [] and len(host.history("w")) == history
+        assert each(host.store).pending_events("w") == [] and len(host.history("w")) == history
         assert host.send_event("w", "x", [[1]]).delivered
         assert host.get("w").value == [[1]]
 
@@ -256,7 +257,7 @@ def test_idempotency_keys_store_one_event(store_url: str) -> None:
         again = host.send_event("w", "paid", 1, idempotency_key="k1")
         other = host.send_event("w", "paid", 2, idempotency_key="k2")
         assert again.event_id == first.event_id and again.duplicate and not first.duplicate
-        assert [e.payload_json for e in host.store.pending_events("w")] == ["1", "2"]
+        assert [e.payload_json for e in each(host.store).pending_events("w")] == ["1", "2"]
         assert other.event_id != first.event_id
 
 

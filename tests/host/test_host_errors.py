@@ -25,6 +25,7 @@ from jsflow.host import (
     hash_token,
 )
 from jsflow.host import store as store_mod
+from jsflow.testing import each
 
 SCRIPT = "async function main() { const a = await ask(); const e = await waitForEvent('go'); return [a, e]; }"
 
@@ -86,12 +87,12 @@ def test_oversized_payloads_store_nothing(backend: Backend) -> None:
         big = "x" * 2000
         with pytest.raises(PayloadTooLargeError):
             host.resume_with_token(tokens[0], big)
-        token_record = host.store.get_token(hash_token(tokens[0]))
+        token_record = each(host.store).get_token(hash_token(tokens[0]))
         assert token_record is not None and token_record.used_at is None
         host.resume_with_token(tokens[0], "ok")
         with pytest.raises(PayloadTooLargeError):
             host.send_event("a", "go", big)
-        assert host.store.pending_events("a") == []
+        assert each(host.store).pending_events("a") == []
         with pytest.raises(PayloadTooLargeError):
             host.start("s", big, workflow_id="big")
         with pytest.raises(UnknownWorkflowError):
@@ -106,19 +107,19 @@ def test_corrupt_state_is_reported_and_left_alone(backend: Backend) -> None:
     with make(backend("c", clock), clock, tokens) as host:
         host.start("s", workflow_id="a")
         host.resume_with_token(tokens[0], "yes")
-        record = host.store.get_workflow("a")
+        record = each(host.store).get_workflow("a")
         assert record is not None
-        broken = host.store.save_workflow(replace(record, state='{"version": 1, "run_id": 5'))
+        broken = each(host.store).save_workflow(replace(record, state='{"version": 1, "run_id": 5'))
         with pytest.raises(CorruptStateError) as err:
             host.resume("a", 1, wait_id=1)
         assert err.value.workflow_id == "a" and "not valid JSON" in err.value.reason
         with pytest.raises(CorruptStateError):
             host.send_event("a", "go", 1)  # stored first, delivery refused
-        after = host.store.get_workflow("a")
+        after = each(host.store).get_workflow("a")
         assert after is not None and after.version == broken.version and after.state == broken.state
         assert host.get("a").status == "suspended"
         assert host.history("a")[-1].kind == "corrupt_state"
-        host.store.save_workflow(replace(after, state=record.state))  # repaired by hand
+        each(host.store).save_workflow(replace(after, state=record.state))  # repaired by hand
         assert host.run_due() == 1  # a worker pass delivers the buffered event
         assert host.get("a").value == ["yes", 1]
         with pytest.raises(WorkflowFinishedError):

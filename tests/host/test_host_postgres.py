@@ -34,6 +34,7 @@ from jsflow.host.store import (
     open_store,
     workflow_key,
 )
+from jsflow.testing import each
 
 HERE = Path(__file__).parent
 CHILD = HERE / "_pg_worker.py"
@@ -62,8 +63,8 @@ def wait_ready(proc: subprocess.Popen[str]) -> None:
 def test_concurrent_numbering_never_collides(pg_url: str) -> None:
     """history seq and script registration order were MAX()+1: safe only with one writer."""
     stores = [open_store(pg_url) for _ in range(4)]
-    script = stores[0].put_script("s", "x")
-    stores[0].create_workflow(
+    script = each(stores[0]).put_script("s", "x")
+    each(stores[0]).create_workflow(
         WorkflowRecord(workflow_id="w", script_name="s", script_hash=script.hash, state="{}")
     )
     errors: list[BaseException] = []
@@ -71,8 +72,8 @@ def test_concurrent_numbering_never_collides(pg_url: str) -> None:
     def append(store: SQLStore, n: int) -> None:
         try:
             for i in range(25):
-                store.append_history("w", "tick", {"n": n, "i": i})
-                store.put_script(f"s{n}", f"source {i}")
+                each(store).append_history("w", "tick", {"n": n, "i": i})
+                each(store).put_script(f"s{n}", f"source {i}")
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -82,8 +83,8 @@ def test_concurrent_numbering_never_collides(pg_url: str) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert [h.seq for h in stores[0].list_history("w")] == list(range(1, 101))
-    assert len(stores[0].list_scripts()) == 101
+    assert [h.seq for h in each(stores[0]).list_history("w")] == list(range(1, 101))
+    assert len(each(stores[0]).list_scripts()) == 101
     for store in stores:
         store.close()
 
@@ -107,7 +108,7 @@ def test_change_in_one_process_wakes_another(pg_url: str) -> None:
         sent = time.perf_counter()
         threading.Timer(0.05, lambda: host.send_event("w", "go", 1)).start()
         wakes = 0
-        while watcher.get_workflow("w").status != "completed":  # type: ignore[union-attr]
+        while each(watcher).get_workflow("w").status != "completed":  # type: ignore[union-attr]
             assert watcher.wait_for_change(10, workflow_key("w"), since=mark)  # the event, then the end
             mark = watcher.change_marker()
             wakes += 1
@@ -118,9 +119,11 @@ def test_deadlock_is_a_concurrency_error(pg_url: str) -> None:
     """The database aborts one of two transactions that wait on each other: the loser
     gets TransactionConflictError, a ConcurrencyError (what the host retries)."""
     stores = [open_store(pg_url) for _ in range(2)]
-    script = stores[0].put_script("s", "x")
+    script = each(stores[0]).put_script("s", "x")
     for wid in ("a", "b"):
-        stores[0].create_workflow(WorkflowRecord(workflow_id=wid, script_name="s", script_hash=script.hash))
+        each(stores[0]).create_workflow(
+            WorkflowRecord(workflow_id=wid, script_name="s", script_hash=script.hash)
+        )
     both_locked = threading.Barrier(2, timeout=10)
     outcomes: list[BaseException | None] = []
 
@@ -227,7 +230,7 @@ def test_workflows_finish_while_workers_are_killed(pg_url: str, tmp_path: Path) 
         instances = host.list(limit=count + 1)
         results = {inst.workflow_id: inst.value for inst in instances if inst.status == "completed"}
         stuck = Counter(inst.status for inst in instances if inst.status != "completed")
-        leftovers = [host.store.pending_events(f"c{i}") for i in range(count)]
+        leftovers = [each(host.store).pending_events(f"c{i}") for i in range(count)]
     for proc in procs:
         proc.kill()
         proc.wait()
@@ -290,12 +293,12 @@ def test_stalled_worker_cannot_overwrite_the_new_owner(pg_url: str, tmp_path: Pa
             assert host.run_due() == 1  # claims the stale run and recovers it
             done = host.get("stalled")
             assert done.status == "completed" and done.value == "new-owner"
-            version = host.store.get_workflow("stalled").version  # type: ignore[union-attr]
+            version = each(host.store).get_workflow("stalled").version  # type: ignore[union-attr]
     finally:
         proc.send_signal(signal.SIGCONT)
     out = proc.communicate(timeout=30)[0].strip()
     assert out == "WorkflowFinishedError"  # its late journal write was refused
     with WorkflowHost(pg_url, hook_secret="s") as host:
-        after = host.store.get_workflow("stalled")
+        after = each(host.store).get_workflow("stalled")
         assert after is not None and after.version == version
         assert host.get("stalled").value == "new-owner"

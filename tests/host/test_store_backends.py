@@ -1,6 +1,7 @@
-"""Run the store contract against every backend available here.
+"""Run the store contract (``jsflow.testing``) against every backend of jsflow.
 
-A backend joins by adding one class with a ``store`` fixture. PostgreSQL: see conftest.py.
+A backend joins by adding one class: ``make_store`` (or a ``store`` fixture when
+it needs other fixtures). PostgreSQL: see conftest.py.
 """
 
 from __future__ import annotations
@@ -9,17 +10,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from store_contract import FakeClock, SQLStoreContract, StoreContract
 
 from jsflow.host.store import MemoryStore, PostgresStore, SQLiteStore, SQLStore
+from jsflow.testing import FakeClock, SQLStoreContract, StoreContract
 
 
 class TestMemoryStore(StoreContract):
-    @pytest.fixture
-    def store(self, clock: FakeClock) -> Iterator[MemoryStore]:
-        store = MemoryStore(clock=clock)
-        yield store
-        store.close()
+    def make_store(self, clock: FakeClock) -> MemoryStore:
+        return MemoryStore(clock=clock)
 
 
 class TestSQLiteStore(SQLStoreContract):

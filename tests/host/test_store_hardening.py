@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from _host_helpers import FakeClock, open_host
 
-from jsflow.host import EventReceipt, IdempotencyKeyConflictError, WorkflowHost
+from jsflow import MAX_WORKFLOW_ID_LENGTH
+from jsflow.host import EventReceipt, IdempotencyKeyConflictError, InvalidWorkflowIdError, WorkflowHost
+from jsflow.host.store import StoreError
 
 WAIT_FOR = """
 async function main(name) {
@@ -188,3 +190,47 @@ def test_hook_secret_argument_still_overrides(backend: Backend) -> None:
         assert _hook_token(other, "wf") != token
     with WorkflowHost(store, hook_secret="mine") as again:
         assert _hook_token(again, "wf") == token
+
+
+# -- one input rule for every store ------------------------------------------------------
+
+
+def test_nul_is_refused_the_same_on_every_store(backend: Backend) -> None:
+    """NUL (which PostgreSQL cannot hold) is a ValueError before any store sees it."""
+    with open_host(backend("db")) as host:
+        host.register_script("never", NEVER)
+        host.start("never", workflow_id="wf")
+        refusals: list[Callable[[], Any]] = [
+            lambda: host.start("never", workflow_id="a\x00b"),
+            lambda: host.get("a\x00b"),
+            lambda: host.send_event("a\x00b", "e", 1),
+            lambda: host.send_event("wf", "e\x00", 1),
+            lambda: host.send_event("wf", "e", 1, idempotency_key="k\x00"),
+            lambda: host.register_script("bad\x00name", NEVER),
+            lambda: host.register_script("bad", NEVER + "// \x00"),
+            lambda: host.cancel("wf", reason="why\x00"),
+            lambda: host.list_page(search="w\x00"),
+        ]
+        for refuse in refusals:
+            with pytest.raises(ValueError, match="NUL") as info:
+                refuse()
+            assert not isinstance(info.value, StoreError)
+        assert host.get("wf").status == "suspended"  # nothing changed
+        assert [i.workflow_id for i in host.list_page().items] == ["wf"]
+
+
+def test_workflow_id_rule_names_the_reason(backend: Backend) -> None:
+    with open_host(backend("db")) as host:
+        host.register_script("never", NEVER)
+        longest = "x" * MAX_WORKFLOW_ID_LENGTH
+        assert host.start("never", workflow_id=longest).workflow_id == longest
+        assert host.get(longest).status == "suspended"
+        with pytest.raises(InvalidWorkflowIdError) as info:
+            host.start("never", workflow_id="x" * (MAX_WORKFLOW_ID_LENGTH + 88))
+        assert str(MAX_WORKFLOW_ID_LENGTH) in str(info.value) and "600" in info.value.reason
+        assert "non-empty" not in str(info.value)
+        with pytest.raises(InvalidWorkflowIdError, match="empty"):
+            host.start("never", workflow_id="")
+        odd = "a/b c?d%2F"  # any other character is fine
+        assert host.start("never", workflow_id=odd).workflow_id == odd
+        assert host.send_event(odd, "e", 1).workflow_id == odd

@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from store_contract import create, timer
 
-from jsflow.host.store import ConcurrencyError, SQLiteStore, StoreError
+from jsflow.host.store import ConcurrencyError, SQLiteStore, StoreError, StoreUnavailableError
+from jsflow.testing import create, each, timer
 
 WORKER = Path(__file__).with_name("_claim_worker.py")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,7 @@ def test_two_processes_claim_each_timer_exactly_once(tmp_path: Path) -> None:
     store = SQLiteStore(db)
     for n in range(50):
         create(store, f"wf-{n}")
-        store.replace_waits(f"wf-{n}", [timer(i, n + i) for i in range(10)])
+        each(store).replace_waits(f"wf-{n}", [timer(i, n + i) for i in range(10)])
     store.close()
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(WORKER.parent)])}
@@ -67,21 +67,22 @@ def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     assert str(path) in str(info.value)
 
 
-def test_lock_timeout_is_a_store_error(tmp_path: Path) -> None:
+def test_lock_timeout_is_store_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     store = SQLiteStore(path, busy_timeout_ms=50)
+    store.transient_retry_seconds = 0.3
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
-        with pytest.raises(StoreError) as info:
-            store.put_script("s", "x")
+        with pytest.raises(StoreUnavailableError) as info:
+            each(store).put_script("s", "x")
         assert isinstance(info.value.__cause__, sqlite3.OperationalError)
         assert "locked" in str(info.value)
-        assert store.get_script("s") is None  # readers are not blocked (WAL)
+        assert each(store).get_script("s") is None  # readers are not blocked (WAL)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert store.put_script("s", "x").name == "s"  # the store recovers
+    assert each(store).put_script("s", "x").name == "s"  # the store recovers
     store.close()
 
 
@@ -104,11 +105,11 @@ def test_memory_path_is_refused(tmp_path: Path) -> None:
 def test_two_stores_on_one_file_see_each_other(tmp_path: Path) -> None:
     first, second = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
     record = create(first)
-    again, created = second.create_workflow(record)
+    again, created = each(second).create_workflow(record)
     assert not created and again == record
-    second.save_workflow(record)
+    each(second).save_workflow(record)
     with pytest.raises(ConcurrencyError) as info:
-        first.save_workflow(record)
+        each(first).save_workflow(record)
     assert (info.value.expected, info.value.actual) == (1, 2)
     first.close()
     second.close()
@@ -120,21 +121,21 @@ def test_save_is_right_when_another_store_changed_the_status(tmp_path: Path) -> 
     a, b = SQLiteStore(tmp_path / "x.db"), SQLiteStore(tmp_path / "x.db")
     try:
         record = create(a, status="running")
-        moved = b.save_workflow(replace(b.get_workflow("wf-1"), status="suspended"))  # type: ignore[arg-type]
+        moved = each(b).save_workflow(replace(each(b).get_workflow("wf-1"), status="suspended"))  # type: ignore[arg-type]
         assert moved.version == 2
         with pytest.raises(ConcurrencyError):
-            a.save_workflow(replace(record, state='{"v":1}'))  # stale version, same status
-        saved = a.save_workflow(replace(record, state='{"v":2}'), expected_version=2)
+            each(a).save_workflow(replace(record, state='{"v":1}'))  # stale version, same status
+        saved = each(a).save_workflow(replace(record, state='{"v":2}'), expected_version=2)
         assert (saved.status, saved.version) == ("running", 3)
-        assert b.get_workflow("wf-1") == saved
-        b.save_workflow(replace(saved, status="suspended"))
-        again = a.save_workflow(replace(saved, status="running", state='{"v":3}'), expected_version=4)
-        assert b.get_workflow("wf-1") == again and again.status == "running"
-        other = b.put_script("greet", "export async function main(x) { return 2; }")
-        b.save_workflow(replace(again, script_hash=other.hash))  # b moves it to another version
-        done = a.save_workflow(replace(again, status="completed"), expected_version=6)
+        assert each(b).get_workflow("wf-1") == saved
+        each(b).save_workflow(replace(saved, status="suspended"))
+        again = each(a).save_workflow(replace(saved, status="running", state='{"v":3}'), expected_version=4)
+        assert each(b).get_workflow("wf-1") == again and again.status == "running"
+        other = each(b).put_script("greet", "export async function main(x) { return 2; }")
+        each(b).save_workflow(replace(again, script_hash=other.hash))  # b moves it to another version
+        done = each(a).save_workflow(replace(again, status="completed"), expected_version=6)
         assert (done.status, done.script_hash) == ("completed", again.script_hash)
-        assert b.get_workflow("wf-1") == done  # a's own version again, saved in full
+        assert each(b).get_workflow("wf-1") == done  # a's own version again, saved in full
     finally:
         a.close()
         b.close()

@@ -19,6 +19,7 @@ import httpx
 from _server_helpers import COLLECT, HOOKED, free_socket
 
 from jsflow.host import WorkflowHost, hash_token
+from jsflow.testing import each
 
 KEY = "crash-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -125,9 +126,9 @@ def test_sigkill_mid_load_loses_nothing_accepted(tmp_path: Path) -> None:
     with jsflow_serve(db, port), WorkflowHost(f"sqlite:///{db}") as host:
         for kind, ref in accepted:
             if kind == "event":
-                assert host.store.get_event(int(ref)) is not None, f"accepted event {ref} lost"  # type: ignore[arg-type]
+                assert each(host.store).get_event(int(ref)) is not None, f"accepted event {ref} lost"  # type: ignore[arg-type]
             else:
-                record = host.store.get_token(hash_token(str(ref)))
+                record = each(host.store).get_token(hash_token(str(ref)))
                 assert record is not None and record.used_at is not None, "accepted resume lost"
 
 

@@ -98,6 +98,7 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
             ("h", "slow_hook"),
             ("t", "slow_token"),
             ("e2", "slow_event"),
+            ("e3", "slow_event"),
         ):
             assert admin.post("/v1/workflows", json={"script": script, "workflow_id": wid}).status_code == 201
         hook_path = urlsplit(admin.get("/v1/workflows/h").json()["waits"][0]["url"]).path
@@ -106,6 +107,8 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
         took, r = _elapsed(lambda: admin.post("/v1/workflows/e2/events/go", json=1, params={"wait": 1}))
         assert r.status_code == 202 and took < 1 + 1.0, took
         assert r.json()["status"] == "running"
+        took, r = _elapsed(lambda: admin.post("/v1/events", json={"workflow_id": "e3", "name": "go"}))
+        assert r.status_code == 202 and took < 1.5, took
         with served.client(key=None) as anon:
             took, r = _elapsed(lambda: anon.post(hook_path, json={"n": 1}))
             assert r.status_code == 204 and took < 1.5, took
@@ -117,7 +120,7 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             statuses = {i["workflow_id"]: i["status"] for i in admin.get("/v1/workflows").json()["items"]}
-            if all(statuses[w] == "completed" for w in ("e", "e2", "h", "t")):
+            if all(statuses[w] == "completed" for w in ("e", "e2", "e3", "h", "t")):
                 break
             time.sleep(0.2)
         assert admin.get("/v1/workflows/t").json()["value"] == {"got": 2, "done": "slept"}
@@ -189,3 +192,27 @@ def test_head_answers_on_every_get_route(served: Served) -> None:
         assert admin.head("/nope").status_code == 404
         assert admin.head("/v1/workflows", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert ADMIN
+
+
+def test_starting_an_existing_id_again(served: Served) -> None:
+    with served.client() as admin:
+        first = admin.post("/v1/workflows", json={"script": "manual", "args": [1], "workflow_id": "x1"})
+        assert first.status_code == 201
+        same = admin.post("/v1/workflows", json={"script": "manual", "args": [1], "workflow_id": "x1"})
+        assert same.status_code == 200 and same.json()["workflow_id"] == "x1"
+        for body in ({"script": "manual", "args": [2]}, {"script": "hooked", "args": [1]}):
+            other = admin.post("/v1/workflows", json={**body, "workflow_id": "x1"})
+            assert other.status_code == 409 and other.json()["error"]["type"] == "WorkflowExistsError"
+
+
+def test_idempotency_key_reused_for_another_event_is_409(served: Served) -> None:
+    with served.client() as admin:
+        admin.post("/v1/workflows", json={"script": "manual", "workflow_id": "idem"})
+        key = {"Idempotency-Key": "k-1"}
+        first = admin.post("/v1/workflows/idem/events/a", json=1, headers=key)
+        again = admin.post("/v1/workflows/idem/events/a", json=1, headers=key)
+        assert first.status_code == again.status_code == 202 and again.json()["duplicate"] is True
+        assert again.json()["event_id"] == first.json()["event_id"]
+        for name, payload in (("b", 1), ("a", 2)):
+            clash = admin.post(f"/v1/workflows/idem/events/{name}", json=payload, headers=key)
+            assert clash.status_code == 409 and clash.json()["error"]["type"] == "IdempotencyKeyConflictError"

@@ -1,54 +1,21 @@
-"""Durable storage for the jsflow host.
+"""Durable storage for the jsflow host: what an embedder opens and calls.
 
-How to code against it
-----------------------
-``open_store(url)`` returns a ``Store``. Everything the host persists goes
-through it, grouped by concept:
+``open_store(url)`` returns a ``Store`` (``sqlite:///path.db``, ``memory://``,
+``postgresql://...``); ``WorkflowHost`` takes either a URL or a store. Its
+records (``WorkflowRecord``, ``PendingWait``, ``InboxEvent``, ...) and errors
+(``StoreError`` and subclasses; ``StoreUnavailableError`` is the transient
+one) are here too.
 
-- scripts   ``put_script(name, source)`` (content-addressed, idempotent),
-            ``get_script(name, hash=None)``, ``list_scripts(name=None)``
-- workflows ``create_workflow(record) -> (record, created)`` (idempotent on the
-            caller's workflow id), ``get_workflow(id)``, ``list_workflows(...)``,
-            ``save_workflow(record, expected_version=None)`` (optimistic:
-            ``ConcurrencyError`` unless the stored version matches; bumps it)
-- history   ``append_history(id, kind, detail)``, ``list_history(id)``
-- waits     ``replace_waits(id, waits)``, ``list_waits(id)``; store-wide:
-            ``claim_due_timers(now, limit, worker_id, lease_seconds)``,
-            ``release_claim``, ``complete_claim``, ``next_due_time()``
-- inbox     ``enqueue_event(id, name, payload_json) -> event_id`` (refuses an
-            unknown id), ``pending_events(id, names=None)`` (oldest first),
-            ``mark_event_delivered(event_id, wait_id)``
-- tokens    ``put_token(token_hash, ...)``, ``get_token``, ``consume_token``
-            (single use; ``TokenUsedError``/``TokenExpiredError``/
-            ``TokenNotFoundError``); only sha256 hashes are stored: use
-            ``jsflow.host.new_token()`` and ``jsflow.host.hash_token(raw)``.
+Work goes through units of work::
 
-Transaction model
------------------
-``with store.transaction() as tx:`` opens a unit of work; ``tx`` has every
-operation above except the store-wide timer ones. It commits when the block
-ends normally and rolls back completely when it raises, so advancing an
-instance is one atomic step::
+    record = store.read(lambda tx: tx.get_workflow(wid))
+    with store.transaction() as tx:          # several writes, all or nothing
+        tx.save_workflow(replace(record, status="suspended"))
+        tx.replace_waits(wid, waits)
 
-    with store.transaction() as tx:
-        record = tx.get_workflow(wid)
-        ...run the engine...
-        tx.save_workflow(replace(record, state=new_state, status="suspended"))
-        tx.replace_waits(wid, new_waits)
-        tx.mark_event_delivered(event_id, wait_id)
-        tx.append_history(wid, "event_received", {"event_id": event_id})
-
-``save_workflow`` raising ``ConcurrencyError`` (someone advanced the
-instance first) undoes everything in the block. Each operation called on the
-store itself runs in its own short transaction. Transactions do not nest,
-and a session belongs to the thread that opened it. On SQLite a writing
-transaction holds the database write lock until it ends, so keep long work
-(running steps) outside it: read, run the engine, then write with the version
-check. Timer claims are leases: a claim keeps other workers away until
-``lease_seconds`` pass; the version check is what makes firing exactly-once.
-``replace_waits`` drops claims on the instance's old waits.
-
-Time: pass aware UTC datetimes; the store keeps millisecond precision.
+The interface a backend author implements (``Store``, ``StoreSession``, grouped
+by concept) is documented in ``jsflow.host.store.backend``; the contract suite
+every backend passes ships as ``jsflow.testing``.
 """
 
 from __future__ import annotations
@@ -58,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._base import Store, StoreSession
 from ._changes import timers_key, workflow_key
 from ._codec import Clock
 from ._errors import (
@@ -92,9 +58,9 @@ from ._records import (
     WorkflowRecord,
 )
 from ._schedules import ScheduleConflictError, ScheduleEvent, ScheduleRecord
-from ._schema import MIGRATIONS
 from ._sql import SQLStore
 from ._sqlite import SQLiteStore
+from .backend import Store, StoreSession
 
 DEFAULT_URL = "sqlite:///.jsflow/jsflow.db"
 ENV_VAR = "JSFLOW_DB"
@@ -135,7 +101,6 @@ __all__ = [
     "WorkflowPageQuery",
     "WorkflowRecord",
     "open_store",
-    "schema_migrations",
     "timers_key",
     "workflow_key",
 ]
@@ -198,8 +163,3 @@ def _sqlite_path(url: str) -> Path:
     if name == ":memory:":
         raise StoreError("sqlite :memory: is not supported; use memory://")
     return Path(name) if Path(name).is_absolute() else Path.cwd() / name
-
-
-def schema_migrations() -> tuple[str, ...]:
-    """The ordered schema migrations every SQL store applies (migration N is item N - 1)."""
-    return MIGRATIONS

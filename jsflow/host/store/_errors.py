@@ -44,13 +44,16 @@ class StoreUnavailableError(StoreError):
     seconds before raising. Whether a write that was in flight committed is
     unknown, so callers abandon the unit of work (a workflow is never faulted for
     this) and let recovery read the store again later. ``backend`` names the
-    database kind; the message never includes credentials."""
+    database kind; the message never includes credentials. ``at_commit``: the
+    connection failed while committing, so the transaction may have committed
+    (such a failure is never retried blindly)."""
 
     def __init__(self, backend: str, reason: str, *, retried_for: float = 0.0) -> None:
         super().__init__(f"{backend} store unavailable: {reason}")
         self.backend = backend
         self.reason = reason
         self.retried_for = retried_for
+        self.at_commit = False
 
 
 class StoreClosedError(StoreError):

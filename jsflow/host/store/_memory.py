@@ -17,9 +17,8 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from ._base import DEFAULT_LIST_LIMIT, Store, StoreSession
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     Clock,
@@ -56,6 +55,7 @@ from ._records import (
     validate_workflow,
 )
 from ._schedules import MemoryScheduleSession, ScheduleData
+from .backend import DEFAULT_LIST_LIMIT, Store, StoreSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +153,21 @@ class MemoryStore(Store):
                 claims.append(TimerClaim(key[0], row.wait, worker_id, lease_end))
             return claims
 
-    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
-        with self.transaction():
-            row = self._data.waits.get((workflow_id, wait_id))
-            if row is None or row.claimed_by != worker_id:
-                return False
-            self._data.waits[(workflow_id, wait_id)] = _WaitRow(row.wait)
-            return True
+    def append_journal_checked(
+        self, workflow_id: str, expected_version: int, seq: int, entry_json: str
+    ) -> None:
+        with self.transaction() as tx:
+            cast(_MemorySession, tx).append_journal_checked(workflow_id, expected_version, seq, entry_json)
+
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
+        with self.transaction() as tx:
+            session = cast(_MemorySession, tx)
+            return [
+                session.bump_and_get(record.workflow_id, record.version)
+                for record in session.list_stale(updated_before, limit, capabilities)
+            ]
 
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         with self.transaction():

@@ -101,6 +101,12 @@ class MemoryDurableSession:
         )
         return expected_version + 1
 
+    def bump_and_get(self, workflow_id: str, expected_version: int) -> WorkflowRecord:
+        """``bump_workflow``, returning the re-stamped record (a stale-run claim)."""
+        self.bump_workflow(workflow_id, expected_version)
+        record: WorkflowRecord = self._d().workflows[workflow_id]
+        return record
+
     def set_requirements(self, workflow_id: str, names: Iterable[str]) -> None:
         self._require(workflow_id)
         self._durable().requirements[workflow_id] = tuple(sorted(set(names)))

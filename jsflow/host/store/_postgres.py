@@ -139,7 +139,8 @@ class PostgresStore(SQLStore):
         try:  # one direct attempt first: a wrong URL fails at once, with libpq's reason
             psycopg.connect(url, autocommit=True).close()
         except psycopg.OperationalError as exc:
-            raise StoreUnavailableError("postgresql", f"cannot connect to {_redact(url)}: {exc}") from exc
+            reason = f"cannot connect to PostgreSQL at {_redact(url)}: {exc}"
+            raise StoreUnavailableError("postgresql", reason) from exc
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}") from exc
         self._pool = psycopg_pool.ConnectionPool(
@@ -265,10 +266,6 @@ class PostgresStore(SQLStore):
             return sorted((workflow_from_row(r) for r in rows), key=lambda r: (r.updated_at, r.workflow_id))
 
         return self._retrying(claim) if batch else []
-
-    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
-        release = super().release_claim
-        return self._retrying(lambda: release(workflow_id, wait_id, worker_id))
 
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         complete = super().complete_claim

@@ -251,38 +251,3 @@ def _normal(record: ScheduleRecord) -> ScheduleRecord:
         created_at=normalize_time(record.created_at),
         updated_at=normalize_time(record.updated_at),
     )
-
-
-class ScheduleOneShots:
-    """Each schedule operation as a method of the store, in a transaction of its own."""
-
-    def transaction(self, *, write: bool = True) -> Any:  # pragma: no cover - the store's
-        raise NotImplementedError
-
-    def put_schedule(self, record: ScheduleRecord) -> ScheduleRecord:
-        with self.transaction() as tx:
-            return tx.put_schedule(record)  # type: ignore[no-any-return]
-
-    def get_schedule(self, name: str) -> ScheduleRecord | None:
-        with self.transaction(write=False) as tx:
-            return tx.get_schedule(name)  # type: ignore[no-any-return]
-
-    def list_schedules(self) -> list[ScheduleRecord]:
-        with self.transaction(write=False) as tx:
-            return tx.list_schedules()  # type: ignore[no-any-return]
-
-    def save_schedule(self, record: ScheduleRecord, expected_version: int) -> ScheduleRecord:
-        with self.transaction() as tx:
-            return tx.save_schedule(record, expected_version)  # type: ignore[no-any-return]
-
-    def delete_schedule(self, name: str) -> bool:
-        with self.transaction() as tx:
-            return tx.delete_schedule(name)  # type: ignore[no-any-return]
-
-    def append_schedule_history(self, name: str, at: datetime, kind: str, detail: dict[str, Any]) -> None:
-        with self.transaction() as tx:
-            tx.append_schedule_history(name, at, kind, detail)
-
-    def list_schedule_history(self, name: str, limit: int = 100) -> list[ScheduleEvent]:
-        with self.transaction(write=False) as tx:
-            return tx.list_schedule_history(name, limit)  # type: ignore[no-any-return]

@@ -44,29 +44,24 @@ needs to be atomic with the first, which changed nothing.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
-import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, suppress
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import tenacity
-
-from ._base import Store, StoreSession
-from ._changes import TIMERS_KEY
 from ._codec import Clock, RowDecoder, normalize_time, to_ms, utc_now
 from ._errors import SchemaVersionError, StoreClosedError, StoreError, StoreUnavailableError
-from ._records import InboxEvent, PendingWait, ScriptVersion, TimerClaim, TokenRecord, WorkflowRecord
+from ._records import TimerClaim, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
 from ._sql_rows import WAIT_COLUMNS, wait_from_row
 from ._sql_session import SQLSession
+from .backend import Store, StoreSession
 
 MAX_IDLE_CONNECTIONS = 8
-log = logging.getLogger("jsflow.store")
 T = TypeVar("T")
 
 
@@ -188,31 +183,6 @@ class SQLStore(Store):
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
         return _Transaction(self, write)
 
-    def retrying(self, op: Callable[[], T]) -> T:
-        """Run ``op`` again while it fails with ``StoreUnavailableError`` (a lost
-        connection, a restarting server, a lock wait that timed out), with
-        exponential backoff and jitter, for at most ``transient_retry_seconds``;
-        then raise the last error with ``retried_for`` set. Only for work that is
-        safe to repeat: nothing of it committed, or a repeat is refused cleanly
-        (a version-checked save gives ``ConcurrencyError``)."""
-        started = time.monotonic()
-        try:  # the common case without tenacity's per-call cost (this is a hot path)
-            return op()
-        except StoreUnavailableError as exc:
-            log.warning("store unavailable, retrying: %s", exc.reason)
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(StoreUnavailableError),
-            stop=tenacity.stop_after_delay(self.transient_retry_seconds),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.05, max=2.0),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        try:
-            return retrying(op)
-        except StoreUnavailableError as exc:
-            exc.retried_for = round(time.monotonic() - started, 3)
-            raise
-
     def _single(self, op: Callable[[SQLSession], T]) -> T:
         """Run ``op`` on a session in autocommit mode (see the module doc), again
         on a fresh connection when the database was unavailable."""
@@ -239,32 +209,11 @@ class SQLStore(Store):
             self.notify(*session.changed)
         return result
 
-    # -- one-shot single-statement operations (autocommit) -------------------
-    def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
-        return self._single(lambda s: s.save_workflow(record, expected_version))
-
+    # -- the fenced journal insert (autocommit: one statement, one round trip) --
     def append_journal_checked(
         self, workflow_id: str, expected_version: int, seq: int, entry_json: str
     ) -> None:
         self._single(lambda s: s.append_journal_checked(workflow_id, expected_version, seq, entry_json))
-
-    def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
-        return self._single(lambda s: s.get_workflow(workflow_id))
-
-    def list_waits(self, workflow_id: str) -> list[PendingWait]:
-        return self._single(lambda s: s.list_waits(workflow_id))
-
-    def get_script(self, name: str, hash: str | None = None) -> ScriptVersion | None:
-        return self._single(lambda s: s.get_script(name, hash))
-
-    def get_event(self, event_id: int) -> InboxEvent | None:
-        return self._single(lambda s: s.get_event(event_id))
-
-    def pending_events(self, workflow_id: str, names: Iterable[str] | None = None) -> list[InboxEvent]:
-        return self._single(lambda s: s.pending_events(workflow_id, names))
-
-    def get_token(self, token_hash: str) -> TokenRecord | None:
-        return self._single(lambda s: s.get_token(token_hash))
 
     # -- schema --------------------------------------------------------------
     def _migrate(self) -> None:
@@ -351,20 +300,19 @@ class SQLStore(Store):
             )
             return [TimerClaim(row[0], wait_from_row(row[0], row[1:]), worker_id, lease_end) for row in rows]
 
-    def release_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
+    def claim_stale_runs(
+        self, updated_before: datetime, limit: int, capabilities: Collection[str] | None = None
+    ) -> list[WorkflowRecord]:
+        """Select, then re-stamp each with the version check: exclusive where the
+        writer is single (SQLite); PostgreSQL overrides it with one
+        ``FOR UPDATE SKIP LOCKED`` statement."""
+        taken: list[WorkflowRecord] = []
         with self.transaction() as tx:
             assert isinstance(tx, SQLSession)
-            released = (
-                tx.execute(
-                    "UPDATE waits SET claimed_by = NULL, claim_expires_at = NULL "
-                    "WHERE workflow_id = ? AND wait_id = ? AND claimed_by = ?",
-                    (workflow_id, wait_id, worker_id),
-                )
-                > 0
-            )
-            if released:
-                tx.changed.add(TIMERS_KEY)
-            return released
+            for record in tx.list_stale(updated_before, limit, capabilities):
+                version = tx.bump_workflow(record.workflow_id, record.version)
+                taken.append(replace(record, version=version, updated_at=normalize_time(self.clock())))
+        return taken
 
     def complete_claim(self, workflow_id: str, wait_id: int, worker_id: str) -> bool:
         with self.transaction() as tx:
@@ -440,6 +388,9 @@ class _Transaction:
                 return
             try:
                 store.run_sql(conn, "COMMIT")
+            except StoreUnavailableError as error:
+                error.at_commit = True  # it may have committed: never repeated blindly
+                raise
             except StoreError:
                 store.rollback_quietly(conn)
                 raise
@@ -449,16 +400,6 @@ class _Transaction:
             store.checkin(conn, healthy)
         if self.session.changed:
             store.notify(*self.session.changed)
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    error = state.outcome.exception() if state.outcome is not None else None
-    log.warning(
-        "store unavailable (attempt %d), retrying in %.2f s: %s",
-        state.attempt_number,
-        state.upcoming_sleep,
-        getattr(error, "reason", error),
-    )
 
 
 def compile_placeholders(sql: str, mark: str) -> str:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._base import DEFAULT_LIST_LIMIT, StoreSession
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
     RowDecoder,
@@ -68,6 +67,7 @@ from ._sql_rows import (
     wait_from_row,
     workflow_from_row,
 )
+from .backend import DEFAULT_LIST_LIMIT, StoreSession
 
 if TYPE_CHECKING:
     from ._sql import SQLStore
@@ -106,6 +106,15 @@ MARK_DELIVERED_SQL = (
 )
 
 
+def _refuse_nul(params: Sequence[Any]) -> None:
+    """The same answer on every SQL database: PostgreSQL cannot hold NUL in text
+    (a driver error, which would look like an outage), so no store takes it.
+    The host refuses such input before it gets here; this is the backstop."""
+    for value in params:
+        if type(value) is str and "\x00" in value:
+            raise ValueError("text contains a NUL character (U+0000), which no store can hold")
+
+
 class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
     """A ``StoreSession`` over one DB-API connection inside an open transaction."""
 
@@ -131,6 +140,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count."""
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             cursor.execute(self.store.q(sql), tuple(params))
@@ -139,6 +149,8 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            _refuse_nul(row)
         cursor = self._cursor()
         try:
             cursor.executemany(self.store.q(sql), [tuple(r) for r in rows])
@@ -146,6 +158,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             cursor.execute(self.store.q(sql), tuple(params))
@@ -154,6 +167,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             raise self.store.translate(exc) from exc
 
     def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:
+        _refuse_nul(params)
         cursor = self._cursor()
         try:
             return self.store.insert_returning_id(cursor, sql, tuple(params), key)

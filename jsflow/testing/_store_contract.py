@@ -1,18 +1,13 @@
-"""The store contract: one test suite every store backend must pass.
-
-Why a mixin class: a backend joins by subclassing ``StoreContract`` in a
-``Test...`` class and defining a ``store`` fixture that builds a fresh, empty
-store with the given ``clock`` (see test_store_backends.py). SQL backends
-subclass ``SQLStoreContract`` instead and also define ``reopen`` and
-``raw_sql`` (migrations and corrupt-row tests need to reach under the API).
-"""
+"""The store contract suite (see ``jsflow.testing``)."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -34,10 +29,10 @@ from jsflow.host.store import (
     UnknownWorkflowError,
     WorkflowPageQuery,
     WorkflowRecord,
-    schema_migrations,
     timers_key,
     workflow_key,
 )
+from jsflow.host.store.backend import schema_migrations
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SOURCE = "export async function main(x) { return x; }"
@@ -60,12 +55,36 @@ class FakeClock:
         return self.now
 
 
+_READS = ("get_", "list_", "read_", "pending_", "count_", "page_", "recovery_", "stranded_")
+
+
+class _EachOperation:
+    """A store seen as one-shot operations, each in a transaction of its own."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        write = not name.startswith(_READS)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._store.transaction(write=write) as tx:
+                return getattr(tx, name)(*args, **kwargs)
+
+        return call
+
+
+def each(store: Store) -> Any:
+    """``each(store).get_workflow(wid)``: one session operation in its own transaction."""
+    return _EachOperation(store)
+
+
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
 def new_record(store: Store, workflow_id: str = "wf-1", **changes: object) -> WorkflowRecord:
-    script = store.put_script(str(changes.pop("script_name", "greet")), SOURCE)
+    script = each(store).put_script(str(changes.pop("script_name", "greet")), SOURCE)
     record = WorkflowRecord(
         workflow_id=workflow_id,
         script_name=script.name,
@@ -78,7 +97,7 @@ def new_record(store: Store, workflow_id: str = "wf-1", **changes: object) -> Wo
 
 
 def create(store: Store, workflow_id: str = "wf-1", **changes: object) -> WorkflowRecord:
-    record, created = store.create_workflow(new_record(store, workflow_id, **changes))
+    record, created = each(store).create_workflow(new_record(store, workflow_id, **changes))
     assert created
     return record
 
@@ -91,55 +110,66 @@ def timer(wait_id: int, seconds: float, **changes: object) -> PendingWait:
 
 
 class StoreContract:
-    """Behaviour shared by every backend. Subclasses provide the ``store`` fixture."""
+    """Behaviour shared by every backend. Subclasses override ``make_store`` (or
+    the ``store`` fixture)."""
+
+    def make_store(self, clock: FakeClock) -> Store:
+        """A fresh, empty store that stamps records with ``clock``."""
+        raise NotImplementedError("override make_store(clock) or the store fixture")
 
     @pytest.fixture
     def clock(self) -> FakeClock:
         return FakeClock()
 
+    @pytest.fixture
+    def store(self, clock: FakeClock) -> Iterator[Store]:
+        store = self.make_store(clock)
+        yield store
+        store.close()
+
     # -- scripts -------------------------------------------------------------
     def test_scripts_are_content_addressed(self, store: Store, clock: FakeClock) -> None:
-        first = store.put_script("greet", SOURCE)
+        first = each(store).put_script("greet", SOURCE)
         assert first.hash == hashlib.sha256(SOURCE.encode()).hexdigest()
         assert first.created_at == T0
         clock.advance(5)
-        again = store.put_script("greet", SOURCE)
+        again = each(store).put_script("greet", SOURCE)
         assert again == first
-        assert store.list_scripts() == [first]
+        assert each(store).list_scripts() == [first]
 
     def test_latest_script_version(self, store: Store, clock: FakeClock) -> None:
-        v1 = store.put_script("greet", SOURCE)
+        v1 = each(store).put_script("greet", SOURCE)
         clock.advance(1)
-        v2 = store.put_script("greet", SOURCE + "\n// v2")
-        store.put_script("other", SOURCE)
+        v2 = each(store).put_script("greet", SOURCE + "\n// v2")
+        each(store).put_script("other", SOURCE)
         assert v2.hash != v1.hash
-        assert store.get_script("greet") == v2
-        assert store.get_script("greet", v1.hash) == v1
-        assert store.get_script("greet", "0" * 64) is None
-        assert store.get_script("missing") is None
-        assert store.list_scripts("greet") == [v1, v2]
-        assert [s.name for s in store.list_scripts()] == ["greet", "greet", "other"]
-        store.put_script("greet", SOURCE)  # re-registering the old source makes it latest
-        assert store.get_script("greet") == v1
+        assert each(store).get_script("greet") == v2
+        assert each(store).get_script("greet", v1.hash) == v1
+        assert each(store).get_script("greet", "0" * 64) is None
+        assert each(store).get_script("missing") is None
+        assert each(store).list_scripts("greet") == [v1, v2]
+        assert [s.name for s in each(store).list_scripts()] == ["greet", "greet", "other"]
+        each(store).put_script("greet", SOURCE)  # re-registering the old source makes it latest
+        assert each(store).get_script("greet") == v1
 
     # -- workflows -----------------------------------------------------------
     def test_create_is_idempotent_on_workflow_id(self, store: Store) -> None:
         record = new_record(store, metadata={"tenant": "a"}, result_json=None)
-        stored, created = store.create_workflow(record)
+        stored, created = each(store).create_workflow(record)
         assert created and stored.version == 1
         assert stored == replace(record, version=1)
         other = replace(record, entry_point="other", state="{}")
-        again, created = store.create_workflow(other)
+        again, created = each(store).create_workflow(other)
         assert not created
         assert again == stored
-        assert store.list_workflows() == [stored]
+        assert each(store).list_workflows() == [stored]
 
     def test_create_needs_a_stored_script(self, store: Store) -> None:
         record = replace(new_record(store), script_hash="f" * 64)
         with pytest.raises(UnknownScriptError) as info:
-            store.create_workflow(record)
+            each(store).create_workflow(record)
         assert info.value.name == "greet" and info.value.hash == "f" * 64
-        assert store.get_workflow("wf-1") is None
+        assert each(store).get_workflow("wf-1") is None
 
     def test_record_round_trips(self, store: Store) -> None:
         record = create(
@@ -151,126 +181,126 @@ class StoreContract:
             metadata={"k": "v", "ü": "ß"},
             entry_point="run",
         )
-        assert store.get_workflow("wf-1") == record
-        assert store.get_workflow("nope") is None
+        assert each(store).get_workflow("wf-1") == record
+        assert each(store).get_workflow("nope") is None
 
     def test_save_bumps_version_and_checks_it(self, store: Store, clock: FakeClock) -> None:
         record = create(store)
         clock.advance(10)
-        saved = store.save_workflow(replace(record, status="suspended", state='{"s":2}'))
+        saved = each(store).save_workflow(replace(record, status="suspended", state='{"s":2}'))
         assert saved.version == 2 and saved.updated_at == at(10) and saved.created_at == T0
-        assert store.get_workflow("wf-1") == saved
+        assert each(store).get_workflow("wf-1") == saved
         with pytest.raises(ConcurrencyError) as info:
-            store.save_workflow(replace(record, status="completed"))  # stale: version 1
+            each(store).save_workflow(replace(record, status="completed"))  # stale: version 1
         assert (info.value.workflow_id, info.value.expected, info.value.actual) == ("wf-1", 1, 2)
-        assert store.get_workflow("wf-1") == saved
-        third = store.save_workflow(replace(saved, status="completed"), expected_version=2)
+        assert each(store).get_workflow("wf-1") == saved
+        third = each(store).save_workflow(replace(saved, status="completed"), expected_version=2)
         assert third.version == 3
 
     def test_save_keeps_identity_fields(self, store: Store) -> None:
         record = create(store)
-        saved = store.save_workflow(replace(record, script_name="x", created_at=at(99)))
+        saved = each(store).save_workflow(replace(record, script_name="x", created_at=at(99)))
         assert saved.script_name == "greet" and saved.created_at == T0
-        assert store.get_workflow("wf-1") == saved
+        assert each(store).get_workflow("wf-1") == saved
 
     def test_save_unknown_or_invalid(self, store: Store) -> None:
         record = new_record(store, "ghost", version=1)
         with pytest.raises(UnknownWorkflowError) as info:
-            store.save_workflow(record)
+            each(store).save_workflow(record)
         assert info.value.workflow_id == "ghost"
         created = create(store)
         with pytest.raises(ValueError):
-            store.save_workflow(replace(created, status="exploded"))
+            each(store).save_workflow(replace(created, status="exploded"))
         with pytest.raises(ValueError):
-            store.save_workflow(replace(created, result_json="{not json"))
+            each(store).save_workflow(replace(created, result_json="{not json"))
         with pytest.raises(UnknownScriptError):
-            store.save_workflow(replace(created, script_hash="e" * 64))
-        assert store.get_workflow("wf-1") == created
+            each(store).save_workflow(replace(created, script_hash="e" * 64))
+        assert each(store).get_workflow("wf-1") == created
 
     def test_list_filters(self, store: Store) -> None:
         a = create(store, "a", created_at=at(1), status="running")
         b = create(store, "b", created_at=at(2), status="suspended")
         c = create(store, "c", created_at=at(3), status="completed", script_name="other")
         d = create(store, "d", created_at=at(3), status="suspended")
-        assert store.list_workflows() == [a, b, c, d]
-        assert store.list_workflows(status="suspended") == [b, d]
-        assert store.list_workflows(status=["running", "completed"]) == [a, c]
-        assert store.list_workflows(status=[]) == []
-        assert store.list_workflows(script_name="other") == [c]
-        assert store.list_workflows(created_after=at(2)) == [b, c, d]
-        assert store.list_workflows(created_before=at(2)) == [a]
-        assert store.list_workflows(created_after=at(2), created_before=at(3)) == [b]
-        assert store.list_workflows(limit=2) == [a, b]
-        assert store.list_workflows(limit=2, offset=2) == [c, d]
-        assert store.list_workflows(status="suspended", script_name="greet", offset=1) == [d]
+        assert each(store).list_workflows() == [a, b, c, d]
+        assert each(store).list_workflows(status="suspended") == [b, d]
+        assert each(store).list_workflows(status=["running", "completed"]) == [a, c]
+        assert each(store).list_workflows(status=[]) == []
+        assert each(store).list_workflows(script_name="other") == [c]
+        assert each(store).list_workflows(created_after=at(2)) == [b, c, d]
+        assert each(store).list_workflows(created_before=at(2)) == [a]
+        assert each(store).list_workflows(created_after=at(2), created_before=at(3)) == [b]
+        assert each(store).list_workflows(limit=2) == [a, b]
+        assert each(store).list_workflows(limit=2, offset=2) == [c, d]
+        assert each(store).list_workflows(status="suspended", script_name="greet", offset=1) == [d]
 
     def test_page_workflows_newest_first_with_keyset(self, store: Store) -> None:
         a = create(store, "a", created_at=at(1), status="running")
         b = create(store, "b", created_at=at(2), status="suspended")
         c = create(store, "c", created_at=at(3), status="completed", script_name="other")
         d = create(store, "d", created_at=at(3), status="suspended")
-        assert store.page_workflows(WorkflowPageQuery()) == [d, c, b, a]
-        assert store.page_workflows(WorkflowPageQuery(limit=2)) == [d, c]
-        assert store.page_workflows(WorkflowPageQuery(before=(at(3), "d"))) == [c, b, a]
-        assert store.page_workflows(WorkflowPageQuery(before=(at(3), "c"), limit=1)) == [b]
-        assert store.page_workflows(WorkflowPageQuery(before=(at(1), "a"))) == []
-        assert store.page_workflows(WorkflowPageQuery(statuses=("suspended",))) == [d, b]
-        assert store.page_workflows(WorkflowPageQuery(statuses=())) == []
-        assert store.page_workflows(WorkflowPageQuery(script_name="other")) == [c]
-        assert store.page_workflows(WorkflowPageQuery(created_after=at(2), created_before=at(3))) == [b]
+        assert each(store).page_workflows(WorkflowPageQuery()) == [d, c, b, a]
+        assert each(store).page_workflows(WorkflowPageQuery(limit=2)) == [d, c]
+        assert each(store).page_workflows(WorkflowPageQuery(before=(at(3), "d"))) == [c, b, a]
+        assert each(store).page_workflows(WorkflowPageQuery(before=(at(3), "c"), limit=1)) == [b]
+        assert each(store).page_workflows(WorkflowPageQuery(before=(at(1), "a"))) == []
+        assert each(store).page_workflows(WorkflowPageQuery(statuses=("suspended",))) == [d, b]
+        assert each(store).page_workflows(WorkflowPageQuery(statuses=())) == []
+        assert each(store).page_workflows(WorkflowPageQuery(script_name="other")) == [c]
+        assert each(store).page_workflows(WorkflowPageQuery(created_after=at(2), created_before=at(3))) == [b]
 
     def test_page_workflows_by_wait_kind_and_id_search(self, store: Store) -> None:
         a = create(store, "Order-1_x", created_at=at(1), status="suspended")
         b = create(store, "order-2%", created_at=at(2), status="suspended")
         create(store, "other", created_at=at(3))
-        store.replace_waits("Order-1_x", [timer(1, 10, kind="sleep")])
-        store.replace_waits("order-2%", [PendingWait(wait_id=1, function_name="approve", kind="hook")])
-        assert store.page_workflows(WorkflowPageQuery(wait_kinds=("sleep", "retry"))) == [a]
-        assert store.page_workflows(WorkflowPageQuery(wait_kinds=("hook", "sleep"))) == [b, a]
-        assert store.page_workflows(WorkflowPageQuery(wait_kinds=())) == []
-        assert store.page_workflows(WorkflowPageQuery(id_contains="ORDER-")) == [b, a]
-        assert store.page_workflows(WorkflowPageQuery(id_contains="-2%")) == [b]
-        assert store.page_workflows(WorkflowPageQuery(id_contains="1_")) == [a]
-        assert store.page_workflows(WorkflowPageQuery(id_contains="r_")) == []
+        each(store).replace_waits("Order-1_x", [timer(1, 10, kind="sleep")])
+        each(store).replace_waits("order-2%", [PendingWait(wait_id=1, function_name="approve", kind="hook")])
+        assert each(store).page_workflows(WorkflowPageQuery(wait_kinds=("sleep", "retry"))) == [a]
+        assert each(store).page_workflows(WorkflowPageQuery(wait_kinds=("hook", "sleep"))) == [b, a]
+        assert each(store).page_workflows(WorkflowPageQuery(wait_kinds=())) == []
+        assert each(store).page_workflows(WorkflowPageQuery(id_contains="ORDER-")) == [b, a]
+        assert each(store).page_workflows(WorkflowPageQuery(id_contains="-2%")) == [b]
+        assert each(store).page_workflows(WorkflowPageQuery(id_contains="1_")) == [a]
+        assert each(store).page_workflows(WorkflowPageQuery(id_contains="r_")) == []
 
     def test_count_workflows_by_status(self, store: Store) -> None:
-        assert store.count_workflows_by_status() == {}
+        assert each(store).count_workflows_by_status() == {}
         create(store, "a", status="running")
         create(store, "b", status="suspended")
         create(store, "c", status="suspended")
-        assert store.count_workflows_by_status() == {"running": 1, "suspended": 2}
+        assert each(store).count_workflows_by_status() == {"running": 1, "suspended": 2}
 
     # -- history -------------------------------------------------------------
     def test_history_is_append_only_and_ordered(self, store: Store, clock: FakeClock) -> None:
         create(store)
-        first = store.append_history("wf-1", "started", {"args": [1, "x"]})
+        first = each(store).append_history("wf-1", "started", {"args": [1, "x"]})
         clock.advance(1)
-        second = store.append_history("wf-1", "suspended", at=at(30))
-        third = store.append_history("wf-1", "resumed")
+        second = each(store).append_history("wf-1", "suspended", at=at(30))
+        third = each(store).append_history("wf-1", "resumed")
         assert (first.seq, second.seq, third.seq) == (1, 2, 3)
         assert (first.at, second.at, third.at) == (T0, at(30), at(1))
-        assert store.list_history("wf-1") == [first, second, third]
-        assert store.list_history("wf-1", after_seq=2) == [third]
+        assert each(store).list_history("wf-1") == [first, second, third]
+        assert each(store).list_history("wf-1", after_seq=2) == [third]
         assert first.detail == {"args": [1, "x"]} and second.detail == {}
         with pytest.raises(UnknownWorkflowError):
-            store.append_history("nope", "started")
-        assert store.list_history("nope") == []
+            each(store).append_history("nope", "started")
+        assert each(store).list_history("nope") == []
 
     def test_history_and_journal_pages(self, store: Store) -> None:
         create(store)
-        events = [store.append_history("wf-1", f"k{i}") for i in range(5)]
-        assert store.list_history_page("wf-1", limit=2) == events[:2]
-        assert store.list_history_page("wf-1", after_seq=2, limit=2) == events[2:4]
-        assert store.list_history_page("wf-1", after_seq=4, limit=2) == events[4:]
-        assert store.list_history_page("wf-1", after_seq=5) == []
-        assert store.list_history_page("nope") == []
+        events = [each(store).append_history("wf-1", f"k{i}") for i in range(5)]
+        assert each(store).list_history_page("wf-1", limit=2) == events[:2]
+        assert each(store).list_history_page("wf-1", after_seq=2, limit=2) == events[2:4]
+        assert each(store).list_history_page("wf-1", after_seq=4, limit=2) == events[4:]
+        assert each(store).list_history_page("wf-1", after_seq=5) == []
+        assert each(store).list_history_page("nope") == []
         with store.transaction() as tx:
             for seq in range(5):
                 tx.append_journal("wf-1", seq, f'{{"n": {seq}}}')
-        assert store.read_journal_page("wf-1", 0, 2) == [(0, '{"n": 0}'), (1, '{"n": 1}')]
-        assert store.read_journal_page("wf-1", 3, 10) == [(3, '{"n": 3}'), (4, '{"n": 4}')]
-        assert store.read_journal_page("wf-1", 5, 10) == []
-        assert store.read_journal_page("nope", 0, 10) == []
+        assert each(store).read_journal_page("wf-1", 0, 2) == [(0, '{"n": 0}'), (1, '{"n": 1}')]
+        assert each(store).read_journal_page("wf-1", 3, 10) == [(3, '{"n": 3}'), (4, '{"n": 4}')]
+        assert each(store).read_journal_page("wf-1", 5, 10) == []
+        assert each(store).read_journal_page("nope", 0, 10) == []
 
     # -- waits and timers ----------------------------------------------------
     def test_replace_waits(self, store: Store) -> None:
@@ -285,22 +315,22 @@ class StoreContract:
         )
         retry = timer(3, 5, function_name="charge", kind="retry", is_retry=True)
         hook = PendingWait(wait_id=4, function_name="approval", kind="hook", token_hash=hash_token("t"))
-        store.replace_waits("wf-1", [retry, event_wait, hook])
-        assert store.list_waits("wf-1") == [event_wait, retry, hook]
-        store.replace_waits("wf-1", [timer(5, 10)])
-        assert store.list_waits("wf-1") == [timer(5, 10)]
-        store.replace_waits("wf-1", [])
-        assert store.list_waits("wf-1") == []
+        each(store).replace_waits("wf-1", [retry, event_wait, hook])
+        assert each(store).list_waits("wf-1") == [event_wait, retry, hook]
+        each(store).replace_waits("wf-1", [timer(5, 10)])
+        assert each(store).list_waits("wf-1") == [timer(5, 10)]
+        each(store).replace_waits("wf-1", [])
+        assert each(store).list_waits("wf-1") == []
         with pytest.raises(UnknownWorkflowError):
-            store.replace_waits("nope", [timer(1, 1)])
+            each(store).replace_waits("nope", [timer(1, 1)])
         with pytest.raises(ValueError):
-            store.replace_waits("wf-1", [timer(1, 1), timer(1, 2)])
+            each(store).replace_waits("wf-1", [timer(1, 1), timer(1, 2)])
 
     def test_claim_due_timers_once(self, store: Store) -> None:
         create(store, "a")
         create(store, "b")
-        store.replace_waits("a", [timer(1, 10), timer(2, 30), PendingWait(3, "approval")])
-        store.replace_waits("b", [timer(1, 20)])
+        each(store).replace_waits("a", [timer(1, 10), timer(2, 30), PendingWait(3, "approval")])
+        each(store).replace_waits("b", [timer(1, 20)])
         assert store.next_due_time() == at(10)
         assert store.claim_due_timers(at(5), 10, "w1", 60) == []
         claims = store.claim_due_timers(at(25), 10, "w1", 60)
@@ -314,7 +344,7 @@ class StoreContract:
 
     def test_claim_limit_and_order(self, store: Store) -> None:
         create(store)
-        store.replace_waits("wf-1", [timer(i, 100 - i) for i in range(1, 8)])
+        each(store).replace_waits("wf-1", [timer(i, 100 - i) for i in range(1, 8)])
         first = store.claim_due_timers(at(200), 3, "w", 60)
         assert [c.wait.wait_id for c in first] == [7, 6, 5]
         rest = store.claim_due_timers(at(200), 100, "w", 60)
@@ -323,32 +353,30 @@ class StoreContract:
 
     def test_expired_lease_is_claimable_again(self, store: Store) -> None:
         create(store)
-        store.replace_waits("wf-1", [timer(1, 10)])
+        each(store).replace_waits("wf-1", [timer(1, 10)])
         assert len(store.claim_due_timers(at(10), 5, "crashed", 30)) == 1
         assert store.next_due_time() == at(40)
         assert store.claim_due_timers(at(39), 5, "w2", 30) == []
         reclaimed = store.claim_due_timers(at(40), 5, "w2", 30)
         assert [(c.worker_id, c.lease_expires_at) for c in reclaimed] == [("w2", at(70))]
-        assert store.release_claim("wf-1", 1, "crashed") is False
         assert store.complete_claim("wf-1", 1, "crashed") is False
 
-    def test_release_and_complete_claim(self, store: Store) -> None:
+    def test_complete_claim(self, store: Store) -> None:
         create(store)
-        store.replace_waits("wf-1", [timer(1, 10), timer(2, 10)])
-        store.claim_due_timers(at(10), 5, "w", 600)
-        assert store.release_claim("wf-1", 1, "w") is True
-        assert [c.wait.wait_id for c in store.claim_due_timers(at(10), 5, "x", 600)] == [1]
+        each(store).replace_waits("wf-1", [timer(1, 10), timer(2, 10)])
+        assert len(store.claim_due_timers(at(10), 5, "w", 600)) == 2
+        assert store.complete_claim("wf-1", 2, "x") is False  # not the holder
         assert store.complete_claim("wf-1", 2, "w") is True
-        assert [w.wait_id for w in store.list_waits("wf-1")] == [1]
-        store.replace_waits("wf-1", [timer(1, 10)])  # drops the claim
+        assert [w.wait_id for w in each(store).list_waits("wf-1")] == [1]
+        each(store).replace_waits("wf-1", [timer(1, 10)])  # drops the claim
         assert len(store.claim_due_timers(at(10), 5, "y", 600)) == 1
-        store.replace_waits("wf-1", [])
+        each(store).replace_waits("wf-1", [])
         assert store.next_due_time() is None
 
     def test_threads_claim_each_timer_once(self, store: Store) -> None:
         for n in range(10):
             create(store, f"wf-{n}")
-            store.replace_waits(f"wf-{n}", [timer(i, i) for i in range(20)])
+            each(store).replace_waits(f"wf-{n}", [timer(i, i) for i in range(20)])
         claimed: list[tuple[str, int]] = []
         lock = threading.Lock()
 
@@ -369,37 +397,37 @@ class StoreContract:
         fresh = create(store, "b", status="running")
         create(store, "c", status="suspended")
         clock.advance(100)
-        store.save_workflow(fresh)  # written just now: not stale
+        each(store).save_workflow(fresh)  # written just now: not stale
         taken = store.claim_stale_runs(at(50), 10)
         assert [(r.workflow_id, r.version, r.updated_at) for r in taken] == [("a", 2, at(100))]
-        assert store.get_workflow("a") == taken[0]
+        assert each(store).get_workflow("a") == taken[0]
         assert store.claim_stale_runs(at(50), 10) == []  # re-stamped: no longer stale
         with pytest.raises(ConcurrencyError):
-            store.save_workflow(old)  # the previous owner is fenced off
+            each(store).save_workflow(old)  # the previous owner is fenced off
         assert store.claim_stale_runs(at(200), 0) == []
 
     def test_append_journal_checked_is_fenced(self, store: Store) -> None:
         create(store)
         store.append_journal_checked("wf-1", 1, 0, '{"a":1}')
-        assert store.bump_workflow("wf-1", 1) == 2  # taken over
+        assert each(store).bump_workflow("wf-1", 1) == 2  # taken over
         with pytest.raises(ConcurrencyError):
             store.append_journal_checked("wf-1", 1, 1, '{"b":2}')  # the old owner adds nothing
         with pytest.raises(UnknownWorkflowError):
             store.append_journal_checked("nope", 1, 0, "{}")
-        assert store.read_journal("wf-1") == ['{"a":1}']
+        assert each(store).read_journal("wf-1") == ['{"a":1}']
 
     def test_changes_wake_waiters(self, store: Store) -> None:
         mark = store.change_marker()
         record = create(store)
-        store.enqueue_event("wf-1", "a", "1")
+        each(store).enqueue_event("wf-1", "a", "1")
         assert store.wait_for_change(0, workflow_key("wf-1"), since=mark)
         assert not store.wait_for_change(0, timers_key(), since=mark)
-        store.replace_waits("wf-1", [timer(1, 10)])  # due soon
+        each(store).replace_waits("wf-1", [timer(1, 10)])  # due soon
         assert store.wait_for_change(0, timers_key(), since=mark)
         later = store.change_marker()
-        store.replace_waits("wf-1", [timer(1, 10**6)])  # due in days: no worker needs waking
+        each(store).replace_waits("wf-1", [timer(1, 10**6)])  # due in days: no worker needs waking
         assert not store.wait_for_change(0, timers_key(), since=later)
-        saver = threading.Timer(0.05, lambda: store.save_workflow(replace(record, status="suspended")))
+        saver = threading.Timer(0.05, lambda: each(store).save_workflow(replace(record, status="suspended")))
         saver.start()
         assert store.wait_for_change(10, workflow_key("wf-1"), since=later)
         saver.join()
@@ -409,103 +437,103 @@ class StoreContract:
     def test_inbox_is_fifo_per_name(self, store: Store) -> None:
         create(store)
         ids = [
-            store.enqueue_event("wf-1", name, f'{{"n":{i}}}')
+            each(store).enqueue_event("wf-1", name, f'{{"n":{i}}}')
             for i, name in enumerate(["a", "b", "a", "c", "a"])
         ]
         assert ids == sorted(ids) and len(set(ids)) == 5
-        pending_a = store.pending_events("wf-1", ["a"])
+        pending_a = each(store).pending_events("wf-1", ["a"])
         assert [e.payload_json for e in pending_a] == ['{"n":0}', '{"n":2}', '{"n":4}']
-        assert [e.name for e in store.pending_events("wf-1")] == ["a", "b", "a", "c", "a"]
-        assert [e.name for e in store.pending_events("wf-1", ["c", "b"])] == ["b", "c"]
-        assert store.pending_events("wf-1", []) == []
-        delivered = store.mark_event_delivered(pending_a[0].event_id, 7)
+        assert [e.name for e in each(store).pending_events("wf-1")] == ["a", "b", "a", "c", "a"]
+        assert [e.name for e in each(store).pending_events("wf-1", ["c", "b"])] == ["b", "c"]
+        assert each(store).pending_events("wf-1", []) == []
+        delivered = each(store).mark_event_delivered(pending_a[0].event_id, 7)
         assert delivered.wait_id == 7 and delivered.delivered_at == T0
-        assert [e.payload_json for e in store.pending_events("wf-1", ["a"])] == ['{"n":2}', '{"n":4}']
-        assert store.get_event(pending_a[0].event_id) == delivered
+        assert [e.payload_json for e in each(store).pending_events("wf-1", ["a"])] == ['{"n":2}', '{"n":4}']
+        assert each(store).get_event(pending_a[0].event_id) == delivered
 
     def test_inbox_refusals(self, store: Store) -> None:
         with pytest.raises(UnknownWorkflowError) as info:
-            store.enqueue_event("ghost", "a", "null")
+            each(store).enqueue_event("ghost", "a", "null")
         assert info.value.workflow_id == "ghost"
         create(store)
         with pytest.raises(ValueError):
-            store.enqueue_event("wf-1", "a", "{not json")
-        event_id = store.enqueue_event("wf-1", "a", "1")
-        store.mark_event_delivered(event_id, 1)
+            each(store).enqueue_event("wf-1", "a", "{not json")
+        event_id = each(store).enqueue_event("wf-1", "a", "1")
+        each(store).mark_event_delivered(event_id, 1)
         with pytest.raises(InboxError) as twice:
-            store.mark_event_delivered(event_id, 2)
+            each(store).mark_event_delivered(event_id, 2)
         assert (twice.value.event_id, twice.value.reason) == (event_id, "delivered")
         with pytest.raises(InboxError) as unknown:
-            store.mark_event_delivered(event_id + 100, 2)
+            each(store).mark_event_delivered(event_id + 100, 2)
         assert unknown.value.reason == "unknown"
-        assert store.get_event(event_id + 100) is None
+        assert each(store).get_event(event_id + 100) is None
 
     # -- tokens --------------------------------------------------------------
     def test_token_is_single_use(self, store: Store) -> None:
         create(store)
         digest = hash_token(new_token())
-        put = store.put_token(digest, "wf-1", 3, expires_at=at(60), metadata={"args": [1]})
+        put = each(store).put_token(digest, "wf-1", 3, expires_at=at(60), metadata={"args": [1]})
         assert (put.workflow_id, put.wait_id, put.kind, put.used_at) == ("wf-1", 3, "hook", None)
-        assert store.get_token(digest) == put
-        used = store.consume_token(digest, now=at(10))
+        assert each(store).get_token(digest) == put
+        used = each(store).consume_token(digest, now=at(10))
         assert used.used_at == at(10) and used.metadata == {"args": [1]}
         with pytest.raises(TokenUsedError) as info:
-            store.consume_token(digest, now=at(11))
+            each(store).consume_token(digest, now=at(11))
         assert (info.value.token_hash, info.value.workflow_id, info.value.wait_id) == (
             digest,
             "wf-1",
             3,
         )
         assert info.value.used_at == at(10)
-        assert store.get_token(digest) == used
+        assert each(store).get_token(digest) == used
 
     def test_token_expiry_and_unknown(self, store: Store) -> None:
         create(store)
         digest = hash_token("expiring")
-        store.put_token(digest, "wf-1", 1, expires_at=at(60), kind="suspend")
+        each(store).put_token(digest, "wf-1", 1, expires_at=at(60), kind="suspend")
         with pytest.raises(TokenExpiredError) as info:
-            store.consume_token(digest, now=at(60))
+            each(store).consume_token(digest, now=at(60))
         assert info.value.expires_at == at(60) and info.value.wait_id == 1
-        assert store.get_token(digest).used_at is None  # type: ignore[union-attr]
+        assert each(store).get_token(digest).used_at is None  # type: ignore[union-attr]
         forever = hash_token("forever")
-        store.put_token(forever, "wf-1", 2, expires_at=None)
-        assert store.consume_token(forever, now=at(10**8)).used_at == at(10**8)
+        each(store).put_token(forever, "wf-1", 2, expires_at=None)
+        assert each(store).consume_token(forever, now=at(10**8)).used_at == at(10**8)
         with pytest.raises(TokenNotFoundError) as missing:
-            store.consume_token(hash_token("never issued"))
+            each(store).consume_token(hash_token("never issued"))
         assert missing.value.token_hash == hash_token("never issued")
-        assert store.get_token(hash_token("never issued")) is None
+        assert each(store).get_token(hash_token("never issued")) is None
 
     def test_token_refusals(self, store: Store) -> None:
         create(store)
         with pytest.raises(ValueError):
-            store.put_token(new_token(), "wf-1", 1, expires_at=None)  # a raw token
+            each(store).put_token(new_token(), "wf-1", 1, expires_at=None)  # a raw token
         with pytest.raises(UnknownWorkflowError):
-            store.put_token(hash_token("x"), "ghost", 1, expires_at=None)
-        store.put_token(hash_token("x"), "wf-1", 1, expires_at=None)
+            each(store).put_token(hash_token("x"), "ghost", 1, expires_at=None)
+        each(store).put_token(hash_token("x"), "wf-1", 1, expires_at=None)
         with pytest.raises(StoreError):
-            store.put_token(hash_token("x"), "wf-1", 2, expires_at=None)
+            each(store).put_token(hash_token("x"), "wf-1", 2, expires_at=None)
 
     # -- transactions --------------------------------------------------------
     def test_transaction_commits_together(self, store: Store) -> None:
         record = create(store)
-        event_id = store.enqueue_event("wf-1", "go", '"payload"')
+        event_id = each(store).enqueue_event("wf-1", "go", '"payload"')
         with store.transaction() as tx:
             saved = tx.save_workflow(replace(record, status="suspended"))
             tx.replace_waits("wf-1", [timer(1, 10)])
             tx.mark_event_delivered(event_id, 1)
             tx.append_history("wf-1", "event_received", {"event_id": event_id})
             assert tx.get_workflow("wf-1") == saved
-        assert store.get_workflow("wf-1") == saved
-        assert store.list_waits("wf-1") == [timer(1, 10)]
-        assert store.pending_events("wf-1") == []
-        assert [h.kind for h in store.list_history("wf-1")] == ["event_received"]
+        assert each(store).get_workflow("wf-1") == saved
+        assert each(store).list_waits("wf-1") == [timer(1, 10)]
+        assert each(store).pending_events("wf-1") == []
+        assert [h.kind for h in each(store).list_history("wf-1")] == ["event_received"]
 
     def test_transaction_rolls_back_everything(self, store: Store) -> None:
         record = create(store)
-        store.replace_waits("wf-1", [timer(9, 9)])
-        event_id = store.enqueue_event("wf-1", "go", "1")
+        each(store).replace_waits("wf-1", [timer(9, 9)])
+        event_id = each(store).enqueue_event("wf-1", "go", "1")
         digest = hash_token("tok")
-        store.put_token(digest, "wf-1", 9, expires_at=None)
+        each(store).put_token(digest, "wf-1", 9, expires_at=None)
         second = new_record(store, "wf-2")
         with pytest.raises(RuntimeError), store.transaction() as tx:
             tx.put_script("new", "function main() {}")
@@ -517,39 +545,39 @@ class StoreContract:
             tx.enqueue_event("wf-1", "late", "2")
             tx.create_workflow(second)
             raise RuntimeError("crash mid-advance")
-        assert store.get_workflow("wf-1") == record
-        assert store.get_workflow("wf-2") is None
-        assert store.get_script("new") is None
-        assert store.list_waits("wf-1") == [timer(9, 9)]
-        assert [e.event_id for e in store.pending_events("wf-1")] == [event_id]
-        assert store.list_history("wf-1") == []
-        assert store.get_token(digest).used_at is None  # type: ignore[union-attr]
+        assert each(store).get_workflow("wf-1") == record
+        assert each(store).get_workflow("wf-2") is None
+        assert each(store).get_script("new") is None
+        assert each(store).list_waits("wf-1") == [timer(9, 9)]
+        assert [e.event_id for e in each(store).pending_events("wf-1")] == [event_id]
+        assert each(store).list_history("wf-1") == []
+        assert each(store).get_token(digest).used_at is None  # type: ignore[union-attr]
 
     def test_conflict_inside_transaction_rolls_back(self, store: Store) -> None:
         record = create(store)
-        store.save_workflow(record)  # someone else advanced it: version 2
+        each(store).save_workflow(record)  # someone else advanced it: version 2
         with pytest.raises(ConcurrencyError), store.transaction() as tx:
             tx.append_history("wf-1", "resumed")
             tx.replace_waits("wf-1", [timer(1, 1)])
             tx.save_workflow(replace(record, status="completed"))
-        assert store.list_history("wf-1") == [] and store.list_waits("wf-1") == []
+        assert each(store).list_history("wf-1") == [] and each(store).list_waits("wf-1") == []
 
     def test_transactions_do_not_nest_and_end(self, store: Store) -> None:
         with store.transaction() as tx:
             with pytest.raises(StoreError):
-                store.get_workflow("x")
+                each(store).get_workflow("x")
             with pytest.raises(StoreError), store.transaction():
                 pass
             tx.put_script("s", "x")
         with pytest.raises(StoreClosedError):
             tx.get_script("s")
-        assert store.get_script("s") is not None
+        assert each(store).get_script("s") is not None
 
     def test_closed_store_refuses_work(self, store: Store) -> None:
         store.close()
         store.close()
         with pytest.raises(StoreClosedError):
-            store.get_workflow("x")
+            each(store).get_workflow("x")
         with pytest.raises(StoreClosedError):
             store.claim_due_timers(T0, 1, "w", 1)
 
@@ -559,28 +587,30 @@ class StoreContract:
         create(store, "failed", status="faulted")
         live = create(store, "live", status="suspended")
         for wid in ("done", "live"):
-            store.append_history(wid, "started")
-            store.replace_waits(wid, [timer(1, 10)])
-            store.enqueue_event(wid, "ping", "{}")
-            store.put_token(hash_token(f"t-{wid}"), wid, 1, expires_at=None)
-            store.append_journal(wid, 0, "{}")
-            store.set_requirements(wid, ["step"])
-            store.note_recovery(wid)
-            store.enqueue_event_once(wid, "ping", "{}", "key-1")
-        deleted = store.delete_workflows(["live", "done", "ghost", "failed", "done"])
+            each(store).append_history(wid, "started")
+            each(store).replace_waits(wid, [timer(1, 10)])
+            each(store).enqueue_event(wid, "ping", "{}")
+            each(store).put_token(hash_token(f"t-{wid}"), wid, 1, expires_at=None)
+            each(store).append_journal(wid, 0, "{}")
+            each(store).set_requirements(wid, ["step"])
+            each(store).note_recovery(wid)
+            each(store).enqueue_event_once(wid, "ping", "{}", "key-1")
+        deleted = each(store).delete_workflows(["live", "done", "ghost", "failed", "done"])
         assert deleted == ["done", "failed"]
-        assert store.get_workflow("done") is None and store.get_workflow("failed") is None
-        assert store.list_history("done") == [] and store.list_waits("done") == []
-        assert store.pending_events("done") == [] and store.get_token(hash_token("t-done")) is None
-        assert store.get_workflow("live") == live and len(store.list_history("live")) == 1
-        assert len(store.list_waits("live")) == 1 and len(store.pending_events("live")) == 2
-        assert store.get_token(hash_token("t-live")) is not None
-        assert store.read_journal("done") == [] and store.get_requirements("done") == []
-        assert store.read_journal("live") == ["{}"] and store.get_requirements("live") == ["step"]
+        assert each(store).get_workflow("done") is None and each(store).get_workflow("failed") is None
+        assert each(store).list_history("done") == [] and each(store).list_waits("done") == []
+        assert (
+            each(store).pending_events("done") == [] and each(store).get_token(hash_token("t-done")) is None
+        )
+        assert each(store).get_workflow("live") == live and len(each(store).list_history("live")) == 1
+        assert len(each(store).list_waits("live")) == 1 and len(each(store).pending_events("live")) == 2
+        assert each(store).get_token(hash_token("t-live")) is not None
+        assert each(store).read_journal("done") == [] and each(store).get_requirements("done") == []
+        assert each(store).read_journal("live") == ["{}"] and each(store).get_requirements("live") == ["step"]
         assert [c.workflow_id for c in store.claim_due_timers(at(20), 10, "w", 30)] == ["live"]
-        assert store.delete_workflows([]) == []
+        assert each(store).delete_workflows([]) == []
         many = [create(store, f"m{i}", status="cancelled").workflow_id for i in range(450)]
-        assert store.delete_workflows(many) == many
+        assert each(store).delete_workflows(many) == many
 
 
 class SQLStoreContract(StoreContract):
@@ -607,7 +637,7 @@ class SQLStoreContract(StoreContract):
         with again.transaction() as tx:
             after = tx.query("SELECT version, applied_at FROM schema_version")  # type: ignore[attr-defined]
         assert after == before
-        assert again.get_workflow("wf-1") == record
+        assert each(again).get_workflow("wf-1") == record
         again.close()
 
     def test_only_missing_migrations_are_applied(self, store: SQLStore) -> None:
@@ -617,7 +647,7 @@ class SQLStoreContract(StoreContract):
         create(old)
         upgraded = self.reopen(old)
         assert upgraded.schema_version() == len(MIGRATIONS)
-        assert upgraded.get_workflow("wf-1") is not None
+        assert each(upgraded).get_workflow("wf-1") is not None
         upgraded.close()
         old.close()
 
@@ -644,18 +674,18 @@ class SQLStoreContract(StoreContract):
     )
     def test_corrupt_rows_raise_corrupt_record_error(self, store: SQLStore, sql: str, read: str) -> None:
         create(store)
-        store.replace_waits("wf-1", [timer(1, 1, event_names=("a",))])
-        store.append_history("wf-1", "started")
-        store.enqueue_event("wf-1", "a", "{}")
-        store.put_token(hash_token("t"), "wf-1", 1, expires_at=None)
+        each(store).replace_waits("wf-1", [timer(1, 1, event_names=("a",))])
+        each(store).append_history("wf-1", "started")
+        each(store).enqueue_event("wf-1", "a", "{}")
+        each(store).put_token(hash_token("t"), "wf-1", 1, expires_at=None)
         self.raw_sql(store, sql)
         readers = {
-            "get": lambda: store.get_workflow("wf-1"),
-            "list": lambda: store.list_workflows(),
-            "waits": lambda: store.list_waits("wf-1"),
-            "history": lambda: store.list_history("wf-1"),
-            "inbox": lambda: store.pending_events("wf-1"),
-            "token": lambda: store.get_token(hash_token("t")),
+            "get": lambda: each(store).get_workflow("wf-1"),
+            "list": lambda: each(store).list_workflows(),
+            "waits": lambda: each(store).list_waits("wf-1"),
+            "history": lambda: each(store).list_history("wf-1"),
+            "inbox": lambda: each(store).pending_events("wf-1"),
+            "token": lambda: each(store).get_token(hash_token("t")),
         }
         with pytest.raises(CorruptRecordError) as info:
             readers[read]()
