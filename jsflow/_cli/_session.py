@@ -56,6 +56,18 @@ class Registrations:
     app: str | None = None
     fetch_allow: tuple[str, ...] = ()
 
+    def merged(self, metadata: dict[str, str]) -> dict[str, str]:
+        """What to record on an existing instance (``retry``): its declarations plus these."""
+        meta: dict[str, str] = {}
+        for key, mine in ((META_SUSPEND, self.suspends), (META_FETCH, self.fetch_allow)):
+            names = declared(metadata, key)
+            names += [n for n in mine if n not in names]
+            if names:
+                meta[key] = ",".join(names)
+        if self.app:
+            meta[META_APP] = self.app
+        return meta
+
     def metadata(self) -> dict[str, str]:
         """The instance metadata that lets later commands re-apply these."""
         meta: dict[str, str] = {}

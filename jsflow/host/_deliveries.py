@@ -148,7 +148,9 @@ async def recover(ctx: HostContext, workflow_id: str) -> WorkflowInstance:
     return await settle(ctx, workflow_id, advanced)
 
 
-async def retry(ctx: HostContext, workflow_id: str, version: str | None) -> WorkflowInstance:
+async def retry(
+    ctx: HostContext, workflow_id: str, version: str | None, metadata: dict[str, str] | None = None
+) -> WorkflowInstance:
     """Restart a faulted instance from its journal minus the trailing failed steps.
 
     The instance's requirements are recorded again, as ``start`` does, from
@@ -176,6 +178,7 @@ async def retry(ctx: HostContext, workflow_id: str, version: str | None) -> Work
         state=header_text(ctx, state, inline),
         error_json=None,
         script_hash=script_hash,
+        metadata={**record.metadata, **(metadata or {})},
     )
     with ctx.store.transaction() as tx:
         saved = tx.save_workflow(again, expected_version=record.version)

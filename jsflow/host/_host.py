@@ -474,13 +474,17 @@ class WorkflowHost:
         self._check_open()
         return await _deliveries.recover(self._ctx, workflow_id)
 
-    async def aretry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+    async def aretry(
+        self, workflow_id: str, *, version: str | None = None, metadata: dict[str, str] | None = None
+    ) -> WorkflowInstance:
         """Run a faulted instance again from its last good state: the journal
         without the trailing failed step results, so failing steps run again.
         ``version`` (a script hash of the same name) retries on another version,
-        checked by replay first."""
+        checked by replay first. The instance's requirements are recorded again
+        from this process's registrations, as ``start`` does; ``metadata`` is
+        merged into the instance's metadata (what a tool records for later runs)."""
         self._check_open()
-        return await _deliveries.retry(self._ctx, workflow_id, version)
+        return await _deliveries.retry(self._ctx, workflow_id, version, metadata)
 
     async def aupgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Move a live instance to another version of its script, after checking
@@ -831,9 +835,11 @@ class WorkflowHost:
         """Sync ``arecover``."""
         return run_sync(self.arecover(workflow_id))
 
-    def retry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+    def retry(
+        self, workflow_id: str, *, version: str | None = None, metadata: dict[str, str] | None = None
+    ) -> WorkflowInstance:
         """Sync ``aretry``."""
-        return run_sync(self.aretry(workflow_id, version=version))
+        return run_sync(self.aretry(workflow_id, version=version, metadata=metadata))
 
     def upgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Sync ``aupgrade``."""
