@@ -45,11 +45,16 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Every figure of issue 22 with its target: jsflow vs DBOS on SQLite and on a throwaway
+# PostgreSQL cluster with fsync on, the HTTP server, and where the time goes by layer.
 bench: $(VENV)/.installed
 	$(PIP_INSTALL) -e '.[bench]'
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/host.py
 	$(BIN)/python bench/compare.py
+	$(BIN)/python tests/pg_cluster.py --durable -- $(BIN)/python bench/compare.py --db ENV
+	$(BIN)/python bench/server.py
+	$(BIN)/python bench/profile.py
 
 clean:
 	rm -rf $(VENV) .jsflow build dist site *.egg-info

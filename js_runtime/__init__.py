@@ -6,11 +6,14 @@ command queue), :class:`SandboxLimits`, the error hierarchy drawn in
 native fast paths (cached bytecode, one limit arming per replay batch) passed
 their import-time self-test or why the sandbox evaluates source instead, and
 :func:`parse_javascript`, the tree-sitter parse that the catch guard and
-``jsflow check`` share.
+``jsflow check`` share, and :func:`source_position`, which maps a position
+QuickJS reports (in the source as the catch guard rewrote it) back to the
+script as written.
 """
 
 from ._bytecode import NativeStatus
 from ._bytecode import status as native_status
+from ._catchguard import source_position
 from ._errors import (
     BridgeError,
     JSError,
@@ -41,4 +44,5 @@ __all__ = [
     "native_status",
     "nesting_over",
     "parse_javascript",
+    "source_position",
 ]

@@ -13,6 +13,11 @@ clause of guest code starts with a call of the bridge's guard, and a
     catch ({a, b}) {   ->  catch (__jsr_e) {({}).__jsr_caught(__jsr_e);let {a, b} = __jsr_e;
     try {...} finally  ->  try {...} catch (__jsr_e) {({}).__jsr_caught(__jsr_e);throw __jsr_e;} finally
 
+and the body of every ``finally`` block and of every method or function
+property named ``return`` (an iterator's; QuickJS discards what it throws
+while another exception propagates) becomes ``{try {...} catch (__jsr_e)
+{...; throw __jsr_e;}}``.
+
 ``({})`` is a fresh object, so the guard is found on ``Object.prototype``
 (where the bridge defines it non-writable and non-configurable) and no
 script binding can shadow it. Rejection handlers are guarded by the bridge's
@@ -33,14 +38,14 @@ pattern) keeps its newlines: line numbers of errors stay right. Columns on
 a line that gains a guard shift by the inserted length.
 
 Parsing costs about 0.2 ms per kilobyte of script, so results are cached
-by the SHA-256 of the source (see :func:`guard_catches`; bench/catchguard.py).
+by content (see :func:`guard_catches`; bench/catchguard.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
 from tree_sitter import Node, QueryCursor
 
@@ -52,6 +57,19 @@ _QUERY = query(
     """
     (catch_clause) @catch
     (try_statement body: (_) @try_body !handler finalizer: (_))
+    """
+)
+# Blocks whose errors QuickJS itself may discard: closing an iterator while
+# an exception propagates runs the iterator's return() (for a generator, its
+# finally blocks) and drops whatever that throws. Their bodies get a guard.
+_DISCARDED = query(
+    """
+    (finally_clause body: (statement_block) @block)
+    (method_definition name: (property_identifier) @name body: (statement_block) @block (#eq? @name "return"))
+    (pair key: (property_identifier) @name
+      value: [(function_expression body: (statement_block) @block)
+              (arrow_function body: (statement_block) @block)]
+      (#eq? @name "return"))
     """
 )
 
@@ -182,16 +200,19 @@ def _edits(data: bytes, *, module: bool) -> list[tuple[int, int, bytes]]:
             edits.append(
                 (open_brace, open_brace, guard + b"(" + err + b");let " + pattern + b" = " + err + b";")
             )
+    rethrow = b" catch (" + err + b") {" + guard + b"(" + err + b");throw " + err + b";}"
     for try_body in captures.get("try_body", []):
-        at = try_body.end_byte
-        edits.append((at, at, b" catch (" + err + b") {" + guard + b"(" + err + b");throw " + err + b";}"))
+        edits.append((try_body.end_byte, try_body.end_byte, rethrow))
+    for block in QueryCursor(_DISCARDED).captures(root).get("block", []):
+        edits.append((block.start_byte + 1, block.start_byte + 1, b"try {"))
+        edits.append((block.end_byte - 1, block.end_byte - 1, b"}" + rethrow))
     return edits
 
 
 def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     out: list[bytes] = []
     copied = 0
-    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):
+    for start, end, text in sorted(edits, key=lambda e: (e[0], e[1])):  # stable: ties keep their order
         out.append(data[copied:start])
         out.append(text)
         copied = end
@@ -199,43 +220,90 @@ def _apply(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
     return b"".join(out)
 
 
-def _transform(source: str, *, module: bool) -> str:
+Edits = tuple[tuple[int, int, bytes], ...]
+
+
+def _transform(source: str, *, module: bool) -> tuple[str, Edits]:
     try:
         data = source.encode("utf-8")
     except UnicodeEncodeError:
-        return source  # a lone surrogate: the binding refuses the source itself
-    edits = _edits(data, module=module)
-    return _apply(data, edits).decode("utf-8") if edits else source
+        return source, ()  # a lone surrogate: the binding refuses the source itself
+    edits = tuple(sorted(_edits(data, module=module), key=lambda e: (e[0], e[1])))
+    return (_apply(data, list(edits)).decode("utf-8") if edits else source), edits
 
 
-_CACHE_BYTES = 16 * 2**20  # guarded sources kept per process, least recently used dropped first
-_cache: OrderedDict[bytes, str] = OrderedDict()
+_CACHE_BYTES = 32 * 2**20  # sources and guarded sources kept, least recently used dropped first
+_cache: OrderedDict[tuple[str, bool], tuple[str, Edits]] = OrderedDict()
 _cache_size = 0
 _cache_lock = threading.Lock()
 
 
-def guard_catches(source: str, *, module: bool = False) -> str:
-    """``source`` with every catch clause guarded (see the module docstring).
-
-    Cached by the source's SHA-256 (the engine evaluates the same few
-    scripts on every call; hashing costs microseconds, parsing about a
-    millisecond). Raises :class:`Unguardable` (not cached) when the source
-    contains ``catch`` or ``finally`` and does not parse."""
-    if "catch" not in source and "finally" not in source:  # QuickJS refuses escaped keywords
-        return source
+def _guarded(source: str, module: bool) -> tuple[str, Edits]:
     global _cache_size
-    key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).digest() + (b"m" if module else b"s")
+    if "catch" not in source and "finally" not in source:  # QuickJS refuses escaped keywords
+        return source, ()
+    key = (source, module)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    guarded = _transform(source, module=module)
+    found = _transform(source, module=module)
     with _cache_lock:
         if key not in _cache:
-            _cache[key] = guarded
-            _cache_size += len(guarded)
+            _cache[key] = found
+            _cache_size += len(source) + len(found[0])
         while _cache_size > _CACHE_BYTES and len(_cache) > 1:
-            _, old = _cache.popitem(last=False)
-            _cache_size -= len(old)
-    return guarded
+            (old_source, _), (old, _) = _cache.popitem(last=False)
+            _cache_size -= len(old_source) + len(old)
+    return found
+
+
+def guard_catches(source: str, *, module: bool = False) -> str:
+    """``source`` with every catch clause guarded (see the module docstring).
+
+    Cached by content (the engine evaluates the same few scripts on every
+    call; a str keeps its hash, so a hit costs well under a microsecond,
+    where parsing costs about 0.2 ms per kilobyte). Raises
+    :class:`Unguardable` (not cached) when the source contains ``catch`` or
+    ``finally`` and does not parse."""
+    return _guarded(source, module)[0]
+
+
+def source_position(source: str, line: int, column: int, *, module: bool = False) -> tuple[int, int]:
+    """Where a position QuickJS reports in the guarded ``source`` (``line`` and
+    ``column`` 1-based, the column in UTF-8 bytes, as in its stack traces)
+    stands in ``source`` itself: ``(line, column)``, 1-based, the column in
+    characters. A position inside inserted text maps to where it was
+    inserted. Positions past the end are returned unchanged."""
+    guarded, original, edits = _encoded(source, module)
+    line_start = 0
+    for _ in range(line - 1):
+        newline = guarded.find(b"\n", line_start)
+        if newline < 0:
+            return line, column
+        line_start = newline + 1
+    if column < 1:
+        return line, column
+    offset, delta = line_start + column - 1, 0
+    for start, end, text in edits:
+        at = start + delta  # where this edit's text begins in the guarded source
+        if offset < at:
+            break
+        if offset < at + len(text):
+            offset = at  # inside inserted text: its insertion point
+            break
+        delta += len(text) - (end - start)
+    before = original[: max(0, offset - delta)]
+    row_start = before.rfind(b"\n") + 1
+    return before.count(b"\n") + 1, len(before[row_start:].decode("utf-8", "replace")) + 1
+
+
+@lru_cache(maxsize=8)
+def _encoded(source: str, module: bool) -> tuple[bytes, bytes, Edits]:
+    """The guarded and the original source as UTF-8, and the edits between them."""
+    try:
+        guarded, edits = _guarded(source, module)
+    except Unguardable:
+        guarded, edits = source, ()
+    return guarded.encode("utf-8", "surrogatepass"), source.encode("utf-8", "surrogatepass"), edits

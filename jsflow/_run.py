@@ -34,6 +34,7 @@ from js_runtime import (
     SandboxLimits,
     encode,
     nesting_over,
+    source_position,
 )
 
 from ._actions import Action
@@ -366,7 +367,9 @@ class Run:
             error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
             raise Finished(self.faulted(error)) from exc
         if isinstance(slot.options.get("site"), dict):
-            slot.options["site"] = call_site(self.script_lines(), slot.options["site"], slot.name)
+            slot.options["site"] = call_site(
+                self.script_lines(), self._written_site(slot.options["site"]), slot.name
+            )
         problem = schema_problem(slot.options["schema"]) if "schema" in slot.options else None
         if problem is not None:
             error = ScriptError(
@@ -398,6 +401,16 @@ class Run:
         """A slot number for an entry that completes no slot (informational only)."""
         known = [e.slot + 1 for e in self.journal[-1:]] + [s + 1 for s in self.slots]
         return max(known, default=0)
+
+    def _written_site(self, site: dict[str, Any]) -> dict[str, Any]:
+        """``site`` as QuickJS reported it (in the script as the catch guard
+        rewrote it, column in UTF-8 bytes) moved to the script as written."""
+        try:
+            line, column = int(site.get("line", 0)), int(site.get("column", 1))
+        except (TypeError, ValueError):
+            return site
+        line, column = source_position(self.script, line, column, module=is_module(self.script))
+        return {**site, "line": line, "column": column}
 
     def script_lines(self) -> list[str]:
         if self._lines is None:

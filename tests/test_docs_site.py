@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from jsflow import Limits
+from jsflow import MAX_WORKFLOW_ID_LENGTH, Limits
 from jsflow.cli import cli
 from jsflow.host import InvalidWorkflowIdError, WorkflowHost
 from jsflow.server import ERROR_STATUS, ServerSettings
@@ -105,11 +105,10 @@ def _quoted(pattern: str) -> set[str]:
     return found
 
 
-def test_the_quoted_id_length_is_enforced() -> None:
-    (quoted,) = _quoted(
-        r"[Ww]orkflow ids are (?:non-empty strings of valid Unicode, )?at most ([\d,]+) characters"
-    )
+def test_the_quoted_id_length_is_the_constant_and_enforced() -> None:
+    (quoted,) = _quoted(r"[Ww]orkflow ids are [^.]*?at most ([\d,]+) characters")
     limit = int(quoted.replace(",", ""))
+    assert limit == MAX_WORKFLOW_ID_LENGTH
     with WorkflowHost("memory://") as host:
         host.register_script("s", "async function main() { return 1; }")
         assert host.start("s", workflow_id="x" * limit).value == 1

@@ -248,7 +248,11 @@ def instance_rows(instances: Sequence[WorkflowInstance]) -> list[str]:
 # -- timelines ---------------------------------------------------------------------------------
 _NAME_KEYS = ("name", "function_name", "event", "kind")
 #: host-internal function names -> what the script wrote
-SCRIPT_NAMES = {"__jhook_create": "createHook", "__jhook_wait": "hook.wait"}
+SCRIPT_NAMES = {
+    "__jhook_create": "createHook",
+    "__jhook_wait": "hook.wait",
+    "__jchild_start": "startWorkflow",
+}
 #: lifecycle details that are noise in a timeline (still in ``--json``)
 _HIDDEN_KEYS = frozenset({"run_id", "script_hash", "parent_run_id", "worker"})
 _MISSING = object()

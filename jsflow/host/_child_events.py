@@ -2,7 +2,7 @@
 
 When an instance started by ``startWorkflow`` (its metadata names a
 ``parent_id``) ends, the transaction that stores its end also stores an event
-``__jchild:<child id>`` in the parent's inbox, carrying ``{status, value,
+``jsflow:child-end:<child id>`` in the parent's inbox, carrying ``{status, value,
 error}``. The parent's ``child.result()`` is a ``waitForEvent`` on that name,
 so the end is delivered like any event: at once when the parent is waiting
 and idle, after its turn when it is running, and by a worker pass (stranded
@@ -16,9 +16,11 @@ from typing import Any
 
 from .store import InstanceStatus, StoreSession, WorkflowRecord
 
+#: the journaled step of ``startWorkflow`` (an internal name: shown as "startWorkflow")
+CHILD_START = "__jchild_start"
 PARENT_KEY = "parent_id"
 DETACHED_KEY = "detached"
-CHILD_EVENT_PREFIX = "__jchild:"
+CHILD_EVENT_PREFIX = "jsflow:child-end:"
 
 
 def child_event_name(child_id: str) -> str:

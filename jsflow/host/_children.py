@@ -23,7 +23,7 @@ from typing import Any
 
 from jsflow import Extension, current_step, validate_payload
 
-from ._child_events import DETACHED_KEY, PARENT_KEY
+from ._child_events import CHILD_START, DETACHED_KEY, PARENT_KEY
 from ._context import HostContext
 from ._deliveries import settle
 from ._driver import Delivery, drive
@@ -43,7 +43,6 @@ from ._views import WorkflowInstance
 from .store import InstanceStatus, WorkflowRecord
 
 log = logging.getLogger("jsflow.host")
-CHILD_START = "__jchild_start"
 
 CHILD_JS = r"""
 function (ops) {
@@ -88,7 +87,7 @@ function (ops) {
       id: childId,
       result() {
         if (waiting === null) {
-          waiting = waitFor('__jchild:' + childId).then((end) => {
+          waiting = waitFor('jsflow:child-end:' + childId).then((end) => {
             if (end !== null && typeof end === 'object' && end.status === 'completed') {
               return end.value === undefined ? null : end.value;
             }

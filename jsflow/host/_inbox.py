@@ -41,6 +41,7 @@ from typing import Any
 
 from jsflow import PayloadSchemaError, RaiseEvent, Wait, validate_payload
 
+from ._child_events import CHILD_EVENT_PREFIX
 from ._context import HostContext
 from ._driver import Advanced, Delivery, TxOp, drive
 from ._errors import (
@@ -90,6 +91,8 @@ def check_event_name(ctx: HostContext, name: Any) -> None:
     if len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"event name is longer than {MAX_NAME_LENGTH} characters")
     check_text(name, "the event name")
+    if name.startswith(CHILD_EVENT_PREFIX):  # only a child's end is sent under this name
+        raise ValueError(f"event names starting with {CHILD_EVENT_PREFIX!r} are reserved for child workflows")
     validate_payload(name, limit=ctx.engine.limits.payload, what="the event name")
 
 

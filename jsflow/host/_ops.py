@@ -32,9 +32,10 @@ from ._views import (
     instance_view,
     journal_item,
     lifecycle_item,
+    listed_view,
     merge_timeline,
 )
-from .store import ConcurrencyError, InstanceStatus, ScriptVersion, WorkflowRecord
+from .store import ConcurrencyError, CorruptRecordError, InstanceStatus, ScriptVersion, WorkflowRecord
 
 
 def register_script(ctx: HostContext, name: str, source: str) -> ScriptVersion:
@@ -46,10 +47,11 @@ def register_script(ctx: HostContext, name: str, source: str) -> ScriptVersion:
 
 
 def arguments(ctx: HostContext, workflow_id: str) -> list[Any] | None:
-    record, _ = load_record(ctx, workflow_id)
+    """The start arguments; None when the stored row or state cannot be read."""
     try:
+        record, _ = load_record(ctx, workflow_id)
         return list(decode_header(record).arguments)
-    except CorruptStateError:
+    except (CorruptStateError, CorruptRecordError):
         return None
 
 
@@ -151,7 +153,7 @@ def list_instances(
             limit=limit,
             offset=offset,
         )
-        return [instance_view(r, tx.list_waits(r.workflow_id)) for r in records]
+        return [listed_view(tx, r) for r in records]
 
 
 def cancel(ctx: HostContext, workflow_id: str, reason: str | None) -> WorkflowInstance:

@@ -29,7 +29,7 @@ from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
 from ._input import check_text
 from ._kinds import kinds_for
 from ._load import decode_header
-from ._views import HistoryItem, WorkflowInstance, instance_view, journal_item, lifecycle_item, merge_timeline
+from ._views import HistoryItem, WorkflowInstance, journal_item, lifecycle_item, listed_view, merge_timeline
 from .store import InstanceStatus, WorkflowPageQuery
 
 WORKFLOW_STATUSES = frozenset(s.value for s in InstanceStatus)
@@ -137,7 +137,7 @@ def list_page(
     )
     with ctx.store.transaction(write=False) as tx:
         records = tx.page_workflows(query)
-        items = [instance_view(r, tx.list_waits(r.workflow_id)) for r in records[:limit]]
+        items = [listed_view(tx, r) for r in records[:limit]]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]

@@ -4,14 +4,15 @@
 stores a schedule; ``run_due`` (every worker pass) starts its due slots.
 
 Slots: the times the cron expression names in the schedule's time zone. A
-slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. Each pass
-reads the schedule's ``cursor`` (slots at or before it are handled), decides
-what to do with the slots in ``(cursor, now]``, and in ONE transaction
-creates the instances it starts and moves the cursor with a compare-and-set
-on the schedule's version. A worker that loses that race rolls back, its
-instances included: each slot is handled once across processes and machines
-(and the id is unique anyway). An instance created but not yet run when its
-worker dies is "running" and recovered after the lease like any other.
+slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. A pass
+reads the schedule's ``cursor`` (slots at or before it are handled) and
+starts the due slots in ``(cursor, now]`` one at a time: each start is ONE
+transaction that creates the slot's instance and moves the cursor to it with
+a compare-and-set on the schedule's version, followed by the instance's
+first turn. A worker that loses that race rolls back, its instance
+included: each slot is handled once across processes and machines (and the
+id is unique anyway). An instance created but not yet run when its worker
+dies is "running" and recovered after the lease like any other.
 
 On time or missed: a slot seen within a minute of its time is on time and
 started; later, it is missed, and ``catch_up`` decides: "latest" starts the
@@ -33,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from jsflow import validate_payload
 
@@ -86,12 +87,16 @@ def _zone(timezone: str) -> ZoneInfo:
 
 
 def _check(name: Any, cron: Any, timezone: Any, overlap: Any, catch_up: Any) -> None:
-    if not isinstance(name, str) or not name or len(name) > 200 or "@" in name:
+    if not isinstance(name, str) or not name or len(name) > 200 or "@" in name or "\x00" in name:
         raise InvalidScheduleError(
             "name", "a schedule name is a non-empty string of at most 200 characters without '@'"
         )
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         raise InvalidScheduleError("cron", f"{cron!r} is not a cron expression (like '0 9 * * 1-5')")
+    try:
+        croniter(cron, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise InvalidScheduleError("cron", f"{cron!r} names no date that exists (like February 31)") from exc
     _zone(timezone)
     if overlap not in OVERLAPS:
         raise InvalidScheduleError("overlap", f"overlap must be one of {', '.join(OVERLAPS)}")
@@ -99,9 +104,13 @@ def _check(name: Any, cron: Any, timezone: Any, overlap: Any, catch_up: Any) -> 
         raise InvalidScheduleError("catch_up", f"catch_up must be one of {', '.join(CATCH_UPS)}")
 
 
-def next_slot(record: ScheduleRecord, after: datetime) -> datetime:
+def next_slot(record: ScheduleRecord, after: datetime) -> datetime | None:
+    """The first slot after ``after`` (UTC); None for an expression that never fires again."""
     it = croniter(record.cron, after.astimezone(_zone(record.timezone)))
-    return it.get_next(datetime).astimezone(UTC)  # type: ignore[no-any-return]
+    try:
+        return it.get_next(datetime).astimezone(UTC)  # type: ignore[no-any-return]
+    except CroniterBadDateError:
+        return None
 
 
 def view(ctx: HostContext, record: ScheduleRecord) -> Schedule:
@@ -216,7 +225,8 @@ async def run_due(ctx: HostContext, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
     for record in ctx.store.read(lambda tx: tx.list_schedules()):
-        if record.paused or next_slot(record, record.cursor) > now:
+        slot = None if record.paused else next_slot(record, record.cursor)
+        if slot is None or slot > now:
             continue
         try:
             started += await _run_one(ctx, record.name, now)
@@ -227,7 +237,8 @@ async def run_due(ctx: HostContext, now: datetime) -> int:
 
 def next_due(ctx: HostContext) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    times = [next_slot(r, r.cursor) for r in ctx.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    found = [next_slot(r, r.cursor) for r in ctx.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    times = [t for t in found if t is not None]
     if not times:
         return None
     # an overdue slot the last pass could not start is retried soon, not in a tight loop
@@ -235,25 +246,30 @@ def next_due(ctx: HostContext) -> datetime | None:
 
 
 async def _run_one(ctx: HostContext, name: str, now: datetime) -> int:
-    created: list[tuple[str, Loaded]] = []
-    try:
-        with ctx.store.transaction() as tx:
-            record = tx.get_schedule(name)
-            if record is None or record.paused:
-                return 0
-            slots, cursor = _slots(record, now)
-            if not slots:
-                return 0
-            last = _start_slots(ctx, tx, record, slots, now, created)
-            tx.save_schedule(replace(record, cursor=cursor, last_instance=last), record.version)
-    except ScheduleConflictError:
-        return 0  # another worker handled these slots
-    for wid, loaded in created:
+    """Start the schedule's due slots one at a time: each start is its own
+    transaction (instance + cursor), followed by the instance's first turn, so
+    ``overlap="skip"`` judges a slot by how the previous one actually went."""
+    started = 0
+    for _ in range(MAX_SLOTS):
+        try:
+            with ctx.store.transaction() as tx:
+                record = tx.get_schedule(name)
+                if record is None or record.paused:
+                    return started
+                made = _next_start(ctx, tx, record, now)
+        except ScheduleConflictError:
+            return started  # another worker handled these slots
+        if made is None:
+            return started
+        wid, loaded = made
+        if loaded is None:
+            continue  # that slot's instance existed already: go on with the next slots
+        started += 1
         try:
             await settle(ctx, wid, await drive(ctx, wid, Delivery(owner=True, acquire=False), loaded))
         except Exception:
             log.exception("schedule %r: the first turn of %r failed (recovery finishes it)", name, wid)
-    return len(created)
+    return started
 
 
 def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, bool]], datetime]:
@@ -261,7 +277,10 @@ def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, 
     it = croniter(record.cron, record.cursor.astimezone(_zone(record.timezone)))
     found: list[datetime] = []
     while len(found) < MAX_SLOTS:
-        slot = it.get_next(datetime).astimezone(UTC)
+        try:
+            slot = it.get_next(datetime).astimezone(UTC)
+        except CroniterBadDateError:
+            break
         if slot > now:
             break
         found.append(slot)
@@ -269,39 +288,50 @@ def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, 
     return [(s, now - s <= ON_TIME) for s in found], cursor
 
 
-def _start_slots(
-    ctx: HostContext,
-    tx: StoreSession,
-    record: ScheduleRecord,
-    slots: list[tuple[datetime, bool]],
-    now: datetime,
-    created: list[tuple[str, Loaded]],
-) -> str | None:
-    """Create the instances of the slots to start, in the open transaction; the
-    id of the latest started slot's instance (the previous one if none)."""
+def _next_start(
+    ctx: HostContext, tx: StoreSession, record: ScheduleRecord, now: datetime
+) -> tuple[str, Loaded | None] | None:
+    """In the open transaction: pass over the due slots up to the next one to
+    start (missed ones ``catch_up`` leaves out, ones ``overlap`` skips), create
+    that one's instance and move the cursor to it; None when no slot is left
+    to start (the cursor then moves past every due slot)."""
+    slots, end = _slots(record, now)
+    if not slots:
+        return None
     missed = [s for s, on_time in slots if not on_time]
     chosen = {"all": missed, "latest": missed[-1:], "none": []}[record.catch_up]
-    if len(chosen) < len(missed):
-        skipped = [slot_id(record.name, s) for s in missed if s not in chosen]
-        tx.append_schedule_history(
-            record.name, now, "missed", {"slots": skipped[-20:], "count": len(skipped)}
-        )
-    to_start = sorted([*chosen, *(s for s, on_time in slots if on_time)])
-    last = record.last_instance
-    spec = StartSpec(record.script, metadata={SCHEDULE_KEY: record.name})
-    args = json.loads(record.args_json)
-    for slot in to_start:
+    passed: list[str] = []
+    for slot, on_time in slots:
         wid = slot_id(record.name, slot)
+        if not on_time and slot not in chosen:
+            passed.append(wid)
+            continue
+        last = record.last_instance
         if record.overlap == "skip" and last is not None and _unfinished(tx, last):
             tx.append_schedule_history(record.name, now, "skipped", {"slot": wid, "running": last})
             continue
-        meta = {**spec.metadata, SLOT_KEY: slot.isoformat()}
-        made = create_instance(ctx, tx, wid, replace(spec, metadata=meta), args, {"schedule": record.name})
+        _note_missed(tx, record.name, now, passed)
+        made = _create(ctx, tx, record, slot)
+        tx.save_schedule(replace(record, cursor=slot, last_instance=wid), record.version)
         if isinstance(made, Loaded):
-            created.append((wid, made))
             tx.append_schedule_history(record.name, now, "started", {"slot": wid})
-        last = wid
-    return last
+            return wid, made
+        return wid, None
+    _note_missed(tx, record.name, now, passed)
+    tx.save_schedule(replace(record, cursor=end), record.version)
+    return None
+
+
+def _note_missed(tx: StoreSession, name: str, now: datetime, passed: list[str]) -> None:
+    if passed:
+        tx.append_schedule_history(name, now, "missed", {"slots": passed[-20:], "count": len(passed)})
+
+
+def _create(ctx: HostContext, tx: StoreSession, record: ScheduleRecord, slot: datetime) -> Any:
+    meta = {SCHEDULE_KEY: record.name, SLOT_KEY: slot.isoformat()}
+    spec = StartSpec(record.script, metadata=meta)
+    args = json.loads(record.args_json)
+    return create_instance(ctx, tx, slot_id(record.name, slot), spec, args, {"schedule": record.name})
 
 
 def _unfinished(tx: StoreSession, workflow_id: str) -> bool:

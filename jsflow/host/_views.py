@@ -9,14 +9,22 @@ frozen dataclasses so they can be shared across threads and cached.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from jsflow import JournalEntry, Wait, ms_to_datetime
 
+from ._child_events import CHILD_START
 from ._hooks import HOOK_CREATE, HOOK_WAIT
-from .store import HistoryEvent, InstanceStatus, PendingWait, WorkflowRecord
+from .store import (
+    CorruptRecordError,
+    HistoryEvent,
+    InstanceStatus,
+    PendingWait,
+    StoreSession,
+    WorkflowRecord,
+)
 
 #: metadata keys the host itself sets on every instance
 WORKFLOW_ID_KEY = "workflow_id"
@@ -191,7 +199,7 @@ def _loads(text: str | None) -> Any:
 
 
 #: internal names (``__j...``) never reach callers: what a script author wrote instead
-_PUBLIC_NAMES = {HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook"}
+_PUBLIC_NAMES = {HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook", CHILD_START: "startWorkflow"}
 
 
 def public_name(name: str) -> str:
@@ -256,6 +264,20 @@ def instance_view(record: WorkflowRecord, waits: list[PendingWait]) -> WorkflowI
         metadata=dict(record.metadata),
         entry_point=record.entry_point,
     )
+
+
+def listed_view(tx: StoreSession, record: WorkflowRecord) -> WorkflowInstance:
+    """One item of a listing. A row the store could not decode comes as status
+    "corrupt" with the error; so does an instance whose waits cannot be read.
+    Either way the rest of the listing is shown."""
+    if record.status == InstanceStatus.CORRUPT:
+        return instance_view(record, [])
+    try:
+        waits = tx.list_waits(record.workflow_id)
+    except CorruptRecordError as exc:
+        error = {"type": "CorruptRecordError", "message": str(exc)}
+        return instance_view(replace(record, status=InstanceStatus.CORRUPT, error_json=json.dumps(error)), [])
+    return instance_view(record, waits)
 
 
 def lifecycle_item(event: HistoryEvent) -> HistoryItem:

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsflow.host import HistoryItem, UnknownWorkflowError, WaitInfo, WorkflowHost, WorkflowInstance
+from jsflow.host import (
+    HistoryItem,
+    InstanceStatus,
+    UnknownWorkflowError,
+    WaitInfo,
+    WorkflowHost,
+    WorkflowInstance,
+)
 
 from ._schemas import HistoryItemOut, InboxOut, InstanceOut, IssuedTokenOut, WaitLocation, WaitOut
 
@@ -61,9 +68,11 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
     if inst.error is not None:
         error = {"type": str(inst.error.get("type", "Error")), "message": str(inst.error.get("message", ""))}
         error.update({k: v for k, v in inst.error.items() if k not in error})
+    # a row the store could not decode: list it as it is, read nothing more of it
+    damaged = inst.status == InstanceStatus.CORRUPT
     inbox = [
         InboxOut(event_id=e.event_id, name=e.name, received_at=e.received_at)
-        for e in host.pending_events(inst.workflow_id)
+        for e in ([] if damaged else host.pending_events(inst.workflow_id))
     ]
     return InstanceOut(
         workflow_id=inst.workflow_id,
@@ -71,7 +80,7 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         script=inst.script_name,
         version=inst.script_hash,
         entry_point=inst.entry_point,
-        args=_args(host, inst.workflow_id),
+        args=None if damaged else _args(host, inst.workflow_id),
         value=inst.value,
         error=error,  # type: ignore[arg-type]
         waits=[_wait(host, inst.workflow_id, w) for w in inst.waits],
@@ -82,7 +91,7 @@ def instance_out(host: WorkflowHost, inst: WorkflowInstance) -> InstanceOut:
         cancel_reason=inst.cancel_reason,
         metadata=dict(inst.metadata),
         parent_id=inst.parent_id,
-        children=host.children(inst.workflow_id),
+        children=[] if damaged else host.children(inst.workflow_id),
     )
 
 

@@ -152,3 +152,52 @@ def test_a_script_prepare_stack_trace_still_formats_stacks() -> None:
     result = WorkflowEngine().run_workflow(script)
     assert result.status is WorkflowStatus.COMPLETED, result.error
     assert result.value.startswith("mine ")
+
+
+ITERATOR_CLOSE = [
+    pytest.param(
+        "function* g() { try { yield 1; } finally { LIMIT } }"
+        " try { for (const x of g()) { throw new Error('plain'); } } catch (e) { n++; }",
+        id="generator-finally",
+    ),
+    pytest.param(
+        "const it = { [Symbol.iterator]() { return this; }, next() { return { done: false, value: 1 }; },"
+        " return() { LIMIT } };"
+        " try { for (const x of it) { throw new Error('plain'); } } catch (e) { n++; }",
+        id="iterator-return-method",
+    ),
+    pytest.param(
+        "const it = { [Symbol.iterator]() { return this; }, next: () => ({ done: false, value: 1 }),"
+        " return: () => { LIMIT } };"
+        " try { for (const x of it) { throw new Error('plain'); } } catch (e) { n++; }",
+        id="iterator-return-arrow",
+    ),
+]
+
+
+@pytest.mark.parametrize("limit", ["stack", "memory"])
+@pytest.mark.parametrize("body", ITERATOR_CLOSE)
+def test_a_limit_discarded_while_closing_an_iterator_still_faults(body: str, limit: str) -> None:
+    # QuickJS drops what an iterator's return() throws while another error propagates.
+    engine = WorkflowEngine(limits=Limits(time=10.0, memory=16 * 2**20, stack=256 * 2**10))
+    script = f"async function main() {{ let n = 0;\n{_body(body, limit)}\nreturn 'swallowed ' + n; }}"
+    result = engine.run_workflow(script)
+    assert result.status is WorkflowStatus.FAULTED, result.value
+    assert isinstance(result.error, ResourceLimitError), result.error
+    assert result.error.limit == limit
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "  try { null.x; } catch (err) { return await waitForEvent('approval'); }",
+        "  try { null.x; } finally { await waitForEvent('approval'); }",
+        "  try { null.x; } catch ({ message = ')' }) { return await waitForEvent('approval'); } // é",
+        "  const é = 'é'; try { null.x; } catch { return await waitForEvent('approval'); }",
+    ],
+)
+def test_wait_locations_point_into_the_script_as_written(line: str) -> None:
+    # the guards the sandbox inserts on a line move nothing the author sees
+    script = f"async function main() {{\n{line}\n}}"
+    result = WorkflowEngine().run_workflow(script)
+    assert result.waits[0].location == {"line": 2, "column": line.index("waitForEvent") + 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from _host_helpers import FakeClock, open_host
 from conftest import Backend
 
@@ -138,3 +139,10 @@ def test_concurrent_child_ends_all_reach_the_parent(backend: Backend) -> None:
             for h in others:
                 h.close()
         assert host.get("m").status == "completed" and host.get("m").value == [0, 1, 2, 3, 4]
+
+
+def test_a_child_end_cannot_be_forged_by_an_event(backend: Backend) -> None:
+    with make(backend) as host:
+        host.start("parent", workflow_id="p")
+        with pytest.raises(ValueError, match="reserved"):
+            host.send_event("p", "jsflow:child-end:p.child-0", {"status": "completed", "value": 1})

@@ -64,3 +64,24 @@ def test_resume_and_event_forms_check_the_schema_before_sending(page: Page, serv
     form.locator("button[type=submit]").click()
     expect(page.locator("p.flash")).to_contain_text("delivered")
     assert host.get("typed-ui-1").value == {"qty": 2}
+
+
+def test_resume_form_checks_a_suspend_functions_schema(page: Page, served: Served) -> None:
+    host = served.host
+    host.register_script(
+        "hooked_schema",
+        "async function main() { const h = await createHook({schema: {type: 'boolean'}}); return h.wait(); }",
+    )
+    host.start("hooked_schema", workflow_id="hooked-ui-1")
+    page.goto(f"{served.url}/ui/workflows/hooked-ui-1")
+    expect(page.locator("table.waits td.description")).to_contain_text("waiting for an HTTP call to its hook")
+    form = page.locator("#form-resume")
+    expect(form.locator(".form-schema")).to_contain_text('"boolean"')
+    form.locator("textarea[name=value]").fill('"yes"')
+    form.locator("button[type=submit]").click()
+    expect(form.locator(".schema-error")).to_contain_text("expected boolean")
+    assert host.get("hooked-ui-1").status == "suspended"
+    form.locator("textarea[name=value]").fill("true")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("p.flash")).to_be_visible()
+    assert host.get("hooked-ui-1").value is True

@@ -27,6 +27,9 @@ class InstanceStatus(StrEnum):
     COMPLETED = "completed"
     FAULTED = "faulted"
     CANCELLED = "cancelled"
+    #: a listing's stand-in for a stored row that cannot be decoded (never stored
+    #: as a status): ``error`` says what is wrong, the rest of the listing works
+    CORRUPT = "corrupt"
 
     @staticmethod
     def is_terminal(status: str) -> bool:
@@ -34,7 +37,10 @@ class InstanceStatus(StrEnum):
         return status in TERMINAL_STATUSES
 
 
-WORKFLOW_STATUSES: frozenset[str] = frozenset(s.value for s in InstanceStatus)
+#: the statuses an instance can be stored with
+WORKFLOW_STATUSES: frozenset[str] = frozenset(
+    s.value for s in InstanceStatus if s is not InstanceStatus.CORRUPT
+)
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "faulted", "cancelled"})
 
 

@@ -10,14 +10,18 @@ table and key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from ._codec import RowDecoder
+from ._codec import EPOCH, RowDecoder
+from ._errors import CorruptRecordError
 from ._records import (
     WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
+    InstanceStatus,
     PendingWait,
     ScriptVersion,
     TokenRecord,
@@ -66,6 +70,37 @@ def workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
         cancel_reason=d.text("cancel_reason", row[11], optional=True),
         metadata=d.metadata("metadata", row[12]),
     )
+
+
+def listed_workflow_from_row(row: Sequence[Any]) -> WorkflowRecord:
+    """A row of a listing: the record, or, when the row cannot be decoded, a
+    stand-in with status "corrupt" and the decoding error, so that one damaged
+    row never takes a whole listing down (reading that instance still raises)."""
+    try:
+        return workflow_from_row(row)
+    except CorruptRecordError as exc:
+        error = {"type": "CorruptRecordError", "message": str(exc), "column": exc.reason.split(":")[0]}
+        return WorkflowRecord(
+            workflow_id=_text_or(row[0], repr(row[0])),
+            script_name=_text_or(row[1], ""),
+            script_hash=_text_or(row[2], ""),
+            status=InstanceStatus.CORRUPT,
+            error_json=json.dumps(error, ensure_ascii=True),
+            created_at=_time_or_epoch(row[8]),
+            updated_at=_time_or_epoch(row[9]),
+            version=row[10] if type(row[10]) is int else 0,
+        )
+
+
+def _text_or(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+def _time_or_epoch(value: Any) -> datetime:
+    try:
+        return RowDecoder("workflows", None).time("created_at", value)
+    except CorruptRecordError:
+        return EPOCH
 
 
 def wait_from_row(workflow_id: str, row: Sequence[Any]) -> PendingWait:

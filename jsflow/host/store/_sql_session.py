@@ -40,8 +40,10 @@ from ._errors import (
 )
 from ._records import (
     TERMINAL_STATUSES,
+    WORKFLOW_STATUSES,
     HistoryEvent,
     InboxEvent,
+    InstanceStatus,
     PendingWait,
     ScriptVersion,
     TokenRecord,
@@ -62,6 +64,7 @@ from ._sql_rows import (
     WORKFLOW_COLUMNS,
     event_from_row,
     history_from_row,
+    listed_workflow_from_row,
     script_from_row,
     token_from_row,
     wait_from_row,
@@ -327,7 +330,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             "ORDER BY created_at, workflow_id LIMIT ? OFFSET ?",
             (*params, max(int(limit), 0), max(int(offset), 0)),
         )
-        return [workflow_from_row(row) for row in rows]
+        return [listed_workflow_from_row(row) for row in rows]
 
     def page_workflows(self, query: WorkflowPageQuery) -> list[WorkflowRecord]:
         clauses: list[str] = []
@@ -368,11 +371,15 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             "ORDER BY created_at DESC, workflow_id DESC LIMIT ?",
             (*params, max(int(query.limit), 0)),
         )
-        return [workflow_from_row(row) for row in rows]
+        return [listed_workflow_from_row(row) for row in rows]
 
     def count_workflows_by_status(self) -> dict[str, int]:
         rows = self.query("SELECT status, COUNT(*) FROM workflows GROUP BY status")
-        return {str(status): int(count) for status, count in rows}
+        counts: dict[str, int] = {}
+        for status, count in rows:  # a status no instance can have marks a damaged row
+            key = status if status in WORKFLOW_STATUSES else InstanceStatus.CORRUPT.value
+            counts[key] = counts.get(key, 0) + int(count)
+        return counts
 
     def save_workflow(self, record: WorkflowRecord, expected_version: int | None = None) -> WorkflowRecord:
         metadata = check_workflow(record)
