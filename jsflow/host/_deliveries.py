@@ -111,6 +111,8 @@ async def resume_with_token(ctx: HostContext, token: str, payload: Any) -> Workf
         wait = loaded.wait(current.wait_id)
         now = ctx.clock()
         expired = current.expires_at is not None and now >= current.expires_at
+        if not expired and wait is not None and wait.token_hash != token_hash:
+            raise TokenNotFoundError(token_hash)  # reissued: only the new token resumes the wait
         if expired or wait is None or wait.token_hash != token_hash:
             raise TokenExpiredError(token_hash, wid, current.wait_id, current.expires_at or now)
 

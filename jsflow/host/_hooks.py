@@ -139,6 +139,7 @@ class IssuedToken:
     function_name: str
     kind: str
     url: str | None = None
+    workflow_id: str = ""
 
 
 class HookRegistry:
@@ -244,9 +245,14 @@ class HookRegistry:
         if kind == "hook":
             token = self.derive_token(workflow_id, str(args[0]) if args else "")
             url = f"{self.base_url}/{token}"
-            return IssuedToken(None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url)
+            return IssuedToken(
+                None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url, workflow_id
+            )
         spec = self.specs.get(wait.function_name)
-        return IssuedToken(spec, new_token(), expires_at, args, wait.wait_id, wait.function_name, kind)
+        token = new_token()
+        return IssuedToken(
+            spec, token, expires_at, args, wait.wait_id, wait.function_name, kind, None, workflow_id
+        )
 
 
 def _stripped(entry: JournalEntry) -> JournalEntry:

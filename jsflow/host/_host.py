@@ -42,6 +42,7 @@ from . import (
     _ops,
     _queries,
     _query,
+    _reissue,
     _replay,
     _schedules,
     _start_event,
@@ -442,6 +443,15 @@ class WorkflowHost:
         self._check_open()
         return await _deliveries.resume(self._ctx, workflow_id, value, wait_id)
 
+    async def areissue_token(self, workflow_id: str, wait_id: int) -> TokenInfo:
+        """A fresh resume token for pending token wait ``wait_id`` (a Python token
+        suspend function); the old token stops working (``TokenNotFoundError``)
+        and the expiry stays. The new token also goes to ``before_suspend`` and the
+        token listeners. ``ValueError`` for a wait that is not a token wait,
+        ``AlreadyResumedError`` if it is not pending, ``WorkflowFinishedError``."""
+        self._check_open()
+        return await _reissue.reissue_token(self._ctx, workflow_id, wait_id)
+
     async def aresume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
         ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
@@ -816,6 +826,10 @@ class WorkflowHost:
     def resume(self, workflow_id: str, value: Any = None, wait_id: int | None = None) -> WorkflowInstance:
         """Sync ``aresume``."""
         return run_sync(self.aresume(workflow_id, value, wait_id))
+
+    def reissue_token(self, workflow_id: str, wait_id: int) -> TokenInfo:
+        """Sync ``areissue_token``."""
+        return run_sync(self.areissue_token(workflow_id, wait_id))
 
     def resume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Sync ``aresume_with_token``."""

@@ -35,8 +35,9 @@ WAIT_CATEGORIES: dict[str, tuple[WaitKind, ...]] = {
 }
 #: kinds no ``waiting_on`` category names (bookkeeping, not something a workflow waits for)
 _UNLISTED = frozenset({WaitKind.CANCEL})
-#: every word ``waiting_on`` accepts: the categories, then each kind
-WAITING_ON_WORDS: tuple[str, ...] = tuple(WAIT_CATEGORIES) + tuple(
+#: every word ``waiting_on`` (``list_page``, ``--waiting-on``, the API and the web
+#: view) accepts: the categories, then each kind
+WAITING_ON: tuple[str, ...] = tuple(WAIT_CATEGORIES) + tuple(
     k.value for k in WaitKind if k.value not in WAIT_CATEGORIES and k not in _UNLISTED
 )
 #: kinds a bare ``resume`` (no wait id) may pick
@@ -53,15 +54,15 @@ def kinds_for(waiting_on: str | Iterable[str]) -> tuple[WaitKind, ...]:
     for name in names:
         if name in WAIT_CATEGORIES:
             found = WAIT_CATEGORIES[name]
-        elif name in WAITING_ON_WORDS:
+        elif name in WAITING_ON:
             found = (WaitKind(name),)
         else:
-            raise ValueError(f"unknown waiting_on {name!r} (one of {', '.join(WAITING_ON_WORDS)})")
+            raise ValueError(f"unknown waiting_on {name!r} (one of {', '.join(WAITING_ON)})")
         out += [k for k in found if k not in out]
     return tuple(out)
 
 
-def category_of(kind: str) -> str:
+def wait_category(kind: str) -> str:
     """The category a kind belongs to ("timer", "event", "token" or "suspend")."""
     for category, kinds in WAIT_CATEGORIES.items():
         if kind in kinds:

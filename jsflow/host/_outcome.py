@@ -82,7 +82,9 @@ def continue_wait(due: datetime) -> PendingWait:
 
 def token_info(token: IssuedToken) -> TokenInfo:
     name = public_name(token.function_name)
-    return TokenInfo(token.wait_id, name, token.kind, token.token, token.expires_at, token.url)
+    return TokenInfo(
+        token.wait_id, name, token.kind, token.token, token.expires_at, token.url, token.workflow_id
+    )
 
 
 def pending_waits(

@@ -88,7 +88,8 @@ class TokenInfo:
 
     The raw token exists only here (and in ``before_suspend``): the store keeps
     its hash. ``kind`` is "token" (a Python suspend function with hooks) or
-    "hook" (JS ``createHook``; ``url`` is where an external system posts to)."""
+    "hook" (JS ``createHook``; ``url`` is where an external system posts to).
+    ``workflow_id``: the instance whose wait it resumes."""
 
     wait_id: int
     function_name: str
@@ -96,6 +97,7 @@ class TokenInfo:
     token: str
     expires_at: datetime | None
     url: str | None = None
+    workflow_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
