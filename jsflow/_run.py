@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter
 
@@ -690,6 +690,18 @@ class Run:
             if rec is not None:
                 out.append(build_wait(rec, self.waits.get(slot), self.config))
         return out
+
+    def fail(self, exc: ResourceLimitExceeded | JSError | WorkflowError) -> NoReturn:
+        """End the run faulted (raises ``Finished``): a limit the sandbox hit, an
+        error the script threw, or a workflow error a helper such as ``JsSteps``
+        found; helpers call this instead of importing this module back."""
+        if isinstance(exc, ResourceLimitExceeded):
+            error: WorkflowError = _limit_error(exc)
+        elif isinstance(exc, JSError):
+            error = _script_error(exc)
+        else:
+            error = exc
+        raise Finished(self.faulted(error)) from exc
 
     def faulted(self, error: WorkflowError) -> WorkflowResult:
         if self.cancel_entry is not None:  # the cleanup failed or overran: still cancelled
