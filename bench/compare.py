@@ -26,6 +26,7 @@ are still shown. Run: ``.venv/bin/python bench/compare.py`` (``--quick``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -33,9 +34,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/pg.py for the PostgreSQL figure
 
 from workloads import APPROVAL, EVENT_LOOP, TEN_STEPS
 
@@ -51,8 +57,14 @@ FIGURES = (
 
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
-        return {"ten": 60, "events": 20, "long": 1000, "long_samples": 5, "starts": 20, "suspended": 1000}
-    return {"ten": 300, "events": 60, "long": 1000, "long_samples": 20, "starts": 60, "suspended": 1000}
+        return {
+            "ten": 60, "events": 20, "long": 1000, "long_samples": 5, "starts": 20, "suspended": 1000,
+            "xevents": 60,
+        }  # fmt: skip
+    return {
+        "ten": 300, "events": 60, "long": 1000, "long_samples": 20, "starts": 60, "suspended": 1000,
+        "xevents": 200,
+    }  # fmt: skip
 
 
 def _rss_mb() -> float:
@@ -68,11 +80,11 @@ def _median_ms(samples: list[float]) -> float:
 
 
 # -- jsflow ------------------------------------------------------------------------
-def _jsflow_host(path: Path, warm_runs: int | None = None) -> Any:
+def _jsflow_host(url: str, warm_runs: int | None = None) -> Any:
     from jsflow.host import WorkflowHost
 
     kwargs: dict[str, Any] = {} if warm_runs is None else {"warm_runs": warm_runs}
-    host = WorkflowHost(f"sqlite:///{path}", hook_secret="bench", **kwargs)
+    host = WorkflowHost(url, hook_secret="bench", **kwargs)
     host.register_step_function("work", lambda n, i: n + i)
     host.register_step_function("note", lambda seen: seen)
     host.register_step_function("fetchOrder", lambda order: {"order": order})
@@ -84,9 +96,9 @@ def _jsflow_host(path: Path, warm_runs: int | None = None) -> Any:
     return host
 
 
-def jsflow_main(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
+def jsflow_main(url: str, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
-    with _jsflow_host(tmp / "jsflow.db", warm_runs) as host:
+    with _jsflow_host(url, warm_runs) as host:
         for i in range(20):
             host.start("ten", i)
         t0 = time.perf_counter()
@@ -124,27 +136,41 @@ def jsflow_main(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) 
     return out
 
 
-def jsflow_rss(tmp: Path, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
-    host = _jsflow_host(tmp / "jsflow-rss.db", warm_runs)
+def jsflow_rss(url: str, sizes: dict[str, int], warm_runs: int | None = None) -> dict[str, float]:
+    """RSS with 1,000 suspended instances, and what a warm run holds: QuickJS's
+    own count (``memory_bytes`` of each cached run, summed by the cache)."""
+    host = _jsflow_host(url, warm_runs)
     for i in range(sizes["suspended"]):
         host.start("approval", i)
-    return {"rss_mb": _rss_mb()}
+    out = {"rss_mb": _rss_mb(), "warm_runs": float(len(host.warm))}
+    if len(host.warm):
+        out["warm_kb"] = host.warm.bytes / len(host.warm) / 1024
+    return out
 
 
-def jsflow_cold_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
+def jsflow_cold_main(url: str, sizes: dict[str, int]) -> dict[str, float]:
     """jsflow with the warm-run cache off: every delivery replays the journal."""
-    return jsflow_main(tmp, sizes, warm_runs=0)
+    return jsflow_main(url, sizes, warm_runs=0)
 
 
-def jsflow_cold_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
-    return jsflow_rss(tmp, sizes, warm_runs=0)
+def jsflow_cold_rss(url: str, sizes: dict[str, int]) -> dict[str, float]:
+    return jsflow_rss(url, sizes, warm_runs=0)
+
+
+def jsflow_xevent(url: str, sizes: dict[str, int]) -> dict[str, float]:
+    """PostgreSQL only: an event sent in one process until this process sees
+    the next suspension (``bench/pg.py``), p50."""
+    from pg import event_latency
+
+    return {"xevent_ms": _median_ms(event_latency(url, sizes["xevents"]))}
 
 
 # -- DBOS --------------------------------------------------------------------------
-def _dbos(path: Path, polling: float = 0.001) -> Any:
-    """DBOS on SQLite with WAL and synchronous=NORMAL, polling at 1 ms for the
-    latency figures (the RSS figure polls at 50 ms: a thousand threads waking
-    every millisecond would only burn CPU)."""
+def _dbos(url: str, polling: float = 0.001) -> Any:
+    """DBOS on SQLite with WAL and synchronous=NORMAL (or on PostgreSQL, where
+    it is notified), polling at 1 ms for the latency figures (the RSS figure
+    polls at 50 ms: a thousand threads waking every millisecond would only
+    burn CPU)."""
     import sqlalchemy as sa
     from dbos import DBOS
 
@@ -157,7 +183,7 @@ def _dbos(path: Path, polling: float = 0.001) -> Any:
     DBOS(
         config={
             "name": "bench",
-            "system_database_url": f"sqlite:///{path}",
+            "system_database_url": url,
             "notification_listener_polling_interval_sec": polling,
             "log_level": "WARNING",
         }
@@ -206,8 +232,8 @@ def _dbos(path: Path, polling: float = 0.001) -> Any:
     return DBOS, {"ten": ten, "loop": loop, "approval": approval}
 
 
-def dbos_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
-    dbos, wf = _dbos(tmp / "dbos.db")
+def dbos_main(url: str, sizes: dict[str, int]) -> dict[str, float]:
+    dbos, wf = _dbos(url)
     out: dict[str, float] = {}
     for i in range(20):
         wf["ten"](i)
@@ -253,15 +279,16 @@ def dbos_main(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
     return out
 
 
-def dbos_rss(tmp: Path, sizes: dict[str, int]) -> dict[str, float]:
-    dbos, wf = _dbos(tmp / "dbos-rss.db", polling=0.05)
+def dbos_rss(url: str, sizes: dict[str, int]) -> dict[str, float]:
+    dbos, wf = _dbos(url, polling=0.05)
     ids = [dbos.start_workflow(wf["approval"], i).workflow_id for i in range(sizes["suspended"])]
     for wid in ids:
         dbos.get_event(wid, "ready", timeout_seconds=120)
     return {"rss_mb": _rss_mb()}
 
 
-WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, float]]] = {
+WORKERS: dict[str, Callable[[str, dict[str, int]], dict[str, float]]] = {
+    "jsflow-xevent": jsflow_xevent,
     "jsflow-main": jsflow_main,
     "jsflow-rss": jsflow_rss,
     "jsflow_cold-main": jsflow_cold_main,
@@ -271,22 +298,44 @@ WORKERS: dict[str, Callable[[Path, dict[str, int]], dict[str, float]]] = {
 }
 
 
-def worker(name: str, quick: bool) -> None:
+def worker(name: str, quick: bool, url: str | None) -> None:
     """One measurement in this process; prints one JSON line and exits hard
-    (DBOS leaves executor threads blocked in recv, which would keep it alive)."""
+    (DBOS leaves executor threads blocked in recv, which would keep it alive).
+    Without ``url`` the database is a fresh SQLite file."""
     with tempfile.TemporaryDirectory() as d:
-        figures = WORKERS[name](Path(d), _sizes(quick))
+        figures = WORKERS[name](url or f"sqlite:///{Path(d) / 'bench.db'}", _sizes(quick))
         print(json.dumps(figures), flush=True)
     os._exit(0)
 
 
 # -- the runner --------------------------------------------------------------------
-def _run_worker(name: str, quick: bool) -> tuple[dict[str, float] | None, str]:
-    cmd = [sys.executable, __file__, "--worker", name] + (["--quick"] if quick else [])
+@contextmanager
+def _fresh_database(server: str | None) -> Iterator[str | None]:
+    """A database of its own on the PostgreSQL server ``server`` (created, then
+    dropped with whatever the worker left connected); None for SQLite."""
+    if server is None:
+        yield None
+        return
+    import psycopg
+
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired:
-        return None, f"{name} timed out after 900 s"
+        yield urlsplit(server)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _run_worker(name: str, quick: bool, db: str | None) -> tuple[dict[str, float] | None, str]:
+    with _fresh_database(db) as url:
+        cmd = [sys.executable, __file__, "--worker", name] + (["--quick"] if quick else [])
+        cmd += ["--url", url] if url else []
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired:
+            return None, f"{name} timed out after 900 s"
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -311,38 +360,61 @@ def _dist_version(name: str) -> str:
         return "?"
 
 
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer samples")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"alternating rounds (default {ROUNDS})")
+    parser.add_argument(
+        "--db", help="postgresql://... : run both systems on this server (a fresh database each)"
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
 def main() -> None:
-    quick = "--quick" in sys.argv
-    if "--worker" in sys.argv:
-        worker(sys.argv[sys.argv.index("--worker") + 1], quick)
+    args = _args()
+    if args.worker:
+        worker(args.worker, args.quick, args.url)
         return
     dbos_note = _dbos_available()
     dbos_ok = dbos_note.startswith("DBOS ")
+    where = "PostgreSQL (fsync as the server is configured)" if args.db else "SQLite, WAL, synchronous=NORMAL"
+    load = os.getloadavg()
     print(
-        f"jsflow vs {dbos_note if dbos_ok else 'DBOS'}: SQLite, WAL, synchronous=NORMAL; "
-        f"medians of {ROUNDS} alternating rounds, each system in a fresh process"
+        f"jsflow vs {dbos_note if dbos_ok else 'DBOS'}: {where}; medians of {args.rounds} alternating "
+        f"rounds, each system in a fresh process; {os.cpu_count()} CPUs, load average {load[0]:.2f}"
     )
     if not dbos_ok:
         print(f"  DBOS figures skipped: {dbos_note}")
+    rounds = run_rounds(args, dbos_ok)
+    _print_table(rounds)
+    print_targets(rounds, postgres=bool(args.db))
+    print(f"  load average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def run_rounds(args: argparse.Namespace, dbos_ok: bool) -> dict[str, list[dict[str, float]]]:
+    """Every round runs each system's workers once, in a rotating order."""
     rounds: dict[str, list[dict[str, float]]] = {"jsflow": [], "jsflow_cold": [], "dbos": []}
     failures: list[str] = []
     order = ("jsflow", "dbos", "jsflow_cold")
-    for r in range(ROUNDS):
+    for r in range(args.rounds):
         for system in order[r % 3 :] + order[: r % 3]:
             if system == "dbos" and not dbos_ok:
                 continue
             merged: dict[str, float] = {}
-            for part in ("main", "rss"):
-                figures, error = _run_worker(f"{system}-{part}", quick)
+            parts = ("main", "rss", "xevent") if system == "jsflow" and args.db else ("main", "rss")
+            for part in parts:
+                figures, error = _run_worker(f"{system}-{part}", args.quick, args.db)
                 if figures is None:
                     failures.append(error)
                 else:
                     merged.update(figures)
             rounds[system].append(merged)
-        print(f"  round {r + 1}/{ROUNDS} done", flush=True)
-    _print_table(rounds)
+        print(f"  round {r + 1}/{args.rounds} done", flush=True)
     for line in dict.fromkeys(failures):
         print(f"  failed: {line}")
+    return rounds
 
 
 def _median(rows: list[dict[str, float]], key: str) -> float | None:
@@ -374,6 +446,55 @@ def _print_table(rounds: dict[str, list[dict[str, float]]]) -> None:
             f"| {label:<44} | {cells[0]:>9} | {cells[1]:>9} | {cells[2]:>9} | "
             f"{_ratio(warm, theirs, better):>17} | {_ratio(cold, theirs, better):>17} |"
         )
+
+
+def _target_rows(
+    rounds: dict[str, list[dict[str, float]]], postgres: bool
+) -> list[tuple[str, str, str, str]]:
+    """(figure, value, target, verdict) for issue 22's table."""
+    med = {s: {k: _median(rounds[s], k) for k in KEYS} for s in rounds}
+    rows: list[tuple[str, str, str, str]] = []
+
+    def ratio(label: str, key: str, target: float, higher: bool) -> None:
+        ours, theirs = med["jsflow"][key], med["dbos"][key]
+        if ours is None or not theirs:
+            rows.append((label, "n/a", "", ""))
+            return
+        value = ours / theirs
+        ok = value >= target if higher else value <= target
+        sign = ">=" if higher else "<="
+        rows.append((label, f"{value:.2f}x DBOS", f"{sign} {target}x", "met" if ok else "missed"))
+
+    def absolute(label: str, value: float | None, unit: str, target: float) -> None:
+        if value is None:
+            rows.append((label, "n/a", "", ""))
+            return
+        verdict = "met" if value <= target else "missed"
+        rows.append((label, f"{value:.2f} {unit}", f"<= {target} {unit}", verdict))
+
+    ratio("ten-step workflows/s", "ten_step_per_s", 10, True)
+    ratio("start -> first suspension", "start_ms", 0.1, False)
+    ratio("RSS of 1,000 suspended instances, warm", "rss_mb", 0.5, False)
+    absolute("warm run, QuickJS memory", med["jsflow"]["warm_kb"], "KB", 300)
+    warm_rss = med["jsflow"]["rss_mb"]
+    cold_rss, count = med["jsflow_cold"]["rss_mb"], med["jsflow"]["warm_runs"]
+    per_run = (warm_rss - cold_rss) * 1024 / count if warm_rss and cold_rss and count else None
+    absolute("warm run, RSS (warm - cold RSS per cached run)", per_run, "KB", 300)
+    if postgres:
+        absolute("cross-process event -> suspension p50", med["jsflow"]["xevent_ms"], "ms", 5)
+    return rows
+
+
+KEYS = ("ten_step_per_s", "start_ms", "rss_mb", "warm_kb", "warm_runs", "xevent_ms")
+
+
+def print_targets(rounds: dict[str, list[dict[str, float]]], postgres: bool) -> None:
+    """Issue 22's figures with their targets: ratios to DBOS and absolute ones."""
+    print(f"\nTargets ({'PostgreSQL' if postgres else 'SQLite'}):")
+    print(f"| {'figure':<48} | {'jsflow':>16} | {'target':>12} | {'':>6} |")
+    print(f"| {'-' * 48} | {'-' * 16} | {'-' * 12} | {'-' * 6} |")
+    for label, value, target, verdict in _target_rows(rounds, postgres):
+        print(f"| {label:<48} | {value:>16} | {target:>12} | {verdict:>6} |")
 
 
 if __name__ == "__main__":

@@ -413,7 +413,12 @@ class RejectionWatch:
         lib.JS_FreeValue(jsctx, out)
 
     def close(self) -> None:
+        """Uninstall, then let go of the callback (it refers back to this watch)
+        and of the JS function (it holds the context): without this the context
+        lives on in a reference cycle, QuickJS heap and all, until Python's
+        cyclic collector happens to run."""
         self._lib.JS_SetHostPromiseRejectionTracker(self._rt, None, None)
+        self._callback = self._note_owner = None
 
 
 # -- self-test -----------------------------------------------------------------

@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 import yaml
 
-from jsflow import Limits
+from jsflow import MAX_WORKFLOW_ID_LENGTH, Limits
 from jsflow.cli import cli
 from jsflow.host import InvalidWorkflowIdError, WorkflowHost
 from jsflow.server import ERROR_STATUS, ServerSettings
@@ -105,11 +105,10 @@ def _quoted(pattern: str) -> set[str]:
     return found
 
 
-def test_the_quoted_id_length_is_enforced() -> None:
-    (quoted,) = _quoted(
-        r"[Ww]orkflow ids are (?:non-empty strings of valid Unicode, )?at most ([\d,]+) characters"
-    )
+def test_the_quoted_id_length_is_the_constant_and_enforced() -> None:
+    (quoted,) = _quoted(r"[Ww]orkflow ids are [^.]*?at most ([\d,]+) characters")
     limit = int(quoted.replace(",", ""))
+    assert limit == MAX_WORKFLOW_ID_LENGTH
     with WorkflowHost("memory://") as host:
         host.register_script("s", "async function main() { return 1; }")
         assert host.start("s", workflow_id="x" * limit).value == 1
@@ -170,3 +169,12 @@ def test_http_reference_page_has_every_route(site: Path) -> None:
             assert f"{method.upper()} {path}" in text
     for error, status in ERROR_STATUS.items():  # the error types table
         assert re.search(rf"^{status}\n.*\b{error.__name__}\b", text, re.M), (status, error)
+
+
+def test_readme_lists_every_error_status_of_the_api() -> None:
+    listed = re.search(r"with status ((?:\d{3}, )+\d{3} or \d{3})", " ".join(README.split()))
+    assert listed, "README: the HTTP section lists the error statuses"
+    quoted = {int(n) for n in re.findall(r"\d{3}", listed.group(1))}
+    schema = _hooks().app_schema()
+    errors = {int(s) for ops in schema["paths"].values() for op in ops.values() for s in op["responses"]}
+    assert quoted == {s for s in errors if s >= 400}

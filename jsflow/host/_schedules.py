@@ -4,14 +4,15 @@
 stores a schedule; ``run_due`` (every worker pass) starts its due slots.
 
 Slots: the times the cron expression names in the schedule's time zone. A
-slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. Each pass
-reads the schedule's ``cursor`` (slots at or before it are handled), decides
-what to do with the slots in ``(cursor, now]``, and in ONE transaction
-creates the instances it starts and moves the cursor with a compare-and-set
-on the schedule's version. A worker that loses that race rolls back, its
-instances included: each slot is handled once across processes and machines
-(and the id is unique anyway). An instance created but not yet run when its
-worker dies is "running" and recovered after the lease like any other.
+slot's instance id is ``{name}@{slot in UTC as YYYYMMDDTHHMMSSZ}``. A pass
+reads the schedule's ``cursor`` (slots at or before it are handled) and
+starts the due slots in ``(cursor, now]`` one at a time: each start is ONE
+transaction that creates the slot's instance and moves the cursor to it with
+a compare-and-set on the schedule's version, followed by the instance's
+first turn. A worker that loses that race rolls back, its instance
+included: each slot is handled once across processes and machines (and the
+id is unique anyway). An instance created but not yet run when its worker
+dies is "running" and recovered after the lease like any other.
 
 On time or missed: a slot seen within a minute of its time is on time and
 started; later, it is missed, and ``catch_up`` decides: "latest" starts the
@@ -247,25 +248,30 @@ def next_due(host: WorkflowHost) -> datetime | None:
 
 
 async def _run_one(host: WorkflowHost, name: str, now: datetime) -> int:
-    created: list[tuple[str, Loaded]] = []
-    try:
-        with host.store.transaction() as tx:
-            record = tx.get_schedule(name)
-            if record is None or record.paused:
-                return 0
-            slots, cursor = _slots(record, now)
-            if not slots:
-                return 0
-            last = _start_slots(host, tx, record, slots, now, created)
-            tx.save_schedule(replace(record, cursor=cursor, last_instance=last), record.version)
-    except ScheduleConflictError:
-        return 0  # another worker handled these slots
-    for wid, loaded in created:
+    """Start the schedule's due slots one at a time: each start is its own
+    transaction (instance + cursor), followed by the instance's first turn, so
+    ``overlap="skip"`` judges a slot by how the previous one actually went."""
+    started = 0
+    for _ in range(MAX_SLOTS):
+        try:
+            with host.store.transaction() as tx:
+                record = tx.get_schedule(name)
+                if record is None or record.paused:
+                    return started
+                made = _next_start(host, tx, record, now)
+        except ScheduleConflictError:
+            return started  # another worker handled these slots
+        if made is None:
+            return started
+        wid, loaded = made
+        if loaded is None:
+            continue  # that slot's instance existed already: go on with the next slots
+        started += 1
         try:
             await settle(host, wid, await drive(host, wid, Delivery(owner=True, acquire=False), loaded))
         except Exception:
             log.exception("schedule %r: the first turn of %r failed (recovery finishes it)", name, wid)
-    return len(created)
+    return started
 
 
 def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, bool]], datetime]:
@@ -284,39 +290,50 @@ def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, 
     return [(s, now - s <= ON_TIME) for s in found], cursor
 
 
-def _start_slots(
-    host: WorkflowHost,
-    tx: StoreSession,
-    record: ScheduleRecord,
-    slots: list[tuple[datetime, bool]],
-    now: datetime,
-    created: list[tuple[str, Loaded]],
-) -> str | None:
-    """Create the instances of the slots to start, in the open transaction; the
-    id of the latest started slot's instance (the previous one if none)."""
+def _next_start(
+    host: WorkflowHost, tx: StoreSession, record: ScheduleRecord, now: datetime
+) -> tuple[str, Loaded | None] | None:
+    """In the open transaction: pass over the due slots up to the next one to
+    start (missed ones ``catch_up`` leaves out, ones ``overlap`` skips), create
+    that one's instance and move the cursor to it; None when no slot is left
+    to start (the cursor then moves past every due slot)."""
+    slots, end = _slots(record, now)
+    if not slots:
+        return None
     missed = [s for s, on_time in slots if not on_time]
     chosen = {"all": missed, "latest": missed[-1:], "none": []}[record.catch_up]
-    if len(chosen) < len(missed):
-        skipped = [slot_id(record.name, s) for s in missed if s not in chosen]
-        tx.append_schedule_history(
-            record.name, now, "missed", {"slots": skipped[-20:], "count": len(skipped)}
-        )
-    to_start = sorted([*chosen, *(s for s, on_time in slots if on_time)])
-    last = record.last_instance
-    spec = StartSpec(record.script, metadata={SCHEDULE_KEY: record.name})
-    args = json.loads(record.args_json)
-    for slot in to_start:
+    passed: list[str] = []
+    for slot, on_time in slots:
         wid = slot_id(record.name, slot)
+        if not on_time and slot not in chosen:
+            passed.append(wid)
+            continue
+        last = record.last_instance
         if record.overlap == "skip" and last is not None and _unfinished(tx, last):
             tx.append_schedule_history(record.name, now, "skipped", {"slot": wid, "running": last})
             continue
-        meta = {**spec.metadata, SLOT_KEY: slot.isoformat()}
-        made = create_instance(host, tx, wid, replace(spec, metadata=meta), args, {"schedule": record.name})
+        _note_missed(tx, record.name, now, passed)
+        made = _create(host, tx, record, slot)
+        tx.save_schedule(replace(record, cursor=slot, last_instance=wid), record.version)
         if isinstance(made, Loaded):
-            created.append((wid, made))
             tx.append_schedule_history(record.name, now, "started", {"slot": wid})
-        last = wid
-    return last
+            return wid, made
+        return wid, None
+    _note_missed(tx, record.name, now, passed)
+    tx.save_schedule(replace(record, cursor=end), record.version)
+    return None
+
+
+def _note_missed(tx: StoreSession, name: str, now: datetime, passed: list[str]) -> None:
+    if passed:
+        tx.append_schedule_history(name, now, "missed", {"slots": passed[-20:], "count": len(passed)})
+
+
+def _create(host: WorkflowHost, tx: StoreSession, record: ScheduleRecord, slot: datetime) -> Any:
+    meta = {SCHEDULE_KEY: record.name, SLOT_KEY: slot.isoformat()}
+    spec = StartSpec(record.script, metadata=meta)
+    args = json.loads(record.args_json)
+    return create_instance(host, tx, slot_id(record.name, slot), spec, args, {"schedule": record.name})
 
 
 def _unfinished(tx: StoreSession, workflow_id: str) -> bool:

@@ -68,6 +68,18 @@ def test_missed_slots_follow_catch_up(backend: Backend, catch_up: str, expected:
             assert "missed" in [e.kind for e in host.schedule_history("tick")]
 
 
+def test_catch_up_all_with_overlap_skip_starts_each_quick_slot_in_turn(backend: Backend) -> None:
+    clock = FakeClock(T0)
+    with host_on(backend, clock) as host:
+        host.add_schedule("tick", "*/5 * * * *", "quick", catch_up="all")  # overlap="skip"
+        host.add_schedule("slow", "*/5 * * * *", "slow", catch_up="all")
+        clock.advance(minutes=12)
+        host.run_due()
+        assert ids(host, "quick") == ["tick@20300101T000500Z", "tick@20300101T001000Z"]  # each ended first
+        assert ids(host, "slow") == ["slow@20300101T000500Z"]  # the first still waits: the next is skipped
+        assert [e.kind for e in host.schedule_history("slow")] == ["added", "started", "skipped"]
+
+
 def test_run_due_now_argument_and_timezone(backend: Backend) -> None:
     clock = FakeClock(T0)
     with host_on(backend, clock) as host:

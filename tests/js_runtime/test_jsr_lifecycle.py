@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from js_runtime import (
@@ -71,3 +73,25 @@ def test_default_limits() -> None:
     limits = SandboxLimits()
     assert limits.wall_budget == 2 * limits.time + 1
     assert SandboxLimits(wall=5).wall_budget == 5
+
+
+def test_a_closed_sandbox_frees_its_context_without_the_cycle_collector() -> None:
+    """A closed sandbox's QuickJS context (its whole heap) must be freed by
+    reference counting: left to Python's cyclic collector, which QuickJS's
+    memory does not prompt, a host running many workflows grew by about a
+    megabyte per run until a collection happened to run."""
+    gc.collect()
+    gc.disable()
+    try:
+        with Sandbox(SandboxLimits(time=1)) as sb:
+            sb.install("host.register('one', () => 1)")
+            assert sb.call("one") == 1
+            sb.run_script("Promise.reject(new Error('nobody handles this'))")
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        left = [type(obj).__name__ for obj in gc.garbage if type(obj).__module__ == "_quickjs"]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []
