@@ -13,8 +13,9 @@ $(BIN)/activate:
 	$(PYTHON) -m pip --python $(BIN)/python install -q --disable-pip-version-check --no-compile pip \
 		|| $(BIN)/python -m ensurepip
 
-# Two stamps: `make demo` installs only what running jsflow needs; `make test` (and
-# `make docs`) add the test and docs extras. Either is redone when pyproject.toml changes.
+# Stamps: `make demo` installs only what running jsflow needs, `make docs` adds the docs
+# extra, `make test` the test extra (which includes docs). Each is redone when pyproject.toml
+# changes.
 # --no-compile: modules are byte-compiled when first imported, not all of them up front.
 PIP_INSTALL := $(BIN)/python -m pip install --disable-pip-version-check --no-compile
 
@@ -22,9 +23,13 @@ $(VENV)/.runtime: $(BIN)/activate pyproject.toml
 	$(PIP_INSTALL) -e .
 	touch $(VENV)/.runtime
 
+$(VENV)/.docs: $(BIN)/activate pyproject.toml
+	$(PIP_INSTALL) -e '.[docs]'
+	touch $(VENV)/.runtime $(VENV)/.docs
+
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(PIP_INSTALL) -e '.[test]'
-	touch $(VENV)/.runtime $(VENV)/.installed
+	touch $(VENV)/.runtime $(VENV)/.docs $(VENV)/.installed
 
 demo: $(VENV)/.runtime
 	$(BIN)/python samples/demo.py
@@ -38,7 +43,7 @@ test: $(VENV)/.installed
 	$(BIN)/python tests/pg_cluster.py -- $(BIN)/python -m pytest -q
 
 # The documentation site, built offline into site/ (open site/index.html).
-docs: $(VENV)/.installed
+docs: $(VENV)/.docs
 	$(BIN)/mkdocs build --strict
 
 lint: $(VENV)/.installed

@@ -169,3 +169,12 @@ def test_http_reference_page_has_every_route(site: Path) -> None:
             assert f"{method.upper()} {path}" in text
     for error, status in ERROR_STATUS.items():  # the error types table
         assert re.search(rf"^{status}\n.*\b{error.__name__}\b", text, re.M), (status, error)
+
+
+def test_readme_lists_every_error_status_of_the_api() -> None:
+    listed = re.search(r"with status ((?:\d{3}, )+\d{3} or \d{3})", " ".join(README.split()))
+    assert listed, "README: the HTTP section lists the error statuses"
+    quoted = {int(n) for n in re.findall(r"\d{3}", listed.group(1))}
+    schema = _hooks().app_schema()
+    errors = {int(s) for ops in schema["paths"].values() for op in ops.values() for s in op["responses"]}
+    assert quoted == {s for s in errors if s >= 400}

@@ -39,5 +39,7 @@ def test_test_installs_the_extras_and_builds_the_docs(tmp_path: Path) -> None:
     assert "pytest" in plan
 
 
-def test_docs_builds_strict(tmp_path: Path) -> None:
-    assert "mkdocs build --strict" in _plan("docs", tmp_path)
+def test_docs_installs_the_docs_extra_and_builds_strict(tmp_path: Path) -> None:
+    plan = _plan("docs", tmp_path)
+    assert "-e '.[docs]'" in plan and "[test]" not in plan
+    assert "mkdocs build --strict" in plan

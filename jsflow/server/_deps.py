@@ -22,6 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
 from js_runtime import MAX_NESTING, nesting_over
+from jsflow import text_problem
 from jsflow.host import WorkflowHost
 
 from ._auth import KeyRing, Principal
@@ -191,12 +192,9 @@ def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_text(value: str, what: str) -> str:
-    """Path parameters reach the store as text: refuse what no store can hold,
-    unpaired surrogates and NUL characters (422), the same on every store."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(422, "ValidationError", f"{what} is not valid Unicode text") from None
-    if "\x00" in value:
-        raise ApiError(422, "ValidationError", f"{what} contains a NUL character, which no store can hold")
+    """Path parameters reach the store as text: refuse what no store can hold
+    (NUL, unpaired surrogates) with 422, by the one rule (``jsflow.text_problem``)."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ApiError(422, "ValidationError", f"{what} {problem}")
     return value

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import Path, Query
 from pydantic import AfterValidator
 
+from jsflow import MAX_WORKFLOW_ID_LENGTH
+
 from ._http import decode_segment
 from ._schemas import ErrorBody
 
@@ -43,7 +45,12 @@ WaitQuery = Query(
 #: a workflow id in a path: percent-encoded, ``%2F`` included (``_http``); the
 #: host's id rule decides what is valid, so a refusal gives its real reason
 WorkflowId = Annotated[
-    str, Path(min_length=1, description="the workflow id, percent-encoded"), AfterValidator(decode_segment)
+    str,
+    Path(
+        min_length=1,
+        description=f"the workflow id, percent-encoded (at most {MAX_WORKFLOW_ID_LENGTH} characters, no NUL)",
+    ),
+    AfterValidator(decode_segment),
 ]
 #: an event or query name in a path, percent-encoded like ids
 PathName = Annotated[

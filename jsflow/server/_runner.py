@@ -18,6 +18,7 @@ hangs up does not let a second advance start beside the first).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -168,7 +169,11 @@ class Runner:
             left = deadline - time.monotonic()
             if settled or left <= 0:
                 return inst, pending
-            await asyncio.to_thread(host.wait_for_change, workflow_id, min(POLL_SECONDS, left), since=mark)
+            nap = min(POLL_SECONDS, left)
+            with contextlib.suppress(TimeoutError):  # a busy thread pool must not stretch the wait
+                await asyncio.wait_for(
+                    asyncio.to_thread(host.wait_for_change, workflow_id, nap, since=mark), nap + 0.05
+                )
 
     def _observe(self, workflow_id: str) -> tuple[WorkflowInstance, bool, set[int]]:
         """The instance, whether it has settled (not running, and no buffered

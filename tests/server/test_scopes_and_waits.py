@@ -160,6 +160,25 @@ def test_any_id_that_starts_reaches_every_endpoint(served: Served, workflow_id: 
         assert admin.post(f"{path}%2F2/cancel").json()["status"] == "cancelled"
 
 
+def test_a_long_id_follows_the_one_rule(served: Served) -> None:
+    from jsflow import MAX_WORKFLOW_ID_LENGTH
+
+    longest = "x" * MAX_WORKFLOW_ID_LENGTH
+    with served.client() as admin:
+        assert (
+            admin.post("/v1/workflows", json={"script": "manual", "workflow_id": longest}).status_code == 201
+        )
+        assert admin.get(f"/v1/workflows/{longest}").json()["workflow_id"] == longest
+        for refused in (
+            admin.post("/v1/workflows", json={"script": "manual", "workflow_id": "y" * 600}),
+            admin.get(f"/v1/workflows/{'y' * 600}"),
+            admin.post(f"/v1/workflows/{'y' * 600}/events/go", json=1),
+        ):
+            assert refused.status_code == 422, refused.text
+            message = refused.json()["error"]["message"]
+            assert "600 characters" in message and str(MAX_WORKFLOW_ID_LENGTH) in message, message
+
+
 def test_nul_in_text_is_422_on_every_store(served: Served) -> None:
     with served.client() as admin:
         assert (
