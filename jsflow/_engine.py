@@ -86,12 +86,18 @@ class WorkflowEngine:
         names = set(self._steps) | ({"fetch"} if self._fetcher is not None else set())
         return sorted(names)
 
-    def type_declarations(self) -> str:
+    def type_declarations(self, *, extensions: Sequence[Extension] = ()) -> str:
         """TypeScript declarations (a global ``.d.ts``) for scripts run by this
         engine: every built-in with its options, and each registered step and
-        suspend function with types from its annotations and ``schema``."""
+        suspend function with types from its annotations and ``schema``
+        (``extensions``: a host's built-ins, whose public suspend functions
+        are declared too)."""
         steps = {name: fn.fn for name, fn in self._steps.items()}
         suspends = {name: (fn.resume_at, fn.schema) for name, fn in self._suspends.items()}
+        for ext in extensions:
+            schemas = getattr(ext, "schemas", {})
+            for name, resume_at in getattr(ext, "suspend_functions", {}).items():
+                suspends.setdefault(name, (resume_at, schemas.get(name)))
         return declarations(steps, suspends, fetch=self._fetcher is not None)
 
     @property
