@@ -190,3 +190,34 @@ def test_waiting_on_takes_the_categories_and_every_kind(backend: Backend) -> Non
         assert ids(["sleep", "hook"]) == ["hk", "sl"]
         with pytest.raises(ValueError, match="sleep"):
             ids("nap")
+
+
+def test_a_warm_delivery_reads_no_journal_and_a_cold_one_reads_it_once(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = """
+async function main(n) {
+  for (let i = 0; i < n; i++) await tick(i);
+  for (;;) await waitForEvent('go');
+}
+"""
+    with open_host(backend("warmread", FakeClock())) as host:
+        host.register_step_function("tick", lambda i: i)
+        host.register_script("loop", script)
+        host.start("loop", 50, workflow_id="w")
+        with host.store.transaction(write=False) as tx:
+            session_type = type(tx)
+        reads: list[int] = []
+        original = session_type.read_journal
+
+        def counting(self: object, workflow_id: str, start: int = 0) -> list[str]:
+            reads.append(start)
+            return original(self, workflow_id, start)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(session_type, "read_journal", counting)
+        for n in range(5):
+            assert host.send_event("w", "go", n).delivered
+        assert reads == []  # warm: only the row, the waits and the inbox were read
+        host.warm.clear()
+        assert host.send_event("w", "go", 9).delivered
+        assert len(reads) == 1  # cold: the journal once
