@@ -34,12 +34,16 @@ Dialects subclass ``SQLStore`` and supply only hooks:
 Connections come from a small pool, one per transaction, so any number of
 threads can use one store. Transactions do not nest on a thread.
 
-One-shot operations that are a single statement (the version-checked save,
-reads of one instance, its waits, an event, a token or a script) run without
-BEGIN/COMMIT: in autocommit mode one statement is its own transaction, so
-a journal write is one round trip instead of three. A failed save may issue a
-second statement (the full form) or a read that explains the failure; neither
-needs to be atomic with the first, which changed nothing.
+The fenced journal insert (``append_journal_checked``, the hot path of a
+step) and the dialects' one-statement claims run without BEGIN/COMMIT: in
+autocommit mode one statement is its own transaction, so a journal write is
+one round trip instead of three; a failed insert may issue a read that
+explains the failure, which needs no atomicity with it.
+
+Transient failures: a connection that fails to check out or to BEGIN, and a
+one-statement operation that fails on a lost connection, are retried on a
+fresh connection (``Store.retrying``); a failure at COMMIT is marked
+``at_commit`` and never repeated blindly.
 """
 
 from __future__ import annotations
@@ -83,8 +87,6 @@ class SQLStore(Store):
     driver_errors: tuple[type[BaseException], ...] = ()
     supports_returning = True
     migrations: tuple[str, ...] = MIGRATIONS
-    #: how long transient failures are retried before ``StoreUnavailableError``
-    transient_retry_seconds: float = 15.0
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
