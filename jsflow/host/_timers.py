@@ -54,7 +54,7 @@ from ._errors import (
     WorkflowFinishedError,
 )
 from ._inbox import deliver_stranded
-from .store import TimerClaim, timers_key
+from .store import StoreUnavailableError, TimerClaim, timers_key
 
 if TYPE_CHECKING:
     from ._host import WorkflowHost
@@ -124,10 +124,14 @@ async def worker(host: WorkflowHost, poll_interval: float, stop: threading.Event
         if busy:
             continue
         delay = poll_interval
-        nxt = min(
-            (t for t in (host.store.next_due_time(), _schedules.next_due(host)) if t is not None),
-            default=None,
-        )
+        try:
+            nxt = min(
+                (t for t in (host.store.next_due_time(), _schedules.next_due(host)) if t is not None),
+                default=None,
+            )
+        except StoreUnavailableError as exc:  # the database is away: poll again later
+            log.warning("worker: store unavailable, polling again in %.1f s: %s", delay, exc.reason)
+            nxt = None
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - host.clock()).total_seconds()))
         await _sleep_unless(host, stop, delay, mark)
