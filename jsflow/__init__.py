@@ -42,6 +42,8 @@ from ._state import (
     WorkflowResult,
     WorkflowState,
     WorkflowStatus,
+    datetime_to_ms,
+    ms_to_datetime,
 )
 from ._steps import StepContext, current_step
 from ._waits import payload_matches
@@ -89,6 +91,8 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_public_api.py 
     "WorkflowState",
     "WorkflowStatus",
     "current_step",
+    "datetime_to_ms",
+    "ms_to_datetime",
     "parse_duration",
     "payload_matches",
     "run_sync",

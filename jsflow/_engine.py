@@ -20,12 +20,13 @@ import httpx
 
 from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._check import ScriptCheck, check_script
-from ._extension import INTERNAL_PREFIX, Extension
+from ._extension import Extension
 from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
 from ._live import LiveRun, ReplayOutcome, run_sync
+from ._names import check_registration_name
 from ._payload import validate_payload
 from ._retry import RetryPolicy
-from ._run import JournalHook, JournalWrite, Run, RunConfig, is_identifier
+from ._run import JournalHook, JournalWrite, Run, RunConfig
 from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
 from ._types import declarations
@@ -202,6 +203,8 @@ class WorkflowEngine:
             for name, resume_at in ext.suspends.items():
                 suspends[name] = SuspendFunction(name, resume_at)
                 config.internal_suspends.append(name)
+            for name, resume_at in ext.suspend_functions.items():  # globals, for this run only
+                suspends[name] = SuspendFunction(name, resume_at, ext.schemas.get(name))
             config.extension_js.append(ext.js)
             config.descriptions.update(ext.descriptions)
             config.public_names.update(ext.public_names)
@@ -467,32 +470,5 @@ class BoundWorkflow:
         return self.engine.timeout_event(self.script, state, wait_id=wait_id)
 
 
-_RESERVED = frozenset(
-    {
-        "sleep_",
-        "step",  # the JS step() global
-        "__proto__",
-        "constructor",
-        "continueAsNew",
-        "waitForEvent",
-        "patched",
-        "deprecatePatch",
-        "defineQuery",
-        "startWorkflow",
-        "CancelledError",
-        "ChildWorkflowError",
-        "console",
-        "Date",
-        "Math",
-        "globalThis",
-        "Promise",
-        "JSON",
-    }
-)
-
-
 def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not is_identifier(name):
-        raise ValueError(f"{name!r} is not a valid JavaScript identifier")
-    if name in _RESERVED or name.startswith(INTERNAL_PREFIX):
-        raise ValueError(f"{name!r} is reserved by jsflow")
+    check_registration_name(name)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-INTERNAL_PREFIX = "__j"
+from ._names import INTERNAL_PREFIX, check_registration_name
+from ._waits import schema_of
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,12 @@ class Extension:
     any step). ``suspends``: internal name -> ``resume_at(*args)`` callable
     or None (like ``register_suspend_function``). ``globals``: the names the
     JS defines, so ``engine.check`` knows a script may call them.
+    ``suspend_functions``: public name -> ``resume_at`` or None: suspend
+    functions scripts call as globals, like ``register_suspend_function``,
+    but only in the runs the extension is handed to (a host's token suspend
+    functions: a host never changes an engine that others share).
+    ``schemas``: public suspend name -> the JSON Schema (or pydantic model)
+    its resume value must satisfy, as ``register_suspend_function(schema=)``.
     ``descriptions``: internal suspend name -> what a wait on it is, in
     words ("waiting for an HTTP call to its hook"), shown instead of the name.
     """
@@ -44,10 +51,16 @@ class Extension:
     steps: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     suspends: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     globals: tuple[str, ...] = ()
+    suspend_functions: Mapping[str, Callable[..., Any] | None] = field(default_factory=dict)
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    schemas: Mapping[str, Any] = field(default_factory=dict)
     public_names: Mapping[str, str] = field(default_factory=dict)  # internal name -> e.g. "hook.wait"
 
     def __post_init__(self) -> None:
+        for fn_name in self.suspend_functions:
+            check_registration_name(fn_name)
+        # checked and converted once (a pydantic model becomes its JSON Schema)
+        object.__setattr__(self, "schemas", {k: schema_of(v) for k, v in self.schemas.items()})
         for fn_name in [*self.steps, *self.suspends]:
             if not fn_name.startswith(INTERNAL_PREFIX) or not fn_name.isidentifier():
                 raise ValueError(

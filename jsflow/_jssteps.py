@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 from js_runtime import MAX_NESTING, JSError, ResourceLimitExceeded, encode, nesting_over
 
 from ._durations import MAX_DURATION
-from ._errors import ScriptError
+from ._errors import ResourceLimitError, ScriptError
 from ._state import WaitRecord, datetime_to_ms
 from ._steps import StepContext, StepOutcome, encode_result, execute_step, outcome_entry
 
@@ -111,14 +111,8 @@ class JsSteps:
             sb.call_and_drain(op, encode(list(args)))
             sb.call("__endStep")  # only on success: after a limit the run is over anyway
             run.process_commands(sb.take_commands())
-        except ResourceLimitExceeded as exc:
-            from ._run import Finished, _limit_error
-
-            raise Finished(run.faulted(_limit_error(exc))) from exc
-        except JSError as exc:
-            from ._run import Finished, _script_error
-
-            raise Finished(run.faulted(_script_error(exc))) from exc
+        except (ResourceLimitExceeded, JSError) as exc:
+            run.fail(exc)
 
     async def pump(self, queue: Queue, tasks: set[asyncio.Task[None]]) -> None:
         """Start requested ephemeral calls; journal or retry finished attempts."""
@@ -168,10 +162,7 @@ class JsSteps:
         try:
             await self._finish_attempt(cmd, queue, tasks)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # see Run.process_commands
-            from ._run import Finished
-
-            error = ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}")
-            raise Finished(self.run.faulted(error)) from exc
+            self.run.fail(ScriptError(f"the sandbox sent a malformed command: {exc!r:.200}"))
 
     async def _finish_attempt(
         self, cmd: dict[str, Any], queue: Queue, tasks: set[asyncio.Task[None]]
@@ -226,16 +217,14 @@ class JsSteps:
         run = self.run
         try:
             run.sandbox.charge(delay + RETRY_COST)
-        except ResourceLimitExceeded as exc:
-            from ._errors import ResourceLimitError
-            from ._run import Finished
-
-            error = ResourceLimitError(
-                f"step {run.slots[slot].name!r}: its retries and backoffs exceeded the time limit "
-                f"of {run.config.limits.time:g}s",
-                limit="time",
+        except ResourceLimitExceeded:
+            run.fail(
+                ResourceLimitError(
+                    f"step {run.slots[slot].name!r}: its retries and backoffs exceeded the time limit "
+                    f"of {run.config.limits.time:g}s",
+                    limit="time",
+                )
             )
-            raise Finished(run.faulted(error)) from exc
 
 
 def _retry_delay(delay_ms: Any) -> float | None:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import TypeAdapter
 
@@ -173,6 +173,9 @@ class Run:
         self.journal: list[JournalEntry] = list(state.journal)
         self.waits: dict[int, WaitRecord] = {w.slot: w for w in state.waits}
         self.slots: dict[int, Slot] = {}
+        #: the slots that may still be pending waits (pruned as they settle), so
+        #: finding the pending waits costs the same at any journal length
+        self.unsettled: dict[int, Slot] = {}
         self.runnable: list[int] = []
         self.failed_attempts: dict[int, int] = {}  # slot -> durable retries so far
         self.js = JsSteps(self)  # JS step bodies and their ephemeral calls
@@ -374,6 +377,8 @@ class Run:
             )
             raise Finished(self.faulted(error))
         self.slots[slot.slot] = slot
+        if slot.kind not in ("step", "jsstep"):
+            self.unsettled[slot.slot] = slot
         if slot.kind in ("step", "jsstep"):  # jsstep: a JS step body to run
             record = self.waits.get(slot.slot)
             if record is None or not record.is_retry:
@@ -454,7 +459,10 @@ class Run:
     # -- phase 2: the action ---------------------------------------------------
     def pending_waits(self) -> list[int]:
         """Slots of pending waits, in scheduling order (retry waits included)."""
-        out = [s.slot for s in self.slots.values() if not s.settled and s.kind not in ("step", "jsstep")]
+        live = self.unsettled
+        for slot in [k for k, rec in live.items() if rec.settled or self.slots.get(k) is not rec]:
+            del live[slot]
+        out = list(live)
         out += [slot for slot, rec in self.waits.items() if rec.is_retry]
         return sorted(set(out))
 
@@ -682,6 +690,18 @@ class Run:
             if rec is not None:
                 out.append(build_wait(rec, self.waits.get(slot), self.config))
         return out
+
+    def fail(self, exc: ResourceLimitExceeded | JSError | WorkflowError) -> NoReturn:
+        """End the run faulted (raises ``Finished``): a limit the sandbox hit, an
+        error the script threw, or a workflow error a helper such as ``JsSteps``
+        found; helpers call this instead of importing this module back."""
+        if isinstance(exc, ResourceLimitExceeded):
+            error: WorkflowError = _limit_error(exc)
+        elif isinstance(exc, JSError):
+            error = _script_error(exc)
+        else:
+            error = exc
+        raise Finished(self.faulted(error)) from exc
 
     def faulted(self, error: WorkflowError) -> WorkflowResult:
         if self.cancel_entry is not None:  # the cleanup failed or overran: still cancelled

@@ -285,10 +285,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """Milliseconds since the epoch (journal times, wait due times, the store's
+    columns) -> an aware UTC datetime. The one conversion jsflow uses."""
+    return _EPOCH + timedelta(milliseconds=ms)
 
 
 def datetime_to_ms(value: datetime) -> int:
-    if value.tzinfo is None:
+    """An aware datetime -> whole milliseconds since the epoch (rounded down);
+    ``ValueError`` for a naive one. The one conversion jsflow uses."""
+    if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetimes must be timezone-aware (UTC)")
     return (value - _EPOCH) // timedelta(milliseconds=1)

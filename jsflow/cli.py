@@ -39,6 +39,7 @@ from ._cli._inspect import list_cmd, show, steps
 from ._cli._lifecycle import query, schedule
 from ._cli._ops import batch, fork, purge, recover
 from ._cli._serve import serve
+from ._cli._token_cmd import token_cmd
 from ._cli._types_cmd import types_cmd
 
 __all__ = ["cli", "main"]
@@ -117,6 +118,7 @@ for _command in (
     event,
     resume,
     resume_token,
+    token_cmd,
     cancel,
     query,
     schedule,

@@ -411,8 +411,8 @@ def retry_one(sess: Session, workflow_id: str, source: str | None) -> WorkflowIn
     if inst.status != "faulted":
         raise CliError(f"workflow {workflow_id!r} is {inst.status}, not faulted; nothing to retry")
     version = sess.host.register_script(inst.script_name, source).hash if source is not None else None
-    with sess.advancing(workflow_id):
-        return sess.host.retry(workflow_id, version=version)
+    with sess.advancing(workflow_id):  # records --suspend/--fetch-allow/--app as run does
+        return sess.host.retry(workflow_id, version=version, metadata=sess.regs.merged(inst.metadata))
 
 
 @click.command()

@@ -18,14 +18,13 @@ from typing import Any, TypeVar
 
 import click
 
-from jsflow.host import WorkflowHost, WorkflowInstance
+from jsflow.host import WAITING_ON, WorkflowHost, WorkflowInstance
 from jsflow.host.store import InstanceStatus
 
 from ._store import DURATION
 
 F = TypeVar("F", bound=Callable[..., Any])
 STATUSES = [s.value for s in InstanceStatus]
-WAITING_ON = ["timer", "event", "token", "suspend"]
 PAGE = 500
 
 
@@ -145,8 +144,11 @@ def filter_options(fn: F) -> F:
         click.option(
             "--waiting-on",
             multiple=True,
-            type=click.Choice(WAITING_ON),
-            help="Only instances waiting on this kind of thing (repeatable).",
+            type=click.Choice(list(WAITING_ON)),
+            help=(
+                "Only instances waiting on this: timer, event, token, suspend, "
+                "or a wait kind such as sleep, retry, hook (repeatable)."
+            ),
         ),
         click.option("--script", help="Only instances of this script name."),
         click.option(

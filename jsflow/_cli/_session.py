@@ -56,6 +56,18 @@ class Registrations:
     app: str | None = None
     fetch_allow: tuple[str, ...] = ()
 
+    def merged(self, metadata: dict[str, str]) -> dict[str, str]:
+        """What to record on an existing instance (``retry``): its declarations plus these."""
+        meta: dict[str, str] = {}
+        for key, mine in ((META_SUSPEND, self.suspends), (META_FETCH, self.fetch_allow)):
+            names = declared(metadata, key)
+            names += [n for n in mine if n not in names]
+            if names:
+                meta[key] = ",".join(names)
+        if self.app:
+            meta[META_APP] = self.app
+        return meta
+
     def metadata(self) -> dict[str, str]:
         """The instance metadata that lets later commands re-apply these."""
         meta: dict[str, str] = {}
@@ -172,9 +184,9 @@ def load_app(spec: str) -> WorkflowEngine | WorkflowHost:
     return obj
 
 
-def _is_registered(engine: WorkflowEngine, name: str) -> bool:
-    """Whether the engine already knows ``name``."""
-    return name in engine.step_names or name in engine.suspend_names
+def _is_registered(host: WorkflowHost, name: str) -> bool:
+    """Whether the host (its engine or its own token functions) already knows ``name``."""
+    return name in host.capabilities()
 
 
 class Session:
@@ -191,7 +203,7 @@ class Session:
     def declare(self, suspends: Iterable[str], fetch_allow: Iterable[str] = ()) -> None:
         """Register ``--suspend`` names as token suspend functions, and widen fetch."""
         for name in suspends:
-            if name in self._declared or _is_registered(self.host.engine, name):
+            if name in self._declared or _is_registered(self.host, name):
                 continue
             self.host.register_suspend_function(name)
             self._declared.add(name)

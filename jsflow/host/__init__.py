@@ -43,6 +43,7 @@ from ._errors import (
     WorkflowNotFaultedError,
 )
 from ._host import WorkflowHost
+from ._kinds import WAITING_ON, WaitKind, wait_category
 from ._query import HistoryPage, InstancePage
 from ._schedules import Schedule
 from ._start_event import StartSpec
@@ -51,6 +52,7 @@ from ._views import EventReceipt, HistoryItem, ReplayReport, TokenInfo, WaitInfo
 from .store import InstanceStatus, ScriptVersion
 
 __all__ = [
+    "WAITING_ON",
     "AdvanceFailedError",
     "AlreadyResumedError",
     "CorruptStateError",
@@ -82,6 +84,7 @@ __all__ = [
     "UnknownWorkflowError",
     "UpgradeError",
     "WaitInfo",
+    "WaitKind",
     "WaitSelectionError",
     "WorkflowBusyError",
     "WorkflowExistsError",
@@ -91,4 +94,5 @@ __all__ = [
     "WorkflowNotFaultedError",
     "hash_token",
     "new_token",
+    "wait_category",
 ]

@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from jsflow import Cancel
 
 from ._children import after_turn, children_of
-from ._driver import Delivery, drive, dump
+from ._context import HostContext
+from ._driver import Delivery, drive
 from ._errors import MissingRegistrationError, WorkflowBusyError, WorkflowFinishedError
 from ._input import check_text, check_workflow_id
 from ._load import load_record
 from ._ops import cancel as cancel_now
+from ._outcome import dump
 from ._views import WorkflowInstance, instance_view
 from .store import ConcurrencyError, InstanceStatus, PendingWait
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 #: the wait id of a stored cancellation request (never a script slot in practice)
 CANCEL_WAIT_ID = 2**31 - 1
@@ -44,68 +42,68 @@ CANCEL_KIND = "cancel"
 CANCEL_FUNCTION = "cancel"
 
 
-async def cancel(host: WorkflowHost, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
+async def cancel(ctx: HostContext, workflow_id: str, reason: str | None, cleanup: bool) -> WorkflowInstance:
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"reason must be a str or None, not {type(reason).__name__}")
     check_workflow_id(workflow_id)
     check_text(reason, "the cancel reason")
     if not cleanup:
-        view = cancel_now(host, workflow_id, reason)
-        await after_turn(host, view)
-        await cancel_children(host, workflow_id, reason, cleanup=False)
+        view = cancel_now(ctx, workflow_id, reason)
+        await after_turn(ctx, view)
+        await cancel_children(ctx, workflow_id, reason, cleanup=False)
         return view
-    record, _waits = load_record(host, workflow_id)
+    record, _waits = load_record(ctx, workflow_id)
     if InstanceStatus.is_terminal(record.status):
         raise WorkflowFinishedError(workflow_id, record.status, "cancel")
-    missing = set(host.store.read(lambda tx: tx.get_requirements(workflow_id))) - host.capabilities()
+    missing = set(ctx.store.read(lambda tx: tx.get_requirements(workflow_id))) - ctx.capabilities()
     if missing:
-        return request(host, workflow_id, reason)
-    return await deliver(host, workflow_id, reason)  # on_turn cancels the children
+        return request(ctx, workflow_id, reason)
+    return await deliver(ctx, workflow_id, reason)  # on_turn cancels the children
 
 
-async def on_turn(host: WorkflowHost, view: WorkflowInstance) -> None:
+async def on_turn(ctx: HostContext, view: WorkflowInstance) -> None:
     """After every driver turn: a child's end goes to its parent; an instance
     that ended cancelled (its cleanup ran) cancels its children with cleanup."""
-    await after_turn(host, view)
+    await after_turn(ctx, view)
     if view.status == InstanceStatus.CANCELLED:
-        await cancel_children(host, view.workflow_id, view.cancel_reason, cleanup=True)
+        await cancel_children(ctx, view.workflow_id, view.cancel_reason, cleanup=True)
 
 
-async def cancel_children(host: WorkflowHost, workflow_id: str, reason: str | None, *, cleanup: bool) -> None:
+async def cancel_children(ctx: HostContext, workflow_id: str, reason: str | None, *, cleanup: bool) -> None:
     """Cancel the parent's unfinished children not started ``{detached: true}``, as the parent was."""
-    for child, detached in children_of(host, workflow_id):
+    for child, detached in children_of(ctx, workflow_id):
         if detached:
             continue
-        record = host.store.read(lambda tx, wid=child: tx.get_workflow(wid))
+        record = ctx.store.read(lambda tx, wid=child: tx.get_workflow(wid))
         if record is None or InstanceStatus.is_terminal(record.status):
             continue
         why = f"parent {workflow_id} cancelled" + (f": {reason}" if reason else "")
         with contextlib.suppress(WorkflowFinishedError, WorkflowBusyError, MissingRegistrationError):
-            await cancel(host, child, why, cleanup)
+            await cancel(ctx, child, why, cleanup)
 
 
-async def deliver(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:
+async def deliver(ctx: HostContext, workflow_id: str, reason: str | None) -> WorkflowInstance:
     """Run the cancellation and the script's cleanup in this process."""
     delivery = Delivery(Cancel(reason), ("cancel_delivered", {"reason": reason, "cleanup": True}))
-    return (await drive(host, workflow_id, delivery)).view
+    return (await drive(ctx, workflow_id, delivery)).view
 
 
-def request(host: WorkflowHost, workflow_id: str, reason: str | None) -> WorkflowInstance:
+def request(ctx: HostContext, workflow_id: str, reason: str | None) -> WorkflowInstance:
     """Store the cancellation as a due "cancel" timer for a worker that can run the instance."""
     for _ in range(50):
-        record, waits = load_record(host, workflow_id)
+        record, waits = load_record(ctx, workflow_id)
         if InstanceStatus.is_terminal(record.status):
             raise WorkflowFinishedError(workflow_id, record.status, "cancel")
         row = PendingWait(
             wait_id=CANCEL_WAIT_ID,
             function_name=CANCEL_FUNCTION,
             kind=CANCEL_KIND,
-            resume_at=host.clock(),
+            resume_at=ctx.clock(),
             arguments_json=dump([reason]),
         )
         kept = [w for w in waits if w.wait_id != CANCEL_WAIT_ID]
         try:
-            with host.store.transaction() as tx:
+            with ctx.store.transaction() as tx:
                 saved = tx.save_workflow(replace(record), expected_version=record.version)
                 tx.replace_waits(workflow_id, [*kept, row])
                 tx.append_history(workflow_id, "cancel_requested", {"reason": reason, "cleanup": True})

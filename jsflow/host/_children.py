@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsflow import Extension, current_step, validate_payload
 
 from ._child_events import CHILD_START, DETACHED_KEY, PARENT_KEY
+from ._context import HostContext
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
@@ -40,9 +41,6 @@ from ._load import Loaded, load, script_source
 from ._start_event import StartSpec, create_instance
 from ._views import WorkflowInstance
 from .store import InstanceStatus, WorkflowRecord
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 log = logging.getLogger("jsflow.host")
 
@@ -109,8 +107,8 @@ function (ops) {
 class Children:
     """The host's ``startWorkflow`` extension and what it does to instances."""
 
-    def __init__(self, host: WorkflowHost) -> None:
-        self.host = host
+    def __init__(self, ctx: HostContext) -> None:
+        self.ctx = ctx
         self.extension = Extension(
             name="startWorkflow",
             js=CHILD_JS,
@@ -120,18 +118,18 @@ class Children:
 
     async def _start_child(self, script: Any, args: Any, child_id: Any, detached: Any) -> dict[str, Any]:
         """The journaled half of ``startWorkflow``: create the child, run its first turn."""
-        host = self.host
-        ctx = current_step()
-        parent = ctx.workflow_id
-        wid = child_id if isinstance(child_id, str) and child_id else f"{parent}.child-{ctx.slot}"
+        ctx = self.ctx
+        step = current_step()
+        parent = step.workflow_id
+        wid = child_id if isinstance(child_id, str) and child_id else f"{parent}.child-{step.slot}"
         check_workflow_id(wid)
         text = validate_payload(
-            list(args or []), limit=host.engine.limits.payload, what="the child's arguments"
+            list(args or []), limit=ctx.engine.limits.payload, what="the child's arguments"
         )
         meta = {PARENT_KEY: parent, DETACHED_KEY: "true" if detached else "false"}
         spec = StartSpec(str(script), metadata=meta)
-        with host.store.transaction() as tx:
-            made = create_instance(host, tx, wid, spec, json.loads(text), {PARENT_KEY: parent})
+        with ctx.store.transaction() as tx:
+            made = create_instance(ctx, tx, wid, spec, json.loads(text), {PARENT_KEY: parent})
         if isinstance(made, WorkflowRecord):
             if made.metadata.get(PARENT_KEY) != parent:
                 raise WorkflowExistsError(wid, made.script_name, "parent")
@@ -142,20 +140,20 @@ class Children:
     async def _first_turn(self, wid: str, loaded: Loaded) -> None:
         try:
             await settle(
-                self.host, wid, await drive(self.host, wid, Delivery(owner=True, acquire=False), loaded)
+                self.ctx, wid, await drive(self.ctx, wid, Delivery(owner=True, acquire=False), loaded)
             )
         except Exception:
             log.exception("the first turn of child workflow %r failed (recovery finishes it)", wid)
 
 
-def children_of(host: WorkflowHost, workflow_id: str) -> list[tuple[str, bool]]:
+def children_of(ctx: HostContext, workflow_id: str) -> list[tuple[str, bool]]:
     """(child id, detached) for each child the instance started, in order.
     The journal is read only for scripts that mention ``startWorkflow``."""
-    record = host.store.read(lambda tx: tx.get_workflow(workflow_id))
-    if record is None or "startWorkflow" not in script_source(host, record):
+    record = ctx.store.read(lambda tx: tx.get_workflow(workflow_id))
+    if record is None or "startWorkflow" not in script_source(ctx, record):
         return []
     try:
-        journal = load(host, workflow_id).state.journal
+        journal = load(ctx, workflow_id).state.journal
     except CorruptStateError:
         return []
     out: list[tuple[str, bool]] = []
@@ -167,16 +165,16 @@ def children_of(host: WorkflowHost, workflow_id: str) -> list[tuple[str, bool]]:
     return out
 
 
-async def after_turn(host: WorkflowHost, view: WorkflowInstance) -> None:
+async def after_turn(ctx: HostContext, view: WorkflowInstance) -> None:
     """After a child's end is stored: deliver it to its parent now if the parent is
     waiting and idle (a running parent drains it at the end of its own turn)."""
     parent = view.metadata.get(PARENT_KEY)
     if not parent or not view.is_finished:
         return
-    record = host.store.read(lambda tx: tx.get_workflow(parent))
+    record = ctx.store.read(lambda tx: tx.get_workflow(parent))
     if record is None or record.status != InstanceStatus.SUSPENDED:
         return
     with contextlib.suppress(
         WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError, AlreadyResumedError
     ):
-        await drain(host, parent)
+        await drain(ctx, parent)

@@ -1,11 +1,14 @@
 """The instance driver: the one loop that advances an instance.
 
-Each turn: load the instance (header, journal rows, waits, requirements) in
-one snapshot; check the delivery against it (is the wait still pending, the
-event still buffered, the token unused?); open a live run; advance it with a
-write-ahead journal; save the outcome with the version check; run the
+Each turn: read the instance (header, waits, requirements) in one snapshot,
+without its journal when a warm run may serve it; check the delivery against
+it (is the wait still pending, the event still buffered, the token unused?);
+take the warm run or open one cold (reading the journal once); advance it
+with a write-ahead journal; save the outcome with the version check; run the
 after-commit hooks. A ``continueAsNew`` starts the next turn on the fresh
-state (a loop, so chains of any length never recurse).
+state (a loop, so chains of any length never recurse); once the call's time
+budget (``limits.time``) is spent, the chain is parked: the instance is
+saved "suspended" with a ``continue`` wait due now, and a worker carries it on.
 
 Concurrency: every write carries the version the turn loaded. The first
 write of a turn also sets status "running" and applies the delivery's
@@ -15,33 +18,33 @@ bump (``bump_workflow``): a worker that lost the instance cannot add a row.
 Losing a write (``ConcurrencyError``) undoes that transaction; the turn is
 retried from a fresh load, which is where "already resumed" comes from. An
 instance that another worker is advancing is waited for with exponential
-backoff; one whose lease lapsed is recovered first.
+backoff; one whose lease lapsed is recovered first (``recover_run``).
 
 Nothing wedges: an unexpected exception after the turn changed the
 instance (or while the caller owns it) faults the instance with
 ``AdvanceFailedError`` as a definite stored outcome; before any change it
-propagates and the instance is as it was.
+propagates and the instance is as it was. A transient store failure
+(``StoreUnavailableError``: a lost connection, a restart, a serialization
+failure or lock timeout that outlived the store's own retries) faults
+nothing: the turn is abandoned, and the lease hands the instance to recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsflow import (
     Action,
     EventNotAwaitedError,
-    JournalCompatibilityError,
     JournalWrite,
     LiveRun,
     PayloadSchemaError,
     Resume,
-    ScriptError,
     Timeout,
     WaitNotPendingError,
     WorkflowCancelledError,
@@ -50,6 +53,7 @@ from jsflow import (
 )
 
 from ._child_events import notify_parent
+from ._context import HostContext
 from ._errors import (
     AdvanceFailedError,
     AlreadyResumedError,
@@ -58,26 +62,20 @@ from ._errors import (
     WorkflowBusyError,
     WorkflowFinishedError,
 )
-from ._hooks import HOOK_WAIT, IssuedToken, maybe_await
-from ._load import Loaded, header_text, load
-from ._tokens import hash_token
-from ._views import TokenInfo, WorkflowInstance, instance_view, public_name, wait_detail
-from .store import (
-    ConcurrencyError,
-    InboxError,
-    InstanceStatus,
-    PendingWait,
-    StoreSession,
-    StoreUnavailableError,
-)
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
+from ._hooks import IssuedToken, maybe_await
+from ._kinds import WaitKind
+from ._load import Loaded, fresh, full_state, header_text, load, load_header
+from ._outcome import continue_wait, dump, error_dict, outcome_detail, pending_waits, token_info
+from ._views import WorkflowInstance, instance_view
+from ._warm import RunKey
+from .store import ConcurrencyError, InboxError, InstanceStatus, StoreSession, StoreUnavailableError
 
 log = logging.getLogger("jsflow.host")
 TxOp = Callable[[StoreSession], None]
 BUSY_WAIT_SECONDS = 30.0
 MAX_CONFLICTS = 50
+#: how many recoveries of one instance may fail before it is faulted
+MAX_RECOVERIES = 5
 _STATUS = {
     WorkflowStatus.COMPLETED: InstanceStatus.COMPLETED,
     WorkflowStatus.SUSPENDED: InstanceStatus.SUSPENDED,
@@ -114,7 +112,7 @@ class Delivery:
             return True
         target = getattr(action, "wait_id", None)
         if isinstance(action, Resume | Timeout):
-            return any(w.slot == target and w.is_retry for w in loaded.state.waits)
+            return any(w.wait_id == target and w.is_retry for w in loaded.waits)
         return False
 
 
@@ -145,20 +143,21 @@ class Backoff:
 
 # -- the loop -------------------------------------------------------------------------------
 async def drive(
-    host: WorkflowHost, workflow_id: str, delivery: Delivery, preloaded: Loaded | None = None
+    ctx: HostContext, workflow_id: str, delivery: Delivery, preloaded: Loaded | None = None
 ) -> Advanced:
     """Advance the instance by ``delivery`` until it suspends or ends."""
     backoff = Backoff(workflow_id)
     tokens: list[IssuedToken] = []
+    budget_end = time.monotonic() + ctx.engine.limits.time  # for continue-as-new chains
     while True:
-        loaded = preloaded if preloaded is not None else load(host, workflow_id)
+        loaded = preloaded if preloaded is not None else _read(ctx, workflow_id)
         preloaded = None
-        if not await _ready(host, loaded, delivery, backoff):
+        if not await _ready(ctx, loaded, delivery, backoff):
             continue
-        missing = sorted(set(loaded.requirements) - host.capabilities())
+        missing = sorted(set(loaded.requirements) - ctx.capabilities())
         if missing:
             raise MissingRegistrationError(workflow_id, missing)
-        attempt = Attempt(host, loaded, delivery)
+        attempt = Attempt(ctx, loaded, delivery)
         try:
             attempt.ops = delivery.check(loaded)
             result = await attempt.run()
@@ -179,35 +178,43 @@ async def drive(
             raise  # unavailable: the turn is abandoned unfaulted; recovery takes it up
         except Exception as exc:
             if attempt.changed or delivery.owner:
-                fault(host, attempt, exc)
+                fault(ctx, attempt, exc)
             raise
         finally:
             attempt.close()
         tokens += issued
-        await after_commit(host, issued)
-        if result.status is not WorkflowStatus.CONTINUED_AS_NEW:
-            for listener in list(host.turn_listeners):  # children and parents (see ``_cancel.on_turn``)
-                await listener(view)
-            return Advanced(view, tokens)
-        preloaded = Loaded(attempt.record, [], loaded.script, result.state, 0, loaded.requirements)
-        delivery = Delivery(owner=True, acquire=False)
+        await after_commit(ctx, issued)
+        if result.status is WorkflowStatus.CONTINUED_AS_NEW and time.monotonic() >= budget_end:
+            view = park(ctx, attempt)  # the call's budget is spent: a worker carries the chain on
+        elif result.status is WorkflowStatus.CONTINUED_AS_NEW:
+            preloaded = fresh(attempt.record, result.state, loaded.requirements, loaded.script)
+            delivery = Delivery(owner=True, acquire=False)
+            continue
+        for listener in list(ctx.turn_listeners):  # children and parents (see ``_cancel.on_turn``)
+            await listener(view)
+        return Advanced(view, tokens)
 
 
-async def _ready(host: WorkflowHost, loaded: Loaded, delivery: Delivery, backoff: Backoff) -> bool:
+def _read(ctx: HostContext, workflow_id: str) -> Loaded:
+    """Without the journal when a warm run may serve the turn; else all in one snapshot."""
+    if ctx.warm.holds(workflow_id):
+        return load_header(ctx, workflow_id)
+    return load(ctx, workflow_id)
+
+
+async def _ready(ctx: HostContext, loaded: Loaded, delivery: Delivery, backoff: Backoff) -> bool:
     """Whether the turn can run now; False after waiting for a busy instance."""
     record = loaded.record
     if InstanceStatus.is_terminal(record.status):
         action = delivery.action
         wait_id = getattr(action, "wait_id", None)
-        if wait_id is not None and any(e.slot == wait_id for e in loaded.state.journal):
+        if wait_id is not None and any(e.slot == wait_id for e in full_state(ctx, loaded).journal):
             raise AlreadyResumedError(record.workflow_id, wait_id, [])
         raise WorkflowFinishedError(record.workflow_id, record.status, _verb(action))
     if record.status != InstanceStatus.RUNNING or delivery.owner:
         return True
-    if is_stale(host, record.updated_at):
-        from ._deliveries import recover
-
-        await recover(host, record.workflow_id)
+    if is_stale(ctx, record.updated_at):
+        await recover_run(ctx, record.workflow_id)
         return False
     await backoff.wait()
     return False
@@ -219,17 +226,17 @@ def _verb(action: Action | None) -> str:
     )
 
 
-def is_stale(host: WorkflowHost, updated_at: Any) -> bool:
+def is_stale(ctx: HostContext, updated_at: Any) -> bool:
     """A "running" instance nobody has written for longer than the lease."""
-    return bool(host.clock() - updated_at > host.lease)
+    return bool(ctx.clock() - updated_at > ctx.lease)
 
 
 # -- one turn -----------------------------------------------------------------------------------
 class Attempt:
     """One turn: the live run, its writes and its final save."""
 
-    def __init__(self, host: WorkflowHost, loaded: Loaded, delivery: Delivery) -> None:
-        self.host = host
+    def __init__(self, ctx: HostContext, loaded: Loaded, delivery: Delivery) -> None:
+        self.ctx = ctx
         self.loaded = loaded
         self.delivery = delivery
         self.record = loaded.record
@@ -245,12 +252,15 @@ class Attempt:
     def workflow_id(self) -> str:
         return self.record.workflow_id
 
+    def _key(self) -> RunKey:
+        return RunKey(self.loaded.incarnation, self.record.version, self.record.script_hash)
+
     async def run(self) -> WorkflowResult:
-        host, loaded = self.host, self.loaded
-        record = loaded.record
-        run = host.warm.take(record.workflow_id, record.version, record.script_hash)
-        if run is None:
-            run = host.engine.open_run(loaded.script, loaded.state, extensions=host.extensions)
+        ctx, loaded = self.ctx, self.loaded
+        run = ctx.warm.take(self.workflow_id, self._key())
+        if run is None:  # cold: the journal is read here, once
+            state = full_state(ctx, loaded)
+            run = ctx.engine.open_run(loaded.script, state, extensions=ctx.extensions)
         self.live = run
         if run.finished:  # the script no longer loads or replays: fault, consume nothing
             assert run.result is not None
@@ -268,10 +278,7 @@ class Attempt:
             run.close()
             return
         dues = [w.resume_at for w in result.waits if w.resume_at is not None]
-        record = self.record
-        self.host.warm.put(
-            record.workflow_id, run, record.version, record.script_hash, min(dues, default=None)
-        )
+        self.ctx.warm.put(self.workflow_id, run, self._key(), min(dues, default=None))
 
     def close(self) -> None:
         if self.live is not None:
@@ -288,7 +295,7 @@ class Attempt:
 
     def acquire(self) -> None:
         """Take the instance before the engine runs a step ahead of any journal write."""
-        with self.host.store.transaction() as tx:
+        with self.ctx.store.transaction() as tx:
             self._first_write(tx)
         self._committed(self.pending_record)
 
@@ -307,9 +314,9 @@ class Attempt:
         taking the instance over bumps the version first. A heartbeat bump of
         ``updated_at`` every quarter lease keeps a long turn from looking stale.
         """
-        text = self.host.hooks.entry_text(write.entry)
-        wid, store = self.workflow_id, self.host.store
-        if self.changed and time.monotonic() - self.beat < self.host.lease.total_seconds() / 4:
+        text = self.ctx.hooks.entry_text(write.entry)
+        wid, store = self.workflow_id, self.ctx.store
+        if self.changed and time.monotonic() - self.beat < self.ctx.lease.total_seconds() / 4:
             store.append_journal_checked(wid, self.record.version, write.index, text)
             return
         with store.transaction() as tx:
@@ -323,10 +330,10 @@ class Attempt:
 
     def finish(self, result: WorkflowResult) -> tuple[WorkflowInstance, list[IssuedToken]]:
         """The final save: status, header, waits, new tokens and history, in one transaction."""
-        host, wid, loaded = self.host, self.workflow_id, self.loaded
+        ctx, wid, loaded = self.ctx, self.workflow_id, self.loaded
         status = _STATUS[result.status]
         continued = result.status is WorkflowStatus.CONTINUED_AS_NEW
-        header = header_text(host, result.state, 0 if continued else loaded.inline)
+        header = header_text(ctx, result.state, 0 if continued else loaded.inline)
         cancelled = result.error if isinstance(result.error, WorkflowCancelledError) else None
         record = replace(
             self.record,
@@ -337,16 +344,16 @@ class Attempt:
             cancel_reason=cancelled.reason if cancelled is not None else self.record.cancel_reason,
         )
         issued: list[IssuedToken] = []
-        with host.store.transaction() as tx:
+        with ctx.store.transaction() as tx:
             saved = tx.save_workflow(record, expected_version=self.record.version)
             if not self.changed and result.status is not WorkflowStatus.FAULTED:
                 for op in self.ops:
                     op(tx)
             if continued:
                 tx.trim_journal(wid, 0)
-            waits = pending_waits(host, wid, result, loaded.waits, issued, tx)
+            waits = pending_waits(ctx, wid, result, loaded.waits, issued, tx)
             if result.status is WorkflowStatus.SUSPENDED:  # a stored cancel request outlives the turn
-                waits += [w for w in loaded.waits if w.kind == "cancel"]
+                waits += [w for w in loaded.waits if w.kind == WaitKind.CANCEL]
             if waits or loaded.waits:  # none before and none now: nothing to replace
                 tx.replace_waits(wid, waits)
             if self.delivery.history is not None:
@@ -362,7 +369,21 @@ class Attempt:
         return instance_view(saved, waits), issued
 
 
-def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
+def park(ctx: HostContext, attempt: Attempt) -> WorkflowInstance:
+    """Leave a continue-as-new chain to the workers: "suspended", with the next
+    generation due now (a ``continue`` wait), so no call stays busy past its budget."""
+    wid, record = attempt.workflow_id, attempt.record
+    waits = [continue_wait(ctx.clock())]
+    with ctx.store.transaction() as tx:
+        saved = tx.save_workflow(
+            replace(record, status=InstanceStatus.SUSPENDED), expected_version=record.version
+        )
+        tx.replace_waits(wid, waits)
+        tx.append_history(wid, "parked", {"reason": "the call's time budget is spent; a worker continues"})
+    return instance_view(saved, waits)
+
+
+def fault(ctx: HostContext, attempt: Attempt, exc: BaseException) -> None:
     """Store a definite outcome for a turn that failed unexpectedly: faulted, with the error.
 
     Raises ``AdvanceFailedError`` (chained to ``exc``) once the fault is stored;
@@ -373,7 +394,7 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
     detail = {"type": "AdvanceFailedError", "message": str(error), "cause_type": error.cause_type}
     log.error("advancing workflow %r failed; faulting it: %r", wid, exc)
     try:
-        with host.store.transaction() as tx:
+        with ctx.store.transaction() as tx:
             current = tx.get_workflow(wid)
             if current is None or current.version != attempt.record.version:
                 return  # someone else moved it: their outcome stands
@@ -387,7 +408,7 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
     except Exception:
         log.exception("could not store the fault of workflow %r; trying the minimal write", wid)
         try:
-            if not host.store.write(lambda tx: tx.mark_faulted(wid, attempt.record.version, dump(detail))):
+            if not ctx.store.write(lambda tx: tx.mark_faulted(wid, attempt.record.version, dump(detail))):
                 return
         except Exception:
             log.exception("could not store the fault of workflow %r", wid)
@@ -395,9 +416,10 @@ def fault(host: WorkflowHost, attempt: Attempt, exc: BaseException) -> None:
     raise error from exc
 
 
-async def after_commit(host: WorkflowHost, issued: list[IssuedToken]) -> None:
+async def after_commit(ctx: HostContext, issued: list[IssuedToken]) -> None:
     """Once a suspension is durably stored: ``before_suspend`` hooks, then the
-    host's token listeners (``WorkflowHost.add_token_listener``)."""
+    host's token listeners (``WorkflowHost.add_token_listener``), whoever
+    caused the advance (a call, a worker, a server's own worker)."""
     for token in issued:
         spec = token.spec
         if spec is not None and spec.before_suspend is not None:
@@ -405,106 +427,59 @@ async def after_commit(host: WorkflowHost, issued: list[IssuedToken]) -> None:
                 await maybe_await(spec.before_suspend(token.token, token.expires_at, list(token.arguments)))
             except Exception:
                 log.exception("before_suspend hook of %r failed; the wait stays pending", spec.name)
-        for listener in list(host.token_listeners):
+        for listener in list(ctx.token_listeners):
             try:
                 listener(token_info(token))
             except Exception:
                 log.exception("a token listener failed")
 
 
-def token_info(token: IssuedToken) -> TokenInfo:
-    name = public_name(token.function_name)
-    return TokenInfo(token.wait_id, name, token.kind, token.token, token.expires_at, token.url)
+# -- recovery of a run whose worker died -------------------------------------------------------
+async def recover_run(ctx: HostContext, workflow_id: str) -> Advanced | None:
+    """Finish a run whose worker died: replay, then run only what was in flight
+    (None: the instance is not "running", nothing to do).
 
-
-# -- stored forms -------------------------------------------------------------------------------
-def dump(value: Any) -> str:
-    """JSON text to store: ASCII, so lone surrogates survive as escapes."""
-    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-
-
-def error_dict(error: BaseException | None) -> dict[str, Any] | None:
-    """A faulted instance's error as plain data for views, the CLI and the API."""
-    if error is None:
+    Each attempt is counted and stamps the instance first (so it goes to the
+    back of the stale line whatever happens next); after ``MAX_RECOVERIES``
+    attempts that did not end in a clean advance, the instance is faulted
+    with the reason instead of being re-run forever."""
+    with ctx.store.transaction(write=False) as tx:
+        record = tx.get_workflow(workflow_id)
+        requirements = tx.get_requirements(workflow_id) if record is not None else []
+    if record is None or record.status != InstanceStatus.RUNNING:
         return None
-    out: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
-    if isinstance(error, ScriptError):
-        out.update(js_name=error.js_name, stack=error.stack[:4000])
-    if isinstance(error, JournalCompatibilityError):
-        out.update(slot_index=error.slot_index, expected_name=error.expected_name)
-        out.update(encountered_name=error.encountered_name)
-    limit = getattr(error, "limit", None)
-    if isinstance(limit, str):
-        out["limit"] = limit
-    return out
+    missing = sorted(set(requirements) - ctx.capabilities())
+    if missing:  # not this process's to recover: leave it, uncounted
+        raise MissingRegistrationError(workflow_id, missing)
+    attempts = ctx.store.read(lambda tx: tx.recovery_attempts(workflow_id))
+    if attempts >= MAX_RECOVERIES:
+        give_up(ctx, record, attempts)
+        return None
+    with ctx.store.transaction() as tx:  # claim this attempt (version-checked) and count it
+        tx.bump_workflow(workflow_id, record.version)
+        attempts = tx.note_recovery(workflow_id)
+    delivery = Delivery(
+        history=("recovered", {"worker": ctx.worker_id, "attempt": attempts}),
+        owner=True,
+        acquire=True,
+        recovery=True,
+    )
+    return await drive(ctx, workflow_id, delivery)
 
 
-def outcome_detail(result: WorkflowResult, waits: list[PendingWait]) -> dict[str, Any]:
-    if result.status is WorkflowStatus.SUSPENDED:
-        return {"waits": [{"wait_id": w.wait_id, "function": public_name(w.function_name)} for w in waits]}
-    if result.status is WorkflowStatus.FAULTED:
-        return {"error": str(result.error)[:500]}
-    if isinstance(result.error, WorkflowCancelledError):
-        return {"reason": result.error.reason, "cleanup": True}
-    if result.status is WorkflowStatus.CONTINUED_AS_NEW:
-        return {"continued_as_new": result.state.run_id, "parent_run_id": result.state.parent_run_id}
-    return {}
-
-
-def classify(host: WorkflowHost, function_name: str, is_retry: bool) -> str:
-    """The host's kind for a wait: decides what its timer does."""
-    if is_retry:
-        return "retry"
-    if function_name in ("waitForEvent", "waitForEvents"):
-        return "event"
-    if function_name == "sleep":
-        return "sleep"
-    if function_name == HOOK_WAIT:
-        return "hook"
-    if function_name in host.hooks.specs:
-        return "token"
-    return "suspend"
-
-
-def pending_waits(
-    host: WorkflowHost,
-    workflow_id: str,
-    result: WorkflowResult,
-    previous: list[PendingWait],
-    issued: list[IssuedToken],
-    tx: StoreSession,
-) -> list[PendingWait]:
-    """The store rows for the result's waits; a token wait keeps its token across
-    advances and gets a new one (stored hashed) when it first appears."""
-    if result.status is not WorkflowStatus.SUSPENDED:
-        return []
-    before = {w.wait_id: w for w in previous}
-    out = []
-    for w in result.waits:
-        kind = classify(host, w.function_name, w.is_retry)
-        row = PendingWait(
-            wait_id=w.wait_id,
-            function_name=w.function_name,
-            kind=kind,
-            resume_at=w.resume_at,
-            event_names=tuple(w.event_names) if w.event_names is not None else None,
-            is_retry=w.is_retry,
-            arguments_json=dump(w.arguments),
-            detail_json=dump(wait_detail(w)),
+def give_up(ctx: HostContext, record: Any, attempts: int) -> None:
+    wid = record.workflow_id
+    message = (
+        f"recovery of workflow {wid!r} was attempted {attempts} times without the instance "
+        "advancing (its steps crash the process, or every attempt failed); faulted so it is "
+        "not re-run forever: fix the cause, then retry it"
+    )
+    error = {"type": "RecoveryFailedError", "message": message, "attempts": attempts}
+    with ctx.store.transaction() as tx:
+        tx.save_workflow(
+            replace(record, status=InstanceStatus.FAULTED, error_json=dump(error)),
+            expected_version=record.version,
         )
-        old = before.get(w.wait_id)
-        if kind in ("token", "hook"):
-            if old is not None and old.token_hash and old.function_name == w.function_name:
-                row = replace(row, token_hash=old.token_hash, resume_at=old.resume_at)
-            else:
-                token = host.hooks.issue(workflow_id, w, kind)
-                token_hash = hash_token(token.token)
-                existing = tx.get_token(token_hash)  # a hook's token is derived: it may exist already
-                if existing is None:
-                    tx.put_token(token_hash, workflow_id, w.wait_id, expires_at=token.expires_at, kind=kind)
-                elif existing.wait_id != w.wait_id and existing.used_at is None:
-                    tx.retarget_token(token_hash, w.wait_id)  # waiting again after a lost race
-                row = replace(row, token_hash=token_hash, resume_at=token.expires_at)
-                issued.append(token)
-        out.append(row)
-    return out
+        tx.replace_waits(wid, [])
+        tx.clear_recoveries(wid)
+        tx.append_history(wid, "faulted", {"error": message, "stage": "recovery"})

@@ -50,6 +50,7 @@ from typing import Any
 from jsflow import InvalidStateError, WaitNotPendingError
 
 from . import store as store_errors
+from ._kinds import RESUMABLE_KINDS
 
 
 class HostError(Exception):
@@ -200,9 +201,6 @@ class WaitSelectionError(HostError, LookupError):
         )
         self.workflow_id = workflow_id
         self.pending = pending
-
-
-RESUMABLE_KINDS = frozenset({"suspend", "token", "hook"})
 
 
 class InvalidWorkflowIdError(HostError, ValueError):

@@ -18,17 +18,15 @@ fork's hooks get their own).
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
 
 from jsflow import WorkflowState
 
+from ._context import HostContext
+from ._deliveries import recover
 from ._errors import UnknownWorkflowError
-from ._load import decode_header
+from ._load import decode_header, load, script_source
 from ._views import WORKFLOW_ID_KEY, WorkflowInstance, instance_view
 from .store import InstanceStatus, WorkflowRecord
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 FORKED_FROM_KEY = "forked_from"
 
@@ -47,20 +45,25 @@ def fork_header(header: WorkflowState, new_id: str) -> WorkflowState:
     )
 
 
-async def fork(
-    host: WorkflowHost, workflow_id: str, step: int | None, new_id: str | None
-) -> WorkflowInstance:
-    journal = await host.ajournal(workflow_id)  # as stored: createHook tokens stripped
+async def fork(ctx: HostContext, workflow_id: str, step: int | None, new_id: str | None) -> WorkflowInstance:
+    """The fork records its requirements as ``start`` does: the source's, plus
+    what this process's registrations find in the script."""
+    loaded = load(ctx, workflow_id)
+    assert loaded.state is not None
+    journal = ctx.hooks.strip(list(loaded.state.journal))  # as stored: createHook tokens stripped
+    requirements = ctx.requirements_keeping(
+        loaded.record.script_hash, script_source(ctx, loaded.record), loaded.requirements
+    )
     keep = len(journal) if step is None else step
     if not 0 <= keep <= len(journal):
         raise ValueError(f"step must be from 0 to {len(journal)} (the journal length), not {keep}")
     wid = new_id or uuid.uuid4().hex
-    with host.store.transaction() as tx:
+    with ctx.store.transaction() as tx:
         source = tx.get_workflow(workflow_id)
         if source is None:  # purged since its journal was read
             raise UnknownWorkflowError(workflow_id)
         header = fork_header(decode_header(source), wid)
-        now = host.clock()
+        now = ctx.clock()
         record = WorkflowRecord(
             workflow_id=wid,
             script_name=source.script_name,
@@ -75,11 +78,11 @@ async def fork(
         stored, created = tx.create_workflow(record)
         if created:
             for seq, entry in enumerate(journal[:keep]):
-                tx.append_journal(wid, seq, host.hooks.entry_text(entry))
-            tx.set_requirements(wid, tx.get_requirements(workflow_id))
+                tx.append_journal(wid, seq, ctx.hooks.entry_text(entry))
+            tx.set_requirements(wid, requirements)
             tx.append_history(
                 wid, "forked", {"from": workflow_id, "step": keep, "run_id": header.run_id}, at=now
             )
     if not created:  # idempotent on the new id, like start
-        return instance_view(stored, host.store.read(lambda tx: tx.list_waits(wid)))
-    return await host.arecover(wid)
+        return instance_view(stored, ctx.store.read(lambda tx: tx.list_waits(wid)))
+    return await recover(ctx, wid)

@@ -12,9 +12,12 @@ raw token, would defeat hashing). ``resume_with_token`` consumes the token in
 the same transaction that journals the resume, so a token resumes at most
 once; ``before_timeout_resume`` runs when a worker fires the expiry timer.
 
-JS ``createHook({timeout})`` is an engine ``Extension`` handed to every run
-the host opens (never a change to the engine, so two hosts sharing one engine
-each keep their own secret, clock and URL). Its internal step
+Both are per host: the token suspend functions and JS ``createHook`` are
+engine ``Extension``s handed to every run the host opens, never a change to
+the engine, so two hosts sharing one engine each keep their own token
+functions, secret, clock and URL.
+
+JS ``createHook({timeout})``: Its internal step
 ``__jhook_create`` returns ``{hookId, token, url, expiresAt}``; ``hook.wait()``
 is the internal suspend function ``__jhook_wait(hookId, expiresAtMs)``, whose
 expiry fires ``timeout_event`` (a catchable ``TimeoutError`` in JS). Scripts
@@ -48,15 +51,11 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jsflow import Extension, JournalEntry, current_step, parse_duration
+from jsflow import Extension, JournalEntry, current_step, datetime_to_ms, ms_to_datetime, parse_duration
 
-from ._timeutil import datetime_to_ms, ms_to_datetime
 from ._tokens import HOOK_TOKEN_PREFIX, new_token
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 HOOK_CREATE = "__jhook_create"
 HOOK_WAIT = "__jhook_wait"
@@ -140,15 +139,29 @@ class IssuedToken:
     function_name: str
     kind: str
     url: str | None = None
+    workflow_id: str = ""
 
 
 class HookRegistry:
-    """The host's token suspend functions and the createHook extension."""
+    """One host's token suspend functions and its createHook extension."""
 
-    def __init__(self, host: WorkflowHost, secret: bytes | str | None) -> None:
-        self.host = host
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime],
+        max_suspension: timedelta,
+        base_url: str,
+        secret: bytes | str | None,
+        store: Any,
+    ) -> None:
+        self.clock = clock
+        self.max_suspension = max_suspension
+        self.base_url = base_url
         self.specs: dict[str, TokenSpec] = {}
-        self._secret = _resolve_secret(host, secret)
+        #: bumped at every registration, so warm runs built before it are not reused
+        self.generation = 0
+        self._schemas: dict[str, Any] = {}
+        self._secret = _resolve_secret(store, secret)
         self.extension = Extension(
             name="createHook",
             js=CREATE_HOOK_JS,
@@ -159,17 +172,28 @@ class HookRegistry:
             public_names={HOOK_WAIT: "hook.wait", HOOK_CREATE: "createHook"},
         )
 
+        self._tokens = _token_extension({}, {})
+
     # -- registration -------------------------------------------------------------
     def register(self, name: str, *, schema: Any = None, **hooks: Any) -> None:
-        spec = TokenSpec(name=name, cap=self.host.max_suspension, **hooks)
-        self.host.engine.register_suspend_function(name, resume_at=spec.engine_resume_at, schema=schema)
-        self.specs[name] = spec
+        """Add (or replace) a token suspend function of this host only;
+        ``ValueError`` for a built-in's name or a bad schema."""
+        spec = TokenSpec(name=name, cap=self.max_suspension, **hooks)
+        specs = {**self.specs, name: spec}
+        schemas = {**self._schemas, name: schema}
+        self._tokens = _token_extension(specs, schemas)  # validates the name and schema first
+        self.specs, self._schemas = specs, schemas
+        self.generation += 1
+
+    def extensions(self) -> list[Extension]:
+        """What every run of this host is opened with."""
+        return [self.extension, self._tokens]
 
     # -- createHook -----------------------------------------------------------------
     def _create_hook(self, timeout: Any = None) -> dict[str, Any]:
         """The journaled half of ``createHook``: a hook id, its token, URL and expiry."""
-        now = self.host.clock()
-        cap = now + self.host.max_suspension
+        now = self.clock()
+        cap = now + self.max_suspension
         expires = cap if timeout is None else min(now + parse_duration(timeout), cap)
         hook_id = secrets.token_hex(16)
         info = {"hookId": hook_id, "expiresAt": expires.isoformat(), "expiresAtMs": datetime_to_ms(expires)}
@@ -186,7 +210,7 @@ class HookRegistry:
 
     def _inflate(self, workflow_id: str, info: dict[str, Any]) -> dict[str, Any]:
         token = self.derive_token(workflow_id, str(info["hookId"]))
-        return {**info, "token": token, "url": f"{self.host.hook_base_url}/{token}"}
+        return {**info, "token": token, "url": f"{self.base_url}/{token}"}
 
     # -- journal codec: the raw hook token never reaches the store -------------------
     def entry_text(self, entry: JournalEntry) -> str:
@@ -215,15 +239,20 @@ class HookRegistry:
     # -- issuing tokens at a suspension ----------------------------------------------------
     def issue(self, workflow_id: str, wait: Any, kind: str) -> IssuedToken:
         """A new token for a "token" or "hook" wait (an engine ``Wait``), with its capped expiry."""
-        cap = self.host.clock() + self.host.max_suspension
+        cap = self.clock() + self.max_suspension
         expires_at = min(wait.resume_at, cap) if wait.resume_at is not None else cap
         args = list(wait.arguments)
         if kind == "hook":
             token = self.derive_token(workflow_id, str(args[0]) if args else "")
-            url = f"{self.host.hook_base_url}/{token}"
-            return IssuedToken(None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url)
+            url = f"{self.base_url}/{token}"
+            return IssuedToken(
+                None, token, expires_at, args, wait.wait_id, wait.function_name, kind, url, workflow_id
+            )
         spec = self.specs.get(wait.function_name)
-        return IssuedToken(spec, new_token(), expires_at, args, wait.wait_id, wait.function_name, kind)
+        token = new_token()
+        return IssuedToken(
+            spec, token, expires_at, args, wait.wait_id, wait.function_name, kind, None, workflow_id
+        )
 
 
 def _stripped(entry: JournalEntry) -> JournalEntry:
@@ -243,11 +272,21 @@ def _hook_wait_resume_at(hook_id: Any, expires_at_ms: Any) -> datetime | None:
         return None
 
 
-def _resolve_secret(host: WorkflowHost, secret: bytes | str | None) -> bytes:
+def _token_extension(specs: dict[str, TokenSpec], schemas: dict[str, Any]) -> Extension:
+    """The host's token suspend functions as globals of its runs (never on the engine)."""
+    return Extension(
+        name="tokens",
+        js="function (ops) {}",
+        suspend_functions={name: spec.engine_resume_at for name, spec in specs.items()},
+        schemas={name: schema for name, schema in schemas.items() if schema is not None},
+    )
+
+
+def _resolve_secret(store: Any, secret: bytes | str | None) -> bytes:
     """``hook_secret=``, else ``$JSFLOW_HOOK_SECRET``, else the store's own secret
     (made at its first open and kept in it: the same in every process)."""
     if secret is None:
         secret = os.environ.get(SECRET_ENV) or None
     if secret is None:
-        secret = host.store.hook_secret()
+        secret = store.hook_secret()
     return secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)

@@ -14,37 +14,43 @@ is finished by ``run_due``/``worker`` with ``engine.recover_workflow``: the
 journal replays and only steps without a journaled completion run again.
 ``recover(workflow_id)`` does the same for one instance on demand.
 
-See ``_driver`` (the advance loop, concurrency), ``_deliveries`` (what each
-operation consumes), ``_hooks`` (tokens, createHook), ``_inbox`` (events) and
-``_timers`` (run_due, worker) for the details.
+The facade: ``WorkflowHost`` builds a ``HostContext`` (its parts) and hands
+it to the operation modules; none of them imports this module. See ``_load``
+(reading an instance), ``_driver`` (the advance loop, concurrency),
+``_inbox`` (events), ``_deliveries`` (what each operation consumes),
+``_ops``/``_query``/``_fork`` (lifecycle and reads), ``_hooks`` (tokens,
+createHook) and ``_timers`` (run_due, worker) for the details.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from jsflow import Extension, JournalEntry, WorkflowEngine, run_sync
+from jsflow import JournalEntry, WorkflowEngine, run_sync
 
 from . import (
     _cancel,
     _children,
     _deliveries,
     _fork,
-    _hooks,
     _inbox,
     _load,
     _ops,
     _queries,
     _query,
+    _reissue,
+    _replay,
     _schedules,
     _start_event,
     _timers,
     _warm,
 )
+from . import _hooks as _hooks_module
+from ._context import HostContext
 from ._errors import HostClosedError
 from ._query import HistoryPage, InstancePage
 from ._schedules import Schedule
@@ -89,58 +95,100 @@ class WorkflowHost:
         warm_runs: int = _warm.DEFAULT_MAX_RUNS,
         warm_bytes: int = _warm.DEFAULT_MAX_BYTES,
     ) -> None:
-        self._owns_store = not isinstance(store, Store)
-        self.store: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
-        self.engine: WorkflowEngine = engine if engine is not None else WorkflowEngine(clock=clock)
-        self.clock: Callable[[], datetime] = clock or self.engine.clock
-        self.max_suspension = max_suspension
-        self.hook_base_url = hook_base_url.rstrip("/")
-        self.lease = lease
-        self.worker_id = worker_id or _timers.default_worker_id()
-        self.hooks = _hooks.HookRegistry(self, hook_secret)
+        owns = not isinstance(store, Store)
+        opened: Store = store if isinstance(store, Store) else open_store(store, clock=clock)
+        engine = engine if engine is not None else WorkflowEngine(clock=clock)
+        self._ctx = HostContext(
+            opened,
+            engine,
+            owns_store=owns,
+            clock=clock or engine.clock,
+            max_suspension=max_suspension,
+            hook_base_url=hook_base_url,
+            lease=lease,
+            hook_secret=hook_secret,
+            worker_id=worker_id,
+            warm_runs=warm_runs,
+            warm_bytes=warm_bytes,
+        )
         self._closed = False
         self._lock = threading.Lock()
-        #: (script name, hash) -> source; versions are content-addressed, never changed
-        self.script_cache: dict[tuple[str, str], str] = {}
-        self._requirements: dict[tuple[str, frozenset[str]], list[str]] = {}
-        #: called with a ``TokenInfo`` for every token any call of this host issues
-        self.token_listeners: list[Callable[[TokenInfo], Any]] = []
-        #: suspended runs kept live so the next delivery needs no replay (see ``_warm``)
-        self.warm = _warm.WarmRuns(self, warm_runs, warm_bytes)
         #: startWorkflow (child workflows, see ``_children``)
-        self.children_ext = _children.Children(self)
-        #: the built-ins every run of this host gets: createHook, startWorkflow
-        self.extensions: list[Extension] = [self.hooks.extension, self.children_ext.extension]
-        #: called with the view after every driver turn that did not continue as new
-        self.turn_listeners: list[Callable[[WorkflowInstance], Awaitable[None]]] = [
-            functools.partial(_cancel.on_turn, self)
-        ]
+        self._children = _children.Children(self._ctx)
+        self._ctx.extra_extensions.append(self._children.extension)
+        #: after every driver turn: a child's end reaches its parent, cancels reach children
+        self._ctx.turn_listeners.append(functools.partial(_cancel.on_turn, self._ctx))
+
+    # -- the parts (for embedders and tests; the CLI and server use the methods) ------
+    @property
+    def store(self) -> Store:
+        """The store this host keeps its instances in."""
+        return self._ctx.store
+
+    @property
+    def engine(self) -> WorkflowEngine:
+        """The engine that runs the scripts (possibly shared with other hosts)."""
+        return self._ctx.engine
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        """The host's clock (its timers, tokens and leases read it)."""
+        return self._ctx.clock
+
+    @clock.setter
+    def clock(self, value: Callable[[], datetime]) -> None:
+        self._ctx.clock = self._ctx.hooks.clock = value
+
+    @property
+    def lease(self) -> timedelta:
+        return self._ctx.lease
+
+    @property
+    def max_suspension(self) -> timedelta:
+        return self._ctx.max_suspension
+
+    @property
+    def hook_base_url(self) -> str:
+        """Prefix of createHook URLs (a server sets its public URL here)."""
+        return self._ctx.hook_base_url
+
+    @hook_base_url.setter
+    def hook_base_url(self, value: str) -> None:
+        self._ctx.hook_base_url = self._ctx.hooks.base_url = value.rstrip("/")
+
+    @property
+    def worker_id(self) -> str:
+        return self._ctx.worker_id
+
+    @property
+    def hooks(self) -> _hooks_module.HookRegistry:
+        """This host's token suspend functions and createHook (never on the engine)."""
+        return self._ctx.hooks
+
+    @property
+    def warm(self) -> _warm.WarmRuns:
+        """The warm-run cache (its ``hits``/``misses`` and size)."""
+        return self._ctx.warm
+
+    @property
+    def token_listeners(self) -> list[Callable[[TokenInfo], Any]]:
+        return self._ctx.token_listeners
 
     def add_token_listener(self, listener: Callable[[TokenInfo], Any]) -> WorkflowHost:
         """Call ``listener(TokenInfo)`` for every resume token this host issues, once
         the suspension is stored, whichever call issued it: a start, an event, or a
         timer a worker fired (calls that return an instance also carry their
         tokens in ``WorkflowInstance.tokens``). A listener's exception is logged."""
-        self.token_listeners.append(listener)
+        self._ctx.token_listeners.append(listener)
         return self
 
     # -- what this process can run -------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        """The step and suspend names registered in this process (token suspend
-        functions included). An instance whose script uses a name its starting
-        process had and this one lacks is left alone (``MissingRegistrationError``)."""
-        return frozenset(self.engine.step_names) | frozenset(self.engine.suspend_names)
-
-    def requirements_cache(self, script_hash: str, source: str) -> list[str]:
-        """The registered names a script version mentions (cached per version and registrations)."""
-        caps = self.capabilities()
-        key = (script_hash, caps)
-        found = self._requirements.get(key)
-        if found is None:
-            if len(self._requirements) >= 256:
-                self._requirements.clear()
-            found = self._requirements[key] = _ops.requirements_of(self, source)
-        return found
+        """The step and suspend names registered in this process (this host's token
+        suspend functions included). An instance whose script uses a name its
+        starting process had and this one lacks is left alone
+        (``MissingRegistrationError``), and its timers are not claimed here."""
+        return self._ctx.capabilities()
 
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
@@ -149,9 +197,9 @@ class WorkflowHost:
             if self._closed:
                 return
             self._closed = True
-        self.warm.clear()
-        if self._owns_store:
-            self.store.close()
+        self._ctx.warm.clear()
+        if self._ctx.owns_store:
+            self._ctx.store.close()
 
     def __enter__(self) -> WorkflowHost:
         return self
@@ -168,10 +216,11 @@ class WorkflowHost:
         """Store ``source`` under ``name`` (content-addressed: the same source gives
         the same hash; the newest registration becomes the default for ``start``)."""
         self._check_open()
-        return _ops.register_script(self, name, source)
+        return _ops.register_script(self._ctx, name, source)
 
     def register_step_function(self, name: str, fn: Callable[..., Any], **kwargs: Any) -> WorkflowHost:
-        """Shortcut for ``host.engine.register_step_function``."""
+        """Shortcut for ``host.engine.register_step_function`` (``ValueError`` for a
+        built-in's name such as ``sleep``)."""
         self.engine.register_step_function(name, fn, **kwargs)
         return self
 
@@ -200,7 +249,9 @@ class WorkflowHost:
         Hook callables may be sync or async. ``schema`` (a JSON Schema dict or a
         pydantic model class) is what a resume value must satisfy: a resume or
         token resume that violates it raises ``PayloadSchemaError`` and the
-        token stays unspent.
+        token stays unspent. The function belongs to this host only (handed to
+        its runs, never registered on the engine, which other hosts may share);
+        a built-in's name such as ``sleep`` is a ``ValueError``.
         """
         self.hooks.register(
             name,
@@ -236,18 +287,21 @@ class WorkflowHost:
         """Start an instance of the script's latest version (or ``version``, a hash)
         and run it to its first suspension or end.
 
-        Idempotent on ``workflow_id``: if it exists, the existing instance is
-        returned and nothing runs. ``metadata`` (str -> str) is kept with the
-        instance; ``workflow_id`` is added to it (steps read it through
-        ``current_step().idempotency_key``).
+        Idempotent on ``workflow_id``: if it exists with the same script name
+        and arguments, the existing instance is returned and nothing runs; with
+        another script name or other arguments, ``WorkflowExistsError``.
+        ``metadata`` (str -> str) is kept with the instance; ``workflow_id`` is
+        added to it (steps read it through ``current_step().idempotency_key``).
         """
         self._check_open()
-        return await _ops.start(self, script_name, list(args), workflow_id, entry_point, version, metadata)
+        return await _ops.start(
+            self._ctx, script_name, list(args), workflow_id, entry_point, version, metadata
+        )
 
     async def aget(self, workflow_id: str) -> WorkflowInstance:
         """The instance; ``UnknownWorkflowError`` if there is none."""
         self._check_open()
-        return _ops.get(self, workflow_id)
+        return _ops.get(self._ctx, workflow_id)
 
     async def alist(
         self,
@@ -261,7 +315,7 @@ class WorkflowHost:
     ) -> list[WorkflowInstance]:
         """Instances, oldest first; ``created_after`` inclusive, ``created_before`` exclusive."""
         self._check_open()
-        return _ops.list_instances(self, status, script, created_after, created_before, limit, offset)
+        return _ops.list_instances(self._ctx, status, script, created_after, created_before, limit, offset)
 
     async def acancel(
         self, workflow_id: str, reason: str | None = None, cleanup: bool = True
@@ -277,7 +331,7 @@ class WorkflowHost:
         pass of a worker that can. ``cleanup=False`` cancels at once: no script
         code runs. Either way its waits and tokens die with it."""
         self._check_open()
-        return await _cancel.cancel(self, workflow_id, reason, cleanup)
+        return await _cancel.cancel(self._ctx, workflow_id, reason, cleanup)
 
     async def aquery(self, workflow_id: str, name: str, *args: Any) -> Any:
         """Answer query ``name`` (a script's ``defineQuery`` handler) with ``args``
@@ -287,29 +341,31 @@ class WorkflowHost:
         the handler throws, is async, or calls a step, suspend or wait.
         Bounded by the engine's time budget."""
         self._check_open()
-        return _queries.query(self, workflow_id, name, list(args))
+        return _queries.query(self._ctx, workflow_id, name, list(args))
 
     async def alist_queries(self, workflow_id: str) -> list[str]:
         """The names of the queries the instance's script defines (``defineQuery``)."""
         self._check_open()
-        return _queries.list_queries(self, workflow_id)
+        return _queries.list_queries(self._ctx, workflow_id)
 
     async def achildren(self, workflow_id: str) -> list[str]:
         """The ids of the child workflows the instance started (``startWorkflow``), in order."""
         self._check_open()
-        _load.load_record(self, workflow_id)
-        return [child for child, _ in _children.children_of(self, workflow_id)]
+        _load.load_record(self._ctx, workflow_id)
+        return [child for child, _ in _children.children_of(self._ctx, workflow_id)]
 
     async def ahistory(self, workflow_id: str) -> list[HistoryItem]:
         """The timeline: lifecycle events and journal entries, in time order."""
         self._check_open()
-        return _ops.history(self, workflow_id)
+        return _ops.history(self._ctx, workflow_id)
 
     async def ajournal(self, workflow_id: str) -> list[JournalEntry]:
         """The journal of the instance's current run, as stored (createHook tokens
         are never part of it): what a replay delivers to the script, in order."""
         self._check_open()
-        return self.hooks.strip(list(_load.load(self, workflow_id).state.journal))
+        state = _load.load(self._ctx, workflow_id).state
+        assert state is not None
+        return self._ctx.hooks.strip(list(state.journal))
 
     # -- delivery (async) -----------------------------------------------------------
     async def asend_event(
@@ -340,9 +396,9 @@ class WorkflowHost:
         self._check_open()
         if start is not None:
             return await _start_event.send_event_with_start(
-                self, workflow_id, name, payload, idempotency_key, start
+                self._ctx, workflow_id, name, payload, idempotency_key, start
             )
-        return await _inbox.send_event(self, workflow_id, name, payload, idempotency_key)
+        return await _inbox.send_event(self._ctx, workflow_id, name, payload, idempotency_key)
 
     async def astore_event(
         self, workflow_id: str, name: str, payload: Any = None, *, idempotency_key: str | None = None
@@ -352,7 +408,7 @@ class WorkflowHost:
         is stored (the HTTP server) and delivers it afterwards with
         ``adeliver_events``. If nothing delivers it, the worker's sweep does."""
         self._check_open()
-        return _inbox.store_event(self, workflow_id, name, payload, idempotency_key)
+        return _inbox.store_event(self._ctx, workflow_id, name, payload, idempotency_key)
 
     async def adeliver_events(self, workflow_id: str) -> int:
         """Deliver the instance's buffered events to its pending ``waitForEvent``
@@ -361,7 +417,7 @@ class WorkflowHost:
         in another process or cannot run here."""
         self._check_open()
         delivered: dict[int, int] = {}
-        await _inbox.deliver(self, workflow_id, delivered)
+        await _inbox.deliver(self._ctx, workflow_id, delivered)
         return len(delivered)
 
     def token_used(self, token: str) -> bool:
@@ -385,13 +441,22 @@ class WorkflowHost:
         pending. The returned instance carries any tokens the advance issued
         (``tokens``)."""
         self._check_open()
-        return await _deliveries.resume(self, workflow_id, value, wait_id)
+        return await _deliveries.resume(self._ctx, workflow_id, value, wait_id)
+
+    async def areissue_token(self, workflow_id: str, wait_id: int) -> TokenInfo:
+        """A fresh resume token for pending token wait ``wait_id`` (a Python token
+        suspend function); the old token stops working (``TokenNotFoundError``)
+        and the expiry stays. The new token also goes to ``before_suspend`` and the
+        token listeners. ``ValueError`` for a wait that is not a token wait,
+        ``AlreadyResumedError`` if it is not pending, ``WorkflowFinishedError``."""
+        self._check_open()
+        return await _reissue.reissue_token(self._ctx, workflow_id, wait_id)
 
     async def aresume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Resume the wait a token belongs to, once. ``TokenNotFoundError`` (forged),
         ``TokenUsedError``, ``TokenExpiredError``, ``WorkflowFinishedError``."""
         self._check_open()
-        return await _deliveries.resume_with_token(self, token, payload)
+        return await _deliveries.resume_with_token(self._ctx, token, payload)
 
     # -- operations (async) -----------------------------------------------------------
     async def arun_due(self, now: datetime | None = None, *, limit: int = 100) -> int:
@@ -399,7 +464,7 @@ class WorkflowHost:
         instances stuck in "running" past the lease. Returns how many were fired
         or recovered. Safe to run in several workers at once."""
         self._check_open()
-        return await _timers.run_due(self, now, limit)
+        return await _timers.run_due(self._ctx, now, limit)
 
     async def aworker(
         self,
@@ -411,27 +476,31 @@ class WorkflowHost:
         """Loop ``run_due`` until ``stop_event`` is set, sleeping until the next
         due timer or ``poll_interval`` seconds, whichever comes first."""
         self._check_open()
-        await _timers.worker(self, poll_interval, stop_event, limit)
+        await _timers.worker(self._ctx, poll_interval, stop_event, limit)
 
     async def arecover(self, workflow_id: str) -> WorkflowInstance:
         """Finish an instance left "running" (its process died): replay, then run
         only the steps that were in flight. No-op for other statuses."""
         self._check_open()
-        return await _deliveries.recover(self, workflow_id)
+        return await _deliveries.recover(self._ctx, workflow_id)
 
-    async def aretry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+    async def aretry(
+        self, workflow_id: str, *, version: str | None = None, metadata: dict[str, str] | None = None
+    ) -> WorkflowInstance:
         """Run a faulted instance again from its last good state: the journal
         without the trailing failed step results, so failing steps run again.
         ``version`` (a script hash of the same name) retries on another version,
-        checked by replay first."""
+        checked by replay first. The instance's requirements are recorded again
+        from this process's registrations, as ``start`` does; ``metadata`` is
+        merged into the instance's metadata (what a tool records for later runs)."""
         self._check_open()
-        return await _deliveries.retry(self, workflow_id, version)
+        return await _deliveries.retry(self._ctx, workflow_id, version, metadata)
 
     async def aupgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Move a live instance to another version of its script, after checking
         by replay that the new source accepts its journal (``UpgradeError`` if not)."""
         self._check_open()
-        return await _ops.upgrade(self, workflow_id, new_hash)
+        return await _ops.upgrade(self._ctx, workflow_id, new_hash)
 
     async def areplay_check(
         self,
@@ -447,7 +516,7 @@ class WorkflowHost:
         instance if None too), unfinished ones unless ``include_finished``.
         """
         self._check_open()
-        return _ops.replay_check(self, script_source, workflow_ids, script_name, include_finished)
+        return _replay.replay_check(self._ctx, script_source, workflow_ids, script_name, include_finished)
 
     # -- schedules (issue 20; see ``_schedules``) -------------------------------------
     def add_schedule(
@@ -472,37 +541,37 @@ class WorkflowHost:
         Adding an existing name replaces its definition. ``InvalidScheduleError``
         for a bad cron, zone or option; ``UnknownScriptError`` for an unknown script."""
         self._check_open()
-        return _schedules.add(self, name, cron, script, list(args), timezone, overlap, catch_up)
+        return _schedules.add(self._ctx, name, cron, script, list(args), timezone, overlap, catch_up)
 
     def pause_schedule(self, name: str) -> Schedule:
         """Stop starting slots; slots that fall while paused are never started."""
         self._check_open()
-        return _schedules.pause(self, name)
+        return _schedules.pause(self._ctx, name)
 
     def resume_schedule(self, name: str) -> Schedule:
         """Start slots again, from the next one after now."""
         self._check_open()
-        return _schedules.resume(self, name)
+        return _schedules.resume(self._ctx, name)
 
     def remove_schedule(self, name: str) -> None:
         """Delete the schedule (its instances stay). ``UnknownScheduleError`` if absent."""
         self._check_open()
-        _schedules.remove(self, name)
+        _schedules.remove(self._ctx, name)
 
     def list_schedules(self) -> list[Schedule]:
         """Every schedule, by name, each with its ``next_run``."""
         self._check_open()
-        return _schedules.list_all(self)
+        return _schedules.list_all(self._ctx)
 
     def get_schedule(self, name: str) -> Schedule:
         """One schedule; ``UnknownScheduleError`` if absent."""
         self._check_open()
-        return _schedules.get(self, name)
+        return _schedules.get(self._ctx, name)
 
     def schedule_history(self, name: str, limit: int = 100) -> list[ScheduleEvent]:
         """The schedule's history lines (added, started, skipped, missed, paused...), oldest first."""
         self._check_open()
-        _schedules.get(self, name)
+        _schedules.get(self._ctx, name)
         return self.store.read(lambda tx: tx.list_schedule_history(name, limit))
 
     # -- paged reads (async) ---------------------------------------------------------
@@ -520,14 +589,15 @@ class WorkflowHost:
     ) -> InstancePage:
         """One page of instances, newest first (``created_at`` then id, descending).
 
-        ``waiting_on``: "timer", "event", "token" or "suspend" (see ``_query``);
+        ``waiting_on``: a category ("timer", "event", "token", "suspend") or a
+        wait kind (``WaitKind``: "sleep", "retry", "hook", ...), or a list;
         ``search``: a substring of the workflow id (ASCII case-insensitive);
         ``cursor``: a previous page's ``next_cursor`` (``InvalidCursorError``
         if it is not one). ``limit`` 1..1000, else ``ValueError``.
         """
         self._check_open()
         return _query.list_page(
-            self,
+            self._ctx,
             status=status,
             script=script,
             waiting_on=waiting_on,
@@ -543,12 +613,12 @@ class WorkflowHost:
     ) -> HistoryPage:
         """One page of ``history(workflow_id)``, oldest first."""
         self._check_open()
-        return _query.history_page(self, workflow_id, limit=limit, cursor=cursor)
+        return _query.history_page(self._ctx, workflow_id, limit=limit, cursor=cursor)
 
     async def acount_by_status(self) -> dict[str, int]:
         """Instances per status (every status present, zero when none)."""
         self._check_open()
-        return _query.count_by_status(self)
+        return _query.count_by_status(self._ctx)
 
     async def afork(
         self, workflow_id: str, *, step: int | None = None, new_id: str | None = None
@@ -559,14 +629,17 @@ class WorkflowHost:
         ``reset``). The source is only read. Idempotent on ``new_id``, like
         ``start``. See ``_fork`` for what is not copied."""
         self._check_open()
-        return await _fork.fork(self, workflow_id, step, new_id)
+        return await _fork.fork(self._ctx, workflow_id, step, new_id)
 
     async def apurge(self, workflow_ids: list[str]) -> list[str]:
         """Delete finished instances (retention): each with its history, waits,
         events and tokens. Unfinished and unknown ids are skipped, never deleted;
         returns the ids deleted."""
         self._check_open()
-        return self.store.write(lambda tx: tx.delete_workflows(list(workflow_ids)))
+        deleted = self._ctx.store.write(lambda tx: tx.delete_workflows(list(workflow_ids)))
+        for wid in deleted:  # a later instance under the same id never meets their warm runs
+            self._ctx.warm.discard(wid)
+        return deleted
 
     # -- reads for tools (the CLI, the server) -----------------------------------------
     def pending_events(self, workflow_id: str) -> list[InboxEvent]:
@@ -577,13 +650,13 @@ class WorkflowHost:
     def arguments(self, workflow_id: str) -> list[Any] | None:
         """The arguments the instance was started with (None if its state is unreadable)."""
         self._check_open()
-        return _ops.arguments(self, workflow_id)
+        return _ops.arguments(self._ctx, workflow_id)
 
     def get_script(self, name: str, version: str | None = None) -> ScriptVersion:
         """A stored script version (the newest of ``name`` without ``version``);
         ``UnknownScriptError`` if there is none."""
         self._check_open()
-        return _ops.get_script(self, name, version)
+        return _replay.get_script(self._ctx, name, version)
 
     def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
         """Every stored script version (of ``name`` if given)."""
@@ -616,9 +689,11 @@ class WorkflowHost:
         self.store.read(lambda tx: tx.get_script("healthz"))
 
     def next_due_time(self) -> datetime | None:
-        """When the earliest pending timer of any instance is due (None: no timer)."""
+        """When the earliest pending timer of any instance, or the next schedule
+        slot, is due (None: nothing is)."""
         self._check_open()
-        return self.store.next_due_time()
+        dues = (self._ctx.store.next_due_time(), _schedules.next_due(self._ctx))
+        return min((t for t in dues if t is not None), default=None)
 
     def change_marker(self) -> int:
         """A marker to pass as ``since`` to ``wait_for_change``/``wait_for_timers``,
@@ -752,6 +827,10 @@ class WorkflowHost:
         """Sync ``aresume``."""
         return run_sync(self.aresume(workflow_id, value, wait_id))
 
+    def reissue_token(self, workflow_id: str, wait_id: int) -> TokenInfo:
+        """Sync ``areissue_token``."""
+        return run_sync(self.areissue_token(workflow_id, wait_id))
+
     def resume_with_token(self, token: str, payload: Any = None) -> WorkflowInstance:
         """Sync ``aresume_with_token``."""
         return run_sync(self.aresume_with_token(token, payload))
@@ -770,9 +849,11 @@ class WorkflowHost:
         """Sync ``arecover``."""
         return run_sync(self.arecover(workflow_id))
 
-    def retry(self, workflow_id: str, *, version: str | None = None) -> WorkflowInstance:
+    def retry(
+        self, workflow_id: str, *, version: str | None = None, metadata: dict[str, str] | None = None
+    ) -> WorkflowInstance:
         """Sync ``aretry``."""
-        return run_sync(self.aretry(workflow_id, version=version))
+        return run_sync(self.aretry(workflow_id, version=version, metadata=metadata))
 
     def upgrade(self, workflow_id: str, new_hash: str) -> WorkflowInstance:
         """Sync ``aupgrade``."""

@@ -11,29 +11,27 @@ the handler runs under the engine's time budget.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsflow
 
+from ._context import HostContext
 from ._errors import QueryError, QueryNotFoundError
 from ._load import load
 
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
-
-def query(host: WorkflowHost, workflow_id: str, name: str, args: list[Any]) -> Any:
+def query(ctx: HostContext, workflow_id: str, name: str, args: list[Any]) -> Any:
     """The handler's answer (JSON), or ``QueryError``/``QueryNotFoundError``."""
-    loaded = load(host, workflow_id)
+    loaded = load(ctx, workflow_id)
     try:
-        return host.engine.query(loaded.script, loaded.state, name, *args, extensions=host.extensions)
+        return ctx.engine.query(loaded.script, loaded.state, name, *args, extensions=ctx.extensions)
     except jsflow.QueryNotFoundError as exc:
         raise QueryNotFoundError(workflow_id, name, exc.defined) from exc
     except jsflow.QueryError as exc:
         raise QueryError(workflow_id, name, exc.error) from exc
 
 
-def list_queries(host: WorkflowHost, workflow_id: str) -> list[str]:
+def list_queries(ctx: HostContext, workflow_id: str) -> list[str]:
     """The names of the queries the instance's script has defined so far."""
-    loaded = load(host, workflow_id)
-    return host.engine.list_queries(loaded.script, loaded.state, extensions=host.extensions)
+    loaded = load(ctx, workflow_id)
+    return ctx.engine.list_queries(loaded.script, loaded.state, extensions=ctx.extensions)

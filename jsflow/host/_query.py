@@ -9,10 +9,8 @@ tag) so their shape can change without breaking callers; a cursor that does
 not decode, or that belongs to another kind of listing, raises
 ``InvalidCursorError`` (a ``ValueError``), which an HTTP layer answers with 400.
 
-``waiting_on`` categories group the host's wait kinds the way an operator
-thinks of them: "timer" (a sleep or a retry backoff), "event"
-(``waitForEvent``), "token" (a Python token suspend function or a JS
-``createHook``), "suspend" (any other suspend function).
+``waiting_on`` takes the words of ``_kinds``: a category ("timer", "event",
+"token", "suspend") or any wait kind ("sleep", "retry", "hook", ...).
 """
 
 from __future__ import annotations
@@ -21,35 +19,23 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from jsflow import JournalEntry
+from jsflow import JournalEntry, datetime_to_ms, ms_to_datetime
 
+from ._context import HostContext
 from ._errors import CorruptStateError, InvalidCursorError, UnknownWorkflowError
 from ._input import check_text
+from ._kinds import kinds_for
 from ._load import decode_header
-from ._views import HistoryItem, WorkflowInstance, journal_item, lifecycle_item, listed_view
+from ._views import HistoryItem, WorkflowInstance, journal_item, lifecycle_item, listed_view, merge_timeline
 from .store import InstanceStatus, WorkflowPageQuery
 
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
-
-#: ``waiting_on`` category -> the ``PendingWait.kind`` values it covers
-WAIT_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "timer": ("sleep", "retry"),
-    "event": ("event",),
-    "token": ("token", "hook"),
-    "suspend": ("suspend",),
-}
 WORKFLOW_STATUSES = frozenset(s.value for s in InstanceStatus)
 MAX_PAGE = 1000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 _LIST_TAG = "w"
 _HISTORY_TAG = "t"
-#: lifecycle kinds that start an advance (they sort before same-time journal entries)
-_BEFORE_RUN = frozenset({"started", "event_received", "retried", "upgraded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +92,7 @@ def _statuses(status: str | list[str] | None) -> tuple[str, ...] | None:
 def _wait_kinds(waiting_on: str | list[str] | None) -> tuple[str, ...] | None:
     if waiting_on is None:
         return None
-    names = (waiting_on,) if isinstance(waiting_on, str) else tuple(waiting_on)
-    kinds: list[str] = []
-    for name in names:
-        if name not in WAIT_CATEGORIES:
-            raise ValueError(f"unknown waiting_on {name!r} (one of {', '.join(WAIT_CATEGORIES)})")
-        kinds.extend(WAIT_CATEGORIES[name])
-    return tuple(kinds)
+    return tuple(k.value for k in kinds_for(waiting_on))
 
 
 def _list_key(cursor: str | None) -> tuple[datetime, str] | None:
@@ -123,13 +103,13 @@ def _list_key(cursor: str | None) -> tuple[datetime, str] | None:
     if isinstance(at, bool) or not isinstance(at, int) or not isinstance(workflow_id, str):
         raise InvalidCursorError(cursor, "damaged cursor")
     try:
-        return _EPOCH + at * _MS, workflow_id
+        return ms_to_datetime(at), workflow_id
     except (OverflowError, ValueError, OSError) as exc:
         raise InvalidCursorError(cursor, "damaged cursor") from exc
 
 
 def list_page(
-    host: WorkflowHost,
+    ctx: HostContext,
     *,
     status: str | list[str] | None,
     script: str | None,
@@ -155,28 +135,22 @@ def list_page(
         before=_list_key(cursor),
         limit=limit + 1,
     )
-    with host.store.transaction(write=False) as tx:
+    with ctx.store.transaction(write=False) as tx:
         records = tx.page_workflows(query)
         items = [listed_view(tx, r) for r in records[:limit]]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]
-        key = {"t": (last.created_at - _EPOCH) // _MS, "id": last.workflow_id}
+        key = {"t": datetime_to_ms(last.created_at), "id": last.workflow_id}
         next_cursor = encode_cursor(_LIST_TAG, key)
     return InstancePage(items, next_cursor)
 
 
-def count_by_status(host: WorkflowHost) -> dict[str, int]:
+def count_by_status(ctx: HostContext) -> dict[str, int]:
     """Instances per status, every status present (zero when none)."""
     counts = dict.fromkeys(sorted(WORKFLOW_STATUSES), 0)
-    counts.update(host.store.read(lambda tx: tx.count_workflows_by_status()))
+    counts.update(ctx.store.read(lambda tx: tx.count_workflows_by_status()))
     return counts
-
-
-def _life_first(life: HistoryItem, entry: HistoryItem) -> bool:
-    """The merge rule of ``history``: earlier first; on a tie a lifecycle event
-    that starts an advance goes before the journal entries, others after."""
-    return life.at < entry.at or (life.at == entry.at and life.kind in _BEFORE_RUN)
 
 
 def _history_cursor(workflow_id: str, cursor: str | None) -> tuple[int, int]:
@@ -193,7 +167,7 @@ def _history_cursor(workflow_id: str, cursor: str | None) -> tuple[int, int]:
     return life, pos  # type: ignore[return-value]
 
 
-def _journal_slice(host: WorkflowHost, tx: Any, record: Any, pos: int, count: int) -> list[HistoryItem]:
+def _journal_slice(ctx: HostContext, tx: Any, record: Any, pos: int, count: int) -> list[HistoryItem]:
     """Up to ``count`` journal entries from position ``pos``: the few kept inline in
     the stored header first, then the journal rows (one bounded range read)."""
     header = decode_header(record)
@@ -206,10 +180,10 @@ def _journal_slice(host: WorkflowHost, tx: Any, record: Any, pos: int, count: in
                 entries.append(JournalEntry.model_validate_json(text))
             except ValueError as exc:
                 raise CorruptStateError(record.workflow_id, f"journal entry {_seq}: {exc}") from exc
-    return [journal_item(e) for e in host.hooks.strip(entries)]
+    return [journal_item(e) for e in ctx.hooks.strip(entries)]
 
 
-def history_page(host: WorkflowHost, workflow_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
+def history_page(ctx: HostContext, workflow_id: str, *, limit: int, cursor: str | None) -> HistoryPage:
     """One page of the merged timeline (oldest first), read as two bounded range
     reads (lifecycle events after a seq, journal entries from a position), so a
     later page of a 10,000-entry journal costs what the first one does.
@@ -221,28 +195,20 @@ def history_page(host: WorkflowHost, workflow_id: str, *, limit: int, cursor: st
     limit = _check_limit(limit)
     life_seq, pos = _history_cursor(workflow_id, cursor)
     corrupt: HistoryItem | None = None
-    with host.store.transaction(write=False) as tx:
+    with ctx.store.transaction(write=False) as tx:
         record = tx.get_workflow(workflow_id)
         if record is None:
             raise UnknownWorkflowError(workflow_id)
         events = tx.list_history_page(workflow_id, after_seq=life_seq, limit=limit + 1)
         try:
-            journal = _journal_slice(host, tx, record, pos, limit + 1)
+            journal = _journal_slice(ctx, tx, record, pos, limit + 1)
         except CorruptStateError as exc:  # the timeline ends by saying why the journal is missing
             journal = []
             corrupt = HistoryItem(record.updated_at, "lifecycle", "corrupt_state", {"reason": exc.reason})
     lifecycle = [lifecycle_item(e) for e in events]
     if corrupt is not None and len(events) <= limit:
         lifecycle.append(corrupt)
-    items: list[HistoryItem] = []
-    i = j = 0
-    while len(items) < limit and (i < len(lifecycle) or j < len(journal)):
-        if j >= len(journal) or (i < len(lifecycle) and _life_first(lifecycle[i], journal[j])):
-            items.append(lifecycle[i])
-            i += 1
-        else:
-            items.append(journal[j])
-            j += 1
+    items, i, j = merge_timeline(lifecycle, journal, limit)
     more = i < len(lifecycle) or j < len(journal)
     last_seq = events[min(i, len(events)) - 1].seq if min(i, len(events)) else life_seq
     next_cursor = (

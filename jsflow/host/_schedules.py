@@ -31,22 +31,20 @@ import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
 from jsflow import validate_payload
 
+from ._context import HostContext
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import InvalidScheduleError, UnknownScheduleError, UnknownScriptError
 from ._load import Loaded
 from ._start_event import StartSpec, create_instance
 from .store import InstanceStatus, ScheduleConflictError, ScheduleRecord, StoreSession
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 log = logging.getLogger("jsflow.host")
 ON_TIME = timedelta(minutes=1)
@@ -115,8 +113,8 @@ def next_slot(record: ScheduleRecord, after: datetime) -> datetime | None:
         return None
 
 
-def view(host: WorkflowHost, record: ScheduleRecord) -> Schedule:
-    now = host.clock()
+def view(ctx: HostContext, record: ScheduleRecord) -> Schedule:
+    now = ctx.clock()
     nxt = None if record.paused else next_slot(record, max(record.cursor, now))
     return Schedule(
         name=record.name,
@@ -136,7 +134,7 @@ def view(host: WorkflowHost, record: ScheduleRecord) -> Schedule:
 
 # -- definition --------------------------------------------------------------------------------
 def add(
-    host: WorkflowHost,
+    ctx: HostContext,
     name: str,
     cron: str,
     script: str,
@@ -147,9 +145,9 @@ def add(
 ) -> Schedule:
     """Store (or replace) a schedule; slots after now are its first."""
     _check(name, cron, timezone, overlap, catch_up)
-    args_json = validate_payload(list(args), limit=host.engine.limits.payload, what="the schedule arguments")
-    now = host.clock()
-    with host.store.transaction() as tx:
+    args_json = validate_payload(list(args), limit=ctx.engine.limits.payload, what="the schedule arguments")
+    now = ctx.clock()
+    with ctx.store.transaction() as tx:
         if tx.get_script(script, None) is None:
             raise UnknownScriptError(script, None)
         old = tx.get_schedule(name)
@@ -169,16 +167,16 @@ def add(
         )
         stored = tx.put_schedule(record)
         tx.append_schedule_history(name, now, "replaced" if old is not None else "added", {"cron": cron})
-    return view(host, stored)
+    return view(ctx, stored)
 
 
-def _change(host: WorkflowHost, name: str, paused: bool) -> Schedule:
-    now = host.clock()
+def _change(ctx: HostContext, name: str, paused: bool) -> Schedule:
+    now = ctx.clock()
     for _ in range(50):
-        with host.store.transaction() as tx:
+        with ctx.store.transaction() as tx:
             record = _require(tx, name)
             if record.paused == paused:
-                return view(host, record)
+                return view(ctx, record)
             # resuming moves the cursor to now: slots that fell while paused are never started
             changed = replace(
                 record, paused=paused, updated_at=now, cursor=now if not paused else record.cursor
@@ -188,31 +186,31 @@ def _change(host: WorkflowHost, name: str, paused: bool) -> Schedule:
             except ScheduleConflictError:
                 continue
             tx.append_schedule_history(name, now, "paused" if paused else "resumed", {})
-            return view(host, saved)
+            return view(ctx, saved)
     raise InvalidScheduleError("name", f"schedule {name!r} is changing too often; try again")
 
 
-def pause(host: WorkflowHost, name: str) -> Schedule:
-    return _change(host, name, True)
+def pause(ctx: HostContext, name: str) -> Schedule:
+    return _change(ctx, name, True)
 
 
-def resume(host: WorkflowHost, name: str) -> Schedule:
-    return _change(host, name, False)
+def resume(ctx: HostContext, name: str) -> Schedule:
+    return _change(ctx, name, False)
 
 
-def remove(host: WorkflowHost, name: str) -> None:
-    with host.store.transaction() as tx:
+def remove(ctx: HostContext, name: str) -> None:
+    with ctx.store.transaction() as tx:
         if not tx.delete_schedule(name):
             raise UnknownScheduleError(name)
 
 
-def list_all(host: WorkflowHost) -> list[Schedule]:
-    return [view(host, r) for r in host.store.read(lambda tx: tx.list_schedules())]
+def list_all(ctx: HostContext) -> list[Schedule]:
+    return [view(ctx, r) for r in ctx.store.read(lambda tx: tx.list_schedules())]
 
 
-def get(host: WorkflowHost, name: str) -> Schedule:
-    with host.store.transaction(write=False) as tx:
-        return view(host, _require(tx, name))
+def get(ctx: HostContext, name: str) -> Schedule:
+    with ctx.store.transaction(write=False) as tx:
+        return view(ctx, _require(tx, name))
 
 
 def _require(tx: StoreSession, name: str) -> ScheduleRecord:
@@ -223,42 +221,42 @@ def _require(tx: StoreSession, name: str) -> ScheduleRecord:
 
 
 # -- running ------------------------------------------------------------------------------------
-async def run_due(host: WorkflowHost, now: datetime) -> int:
+async def run_due(ctx: HostContext, now: datetime) -> int:
     """Start the due slots of every schedule; returns how many instances were started."""
     started = 0
-    for record in host.store.read(lambda tx: tx.list_schedules()):
+    for record in ctx.store.read(lambda tx: tx.list_schedules()):
         slot = None if record.paused else next_slot(record, record.cursor)
         if slot is None or slot > now:
             continue
         try:
-            started += await _run_one(host, record.name, now)
+            started += await _run_one(ctx, record.name, now)
         except Exception:
             log.exception("schedule %r: starting its due slots failed", record.name)
     return started
 
 
-def next_due(host: WorkflowHost) -> datetime | None:
+def next_due(ctx: HostContext) -> datetime | None:
     """When the earliest schedule has its next slot (for the worker's sleep)."""
-    found = [next_slot(r, r.cursor) for r in host.store.read(lambda tx: tx.list_schedules()) if not r.paused]
+    found = [next_slot(r, r.cursor) for r in ctx.store.read(lambda tx: tx.list_schedules()) if not r.paused]
     times = [t for t in found if t is not None]
     if not times:
         return None
     # an overdue slot the last pass could not start is retried soon, not in a tight loop
-    return max(min(times), host.clock() + timedelta(milliseconds=200))
+    return max(min(times), ctx.clock() + timedelta(milliseconds=200))
 
 
-async def _run_one(host: WorkflowHost, name: str, now: datetime) -> int:
+async def _run_one(ctx: HostContext, name: str, now: datetime) -> int:
     """Start the schedule's due slots one at a time: each start is its own
     transaction (instance + cursor), followed by the instance's first turn, so
     ``overlap="skip"`` judges a slot by how the previous one actually went."""
     started = 0
     for _ in range(MAX_SLOTS):
         try:
-            with host.store.transaction() as tx:
+            with ctx.store.transaction() as tx:
                 record = tx.get_schedule(name)
                 if record is None or record.paused:
                     return started
-                made = _next_start(host, tx, record, now)
+                made = _next_start(ctx, tx, record, now)
         except ScheduleConflictError:
             return started  # another worker handled these slots
         if made is None:
@@ -268,7 +266,7 @@ async def _run_one(host: WorkflowHost, name: str, now: datetime) -> int:
             continue  # that slot's instance existed already: go on with the next slots
         started += 1
         try:
-            await settle(host, wid, await drive(host, wid, Delivery(owner=True, acquire=False), loaded))
+            await settle(ctx, wid, await drive(ctx, wid, Delivery(owner=True, acquire=False), loaded))
         except Exception:
             log.exception("schedule %r: the first turn of %r failed (recovery finishes it)", name, wid)
     return started
@@ -291,7 +289,7 @@ def _slots(record: ScheduleRecord, now: datetime) -> tuple[list[tuple[datetime, 
 
 
 def _next_start(
-    host: WorkflowHost, tx: StoreSession, record: ScheduleRecord, now: datetime
+    ctx: HostContext, tx: StoreSession, record: ScheduleRecord, now: datetime
 ) -> tuple[str, Loaded | None] | None:
     """In the open transaction: pass over the due slots up to the next one to
     start (missed ones ``catch_up`` leaves out, ones ``overlap`` skips), create
@@ -313,7 +311,7 @@ def _next_start(
             tx.append_schedule_history(record.name, now, "skipped", {"slot": wid, "running": last})
             continue
         _note_missed(tx, record.name, now, passed)
-        made = _create(host, tx, record, slot)
+        made = _create(ctx, tx, record, slot)
         tx.save_schedule(replace(record, cursor=slot, last_instance=wid), record.version)
         if isinstance(made, Loaded):
             tx.append_schedule_history(record.name, now, "started", {"slot": wid})
@@ -329,11 +327,11 @@ def _note_missed(tx: StoreSession, name: str, now: datetime, passed: list[str]) 
         tx.append_schedule_history(name, now, "missed", {"slots": passed[-20:], "count": len(passed)})
 
 
-def _create(host: WorkflowHost, tx: StoreSession, record: ScheduleRecord, slot: datetime) -> Any:
+def _create(ctx: HostContext, tx: StoreSession, record: ScheduleRecord, slot: datetime) -> Any:
     meta = {SCHEDULE_KEY: record.name, SLOT_KEY: slot.isoformat()}
     spec = StartSpec(record.script, metadata=meta)
     args = json.loads(record.args_json)
-    return create_instance(host, tx, slot_id(record.name, slot), spec, args, {"schedule": record.name})
+    return create_instance(ctx, tx, slot_id(record.name, slot), spec, args, {"schedule": record.name})
 
 
 def _unfinished(tx: StoreSession, workflow_id: str) -> bool:

@@ -19,10 +19,11 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from jsflow import WorkflowState, validate_payload
+from jsflow import WorkflowState, datetime_to_ms, validate_payload
 
+from ._context import HostContext
 from ._deliveries import settle
 from ._driver import Delivery, drive
 from ._errors import (
@@ -34,13 +35,9 @@ from ._errors import (
 )
 from ._inbox import MAX_KEY_LENGTH, check_event_name, drain
 from ._input import check_workflow_id
-from ._load import Loaded
-from ._timeutil import datetime_to_ms
+from ._load import Loaded, fresh
 from ._views import WORKFLOW_ID_KEY, EventReceipt
 from .store import InstanceStatus, StoreSession, WorkflowRecord
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class _Created:
 
 
 async def send_event_with_start(
-    host: WorkflowHost,
+    ctx: HostContext,
     workflow_id: str,
     name: str,
     payload: Any,
@@ -73,18 +70,18 @@ async def send_event_with_start(
     spec: StartSpec,
 ) -> EventReceipt:
     check_workflow_id(workflow_id)
-    check_event_name(host, name)
+    check_event_name(ctx, name)
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > MAX_KEY_LENGTH
     ):
         raise ValueError(f"idempotency_key must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
     if not isinstance(spec, StartSpec):
         raise TypeError(f"start must be a StartSpec, not {type(spec).__name__}")
-    limit = host.engine.limits.payload
+    limit = ctx.engine.limits.payload
     text = validate_payload(payload, limit=limit, what="the event payload")
     args = json.loads(validate_payload(list(spec.args), limit=limit, what="the arguments"))
-    with host.store.transaction() as tx:
-        created = _create_if_absent(host, tx, workflow_id, spec, args)
+    with ctx.store.transaction() as tx:
+        created = _create_if_absent(ctx, tx, workflow_id, spec, args)
         if idempotency_key is None:
             event_id, stored = tx.enqueue_event(workflow_id, name, text), True
         else:
@@ -94,22 +91,22 @@ async def send_event_with_start(
     delivered: dict[int, int] = {}
     with contextlib.suppress(WorkflowBusyError, WorkflowFinishedError, MissingRegistrationError):
         if created is not None:  # run the first turn; settle() hands it the buffered events
-            advanced = await drive(host, workflow_id, Delivery(owner=True, acquire=False), created.loaded)
-            await settle(host, workflow_id, advanced)
+            advanced = await drive(ctx, workflow_id, Delivery(owner=True, acquire=False), created.loaded)
+            await settle(ctx, workflow_id, advanced)
         else:
-            await drain(host, workflow_id, delivered=delivered)
-    return _receipt(host, workflow_id, name, event_id, delivered, duplicate=not stored)
+            await drain(ctx, workflow_id, delivered=delivered)
+    return _receipt(ctx, workflow_id, name, event_id, delivered, duplicate=not stored)
 
 
 def _create_if_absent(
-    host: WorkflowHost, tx: StoreSession, workflow_id: str, spec: StartSpec, args: list[Any]
+    ctx: HostContext, tx: StoreSession, workflow_id: str, spec: StartSpec, args: list[Any]
 ) -> _Created | None:
     """In the open transaction: create the instance unless it exists (then check it)."""
     existing = tx.get_workflow(workflow_id)
     if existing is not None:
         _check_existing(existing, spec)
         return None
-    made = create_instance(host, tx, workflow_id, spec, args, {"with_event": True})
+    made = create_instance(ctx, tx, workflow_id, spec, args, {"with_event": True})
     if isinstance(made, WorkflowRecord):  # created by a concurrent call since the read above
         _check_existing(made, spec)
         return None
@@ -117,7 +114,7 @@ def _create_if_absent(
 
 
 def create_instance(
-    host: WorkflowHost,
+    ctx: HostContext,
     tx: StoreSession,
     workflow_id: str,
     spec: StartSpec,
@@ -131,7 +128,7 @@ def create_instance(
     script = tx.get_script(spec.script, spec.version)
     if script is None:
         raise UnknownScriptError(spec.script, spec.version)
-    now = host.clock()
+    now = ctx.clock()
     meta = {**dict(spec.metadata), WORKFLOW_ID_KEY: workflow_id}
     state = WorkflowState(
         run_id=uuid.uuid4().hex,
@@ -154,13 +151,13 @@ def create_instance(
     stored, created = tx.create_workflow(record)
     if not created:
         return stored
-    requirements = host.requirements_cache(script.hash, script.source)
+    requirements = ctx.requirements(script.hash, script.source)
     if requirements:
         tx.set_requirements(workflow_id, requirements)
     history = {"script_hash": script.hash, "run_id": state.run_id, **detail}
     tx.append_history(workflow_id, "started", history, at=now)
-    host.script_cache.setdefault((script.name, script.hash), script.source)
-    return Loaded(stored, [], script.source, state, 0, requirements)
+    ctx.remember_script(script.name, script.hash, script.source)
+    return fresh(stored, state, requirements, script.source)
 
 
 def _check_existing(record: WorkflowRecord, spec: StartSpec) -> None:
@@ -171,7 +168,7 @@ def _check_existing(record: WorkflowRecord, spec: StartSpec) -> None:
 
 
 def _receipt(
-    host: WorkflowHost,
+    ctx: HostContext,
     workflow_id: str,
     name: str,
     event_id: int,
@@ -181,7 +178,7 @@ def _receipt(
 ) -> EventReceipt:
     if event_id in delivered:
         return EventReceipt(event_id, workflow_id, name, True, delivered[event_id], duplicate=duplicate)
-    event = host.store.read(lambda tx: tx.get_event(event_id))
+    event = ctx.store.read(lambda tx: tx.get_event(event_id))
     if event is None or event.delivered_at is None:
         return EventReceipt(event_id, workflow_id, name, False, None, duplicate=duplicate)
     return EventReceipt(event_id, workflow_id, name, True, event.wait_id, duplicate=duplicate)

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from jsflow import JournalEntry, Wait
+from jsflow import JournalEntry, Wait, ms_to_datetime
 
 from ._child_events import CHILD_START
 from ._hooks import HOOK_CREATE, HOOK_WAIT
-from ._timeutil import ms_to_datetime
 from .store import (
     CorruptRecordError,
     HistoryEvent,
@@ -35,9 +34,10 @@ WORKFLOW_ID_KEY = "workflow_id"
 class WaitInfo:
     """One pending wait of an instance.
 
-    ``kind`` is the host's classification: "sleep", "event", "retry",
-    "token" (a Python suspend function with resume-token hooks), "hook"
-    (JS ``createHook``) or "suspend" (any other suspend function).
+    ``kind`` is the host's classification, a ``WaitKind`` value: "sleep",
+    "event", "retry", "continue" (a parked ``continueAsNew`` chain), "token"
+    (a Python suspend function with resume-token hooks), "hook" (JS
+    ``createHook``) or "suspend" (any other suspend function).
     ``has_token``/``token_expires_at``: the wait can be resumed with a token
     (the raw token is never stored, so it cannot be shown).
     """
@@ -88,7 +88,8 @@ class TokenInfo:
 
     The raw token exists only here (and in ``before_suspend``): the store keeps
     its hash. ``kind`` is "token" (a Python suspend function with hooks) or
-    "hook" (JS ``createHook``; ``url`` is where an external system posts to)."""
+    "hook" (JS ``createHook``; ``url`` is where an external system posts to).
+    ``workflow_id``: the instance whose wait it resumes."""
 
     wait_id: int
     function_name: str
@@ -96,6 +97,7 @@ class TokenInfo:
     token: str
     expires_at: datetime | None
     url: str | None = None
+    workflow_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,3 +296,32 @@ def journal_item(entry: JournalEntry) -> HistoryItem:
     if entry.event is not None:
         detail["event"] = entry.event
     return HistoryItem(ms_to_datetime(entry.at_ms), "journal", entry.type, detail)
+
+
+#: lifecycle kinds that start an advance (they sort before same-time journal entries)
+BEFORE_RUN = frozenset(
+    {"started", "event_received", "retried", "upgraded", "cancel_requested", "cancel_delivered"}
+)
+
+
+def merge_timeline(
+    lifecycle: list[HistoryItem], journal: list[HistoryItem], limit: int | None = None
+) -> tuple[list[HistoryItem], int, int]:
+    """The one history merge: two time-ordered lists into one, earlier first;
+    on equal times a lifecycle event that starts an advance goes before the
+    journal entries, others after. Returns the merged items (at most ``limit``)
+    and how many of each list they took."""
+    out: list[HistoryItem] = []
+    i = j = 0
+    while (limit is None or len(out) < limit) and (i < len(lifecycle) or j < len(journal)):
+        if j >= len(journal) or (i < len(lifecycle) and _life_first(lifecycle[i], journal[j])):
+            out.append(lifecycle[i])
+            i += 1
+        else:
+            out.append(journal[j])
+            j += 1
+    return out, i, j
+
+
+def _life_first(life: HistoryItem, entry: HistoryItem) -> bool:
+    return life.at < entry.at or (life.at == entry.at and life.kind in BEFORE_RUN)

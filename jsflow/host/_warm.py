@@ -4,14 +4,20 @@ Why: a cold advance boots a sandbox, loads the script and replays the whole
 journal before it can deliver one event; a warm one delivers at once. The
 model is Temporal's sticky cache: keep live state, and fall back to replay on
 any doubt. A cached run is used only if everything it was built from still
-holds: the instance's stored version is the version this process saved after
-the run's last advance (any other writer, a retry, an upgrade or a cancel
-moves it), the script version is the same, and the engine's registrations and
-limits are unchanged. Anything else closes the cached run and the driver
+holds: the instance's incarnation is the same (a new id at every start, so
+an instance purged and started again under the same id is never served the
+old run), its stored version is the version this process saved after the
+run's last advance (any other writer, a retry, an upgrade or a cancel moves
+it), the script version is the same, and the engine's and the host's
+registrations and the limits are unchanged. ``purge`` evicts the runs of the
+instances it deletes. Anything else closes the cached run and the driver
 replays from the store, which stays the source of truth.
 
 Bounds: at most ``max_runs`` runs and ``max_bytes`` of QuickJS memory (as
-measured by each runtime). Eviction takes first the runs least likely to be
+measured by each runtime). Measuring walks the whole QuickJS heap, which
+grows with the journal, so a run is measured again only once its journal
+has grown by a quarter since the last measure: the cost per delivery stays
+the same at any journal length. Eviction takes first the runs least likely to be
 needed soon: those with no timer (waiting on an event or token) or with the
 furthest timer, then the least recently used. Ownership is exclusive: ``take``
 removes the entry, so two threads never share a run.
@@ -20,25 +26,32 @@ removes the entry, so two threads never share a run.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsflow import LiveRun
-
-if TYPE_CHECKING:
-    from ._host import WorkflowHost
 
 DEFAULT_MAX_RUNS = 256
 DEFAULT_MAX_BYTES = 128 * 2**20
 
 
+@dataclass(frozen=True)
+class RunKey:
+    """What a warm run was built from, on the instance's side."""
+
+    incarnation: str
+    version: int
+    script_hash: str
+
+
 @dataclass
 class _Entry:
     run: LiveRun
-    version: int
-    script_hash: str
+    key: RunKey
     fingerprint: tuple[Any, ...]
     next_due: datetime | None
     size: int
@@ -47,13 +60,15 @@ class _Entry:
 class WarmRuns:
     """An LRU of suspended live runs, keyed by workflow id."""
 
-    def __init__(self, host: WorkflowHost, max_runs: int, max_bytes: int) -> None:
-        self.host = host
+    def __init__(self, fingerprint: Callable[[], tuple[Any, ...]], max_runs: int, max_bytes: int) -> None:
+        self.fingerprint = fingerprint
         self.max_runs = max_runs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        #: run -> (journal length, bytes) when it was last measured
+        self._measured: weakref.WeakKeyDictionary[LiveRun, tuple[int, int]] = weakref.WeakKeyDictionary()
         self.hits = 0
         self.misses = 0
 
@@ -68,11 +83,11 @@ class WarmRuns:
     def bytes(self) -> int:
         return self._bytes
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        engine = self.host.engine
-        return (id(engine), tuple(engine.step_names), tuple(engine.suspend_names), engine.limits)
+    def holds(self, workflow_id: str) -> bool:
+        """Whether a run for ``workflow_id`` is cached (it may still not match)."""
+        return workflow_id in self._entries
 
-    def take(self, workflow_id: str, version: int, script_hash: str) -> LiveRun | None:
+    def take(self, workflow_id: str, key: RunKey) -> LiveRun | None:
         """The cached run if it matches exactly (removed from the cache), else None."""
         if not self.enabled:
             return None
@@ -83,29 +98,23 @@ class WarmRuns:
         if entry is None:
             self.misses += 1
             return None
-        if (entry.version, entry.script_hash, entry.fingerprint) != (
-            version,
-            script_hash,
-            self.fingerprint(),
-        ):
+        if entry.key != key or entry.fingerprint != self.fingerprint():
             entry.run.close()
             self.misses += 1
             return None
         self.hits += 1
         return entry.run
 
-    def put(
-        self, workflow_id: str, run: LiveRun, version: int, script_hash: str, next_due: datetime | None
-    ) -> None:
+    def put(self, workflow_id: str, run: LiveRun, key: RunKey, next_due: datetime | None) -> None:
         """Keep a suspended run; closes it instead when the cache is off or it does not fit."""
         if not self.enabled or run.closed:
             run.close()
             return
-        size = run.memory_bytes
+        size = self._size(run)
         if size > self.max_bytes:
             run.close()
             return
-        entry = _Entry(run, version, script_hash, self.fingerprint(), next_due, size)
+        entry = _Entry(run, key, self.fingerprint(), next_due, size)
         evicted: list[_Entry] = []
         with self._lock:
             old = self._entries.pop(workflow_id, None)
@@ -121,6 +130,16 @@ class WarmRuns:
                 evicted.append(gone)
         for gone in evicted:
             gone.run.close()
+
+    def _size(self, run: LiveRun) -> int:
+        """The run's memory, measured again once its journal grew by a quarter."""
+        length = run.journal_length
+        seen = self._measured.get(run)
+        if seen is not None and length <= seen[0] + max(16, seen[0] // 4):
+            return seen[1]
+        size = run.memory_bytes
+        self._measured[run] = (length, size)
+        return size
 
     def _victim(self) -> str:
         """No timer first, then the furthest timer; LRU order breaks ties (oldest first)."""

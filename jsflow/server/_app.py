@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from jsflow.host import WorkflowHost
+from jsflow.host import TokenInfo, WorkflowHost
 
 from . import (
     _errors,
@@ -85,6 +85,8 @@ def create_app(
             fields["rate_limit"] = rate_limit
         settings = ServerSettings(**fields)
     ctx = _context(host, settings)
+    if log_issued_token not in host.token_listeners:  # whoever issues it: a request, the worker
+        host.add_token_listener(log_issued_token)
     app = _explorer_app(ctx)
     app.state.jsflow = ctx
     app.state.metrics = ctx.metrics
@@ -115,6 +117,18 @@ def create_app(
     app.add_middleware(HeadMiddleware)
     redact_logs()
     return app
+
+
+def log_issued_token(info: TokenInfo) -> None:
+    """One log line per resume token issued: instance, wait, kind and expiry, never the token."""
+    log.info(
+        "resume token issued: workflow %r, wait %s (%s %s), expires %s",
+        info.workflow_id,
+        info.wait_id,
+        info.kind,
+        info.function_name,
+        info.expires_at.isoformat() if info.expires_at is not None else "never",
+    )
 
 
 def _explorer_app(ctx: ServerContext) -> FastAPI:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from jsflow.host import EventReceipt, UnknownWorkflowError, WorkflowInstance
+from jsflow.host import WAITING_ON, EventReceipt, UnknownWorkflowError, WorkflowInstance
 
 from ._auth import Principal
 from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
@@ -22,6 +22,7 @@ from ._schemas import (
     HistoryList,
     InstanceList,
     InstanceOut,
+    IssuedTokenOut,
     ResumeIn,
     StartIn,
 )
@@ -34,7 +35,7 @@ Reader = Annotated[Principal, Depends(require(Scope.READ))]
 #: a caller with the resume scope (or admin); only admin sees instance bodies
 Sender = Annotated[Principal, Depends(require(Scope.RESUME))]
 Status = Literal["running", "suspended", "completed", "faulted", "cancelled"]
-WaitingOn = Literal["timer", "event", "token", "suspend"]
+WaitingOn = Literal[WAITING_ON]  # type: ignore[valid-type]  # the categories and every wait kind
 
 
 def deadline_of(ctx: ServerContext, wait: float | None) -> float:
@@ -347,3 +348,28 @@ async def retry_workflow(workflow_id: WorkflowId, ctx: Ctx, wait: float | None =
     out = await _advanced(ctx, workflow_id, retry, wait)
     ctx.metrics.advances.labels("retry").inc()
     return out
+
+
+@router.post(
+    "/{workflow_id}/waits/{wait_id}/token",
+    status_code=201,
+    response_model=IssuedTokenOut,
+    summary="Issue a fresh resume token for a pending token wait; the old token stops working",
+    responses=errors(*AUTH, 404, 409, 422),
+    dependencies=[Depends(require(Scope.ADMIN))],
+)
+async def reissue_token(workflow_id: WorkflowId, wait_id: int, ctx: Ctx) -> IssuedTokenOut:
+    check_text(workflow_id, "workflow id")
+
+    def reissue() -> IssuedTokenOut:
+        info = ctx.host.reissue_token(workflow_id, wait_id)
+        return IssuedTokenOut(
+            wait_id=info.wait_id,
+            function_name=info.function_name,
+            kind=info.kind,
+            token=info.token,
+            expires_at=info.expires_at,
+            url=info.url,
+        )
+
+    return await ctx.runner.advance(workflow_id, reissue)

@@ -107,24 +107,39 @@ def test_sleep_with_invalid_duration_faults(engine):
     assert result.status is WorkflowStatus.FAULTED and result.error.js_name == "TypeError"
 
 
-def test_register_suspend_function_replaces_builtin_sleep(engine):
-    seen = []
+BUILTINS = [
+    "sleep",
+    "waitForEvent",
+    "createHook",
+    "cancelWait",
+    "step",
+    "fetch",
+    "continueAsNew",
+    "console",
+    "waitForEvents",
+    "startWorkflow",
+    "patched",
+    "deprecatePatch",
+    "defineQuery",
+]
 
-    def short(duration):
-        seen.append(duration)
-        return timedelta(minutes=1)
 
-    engine.register_suspend_function("sleep", short)
+@pytest.mark.parametrize("name", BUILTINS)
+def test_builtin_names_cannot_be_registered(engine, name):
+    """Issue 17: a registration never replaces a built-in (a step named sleep
+    used to replace the durable timer); the ValueError names the built-in."""
+    for register in (
+        lambda: engine.register_step_function(name, lambda: 1),
+        lambda: engine.register_suspend_function(name),
+        lambda: engine.step(name)(lambda: 1),
+        lambda: engine.suspend(name)(lambda: None),
+    ):
+        with pytest.raises(ValueError, match=f"'{name}' is a jsflow built-in"):
+            register()
+    assert name not in engine.step_names and name not in engine.suspend_names
     result = engine.run_workflow("async function main() { await sleep('1h'); return 'up'; }", "main")
     assert result.suspension.function_name == "sleep"
-    assert result.suspension.resume_at == T0 + timedelta(minutes=1)
-    assert seen == ["1h"]
-    assert (
-        engine.resume_workflow(
-            "async function main() { await sleep('1h'); return 'up'; }", result.state
-        ).value
-        == "up"
-    )
+    assert result.suspension.resume_at == T0 + timedelta(hours=1)
 
 
 def test_resume_value_of_sleep_is_visible(engine):

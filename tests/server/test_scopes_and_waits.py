@@ -14,7 +14,9 @@ from _server_helpers import ADMIN, HOOKED, READER, RESUMER, Served, register, se
 
 from jsflow.host import WorkflowHost
 
-SLOW_SECONDS = 4.0
+SLOW_SECONDS = 5.0
+#: a reply that did not wait for the slow step comes well before it ends, even on a loaded machine
+PROMPT = 2.5
 SLOW_AFTER_EVENT = """
 async function main() {
   const got = await waitForEvent('go');
@@ -103,19 +105,19 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
             assert admin.post("/v1/workflows", json={"script": script, "workflow_id": wid}).status_code == 201
         hook_path = urlsplit(admin.get("/v1/workflows/h").json()["waits"][0]["url"]).path
         took, r = _elapsed(lambda: admin.post("/v1/workflows/e/events/go", json=1))
-        assert r.status_code == 202 and took < 1.5, took
+        assert r.status_code == 202 and took < PROMPT, took
         took, r = _elapsed(lambda: admin.post("/v1/workflows/e2/events/go", json=1, params={"wait": 1}))
-        assert r.status_code == 202 and took < 1 + 1.0, took
+        assert r.status_code == 202 and took < 1 + PROMPT, took
         assert r.json()["status"] == "running"
         took, r = _elapsed(lambda: admin.post("/v1/events", json={"workflow_id": "e3", "name": "go"}))
-        assert r.status_code == 202 and took < 1.5, took
+        assert r.status_code == 202 and took < PROMPT, took
         with served.client(key=None) as anon:
             took, r = _elapsed(lambda: anon.post(hook_path, json={"n": 1}))
-            assert r.status_code == 204 and took < 1.5, took
+            assert r.status_code == 204 and took < PROMPT, took
         with served.client(RESUMER) as resumer:
             token = served.tokens[-1]  # type: ignore[attr-defined]
             took, r = _elapsed(lambda: resumer.post("/v1/resume", json={"token": token, "payload": 2}))
-            assert r.status_code == 204 and took < 1.5, took
+            assert r.status_code == 204 and took < PROMPT, took
         # the work goes on in the server: every instance completes
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -134,7 +136,7 @@ def test_wait_on_v1_resume_and_on_resume(served: Served) -> None:
         took, r = _elapsed(
             lambda: admin.post("/v1/resume", json={"token": token, "payload": 1}, params={"wait": 1})
         )
-        assert r.status_code == 200 and r.json()["status"] == "running" and took < 2.0, took
+        assert r.status_code == 200 and r.json()["status"] == "running" and took < 1 + PROMPT, took
         r = admin.post("/v1/resume", json={"token": token, "payload": 1})
         assert r.status_code == 409
         admin.post("/v1/workflows", json={"script": "manual", "workflow_id": "m"})

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from jsflow import datetime_to_ms, ms_to_datetime
 
 from ._errors import CorruptRecordError
 
@@ -34,15 +36,14 @@ def to_ms(value: datetime) -> int:
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is not UTC and (value.tzinfo is None or value.utcoffset() is None):
         raise ValueError(f"naive datetime {value.isoformat()} (the store needs aware UTC)")
-    delta = value - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return datetime_to_ms(value)
 
 
 def from_ms(value: int) -> datetime:
     """Integer milliseconds since the epoch -> aware UTC datetime."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"timestamp must be an integer, got {type(value).__name__}")
-    return EPOCH + timedelta(milliseconds=value)
+    return ms_to_datetime(value)
 
 
 def normalize_time(value: datetime) -> datetime:

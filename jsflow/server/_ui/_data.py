@@ -12,23 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jsflow.host import HistoryPage, InstancePage, WaitInfo, WorkflowHost, WorkflowInstance
+from jsflow.host import (
+    WAITING_ON,
+    HistoryPage,
+    InstancePage,
+    WaitInfo,
+    WorkflowHost,
+    WorkflowInstance,
+    wait_category,
+)
 from jsflow.host.store import InstanceStatus
 
 from .._render import instance_out
 from ._render import remaining
 from ._why import excerpts, wait_sentence
 
-#: host wait kind -> the category an operator filters by (as ``list_page(waiting_on=...)``)
-WAIT_CATEGORY = {
-    "sleep": "timer",
-    "retry": "timer",
-    "event": "event",
-    "token": "token",
-    "hook": "token",
-    "suspend": "suspend",
-}
-WAITING_ON = ("timer", "event", "token", "suspend")
 STATUSES = tuple(s.value for s in InstanceStatus)
 LIST_LIMIT = 50
 MAX_LIST_LIMIT = 500
@@ -73,7 +71,7 @@ def summary(inst: WorkflowInstance, now: datetime) -> dict[str, Any]:
         "version": inst.script_hash,
         "created_at": inst.created_at,
         "updated_at": inst.updated_at,
-        "waiting_on": sorted({WAIT_CATEGORY.get(w.kind, w.kind) for w in inst.waits}),
+        "waiting_on": sorted({wait_category(w.kind) for w in inst.waits}),
         "wait_names": [_wait_label(w) for w in inst.waits],
         "next_due": due,
         "remaining": remaining(due, now),
@@ -106,7 +104,7 @@ def wait_data(wait: WaitInfo, url: str | None, now: datetime) -> dict[str, Any]:
     return {
         "wait_id": wait.wait_id,
         "kind": wait.kind,
-        "category": WAIT_CATEGORY.get(wait.kind, wait.kind),
+        "category": wait_category(wait.kind),
         "function_name": wait.function_name,
         "names": list(wait.event_names or ()),
         "label": _wait_label(wait),
