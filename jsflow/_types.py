@@ -202,7 +202,7 @@ def signature_params(fn: Callable[..., Any] | None) -> str:
     for p in sig.parameters.values():
         kind = annotation_type(hints.get(p.name, p.annotation))
         if p.kind is p.VAR_POSITIONAL:
-            out.append(f"...{p.name}: Array<{kind}>")
+            out.append(f"...{p.name}: {kind}[]" if kind == "any" else f"...{p.name}: Array<{kind}>")
         elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             optional = "?" if p.default is not p.empty else ""
             out.append(f"{p.name}{optional}: {kind}")

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
-from ._checks import check_engine
+from jsflow import WorkflowEngine
+
 from ._errors import CliError
 from ._options import registration_options
-from ._session import Registrations
+from ._session import Registrations, load_app
 
 
 @click.command("types")
@@ -41,7 +42,14 @@ def types_cmd(regs: Registrations, output: str | None) -> None:
         jsflow types --app myapp.flows:host -o jsflow.d.ts
         jsflow types --suspend getApproval > jsflow.d.ts
     """
-    text = check_engine(regs).type_declarations()
+    app = load_app(regs.app) if regs.app else WorkflowEngine()
+    engine = app if isinstance(app, WorkflowEngine) else app.engine
+    for name in regs.suspends:
+        if name not in engine.step_names and name not in engine.suspend_names:
+            engine.register_suspend_function(name)
+    if regs.fetch_allow and "fetch" not in engine.step_names:
+        engine.enable_fetch(allow_hosts=list(regs.fetch_allow))
+    text = app.type_declarations()
     if output is None:
         click.echo(text, nl=False)
         return

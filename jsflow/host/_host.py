@@ -191,6 +191,11 @@ class WorkflowHost(SyncTwins):
         (``MissingRegistrationError``), and its timers are not claimed here."""
         return self._ctx.capabilities()
 
+    def type_declarations(self) -> str:
+        """TypeScript declarations for the scripts this host runs (``jsflow types``):
+        the engine's, plus this host's built-ins and token suspend functions."""
+        return self.engine.type_declarations(extensions=self._ctx.extensions)
+
     # -- lifetime ----------------------------------------------------------------
     def close(self) -> None:
         """Close the store if the host opened it. Idempotent; later calls raise HostClosedError."""

@@ -56,7 +56,7 @@ from ._errors import (
 )
 from ._inbox import deliver_stranded
 from ._outcome import dump
-from .store import ConcurrencyError, InstanceStatus, TimerClaim, timers_key
+from .store import ConcurrencyError, InstanceStatus, StoreUnavailableError, TimerClaim, timers_key
 
 log = logging.getLogger("jsflow.host")
 CLAIM_LEASE_SECONDS = 60.0
@@ -159,10 +159,14 @@ async def worker(ctx: HostContext, poll_interval: float, stop: threading.Event |
         if busy:
             continue
         delay = poll_interval
-        nxt = min(
-            (t for t in (ctx.store.next_due_time(), _schedules.next_due(ctx)) if t is not None),
-            default=None,
-        )
+        try:
+            nxt = min(
+                (t for t in (ctx.store.next_due_time(), _schedules.next_due(ctx)) if t is not None),
+                default=None,
+            )
+        except StoreUnavailableError as exc:  # the database is away: poll again later
+            log.warning("worker: store unavailable, polling again in %.1f s: %s", delay, exc.reason)
+            nxt = None
         if nxt is not None:
             delay = max(0.0, min(delay, (nxt - ctx.clock()).total_seconds()))
         await _sleep_unless(ctx, stop, delay, mark)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -128,7 +130,14 @@ async def start_workflow(
         created, out = await ctx.runner.work(_start, ctx, body)
     else:
         check_text(body.workflow_id, "workflow_id")
-        created, out = await ctx.runner.advance(body.workflow_id, _start, ctx, body)
+        task = ctx.runner.spawn(body.workflow_id, _start, ctx, body)
+        if wait:  # at most until the deadline, whatever the script does
+            await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
+            if not task.done():  # still running its first turn: stored, answered as it is
+                response.status_code = 201
+                with contextlib.suppress(UnknownWorkflowError):  # not stored yet: wait for it
+                    return await _settled(ctx, body.workflow_id, deadline)
+        created, out = await task
     response.status_code = 201 if created else 200
     if wait and out.status == "running":
         return await _settled(ctx, out.workflow_id, deadline)

@@ -88,15 +88,21 @@ class Runner:
                 armed.set()
             return fn(*args)
 
-        task = asyncio.get_running_loop().create_task(self.advance(key, call))
-        self._background.add(task)
-        task.add_done_callback(self._finished)
+        task = self.spawn(key, call)
         while True:
             done, _ = await asyncio.wait({task}, timeout=STORED_POLL_SECONDS)
             if done:
                 return task.result()
             if armed.is_set() and await self.run(stored):
                 return None
+
+    def spawn(self, key: str, fn: Callable[..., T], *args: Any) -> asyncio.Task[T]:
+        """``advance(key, fn, *args)`` as a task that runs to its end even when
+        the request that started it stops waiting for it."""
+        task = asyncio.get_running_loop().create_task(self.advance(key, fn, *args))
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        return task
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)

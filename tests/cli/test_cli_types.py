@@ -139,6 +139,18 @@ def test_declarations_cover_builtins_and_registered_functions(declared: Path) ->
     assert "export " not in text  # global declarations for plain scripts
 
 
+def test_a_hosts_token_suspend_functions_are_declared(jsflow, tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "host_app.py").write_text(
+        "from jsflow.host import WorkflowHost\n"
+        "host = WorkflowHost('memory://', hook_secret='x')\n"
+        "host.register_suspend_function('sign', schema={'type': 'object', 'properties': "
+        "{'ok': {'type': 'boolean'}}, 'required': ['ok']})\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    text = jsflow("types", "--app", "host_app:host").stdout
+    assert 'declare function sign(...args: any[]): Promise<{ "ok": boolean }>;' in text
+
+
 def test_tsc_accepts_a_good_script_and_rejects_mistakes(declared: Path) -> None:
     tsc = _tsc()
     good = _check(tsc, declared, GOOD)

@@ -216,3 +216,31 @@ def test_outage_longer_than_the_retry_window_is_unavailable(own_cluster: str) ->
             time.sleep(0.5)
         assert final.status == "completed", final.error
         assert final.value == [0, 1, 2, 3]
+
+
+def test_worker_survives_an_outage(own_cluster: str) -> None:
+    """A worker loop outlives a database outage longer than the retry window and
+    fires the timer that came due meanwhile once the database is back."""
+    store = open_store(own_cluster)
+    store.transient_retry_seconds = 0.3  # type: ignore[attr-defined]
+    with WorkflowHost(store) as host:
+        host.register_script("nap", "async function main() { await sleep('2s'); return 'woke'; }")
+        host.start("nap", workflow_id="nap")
+        stop = threading.Event()
+        worker = threading.Thread(target=host.worker, args=(0.2, stop), daemon=True)
+        worker.start()
+        restart(own_cluster, down_seconds=3.0)
+        deadline = time.monotonic() + 60
+        status = ""
+        while time.monotonic() < deadline:
+            try:
+                status = host.get("nap").status
+            except StoreUnavailableError:
+                status = "unavailable"
+            if status == "completed":
+                break
+            time.sleep(0.3)
+        stop.set()
+        worker.join(10)
+        assert status == "completed"
+        assert host.get("nap").value == "woke"

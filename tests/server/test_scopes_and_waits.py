@@ -31,6 +31,7 @@ async function main() {
 }"""
 SLOW_AFTER_TOKEN = "async function main() { const got = await approve(); return {got, done: await slow()}; }"
 MANUAL = "async function main(a) { const v = await manual(); return {a, v}; }"
+SLOW_FIRST = "async function main() { return await slow(); }"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,6 +52,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
                 slow_hook=SLOW_AFTER_HOOK,
                 slow_token=SLOW_AFTER_TOKEN,
                 manual=MANUAL,
+                slow_first=SLOW_FIRST,
             )
             s.tokens = tokens  # type: ignore[attr-defined]
             yield s
@@ -131,6 +133,9 @@ def test_requests_do_not_wait_on_workflow_code(served: Served) -> None:
 
 def test_wait_on_v1_resume_and_on_resume(served: Served) -> None:
     with served.client() as admin:
+        body = {"script": "slow_first", "workflow_id": "sf"}
+        took, r = _elapsed(lambda: admin.post("/v1/workflows", json=body, params={"wait": 1}))
+        assert r.status_code == 201 and r.json()["status"] == "running" and took < 1 + PROMPT, took
         admin.post("/v1/workflows", json={"script": "slow_token", "workflow_id": "w"})
         token = served.tokens[-1]  # type: ignore[attr-defined]
         took, r = _elapsed(

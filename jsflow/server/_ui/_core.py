@@ -8,8 +8,10 @@ security headers.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,7 @@ from ._render import SECURITY_HEADERS, UI_PREFIX, Renderer, json_ready, json_res
 from ._session import Actor, KeyLookup, Sessions, ensure_csrf
 
 T = TypeVar("T")
+log = logging.getLogger("jsflow.server")
 
 
 class Runner(Protocol):
@@ -95,6 +98,7 @@ class UI:
         self.sessions = sessions
         self.runner = runner
         self.gate: FailureGate = gate or OpenGate()
+        self._background: set[asyncio.Task[Any]] = set()
         self.renderer = Renderer()
 
     def now(self) -> datetime:
@@ -108,6 +112,21 @@ class UI:
         """Run a change to one instance (the JS engine) off the event loop, after
         any other change to it that this server is running."""
         return await self.runner.advance(workflow_id, fn, *args, **kwargs)
+
+    def deliver_later(self, workflow_id: str) -> asyncio.Task[Any]:
+        """Deliver the instance's buffered events in a background task (after any
+        other change to it this server runs); the caller may wait for it or not."""
+        task = asyncio.get_running_loop().create_task(
+            self.runner.advance(workflow_id, self.host.deliver_events, workflow_id)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._delivered)
+        return task
+
+    def _delivered(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # the worker retries it
+            log.warning("delivering an event failed: %s", type(task.exception()).__name__)
 
     def visit(self, request: Request) -> Visit:
         session = self.sessions.load(request)

@@ -10,6 +10,7 @@ error in words and the form as it was typed; a done one redirects back
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,6 +28,8 @@ from ._render import workflow_url
 from ._session import CSRF_FIELD, CSRFError, check_csrf
 
 ACTIONS = ("event", "resume", "cancel", "retry")
+#: how long the event form waits for the delivery before it answers
+DELIVERY_WAIT = 2.0
 
 
 class FormError(ValueError):
@@ -95,13 +98,6 @@ def change_stamp(ui: UI, workflow_id: str) -> str:
 def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
     """Run one form action on the host; returns the notice shown after it."""
     host = ui.host
-    if action == "event":
-        name = str(form.get("name") or "").strip()
-        if not name:
-            raise FormError("name", "an event needs a name")
-        receipt = host.send_event(workflow_id, name, parse_json("payload", form.get("payload")))
-        how = "delivered to the waiting script" if receipt.delivered else "buffered until the script waits"
-        return f"Event {name!r} stored as #{receipt.event_id}, {how}."
     if action == "resume":
         try:
             wait_id = int(str(form.get("wait_id") or ""))
@@ -118,6 +114,31 @@ def perform(ui: UI, workflow_id: str, action: str, form: FormData) -> str:
         return f"Cancelled{how}; the instance is now {inst.status}."
     inst = host.retry(workflow_id)
     return f"Retried; the instance is now {inst.status}."
+
+
+async def send_event(ui: UI, workflow_id: str, form: FormData) -> str:
+    """The event form: store the event, then deliver it in the background. The
+    page waits for the delivery at most ``DELIVERY_WAIT`` seconds, so a slow
+    step after the wait never holds the form's answer; the notice says what
+    became of the event by then."""
+    name = str(form.get("name") or "").strip()
+    if not name:
+        raise FormError("name", "an event needs a name")
+    payload = parse_json("payload", form.get("payload"))
+    receipt = await ui.read(ui.host.store_event, workflow_id, name, payload)
+    delivery = ui.deliver_later(workflow_id)
+    await asyncio.wait({delivery}, timeout=DELIVERY_WAIT)
+    delivered = receipt.delivered
+    if not delivered and delivery.done():
+        pending = await ui.read(ui.host.pending_events, workflow_id)
+        delivered = receipt.event_id not in {e.event_id for e in pending}
+    if delivered:
+        how = "delivered to the waiting script"
+    elif delivery.done():
+        how = "buffered until the script waits"
+    else:
+        how = "being delivered (the script is still running)"
+    return f"Event {name!r} stored as #{receipt.event_id}, {how}."
 
 
 def status_for(exc: Exception) -> int:
@@ -151,7 +172,10 @@ def register(router: APIRouter, ui: UI) -> None:
             message = f"your API key (scopes: {scopes}) may not {action} here"
             return await _show(ui, request, visit, workflow_id, error=(action, message), status_code=403)
         try:
-            notice = await ui.advance(workflow_id, perform, ui, workflow_id, action, form)
+            if action == "event":
+                notice = await send_event(ui, workflow_id, form)
+            else:
+                notice = await ui.advance(workflow_id, perform, ui, workflow_id, action, form)
         except (HostError, WorkflowError, ValueError, TypeError) as exc:
             error = (action, f"{type(exc).__name__}: {exc}")
             values = {k: v for k, v in form.items() if isinstance(v, str) and k != CSRF_FIELD}
