@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from _server_helpers import READER, RESUMER, Served, register
 
@@ -149,5 +150,9 @@ def test_parent_and_children_in_the_instance_json(served: Served) -> None:
         assert body["children"] == ["pa.child-0"] and body["parent_id"] is None
         child = c.get("/v1/workflows/pa.child-0").json()
         assert child["parent_id"] == "pa" and child["children"] == []
-        c.post("/v1/workflows/pa.child-0/events/item", json="x")
+        # the event is answered once stored; the child's end then reaches the parent
+        c.post("/v1/workflows/pa.child-0/events/item?wait=10", json="x")
+        deadline = time.monotonic() + 10
+        while c.get("/v1/workflows/pa").json()["status"] != "completed" and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert c.get("/v1/workflows/pa").json()["value"] == 1
