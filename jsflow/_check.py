@@ -20,6 +20,7 @@ from js_runtime import ResourceLimitExceeded
 
 from ._errors import ResourceLimitError, ScriptError, WorkflowError
 from ._extension import Extension
+from ._names import BUILTIN_NAMES
 from ._parse import CallSite, ScriptEvents, read_script
 from ._run import Finished, Run, RunConfig, is_module
 from ._state import WorkflowState
@@ -96,23 +97,6 @@ STANDARD_GLOBALS = frozenset(
         "unescape",
     ]
 )
-ENGINE_GLOBALS = frozenset(
-    [
-        "cancelWait",
-        "console",
-        "continueAsNew",
-        "createHook",
-        "defineQuery",
-        "deprecatePatch",
-        "fetch",
-        "patched",
-        "sleep",
-        "startWorkflow",
-        "step",
-        "waitForEvent",
-        "waitForEvents",
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -186,7 +170,7 @@ def _undefined(run: Run, calls: list[CallSite], known: set[str]) -> list[CallSit
             verdict[name] = not (
                 name in known
                 or name in STANDARD_GLOBALS
-                or name in ENGINE_GLOBALS
+                or name in BUILTIN_NAMES
                 or run.sandbox.call("__typeofGlobal", name) != "undefined"
             )
         if verdict[name]:
