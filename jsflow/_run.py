@@ -27,13 +27,11 @@ from typing import Any, NoReturn
 from pydantic import TypeAdapter
 
 from js_runtime import (
-    MAX_NESTING,
     JSError,
     ResourceLimitExceeded,
     Sandbox,
     SandboxLimits,
     encode,
-    nesting_over,
     source_position,
 )
 
@@ -41,8 +39,6 @@ from ._actions import Action
 from ._describe import build_wait
 from ._durations import parse_duration
 from ._errors import (
-    JournalCompatibilityError,
-    PayloadTooLargeError,
     QueryError,
     QueryNotFoundError,
     ResourceLimitError,
@@ -53,6 +49,7 @@ from ._errors import (
 from ._jssteps import COMMANDS as JS_STEP_COMMANDS
 from ._jssteps import JsSteps
 from ._prelude import prelude_for
+from ._run_errors import drift_error, error_from_description, limit_error, script_error, value_error
 from ._state import (
     JournalEntry,
     Limits,
@@ -237,9 +234,9 @@ class Run:
             self._start_entry()
             self._replay()
         except ResourceLimitExceeded as exc:
-            raise Finished(self.faulted(_limit_error(exc))) from exc
+            raise Finished(self.faulted(limit_error(exc))) from exc
         except JSError as exc:  # e.g. a scheduled call's arguments nested too deeply
-            raise Finished(self.faulted(_script_error(exc))) from exc
+            raise Finished(self.faulted(script_error(exc))) from exc
 
     def load(self) -> None:
         """Install the prelude, registrations and extensions, then evaluate the script."""
@@ -286,7 +283,7 @@ class Run:
                 sb.run_script(_with_entry_capture(self.script, entry))
                 self.entry_global = _ENTRY_GLOBAL if is_identifier(entry) else entry
         except JSError as exc:
-            raise Finished(self.faulted(_script_error(exc, loading=True))) from exc
+            raise Finished(self.faulted(script_error(exc, loading=True))) from exc
 
     def _start_entry(self) -> None:
         state = self.state
@@ -317,7 +314,7 @@ class Run:
         # a replay (a start with no journal but stored waits too: silent, see __markReplay)
         drift = sb.repeat_and_drain("__next", len(self.journal)) if self.journal else None
         if drift is not None:
-            raise Finished(self.faulted(_drift_error(drift[1])))
+            raise Finished(self.faulted(drift_error(drift[1])))
         sb.take_commands()  # replayed output: schedules come from the snapshot
         snap = sb.call("__snapshot")
         for raw in snap["pending"]:
@@ -501,9 +498,9 @@ class Run:
             self.hold(len(args))
             self.process_commands(self.sandbox.call_drain_take("__deliver", args))
         except ResourceLimitExceeded as exc:
-            raise Finished(self.faulted(_limit_error(exc))) from exc
+            raise Finished(self.faulted(limit_error(exc))) from exc
         except JSError as exc:
-            raise Finished(self.faulted(_script_error(exc))) from exc
+            raise Finished(self.faulted(script_error(exc))) from exc
 
     async def flush_markers(self) -> None:
         """Journal the patch markers the script recorded since the last write."""
@@ -526,9 +523,9 @@ class Run:
             args = encode([entry.model_dump(exclude_none=True)])
             self.process_commands(self.sandbox.call_drain_take("__deliverCancel", args))
         except ResourceLimitExceeded as exc:
-            raise Finished(self.faulted(_limit_error(exc))) from exc
+            raise Finished(self.faulted(limit_error(exc))) from exc
         except JSError as exc:
-            raise Finished(self.faulted(_script_error(exc))) from exc
+            raise Finished(self.faulted(script_error(exc))) from exc
 
     async def _write(self, entry: JournalEntry) -> None:
         """Append one entry to the journal and hand it to ``on_journal`` (write-ahead)."""
@@ -631,7 +628,7 @@ class Run:
         try:
             info = self.sandbox.call("__outcome")
         except ResourceLimitExceeded as exc:
-            return self.faulted(_limit_error(exc))
+            return self.faulted(limit_error(exc))
         if info.get("continued") is not None:
             return self._continued(info["continued"])
         outcome = info.get("outcome")
@@ -640,7 +637,7 @@ class Run:
             return self._completed(outcome["json"], state)
         if outcome:
             return WorkflowResult(
-                WorkflowStatus.FAULTED, state, error=_error_from_description(outcome["error"])
+                WorkflowStatus.FAULTED, state, error=error_from_description(outcome["error"])
             )
         waits = self.describe_waits()
         if waits:
@@ -663,13 +660,13 @@ class Run:
         )
 
     def _completed(self, text: str, state: WorkflowState) -> WorkflowResult:
-        error = _value_error("the workflow's return value", text, self.config.limits.payload)
+        error = value_error("the workflow's return value", text, self.config.limits.payload)
         if error is not None:
             return WorkflowResult(WorkflowStatus.FAULTED, state, error=error)
         return WorkflowResult(WorkflowStatus.COMPLETED, state, value=json.loads(text))
 
     def _continued(self, args_json: str) -> WorkflowResult:
-        error = _value_error("the continueAsNew arguments", args_json, self.config.limits.payload)
+        error = value_error("the continueAsNew arguments", args_json, self.config.limits.payload)
         if error is not None:
             return self.faulted(error)
         old = self.state
@@ -696,9 +693,9 @@ class Run:
         error the script threw, or a workflow error a helper such as ``JsSteps``
         found; helpers call this instead of importing this module back."""
         if isinstance(exc, ResourceLimitExceeded):
-            error: WorkflowError = _limit_error(exc)
+            error: WorkflowError = limit_error(exc)
         elif isinstance(exc, JSError):
-            error = _script_error(exc)
+            error = script_error(exc)
         else:
             error = exc
         raise Finished(self.faulted(error)) from exc
@@ -736,15 +733,15 @@ class Run:
         try:
             answer = self.sandbox.call_encoded("__query", f"[{encode(name)},{args_json}]")
         except ResourceLimitExceeded as exc:
-            raise QueryError(name, _limit_error(exc)) from exc
+            raise QueryError(name, limit_error(exc)) from exc
         except JSError as exc:
-            raise QueryError(name, _script_error(exc)) from exc
+            raise QueryError(name, script_error(exc)) from exc
         if answer.get("missing"):
             raise QueryNotFoundError(name, [str(n) for n in answer.get("names") or []])
         if "error" in answer:
-            raise QueryError(name, _error_from_description(answer["error"]))
+            raise QueryError(name, error_from_description(answer["error"]))
         text = str(answer.get("json", "null"))
-        error = _value_error(f"the answer of query {name!r}", text, self.config.limits.payload)
+        error = value_error(f"the answer of query {name!r}", text, self.config.limits.payload)
         if error is not None:
             raise QueryError(name, error)
         return json.loads(text)
@@ -794,80 +791,6 @@ def _journal_json(journal: list[JournalEntry]) -> str:
         return _JOURNAL.dump_json(journal, exclude_none=True).decode("utf-8")
     except (ValueError, UnicodeError):  # lone surrogates: the slow, exact path
         return encode([e.model_dump(exclude_none=True) for e in journal])
-
-
-def _value_error(what: str, text: str, limit: int) -> WorkflowError | None:
-    """Why a JSON value from the script cannot become part of the state, if it cannot."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > limit:
-        return PayloadTooLargeError(what, size, limit)
-    if nesting_over(text):
-        return ScriptError(f"{what} nests more than {MAX_NESTING} levels deep", js_name="TypeError")
-    return None
-
-
-def _limit_error(exc: ResourceLimitExceeded) -> ResourceLimitError:
-    return ResourceLimitError(str(exc), limit=exc.limit)
-
-
-_LINE_RE = re.compile(r"<input>:(\d+)(?::(\d+))?")
-
-
-def _script_error(exc: JSError, *, loading: bool = False) -> ScriptError:
-    message = exc.message
-    if loading and exc.name == "SyntaxError":
-        match = _LINE_RE.search(exc.stack)
-        if match:
-            message = f"{message} (line {match.group(1)})"
-    return ScriptError(message, js_name=exc.name, stack=exc.stack)
-
-
-def _error_from_description(desc: dict[str, Any]) -> WorkflowError:
-    limit = desc.get("limit")
-    if limit:
-        return ResourceLimitError(f"script exceeded the {limit} limit", limit=str(limit))
-    return ScriptError(
-        str(desc.get("message", "")), js_name=str(desc.get("name", "Error")), stack=str(desc.get("stack", ""))
-    )
-
-
-def _drift_error(d: dict[str, Any]) -> JournalCompatibilityError:
-    slot = int(d["slot"])
-    exp_t, exp_n = d.get("expected_type"), d.get("expected_name")
-    enc_t, enc_n = d.get("encountered_type"), d.get("encountered_name")
-    if d.get("patch"):
-        what = (
-            f"journal entry {slot} is the marker of patched({exp_n!r}), but the script no longer "
-            "calls patched or deprecatePatch with that name at that point"
-        )
-    elif d.get("finished"):
-        what = (
-            f"the script finished before journal slot {slot} ({exp_t} {exp_n!r}) was "
-            "replayed: the script no longer makes that call"
-        )
-    elif enc_t is None:
-        what = (
-            f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
-            "has not scheduled anything at that slot"
-        )
-    elif d.get("event") is not None and enc_n == exp_n:
-        what = (
-            f"journal slot {slot} delivered event {d['event']!r}, but the script now "
-            f"waits there for {d.get('encountered_events')}"
-        )
-    else:
-        what = (
-            f"journal slot {slot} holds a completion of {exp_t} {exp_n!r}, but the script "
-            f"now calls {enc_t} {enc_n!r} there"
-        )
-    return JournalCompatibilityError(
-        f"the script no longer matches the journal: {what}",
-        slot_index=slot,
-        expected_type=exp_t,
-        expected_name=exp_n,
-        encountered_type=enc_t,
-        encountered_name=enc_n,
-    )
 
 
 def received_item(slot: Slot, entry: JournalEntry) -> Any:
