@@ -6,12 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from _server_helpers import ADMIN, Served, serve
 
 from jsflow import Limits, WorkflowEngine
 from jsflow.host import WorkflowHost
+
+
+async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    """Replies come once a delivery is stored, and the delivery itself runs in
+    the server after the reply: poll until ``check()`` is truthy (or time out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.05)
 
 
 async def test_100_concurrent_resumes_of_one_wait(served: Served) -> None:
@@ -24,8 +37,11 @@ async def test_100_concurrent_resumes_of_one_wait(served: Served) -> None:
         statuses = sorted(r.status_code for r in codes)
         assert statuses.count(204) == 1, statuses
         assert set(statuses) == {204, 409}
-        final = (await c.get("/v1/workflows/race")).json()
-        assert final["status"] == "completed"
+
+        async def completed() -> bool:
+            return (await c.get("/v1/workflows/race")).json()["status"] == "completed"
+
+        assert await _eventually(completed)
         assert [h["kind"] for h in (await c.get("/v1/workflows/race/history")).json()["items"]].count(
             "resume"
         ) == 1
@@ -47,8 +63,12 @@ async def test_200_events_with_idempotency_keys_sent_twice(served: Served, host:
         for a, b in zip(first, second, strict=True):
             assert a.json()["event_id"] == b.json()["event_id"]
             assert sorted([a.json()["duplicate"], b.json()["duplicate"]]) == [False, True]
-        history = host.history("bag")
-        delivered = [h for h in history if h.source == "journal" and h.kind == "event"]
+
+        async def delivered_events() -> list:
+            found = [h for h in host.history("bag") if h.source == "journal" and h.kind == "event"]
+            return found if len(found) >= 200 else []
+
+        delivered = await _eventually(delivered_events)
         assert len(delivered) == 200
         assert sorted(h.detail["result"]["i"] for h in delivered) == list(range(200))
 
