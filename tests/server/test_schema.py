@@ -9,6 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import schemathesis
+
+# Imported at collection, not lazily inside the test: pytest rewrites schemathesis's
+# modules (it is a plugin) with ast.parse, and a lazy import in the middle of the run
+# once failed in CPython 3.11's AST constructor ("recursion depth mismatch"), an
+# interpreter error unrelated to what this test checks.
+import schemathesis.specs.openapi.schemas
 from _server_helpers import ADMIN, ECHO, EVENTS, HOOKED, register, serve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
