@@ -6,6 +6,7 @@ minute at most on a loaded machine)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import schemathesis
@@ -62,6 +63,16 @@ def test_no_server_errors_and_no_schema_violations(tmp_path: Path) -> None:
             case.validate_response(response, checks=CHECKS)
             SEEN.append((case.method, case.path, response.status_code))
 
-        run()
+        # No automatic garbage collection while hypothesis runs: twice in a full-suite run,
+        # hypothesis's own ast.parse died in CPython 3.11's AST constructor ("recursion depth
+        # mismatch"), an interpreter error that appears when something fails inside that
+        # conversion; a collection (and the finalizers it runs) in the middle of it is the
+        # likeliest trigger. Not yet explained: see the closing note of issue 18.
+        gc.collect()
+        gc.disable()
+        try:
+            run()
+        finally:
+            gc.enable()
         assert len({path for _, path, _ in SEEN}) >= 10  # every operation was exercised
         assert any(200 <= status < 300 for *_, status in SEEN)
