@@ -47,6 +47,7 @@ _TAG_NULL = 2
 _TAG_INT = 0
 _EVAL_COMPILE_ONLY = 1 << 5  # JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY
 _OBJ_BYTECODE = 1 << 0  # JS_WRITE_OBJ_BYTECODE / JS_READ_OBJ_BYTECODE
+_STRIP_SOURCE = 1 << 4  # JS_WRITE_OBJ_STRIP_SOURCE: functions keep no copy of their text
 _CLOCKS_PER_SEC = 1_000_000  # POSIX (XSI) fixes it; the handler compares clock() ticks
 _HEAD = ctypes.sizeof(ctypes.c_ssize_t) + ctypes.sizeof(ctypes.c_void_p)  # PyObject_HEAD
 
@@ -225,7 +226,7 @@ def _need() -> _Lib:
 
 # -- bytecode ------------------------------------------------------------------
 _CACHE_BYTES = 32 * 2**20  # bytecode kept per process, least recently used dropped first
-_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache: OrderedDict[tuple[int, str], bytes] = OrderedDict()  # (write flags, source) -> bytecode
 _cache_size = 0
 _cache_lock = threading.Lock()
 
@@ -236,24 +237,38 @@ def compiled(source: str) -> bytes:
     process; a disk cache would add both versions and the source's hash).
     Raises NativeError if it does not compile; the caller then evaluates the
     source, so a syntax error is reported the usual way."""
+    return _cached(_OBJ_BYTECODE, source)
+
+
+def compiled_trusted(source: str) -> bytes:
+    """Like :func:`compiled`, for trusted code (the bridge, the prelude):
+    without each function's source text. QuickJS keeps a copy of the text of
+    every function for ``Function.prototype.toString``; for the prelude that
+    is about 44 KB in every context (a sixth of a parked run), and nothing
+    reads it. Line numbers stay (stack traces keep their positions)."""
+    return _cached(_OBJ_BYTECODE | _STRIP_SOURCE, source)
+
+
+def _cached(flags: int, source: str) -> bytes:
     global _cache_size
+    key = (flags, source)
     with _cache_lock:
-        code = _cache.get(source)
+        code = _cache.get(key)
         if code is not None:
-            _cache.move_to_end(source)
+            _cache.move_to_end(key)
             return code
-    code = _compile(source)
+    code = _compile(source, flags)
     with _cache_lock:
-        if source not in _cache:
-            _cache[source] = code
+        if key not in _cache:
+            _cache[key] = code
             _cache_size += len(code) + len(source)
         while _cache_size > _CACHE_BYTES and len(_cache) > 1:
-            old, old_code = _cache.popitem(last=False)
+            (_, old), old_code = _cache.popitem(last=False)
             _cache_size -= len(old_code) + len(old)
     return code
 
 
-def _compile(source: str) -> bytes:
+def _compile(source: str, flags: int) -> bytes:
     lib = _need()
     if "\0" in source:  # the binding refuses these sources; keep the same errors
         raise NativeError("source contains NUL")
@@ -269,7 +284,7 @@ def _compile(source: str) -> bytes:
         lib.JS_FreeValue(jsctx, lib.JS_GetException(jsctx))
         raise NativeError("source does not compile")
     size = ctypes.c_size_t(0)
-    buf = lib.JS_WriteObject(jsctx, ctypes.byref(size), fn, _OBJ_BYTECODE)
+    buf = lib.JS_WriteObject(jsctx, ctypes.byref(size), fn, flags)
     lib.JS_FreeValue(jsctx, fn)
     if not buf:
         lib.JS_FreeValue(jsctx, lib.JS_GetException(jsctx))
