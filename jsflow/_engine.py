@@ -14,14 +14,11 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._actions import Action, Cancel, RaiseEvent, Resume, Timeout
 from ._check import ScriptCheck, check_script
 from ._extension import Extension
-from ._fetch import DEFAULT_MAX_RESPONSE_BYTES, Fetcher, Resolver
 from ._live import LiveRun, ReplayOutcome, run_sync
 from ._names import check_registration_name
 from ._payload import validate_payload
@@ -31,6 +28,14 @@ from ._state import Limits, WorkflowResult, WorkflowState, datetime_to_ms
 from ._steps import StepFunction, SuspendFunction, is_async_callable
 from ._types import declarations
 from ._waits import schema_of
+
+if TYPE_CHECKING:  # httpx (and its CLI's imports) cost ~20 MB of RSS: loaded by enable_fetch
+    import httpx
+
+    from ._fetch import Fetcher, Resolver
+
+#: fetch()'s cap on a response body (after content decoding)
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 2**20
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -147,6 +152,8 @@ class WorkflowEngine:
         """
         if "fetch" in self._steps or "fetch" in self._suspends:
             raise ValueError("a step or suspend function named 'fetch' is already registered")
+        from ._fetch import Fetcher
+
         self._fetcher = Fetcher(
             client,
             timeout=timeout,

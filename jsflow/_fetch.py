@@ -58,7 +58,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Awaitable[Sequence[str]] | Sequence[str]]
 
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 2**20
 MAX_REDIRECTS = 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = ("authorization", "cookie", "proxy-authorization")
@@ -330,7 +329,7 @@ class Fetcher:
     timeout: float = 30.0
     retry: RetryPolicy | None = None
     allow_hosts: Sequence[str] | None = None
-    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_response_bytes: int = 10 * 2**20  # WorkflowEngine.enable_fetch passes its default
     resolver: Resolver | None = None
     guard: AddressGuard = field(init=False)
 

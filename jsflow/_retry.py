@@ -11,11 +11,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from ._errors import RetryableStepError
+
+if TYPE_CHECKING:  # tenacity (~5 MB of RSS) only once a policy retries
+    import tenacity
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -48,6 +49,8 @@ class RetryPolicy:
             raise ValueError("RetryPolicy.backoff must be at least 1.0")
 
     def _kwargs(self) -> dict[str, Any]:
+        import tenacity
+
         delay = _seconds(self.delay) or 0.0
         cap = _seconds(self.max_delay)
         wait: Any = tenacity.wait_exponential(
@@ -67,10 +70,14 @@ class RetryPolicy:
         }
 
     def retrying(self, sleep: Callable[[float], Any] | None = None) -> tenacity.Retrying:
+        import tenacity
+
         kwargs = self._kwargs()
         if sleep is not None:
             kwargs["sleep"] = sleep
         return tenacity.Retrying(**kwargs)
 
     def async_retrying(self) -> tenacity.AsyncRetrying:
+        import tenacity
+
         return tenacity.AsyncRetrying(**self._kwargs())

@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from ._errors import PayloadSchemaError
+
+if TYPE_CHECKING:  # jsonschema costs ~10 MB of RSS: loaded by the first schema
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 _MISSING = object()
 
@@ -71,6 +72,8 @@ _VALIDATORS: dict[str, Draft202012Validator] = {}
 
 def schema_validator(schema: Any) -> Draft202012Validator:
     """A validator for ``schema`` (cached by its JSON text); ``SchemaError`` if it is not one."""
+    from jsonschema import Draft202012Validator
+
     key = json.dumps(schema, sort_keys=True, separators=(",", ":"))
     found = _VALIDATORS.get(key)
     if found is None:
@@ -99,6 +102,8 @@ def schema_of(schema: Any) -> Any:
 
 def schema_problem(schema: Any) -> str | None:
     """Why ``schema`` is not a valid JSON Schema, or None."""
+    from jsonschema.exceptions import SchemaError
+
     try:
         schema_validator(schema)
     except SchemaError as exc:

@@ -39,9 +39,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import Any, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._changes import ChangeBoard
 from ._codec import Clock, utc_now
@@ -58,6 +56,9 @@ from ._records import (
 )
 from ._schedules import ScheduleSession
 from ._schema import MIGRATIONS
+
+if TYPE_CHECKING:  # tenacity (~5 MB of RSS) only once the store fails
+    import tenacity
 
 __all__ = [
     "DEFAULT_LIST_LIMIT",
@@ -363,6 +364,8 @@ class Store(ABC):
             if exc.at_commit:
                 raise
             log.warning("store unavailable, retrying: %s", exc.reason)
+        import tenacity
+
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(_repeatable),
             stop=tenacity.stop_after_delay(self.transient_retry_seconds),
