@@ -47,6 +47,11 @@ _TAG_NULL = 2
 _TAG_INT = 0
 _EVAL_COMPILE_ONLY = 1 << 5  # JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY
 _OBJ_BYTECODE = 1 << 0  # JS_WRITE_OBJ_BYTECODE / JS_READ_OBJ_BYTECODE
+# JS_WRITE_OBJ_STRIP_SOURCE: trusted code (the bridge and the prelude) needs no
+# source text (only Function.prototype.toString reads it); without it the
+# bytecode is a quarter of the size and a fresh sandbox ~50 us cheaper. Line
+# tables stay, so stack frames in trusted code keep their positions.
+_STRIP = 1 << 4
 _CLOCKS_PER_SEC = 1_000_000  # POSIX (XSI) fixes it; the handler compares clock() ticks
 _HEAD = ctypes.sizeof(ctypes.c_ssize_t) + ctypes.sizeof(ctypes.c_void_p)  # PyObject_HEAD
 
@@ -225,7 +230,7 @@ def _need() -> _Lib:
 
 # -- bytecode ------------------------------------------------------------------
 _CACHE_BYTES = 32 * 2**20  # bytecode kept per process, least recently used dropped first
-_cache: OrderedDict[str, bytes] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], bytes] = OrderedDict()
 _cache_size = 0
 _cache_lock = threading.Lock()
 
@@ -235,25 +240,36 @@ def compiled(source: str) -> bytes:
     (keyed by the source itself: the binding and the engine are fixed per
     process; a disk cache would add both versions and the source's hash).
     Raises NativeError if it does not compile; the caller then evaluates the
-    source, so a syntax error is reported the usual way."""
+    source, so a syntax error is reported the usual way. Guest code keeps its
+    source text: ``Function.prototype.toString`` must answer as it would."""
+    return _cached(source, _OBJ_BYTECODE)
+
+
+def compiled_trusted(source: str) -> bytes:
+    """Like :func:`compiled` for trusted code, without its source text."""
+    return _cached(source, _OBJ_BYTECODE | _STRIP)
+
+
+def _cached(source: str, flags: int) -> bytes:
     global _cache_size
+    key = (source, flags)
     with _cache_lock:
-        code = _cache.get(source)
+        code = _cache.get(key)
         if code is not None:
-            _cache.move_to_end(source)
+            _cache.move_to_end(key)
             return code
-    code = _compile(source)
+    code = _compile(source, flags)
     with _cache_lock:
-        if source not in _cache:
-            _cache[source] = code
+        if key not in _cache:
+            _cache[key] = code
             _cache_size += len(code) + len(source)
         while _cache_size > _CACHE_BYTES and len(_cache) > 1:
-            old, old_code = _cache.popitem(last=False)
+            (old, _), old_code = _cache.popitem(last=False)
             _cache_size -= len(old_code) + len(old)
     return code
 
 
-def _compile(source: str) -> bytes:
+def _compile(source: str, flags: int) -> bytes:
     lib = _need()
     if "\0" in source:  # the binding refuses these sources; keep the same errors
         raise NativeError("source contains NUL")
@@ -269,7 +285,7 @@ def _compile(source: str) -> bytes:
         lib.JS_FreeValue(jsctx, lib.JS_GetException(jsctx))
         raise NativeError("source does not compile")
     size = ctypes.c_size_t(0)
-    buf = lib.JS_WriteObject(jsctx, ctypes.byref(size), fn, _OBJ_BYTECODE)
+    buf = lib.JS_WriteObject(jsctx, ctypes.byref(size), fn, flags)
     lib.JS_FreeValue(jsctx, fn)
     if not buf:
         lib.JS_FreeValue(jsctx, lib.JS_GetException(jsctx))

@@ -42,6 +42,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 StateHook = Callable[[WorkflowState], Any]
 
 
+def _same_objects(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -64,6 +68,11 @@ class WorkflowEngine:
         self._executes: list[str] = []
         self._values: dict[str, Any] = {}
         self._fetcher: Fetcher | None = None
+        # The RunConfig of the last run, reused while nothing it is built from
+        # changed: registrations bump _generation; limits, clock, on_console and
+        # the extensions (frozen, replaced when they change) compare by identity.
+        self._generation = 0
+        self._last_config: tuple[tuple[Any, ...], RunConfig] | None = None
 
     # -- registration ----------------------------------------------------------
     def register_step_function(
@@ -73,6 +82,7 @@ class WorkflowEngine:
         policy = self._policy(retry)
         self._suspends.pop(name, None)
         self._steps[name] = StepFunction(name, fn, policy, is_async_callable(fn))
+        self._generation += 1
         return self
 
     def register_suspend_function(
@@ -84,6 +94,7 @@ class WorkflowEngine:
         json_schema = schema_of(schema)
         self._steps.pop(name, None)
         self._suspends[name] = SuspendFunction(name, resume_at, json_schema)
+        self._generation += 1
         return self
 
     @property
@@ -154,6 +165,7 @@ class WorkflowEngine:
             raise ValueError("a step or suspend function named 'fetch' is already registered")
         from ._fetch import Fetcher
 
+        self._generation += 1
         self._fetcher = Fetcher(
             client,
             timeout=timeout,
@@ -171,6 +183,7 @@ class WorkflowEngine:
     def execute(self, code: str) -> WorkflowEngine:
         """JS evaluated in every fresh sandbox before the workflow script."""
         self._executes.append(code)
+        self._generation += 1
         return self
 
     def set_value(self, name: str, value: Any) -> WorkflowEngine:
@@ -178,6 +191,7 @@ class WorkflowEngine:
         _check_name(name)
         json.dumps(value, allow_nan=False)  # TypeError/ValueError now, not at run time
         self._values[name] = value
+        self._generation += 1
         return self
 
     def _policy(self, retry: RetryPolicy | str | None) -> RetryPolicy | None:
@@ -189,6 +203,15 @@ class WorkflowEngine:
             raise ValueError(f"unknown retry policy {retry!r}; add it with add_retry_policy") from None
 
     def _config(self, extensions: Sequence[Extension] = ()) -> RunConfig:
+        key = (self._generation, self.limits, self.clock, self.on_console, *extensions)
+        last = self._last_config
+        if last is not None and _same_objects(last[0], key):
+            return last[1]
+        config = self._build_config(extensions)
+        self._last_config = (key, config)
+        return config
+
+    def _build_config(self, extensions: Sequence[Extension]) -> RunConfig:
         steps = dict(self._steps)
         if self._fetcher is not None:  # fetch is a built-in async step
             steps["fetch"] = StepFunction("fetch", self._fetcher, None, True)

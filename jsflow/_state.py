@@ -223,7 +223,9 @@ class Wait:
 
     def to_dict(self) -> dict[str, Any]:
         """The wait as JSON types (``resume_at`` as ISO 8601), for storing and APIs."""
-        out = dataclasses.asdict(self)
+        # a shallow copy: the values are JSON values already, and
+        # ``dataclasses.asdict`` deep-copies them (the largest cost of a suspension's view)
+        out = {name: getattr(self, name) for name in _WAIT_FIELDS}
         out["resume_at"] = self.resume_at.isoformat() if self.resume_at else None
         return out
 
@@ -235,6 +237,9 @@ class Wait:
         if isinstance(values.get("resume_at"), str):
             values["resume_at"] = datetime.fromisoformat(values["resume_at"])
         return cls(**values)
+
+
+_WAIT_FIELDS = tuple(f.name for f in dataclasses.fields(Wait))
 
 
 def _same(a: Any, b: Any) -> bool:

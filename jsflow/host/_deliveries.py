@@ -47,7 +47,7 @@ async def settle(ctx: HostContext, workflow_id: str, advanced: Advanced) -> Work
     """After an advance: hand buffered events to the waits that now listen for them."""
     view = advanced.view
     if view.status == InstanceStatus.SUSPENDED and any(w.kind == WaitKind.EVENT for w in view.waits):
-        drained = await drain(ctx, workflow_id)
+        drained = await drain(ctx, workflow_id, after=advanced)
         if drained is not None:
             advanced = Advanced(drained.view, advanced.tokens + drained.tokens)
     return with_tokens(advanced)

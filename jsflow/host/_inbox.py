@@ -301,15 +301,18 @@ async def drain(
     *,
     delivered: dict[int, int] | None = None,
     first: _Delivery | None = None,
+    after: Advanced | None = None,
 ) -> Advanced | None:
     """Deliver buffered events while a pending wait listens for one; the last outcome, or None.
     ``delivered`` collects event id -> wait id of the events this call delivered;
-    ``first``: a delivery the caller already found."""
+    ``first``: a delivery the caller already found; ``after``: the advance the
+    caller just made, so the first look is one query for matching events
+    rather than a read of the whole instance."""
     last: Advanced | None = None
     tokens: list[Any] = []
     while True:
-        found = first if first is not None else _next_delivery(ctx, workflow_id, last)
-        first = None
+        found = first if first is not None else _next_delivery(ctx, workflow_id, last or after)
+        first = after = None
         if found is None:
             return None if last is None else Advanced(last.view, tokens)
         if found.rejected is not None:

@@ -30,6 +30,7 @@ from . import (
 )
 from ._auth import KeyRing
 from ._deps import ServerContext
+from ._hot import HotPaths
 from ._http import EncodedSlashMiddleware, HeadMiddleware
 from ._limits import BodyLimitMiddleware, RateLimiter, SignInGate
 from ._logs import redact_logs
@@ -115,6 +116,7 @@ def create_app(
     )
     app.add_middleware(EncodedSlashMiddleware)
     app.add_middleware(HeadMiddleware)
+    app.add_middleware(HotPaths, ctx=ctx, limit=limit)  # outermost: hot requests skip the rest
     redact_logs()
     return app
 

@@ -62,24 +62,32 @@ def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
     async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        ctx: ServerContext = request.app.state.jsflow
         header = f"Bearer {credentials.credentials}" if credentials is not None else None
         if header is None and request.headers.get("authorization"):
             header = request.headers["authorization"]  # malformed: let the key ring say why
-        address = client_address(request)
-        if header is not None:
-            await ctx.limiter.check_failures(address)
-        try:
-            principal = ctx.keys.authenticate(header, scope)
-        except ApiError as exc:
-            if exc.status == 401 and header is not None:
-                await ctx.limiter.record_failure(address)
-            raise
-        await ctx.limiter.check_key(principal.key_id)
+        principal = await authorize(request.app.state.jsflow, header, client_address(request), scope)
         request.state.principal = principal
         return principal
 
     return dependency
+
+
+async def authorize(ctx: ServerContext, header: str | None, address: str, scope: Scope) -> Principal:
+    """The caller's principal for an ``Authorization`` header, by the one rule every
+    route follows (the ``require`` dependency and the hot paths of ``_hot``): an address
+    over its failed-authentication budget is refused (429) before the key is looked up,
+    an unknown key spends one of that budget (401), a key without ``scope`` is 403, and
+    an accepted key counts against its own rate limit (429)."""
+    if header is not None:
+        await ctx.limiter.check_failures(address)
+    try:
+        principal = ctx.keys.authenticate(header, scope)
+    except ApiError as exc:
+        if exc.status == 401 and header is not None:
+            await ctx.limiter.record_failure(address)
+        raise
+    await ctx.limiter.check_key(principal.key_id)
+    return principal
 
 
 def client_address(request: Request) -> str:

@@ -207,6 +207,17 @@ def _validation(exc: RequestValidationError | ValidationError) -> tuple[int, str
 
 def error_response(request: Request, exc: Exception) -> JSONResponse:
     """The one exception handler: every error the app lets escape ends here."""
+    metrics = getattr(request.app.state, "metrics", None)
+    status, headers, body = error_reply(exc, request.method, request.url.path, _has_key(request), metrics)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_reply(
+    exc: Exception, method: str, path: str, has_key: bool, metrics: Any = None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """``exc`` as (status, headers, JSON body), counted in ``metrics``: what
+    ``error_response`` sends, for callers that answer without a ``Request`` (``_hot``).
+    ``has_key``: the request presented an API key the server accepted."""
     headers: dict[str, str] = {}
     if isinstance(exc, ApiError):
         status, type_, message, fields = exc.status, exc.type, exc.message, exc.fields
@@ -217,16 +228,17 @@ def error_response(request: Request, exc: Exception) -> JSONResponse:
         status, type_, message, fields = exc.status_code, _http_type(exc.status_code), str(exc.detail), {}
         headers.update(exc.headers or {})
     else:
-        status, type_, message, fields = _host_error(request, exc)
+        status, type_, message, fields = _host_error(method, path, has_key, exc)
     if status in RETRY_AFTER:
         headers.setdefault("Retry-After", RETRY_AFTER[status])
-    metrics = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.error(status)
-    return JSONResponse(error_body(type_, message or type_, fields), status_code=status, headers=headers)
+    return status, headers, error_body(type_, message or type_, fields)
 
 
-def _host_error(request: Request, exc: Exception) -> tuple[int, str, str, dict[str, Any]]:
+def _host_error(
+    method: str, path: str, has_key: bool, exc: Exception
+) -> tuple[int, str, str, dict[str, Any]]:
     """A host or store error's answer. Server-side failures (5xx) are logged with
     their details (the path's credentials masked) and answered in general words:
     a store's message may name a file or a host. A caller without an API key
@@ -234,17 +246,17 @@ def _host_error(request: Request, exc: Exception) -> tuple[int, str, str, dict[s
     status, type_ = http_status(exc), type(exc).__name__
     message, fields = str(exc), _fields(exc)
     if status >= 500:
-        log.error("%s %s failed: %s", request.method, redact(request.url.path), exc, exc_info=exc)
+        log.error("%s %s failed: %s", method, redact(path), exc, exc_info=exc)
         message = STATUS_MESSAGES.get(status, STATUS_MESSAGES[500])
         if status == 500:
             message = f"internal error ({type_}); the server log has the details"
         fields = {}
-        if status == 500 and hasattr(exc, "workflow_id") and _has_key(request):
+        if status == 500 and hasattr(exc, "workflow_id") and has_key:
             fields = {"workflow_id": exc.workflow_id}
-    elif not _has_key(request) and status not in _ABOUT_THE_REQUEST:
+    elif not has_key and status not in _ABOUT_THE_REQUEST:
         message = PUBLIC_MESSAGES.get(type_) or STATUS_MESSAGES.get(status, "refused")
         fields = {}
-    elif not _has_key(request):
+    elif not has_key:
         fields = {k: v for k, v in fields.items() if k not in _PRIVATE_FIELDS}
     return status, type_, message, fields
 

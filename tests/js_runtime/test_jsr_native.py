@@ -11,11 +11,15 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import js_runtime
 
 PROBE = r"""
 import json
 from datetime import UTC, datetime
+import pytest
+
 import js_runtime
 from js_runtime import JSError, Sandbox, SandboxLimits, TimeLimitExceeded
 from jsflow import WorkflowEngine
@@ -121,3 +125,19 @@ def test_forced_fallback_behaves_identically() -> None:
     assert native["workflow"][2] == 870
     assert native["g"] == ["function", 42] and native["script_spin"] == "TimeLimitExceeded"
     assert native["scripts"][2][:2] == ["TypeError", "top 42"]
+
+
+@pytest.mark.skipif(not js_runtime.native_status().enabled, reason="native paths disabled")
+def test_trusted_code_keeps_no_copy_of_its_source() -> None:
+    """Trusted code (the bridge, a prelude) runs from bytecode without function
+    text, which every parked run would otherwise hold; guest code keeps it
+    (``Function.prototype.toString`` is the script's own business)."""
+    padding = "/*" + "x" * 50_000 + "*/"
+    with js_runtime.Sandbox() as sb:
+        before = sb.memory_usage()["js_func_size"]
+        sb.install(f"host.register('big', function () {{ {padding} return 1; }});")
+        assert sb.call("big") == 1
+        assert sb.memory_usage()["js_func_size"] - before < 10_000
+        sb.run_script(f"function mine() {{ {padding} return 2; }}")
+        sb.install("host.register('text', () => mine.toString().length)")
+        assert sb.call("text") > 50_000

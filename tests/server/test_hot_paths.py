@@ -1,0 +1,135 @@
+"""The hot paths (``jsflow.server._hot``) answer exactly as the FastAPI routes do.
+
+Each request is sent twice: as it is (the hot path takes it) and with
+``?wait=0`` (a query string: the hot path leaves it to the FastAPI route;
+``wait=0`` waits for nothing, so the route's answer is the same request's).
+Statuses, headers that matter and bodies must match, event ids aside. Accepted
+events go to a name nothing waits for: a receipt reads the event back after
+storing it, and an event a concurrent delivery took meanwhile says so.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+from _server_helpers import ADMIN, READER, RESUMER, Served
+
+from jsflow.host import WorkflowHost
+
+
+def _both(client: httpx.Client, path: str, **kwargs: Any) -> tuple[httpx.Response, httpx.Response]:
+    hot = client.post(path, **kwargs)
+    routed = client.post(path, params={"wait": 0}, **kwargs)
+    return hot, routed
+
+
+def _same(hot: httpx.Response, routed: httpx.Response) -> None:
+    assert hot.status_code == routed.status_code, (hot.text, routed.text)
+    assert hot.headers.get("content-type") == routed.headers.get("content-type")
+    assert hot.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
+    body, other = hot.json(), routed.json()
+    if "event_id" in body:
+        assert body.pop("event_id") != other.pop("event_id")
+    assert body == other
+    assert len(hot.content) > 0
+
+
+def _start(served: Served, workflow_id: str, script: str = "collect", args: list[Any] | None = None) -> None:
+    with served.client() as c:
+        body = {"script": script, "args": args if args is not None else [100], "workflow_id": workflow_id}
+        assert c.post("/v1/workflows", json=body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"n": 1}',
+        b"",
+        b"null",
+        b'"text"',
+        b"not json",
+        b"[" * 5000 + b"]" * 5000,
+        b'"\\ud800"',
+        b"1" * 5000,
+        b'{"a": NaN}',
+        b"\xff\xfe",
+        b'"\\u0000"',
+    ],
+)
+def test_event_bodies_answered_alike(served: Served, body: bytes) -> None:
+    _start(served, "bag")
+    with served.client() as c:
+        _same(*_both(c, "/v1/workflows/bag/events/other", content=body))
+
+
+def test_event_refusals_answered_alike(served: Served) -> None:
+    _start(served, "bag")
+    _start(served, "done", script="echo", args=[1])
+    with served.client() as admin, served.client(READER) as reader, served.client(RESUMER) as resumer:
+        _same(*_both(resumer, "/v1/workflows/bag/events/other", json=1))
+        _same(*_both(admin, "/v1/workflows/nobody/events/item", json=1))
+        _same(*_both(admin, "/v1/workflows/done/events/item", json=1))
+        _same(*_both(reader, "/v1/workflows/bag/events/item", json=1))
+        with served.client(None) as anonymous:
+            _same(*_both(anonymous, "/v1/workflows/bag/events/item", json=1))
+        with served.client("wrong-key") as wrong:
+            _same(*_both(wrong, "/v1/workflows/bag/events/item", json=1))
+        malformed = {"Authorization": "Basic abc"}
+        _same(*_both(admin, "/v1/workflows/bag/events/item", json=1, headers=malformed))
+        bad_id = "x" * 5000
+        _same(*_both(admin, f"/v1/workflows/{bad_id}/events/item", json=1))
+
+
+def test_idempotency_key_on_the_hot_path(served: Served) -> None:
+    _start(served, "bag")
+    with served.client() as c:
+        key = {"Idempotency-Key": "k-1"}
+        first = c.post("/v1/workflows/bag/events/item", json={"n": 1}, headers=key)
+        again = c.post("/v1/workflows/bag/events/item", json={"n": 1}, headers=key)
+        assert first.status_code == again.status_code == 202
+        assert again.json()["event_id"] == first.json()["event_id"]
+        assert again.json()["duplicate"] is True
+        other = c.post("/v1/workflows/bag/events/item", json={"n": 2}, headers=key)
+        assert other.status_code == 409
+        assert other.json()["error"]["type"] == "IdempotencyKeyConflictError"
+        long_key = {"Idempotency-Key": "k" * 201}
+        assert c.post("/v1/workflows/bag/events/item", json=1, headers=long_key).status_code == 400
+
+
+def test_hot_events_are_stored_before_the_reply_and_delivered(served: Served, host: WorkflowHost) -> None:
+    _start(served, "bag", args=[30])
+    with served.client() as c:
+        for i in range(5):  # nothing waits for "other": stored, so buffered, by the time of the reply
+            r = c.post("/v1/workflows/bag/events/other", json={"i": i})
+            assert r.status_code == 202
+            assert r.json()["event_id"] in {e.event_id for e in host.pending_events("bag")}
+        for i in range(30):
+            assert c.post("/v1/workflows/bag/events/item", json={"i": i}).status_code == 202
+        deadline = time.monotonic() + 10
+        while host.get("bag").status != "completed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert host.get("bag").status == "completed"
+    assert host.get("bag").value == 30
+
+
+def test_hot_path_rate_limit_counts_once(host: WorkflowHost) -> None:
+    from _server_helpers import serve
+
+    with serve(host, rate_limit="3/minute") as s:
+        with s.client() as c:
+            source = "async function main() {}"
+            assert c.post("/v1/scripts", json={"name": "collect", "source": source}).status_code == 201
+        with s.client(RESUMER) as c:
+            statuses = [c.post("/v1/workflows/nobody/events/item", json=1).status_code for _ in range(4)]
+        assert statuses == [404, 404, 404, 429]
+        with s.client(RESUMER) as c:
+            refused = c.post("/v1/workflows/nobody/events/item", json=1)
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) >= 1
+            assert refused.json()["error"]["type"] == "RateLimitedError"
+        with s.client(ADMIN) as c:
+            metrics = c.get("/metrics").text
+        assert 'jsflow_http_errors_total{status="429"} 2.0' in metrics
