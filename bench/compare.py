@@ -13,8 +13,9 @@ medians of 5 rounds:
 3. start -> first suspension of a workflow with 3 steps then a wait (DBOS:
    ``start_workflow`` until the event set before its ``recv``);
 4. RSS of a process holding 1,000 suspended workflows (jsflow keeps them in
-   the store plus up to 256 live runs in its warm-run cache; DBOS keeps a
-   thread blocked in ``recv`` per workflow).
+   the store plus its warm-run cache, bounded by ``warm_runs`` and
+   ``warm_bytes``; DBOS keeps a thread blocked in ``recv`` per workflow).
+   ``--only rss`` measures only this (about a minute instead of four).
 
 jsflow is measured twice: as configured by default (warm-run cache on) and
 cold (``warm_runs=0``: every delivery boots a sandbox and replays).
@@ -144,7 +145,7 @@ def jsflow_rss(url: str, sizes: dict[str, int], warm_runs: int | None = None) ->
         host.start("approval", i)
     out = {"rss_mb": _rss_mb(), "warm_runs": float(len(host.warm))}
     if len(host.warm):
-        out["warm_kb"] = host.warm.bytes / len(host.warm) / 1024
+        out["warm_kb"] = host.warm.quickjs_bytes / len(host.warm) / 1024
     return out
 
 
@@ -367,6 +368,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument(
         "--db", help="postgresql://... : run both systems on this server (a fresh database each)"
     )
+    parser.add_argument(
+        "--only", choices=("rss",), help="rss: only the RSS with 1,000 suspended workflows (and per warm run)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -404,6 +408,8 @@ def run_rounds(args: argparse.Namespace, dbos_ok: bool) -> dict[str, list[dict[s
                 continue
             merged: dict[str, float] = {}
             parts = ("main", "rss", "xevent") if system == "jsflow" and args.db else ("main", "rss")
+            if args.only:
+                parts = (args.only,)
             for part in parts:
                 figures, error = _run_worker(f"{system}-{part}", args.quick, args.db)
                 if figures is None:
@@ -441,6 +447,8 @@ def _print_table(rounds: dict[str, list[dict[str, float]]]) -> None:
     print("| " + " | ".join("-" * w for w in widths) + " |")
     for key, label, fmt, better in FIGURES:
         warm, cold, theirs = (_median(rounds[s], key) for s in ("jsflow", "jsflow_cold", "dbos"))
+        if warm is None and cold is None and theirs is None:
+            continue  # not measured (--only)
         cells = [fmt.format(v) if v is not None else "n/a" for v in (warm, cold, theirs)]
         print(
             f"| {label:<44} | {cells[0]:>9} | {cells[1]:>9} | {cells[2]:>9} | "

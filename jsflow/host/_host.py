@@ -77,9 +77,13 @@ class WorkflowHost(SyncTwins):
     ``url`` of JS ``createHook`` objects. ``lease``: how long an instance may
     sit in "running" without a journal write before a worker recovers it.
     ``hook_secret``: key for deriving createHook tokens (see ``_hooks``).
-    ``warm_runs``/``warm_bytes``: how many suspended runs (and how much QuickJS
-    memory) to keep live so the next delivery needs no replay; 0 turns the
-    cache off (see ``_warm``).
+    ``warm_runs``/``warm_bytes``: how many suspended runs, and how much memory,
+    to keep live so the next delivery needs no replay (default 64 runs and
+    12 MiB, about 27 small runs: a process holding 1,000 suspended instances
+    stays under half of DBOS's RSS). A run counts as QuickJS's own count of
+    its memory plus about 192 KB it does not see; a run larger than
+    ``warm_bytes`` is never kept. ``warm_runs=0`` or ``warm_bytes=0`` turns
+    the cache off (see ``_warm``).
     """
 
     def __init__(

@@ -23,6 +23,7 @@ by ``error_reply``; tests send the same requests both ways and compare.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -183,12 +184,13 @@ async def _event(
         idempotency_key = key.decode("latin-1") if key is not None else None
         started = time.perf_counter()
         host = ctx.host
-        receipt = await ctx.runner.run(
-            host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key
+        receipt = await ctx.runner.accept(
+            workflow_id,
+            functools.partial(host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key),
+            functools.partial(host.deliver_events, workflow_id),
         )
         ctx.metrics.advances.labels("event").inc()
         ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
-        ctx.runner.later(workflow_id, host.deliver_events, workflow_id)
     except Exception as exc:
         await _refuse(ctx, scope, send, exc, has_key)
         return

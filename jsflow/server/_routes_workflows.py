@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -263,12 +264,13 @@ async def send_event(
     payload = await json_body(request)
     started = time.perf_counter()
     host = ctx.host
-    receipt = await ctx.runner.run(
-        host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key
+    receipt = await ctx.runner.accept(
+        workflow_id,
+        functools.partial(host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key),
+        functools.partial(host.deliver_events, workflow_id),
     )
     ctx.metrics.advances.labels("event").inc()
     ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
-    ctx.runner.later(workflow_id, host.deliver_events, workflow_id)
     return await receipt_reply(ctx, caller, receipt, wait, deadline)
 
 

@@ -6,7 +6,10 @@ pool bounds how many advances run at once (each holds a QuickJS runtime and
 a store connection). Reads (a page, an instance, ``?wait``'s look) have a
 pool of their own, so a slow step filling the engine pool never holds up an
 answer. Work a request does not wait for (delivering an event it stored)
-runs as a background task, at most one queued per instance. Why a per-instance lock on top of the store's
+runs as a background task, at most one queued per instance; when the instance
+is idle and an engine thread is free, ``accept`` stores and then delivers in
+one engine job (the reply goes out as soon as the store returns), which saves
+the event loop two thread hops and a task per event. Why a per-instance lock on top of the store's
 optimistic version check: two requests for one instance would both run the
 engine and one would lose the race and run again; serializing them in the
 process means each runs once, and the loser of a single-use token sees
@@ -45,6 +48,8 @@ class Runner:
     def __init__(self, host: WorkflowHost, threads: int) -> None:
         self.host = host
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="jsflow-engine")
+        self.threads = threads
+        self._engine_jobs = 0  # submitted to ``pool`` and not finished (event-loop thread only)
         self.reads = ThreadPoolExecutor(max_workers=max(4, 2 * threads), thread_name_prefix="jsflow-read")
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._queued: set[str] = set()
@@ -57,8 +62,54 @@ class Runner:
 
     async def work(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn`` in the engine pool without a lock (a start with a fresh id)."""
+        return await self._engine(functools.partial(fn, *args, **kwargs))
+
+    def _engine(self, call: Callable[[], T]) -> asyncio.Future[T]:
+        """``call()`` in the engine pool, counted while it runs."""
+        fut = asyncio.get_running_loop().run_in_executor(self.pool, call)
+        self._engine_jobs += 1
+        fut.add_done_callback(self._engine_done)
+        return fut
+
+    def _engine_done(self, _: object) -> None:
+        self._engine_jobs -= 1
+
+    async def accept(self, key: str, store: Callable[[], T], deliver: Callable[[], Any]) -> T:
+        """``store()``'s result as soon as it returns; then ``deliver()`` runs like
+        ``later(key, ...)``. Nothing stored is lost if the delivery fails or never
+        runs: the worker's sweep delivers buffered events.
+
+        When nothing runs or waits for ``key`` and an engine thread is free, one
+        engine job does both (the reply is handed back between the two); else the
+        store runs in the read pool and the delivery is queued (at most one per
+        instance: one ``deliver`` drains every event stored before it starts)."""
+        if key in self._queued or key in self._locks or self._engine_jobs >= self.threads:
+            result = await self.run(store)
+            self.later(key, deliver)
+            return result
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, functools.partial(fn, *args, **kwargs))
+        stored: asyncio.Future[T] = loop.create_future()
+        lock = self._acquire_ref(key)
+        await lock.acquire()  # free (no holder, no waiter): returns at once
+
+        def job() -> None:
+            try:
+                result = store()
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_settle, stored, None, exc)
+                return
+            loop.call_soon_threadsafe(_settle, stored, result, None)
+            try:
+                deliver()
+            except Exception as exc:  # the instance keeps it (faulted or buffered); the worker retries
+                log.warning("background delivery for an instance failed: %s: %s", type(exc).__name__, exc)
+
+        try:
+            self._engine(job).add_done_callback(lambda _: self._release(key, lock))
+        except BaseException:
+            self._release(key, lock)
+            raise
+        return await stored
 
     def later(self, key: str, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` like ``advance`` in a background task; nothing waits for
@@ -131,9 +182,8 @@ class Runner:
             raise
         if on_start is not None:
             on_start()
-        loop = asyncio.get_running_loop()
         try:
-            fut = loop.run_in_executor(self.pool, functools.partial(fn, *args))
+            fut = self._engine(functools.partial(fn, *args))
         except BaseException:
             self._release(key, lock)
             raise
@@ -222,3 +272,13 @@ class Runner:
     def _release(self, key: str, lock: asyncio.Lock) -> None:
         lock.release()
         self._drop_ref(key)
+
+
+def _settle(fut: asyncio.Future[T], result: T | None, exc: BaseException | None) -> None:
+    """Complete ``fut`` unless its waiter has gone (a request cancelled meanwhile)."""
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(result)  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from _host_helpers import FakeClock, open_host
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -133,8 +134,9 @@ def test_the_cache_stays_within_its_bounds() -> None:
     assert len(host.warm) == 5
     host.start("s", 1, workflow_id="soon")
     assert len(host.warm) == 5 and host.warm.bytes > 0
-    per_run = host.warm.bytes / len(host.warm)
-    assert per_run < 400 * 1024  # bytes of QuickJS memory per cached run
+    per_run = host.warm.bytes / len(host.warm)  # estimated: QuickJS's count plus what it misses
+    assert host.warm.quickjs_bytes / len(host.warm) <= 300 * 1024  # issue 22: a warm run <= 300 KB
+    assert per_run < 600 * 1024
     small = open_host("memory://", clock, warm_runs=100, warm_bytes=int(per_run * 3))
     small.register_script("s", "async function main(n) { await sleep(n + 'm'); return n; }")
     for n in range(1, 10):
@@ -160,3 +162,47 @@ def test_runs_waiting_without_a_timer_are_evicted_first() -> None:
     assert host.run_due() == 2 and host.warm.misses == misses  # both timers hit warm runs
     assert host.send_event("untimed", "x", 7).delivered and host.warm.misses == misses + 1
     host.close()
+
+
+def test_the_default_cache_is_bounded_by_memory_and_keeps_the_latest_runs_warm(tmp_path: Any) -> None:
+    """The defaults keep a process with many suspended instances small (issue
+    22: 1,000 of them within half of DBOS's RSS) and the runs just used warm."""
+    host = open_host(f"sqlite:///{tmp_path / 'w.db'}", FakeClock())
+    host.register_script("e", "async function main(n) { return await waitForEvent('go'); }")
+    for n in range(60):
+        host.start("e", n, workflow_id=f"w{n}")
+    assert 0 < host.warm.bytes <= 12 * 2**20
+    assert 16 <= len(host.warm) <= 40  # bounded by memory, not by the 64 runs
+    hits = host.warm.hits
+    assert host.send_event("w59", "go", 1).delivered and host.get("w59").value == 1
+    assert host.warm.hits == hits + 1
+    misses = host.warm.misses
+    assert host.send_event("w0", "go", 2).delivered and host.get("w0").value == 2
+    assert host.warm.misses == misses + 1  # evicted long ago: replayed from the store
+    host.close()
+
+
+def test_warm_bytes_zero_turns_the_cache_off_and_a_run_too_large_is_not_kept() -> None:
+    clock = FakeClock()
+    script = (
+        "async function main(n) { const big = 'x'.repeat(n); await waitForEvent('go'); return big.length; }"
+    )
+    off = open_host("memory://", clock, warm_bytes=0)
+    off.register_script("s", script)
+    off.start("s", 10, workflow_id="a")
+    assert len(off.warm) == 0 and off.send_event("a", "go", 1).delivered
+    assert off.get("a").value == 10
+    host = open_host("memory://", clock, warm_bytes=2 * 2**20)
+    host.register_script("s", script)
+    host.start("s", 10, workflow_id="small")
+    host.start("s", 3 * 2**20, workflow_id="large")  # about 3 MB of JS string: over the bound
+    assert host.warm.holds("small") and not host.warm.holds("large")
+    assert host.send_event("large", "go", 1).delivered and host.get("large").value == 3 * 2**20
+    off.close()
+    host.close()
+
+
+def test_the_bounds_must_be_counts() -> None:
+    for bad in ({"warm_runs": -1}, {"warm_bytes": -5}, {"warm_bytes": 1.5}, {"warm_runs": True}):
+        with pytest.raises(ValueError, match="warm_"):
+            open_host("memory://", **bad)
