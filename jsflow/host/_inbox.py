@@ -55,7 +55,7 @@ from ._errors import (
 )
 from ._input import check_text, check_workflow_id
 from ._kinds import WaitKind
-from ._load import Loaded, read_header, script_source
+from ._load import Loaded, header_loaded, script_source
 from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
 
@@ -124,7 +124,7 @@ def _enqueue(
     name: str,
     payload: Any,
     idempotency_key: str | None,
-    look: Callable[[StoreSession], _Delivery | None] | None = None,
+    look: Callable[[StoreSession, Loaded], _Delivery | None] | None = None,
 ) -> _Stored:
     """Validate and store one event with its history line. An idempotent repeat
     returns the first event whatever the workflow did since, finished included;
@@ -134,9 +134,10 @@ def _enqueue(
     _check_key(idempotency_key)
     text = validate_payload(payload, limit=ctx.engine.limits.payload, what="the event payload")
     with ctx.store.transaction() as tx:
-        record = tx.get_workflow(workflow_id)
-        if record is None:
+        head = tx.get_workflow_header(workflow_id)  # the row, its waits and requirements: one read
+        if head is None:
             raise UnknownWorkflowError(workflow_id)
+        record, waits, _requirements = head
         if InstanceStatus.is_terminal(record.status):
             event_id, created = _put(tx, workflow_id, name, text, idempotency_key)
             if created:  # raising rolls the new event back: a finished run never takes one
@@ -144,7 +145,7 @@ def _enqueue(
             event = tx.get_event(event_id)
             return _Stored(event_id, False, final=_receipt_of(event, event_id, workflow_id, name, True))
         if record.status == InstanceStatus.SUSPENDED:  # refused before anything is stored
-            target = reaching_wait(tx.list_waits(workflow_id), name, payload)
+            target = reaching_wait(waits, name, payload)
             if target is not None:
                 target.check_payload(payload, f"the payload of event {name!r}")
         event_id, created = _put(tx, workflow_id, name, text, idempotency_key)
@@ -153,7 +154,7 @@ def _enqueue(
             tx.append_history(workflow_id, "event_received", {"event_id": event_id, "name": name})
             if look is not None and record.status == InstanceStatus.SUSPENDED:
                 with contextlib.suppress(CorruptStateError):  # stored anyway; drain reports it
-                    found = look(tx)
+                    found = look(tx, header_loaded(*head))
     return _Stored(event_id, created, found)
 
 
@@ -187,8 +188,8 @@ def _receipt(ctx: HostContext, stored: _Stored, workflow_id: str, name: str) -> 
 async def send_event(
     ctx: HostContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
 ) -> EventReceipt:
-    def look(tx: StoreSession) -> _Delivery | None:  # a delivery while the snapshot is open
-        return _find_delivery(tx, workflow_id)
+    def look(tx: StoreSession, loaded: Loaded) -> _Delivery | None:  # while the transaction is open
+        return _find_delivery(tx, loaded)
 
     stored = _enqueue(ctx, workflow_id, name, payload, idempotency_key, look)
     if stored.final is not None:
@@ -236,12 +237,12 @@ class _Delivery:
     rejected: PayloadSchemaError | None = None
 
 
-def _find_delivery(tx: StoreSession, workflow_id: str) -> _Delivery | None:
-    """In an open session, for a suspended instance: the oldest buffered event
-    some pending wait accepts, that wait's id, and the snapshot it was found in."""
-    loaded = read_header(tx, workflow_id)
+def _find_delivery(tx: StoreSession, loaded: Loaded) -> _Delivery | None:
+    """In an open session, for a suspended instance read there (``loaded``): the
+    oldest buffered event some pending wait accepts, that wait's id, and the
+    snapshot it was found in."""
     names = listening_names(loaded.waits)
-    for event in tx.pending_events(workflow_id, sorted(names)) if names else []:
+    for event in tx.pending_events(loaded.workflow_id, sorted(names)) if names else []:
         payload = json.loads(event.payload_json)
         wait = reaching_wait(loaded.waits, event.name, payload)
         if wait is None:
@@ -282,13 +283,16 @@ def _next_delivery(ctx: HostContext, workflow_id: str, after: Advanced | None) -
             return None
         if not ctx.store.read(lambda tx: tx.pending_events(workflow_id, names)):
             return None
-    with ctx.store.transaction(write=False) as tx:
-        record = tx.get_workflow(workflow_id)
-        if record is None:
+
+    def find(tx: StoreSession) -> _Delivery | None:
+        head = tx.get_workflow_header(workflow_id)
+        if head is None:
             raise UnknownWorkflowError(workflow_id)
-        if record.status != InstanceStatus.SUSPENDED:
+        if head[0].status != InstanceStatus.SUSPENDED:
             return None
-        return _find_delivery(tx, workflow_id)
+        return _find_delivery(tx, header_loaded(*head))
+
+    return ctx.store.read(find)
 
 
 async def drain(

@@ -66,25 +66,19 @@ def fresh(
 
 
 def read_header(tx: StoreSession, workflow_id: str) -> Loaded:
-    """The instance without its journal rows, from an open session."""
+    """The instance without its journal rows, from an open session (one
+    statement where the store can: ``get_workflow_header``)."""
     check_workflow_id(workflow_id)
-    record = tx.get_workflow(workflow_id)
-    if record is None:
+    found = tx.get_workflow_header(workflow_id)
+    if found is None:
         raise UnknownWorkflowError(workflow_id)
-    return _header_loaded(tx, record)
+    return header_loaded(*found)
 
 
-def _header_loaded(tx: StoreSession, record: WorkflowRecord) -> Loaded:
+def header_loaded(record: WorkflowRecord, waits: list[PendingWait], requirements: list[str]) -> Loaded:
+    """A ``Loaded`` (without the journal) from what ``get_workflow_header`` read."""
     header = decode_header(record)
-    wid = record.workflow_id
-    return Loaded(
-        record,
-        tx.list_waits(wid),
-        tx.get_requirements(wid),
-        header.run_id,
-        inline=len(header.journal),
-        header=header,
-    )
+    return Loaded(record, waits, requirements, header.run_id, inline=len(header.journal), header=header)
 
 
 def read_instance(ctx: HostContext, tx: StoreSession, workflow_id: str) -> Loaded:
@@ -106,8 +100,7 @@ def load(ctx: HostContext, workflow_id: str) -> Loaded:
 
 def load_header(ctx: HostContext, workflow_id: str) -> Loaded:
     """Everything but the journal, in one snapshot (and the script source)."""
-    with ctx.store.transaction(write=False) as tx:
-        loaded = read_header(tx, workflow_id)
+    loaded = ctx.store.read(lambda tx: read_header(tx, workflow_id))
     loaded.script = script_source(ctx, loaded.record)
     return loaded
 
@@ -134,11 +127,10 @@ def full_state(ctx: HostContext, loaded: Loaded) -> WorkflowState:
 
 def load_record(ctx: HostContext, workflow_id: str) -> tuple[WorkflowRecord, list[PendingWait]]:
     check_workflow_id(workflow_id)
-    with ctx.store.transaction(write=False) as tx:
-        record = tx.get_workflow(workflow_id)
-        if record is None:
-            raise UnknownWorkflowError(workflow_id)
-        return record, tx.list_waits(workflow_id)
+    found = ctx.store.read(lambda tx: tx.get_workflow_header(workflow_id))
+    if found is None:
+        raise UnknownWorkflowError(workflow_id)
+    return found[0], found[1]
 
 
 def decode_header(record: WorkflowRecord) -> WorkflowState:

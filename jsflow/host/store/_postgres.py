@@ -67,6 +67,7 @@ from psycopg import sql
 
 from ._codec import Clock, RowDecoder, normalize_time, to_ms
 from ._errors import StoreClosedError, StoreError, StoreUnavailableError, TransactionConflictError
+from ._pg_session import PostgresSession
 from ._records import TimerClaim, WorkflowRecord
 from ._sql import SQLStore
 from ._sql_durable import capability_clause
@@ -132,6 +133,7 @@ class PostgresStore(SQLStore):
     }
     driver_errors = (psycopg.Error, psycopg_pool.PoolTimeout)
     supports_returning = True
+    session_class = PostgresSession
 
     def __init__(self, url: str, *, clock: Clock | None = None, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url

@@ -62,7 +62,7 @@ from ._records import TimerClaim, WorkflowRecord
 from ._schema import MIGRATIONS, SCHEMA_VERSION_DDL, statements
 from ._sql_durable import capability_clause
 from ._sql_rows import WAIT_COLUMNS, wait_from_row
-from ._sql_session import SQLSession
+from ._sql_session import NeedsTransaction, SQLSession
 from .backend import Store, StoreSession
 
 MAX_IDLE_CONNECTIONS = 8
@@ -87,6 +87,7 @@ class SQLStore(Store):
     driver_errors: tuple[type[BaseException], ...] = ()
     supports_returning = True
     migrations: tuple[str, ...] = MIGRATIONS
+    session_class: type[SQLSession] = SQLSession
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -99,6 +100,8 @@ class SQLStore(Store):
         # save statement (see _sql_session); never trusted for correctness
         self.status_hints: dict[str, tuple[str, str]] = {}
         self._hook_secret: str | None = None
+        #: call sites of ``read`` seen to need more than one statement
+        self._multi_statement_reads: set[Any] = set()
         self._migrate()
 
     # -- dialect hooks -------------------------------------------------------
@@ -185,6 +188,22 @@ class SQLStore(Store):
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
         return _Transaction(self, write)
 
+    def read(self, op: Callable[[StoreSession], T]) -> T:
+        """A read that turns out to be one statement runs in autocommit mode: one
+        round trip instead of three (BEGIN, the statement, COMMIT), and one
+        statement reads one snapshot anyway. The session refuses a second
+        statement (or a write) in that mode; the read then runs again from the
+        start in a transaction, and its call site (the op's code) goes straight
+        to a transaction from then on. Reads are repeatable, so nothing is lost."""
+        code = getattr(op, "__code__", None)
+        if code is None or code in self._multi_statement_reads:
+            return super().read(op)
+        try:
+            return self._single(lambda s: s.one_statement(op))
+        except NeedsTransaction:
+            self._multi_statement_reads.add(code)
+        return super().read(op)
+
     def _single(self, op: Callable[[SQLSession], T]) -> T:
         """Run ``op`` on a session in autocommit mode (see the module doc), again
         on a fresh connection when the database was unavailable."""
@@ -195,11 +214,14 @@ class SQLStore(Store):
     def _single_once(self, op: Callable[[SQLSession], T]) -> T:
         conn = self.checkout()
         self.thread_state.active = True
-        session = SQLSession(self, conn)
+        session = self.session_class(self, conn)
         healthy = False
         try:
             result = op(session)
             healthy = True
+        except NeedsTransaction:  # nothing ran but a read: the connection is fine
+            healthy = True
+            raise
         except Exception as exc:  # a refusal (ConcurrencyError, ...) leaves the connection usable
             healthy = not isinstance(exc.__cause__, self.driver_errors)
             raise
@@ -365,7 +387,7 @@ class _Transaction:
         # (a dead pooled connection after a server restart, SQLite's write lock
         # held past the busy timeout) is retried on a fresh one
         self.conn = conn = store.retrying(self._begin)
-        self.session = SQLSession(store, conn)
+        self.session = store.session_class(store, conn)
         return self.session
 
     def _begin(self) -> Any:

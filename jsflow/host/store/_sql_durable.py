@@ -42,6 +42,7 @@ class SQLDurableSession:
 
     store: Any
     changed: set[str]
+    _created: set[str]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover - provided
         raise NotImplementedError
@@ -124,10 +125,17 @@ class SQLDurableSession:
 
     # -- requirements and recoveries ------------------------------------------------
     def set_requirements(self, workflow_id: str, names: Iterable[str]) -> None:
-        self.execute("DELETE FROM requirements WHERE workflow_id = ?", (workflow_id,))
-        rows = [(workflow_id, name) for name in sorted(set(names))]
-        if rows:
-            self.executemany("INSERT INTO requirements (workflow_id, name) VALUES (?, ?)", rows)
+        """One multi-row INSERT (not ``executemany``: a statement per row, or a
+        pipeline, where every statement is a round trip); no DELETE for an
+        instance this transaction created."""
+        if workflow_id not in self._created:
+            self.execute("DELETE FROM requirements WHERE workflow_id = ?", (workflow_id,))
+        wanted = sorted(set(names))
+        for start in range(0, len(wanted), 400):  # under every backend's parameter limit
+            chunk = wanted[start : start + 400]
+            marks = ", ".join("(?, ?)" for _ in chunk)
+            params = [value for name in chunk for value in (workflow_id, name)]
+            self.execute(f"INSERT INTO requirements (workflow_id, name) VALUES {marks}", params)
 
     def get_requirements(self, workflow_id: str) -> list[str]:
         rows = self.query("SELECT name FROM requirements WHERE workflow_id = ? ORDER BY name", (workflow_id,))

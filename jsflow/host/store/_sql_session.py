@@ -11,10 +11,10 @@ naming the table and key instead of a ``TypeError`` deep in the host.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY, workflow_key
 from ._codec import (
@@ -104,9 +104,16 @@ APPEND_HISTORY_SQL = (
     "ON CONFLICT (workflow_id, seq) DO NOTHING"
 )
 MAX_NUMBERING_ATTEMPTS = 100
+T = TypeVar("T")
 MARK_DELIVERED_SQL = (
     "UPDATE inbox SET delivered_at = ?, wait_id = ? WHERE event_id = ? AND delivered_at IS NULL"
 )
+
+
+class NeedsTransaction(BaseException):
+    """A read run in one-statement mode (``SQLStore.read``) issued a second
+    statement or a write: it runs again in a transaction. A ``BaseException``
+    so that a read's own ``except Exception`` cannot swallow it."""
 
 
 def _refuse_nul(params: Sequence[Any]) -> None:
@@ -114,7 +121,9 @@ def _refuse_nul(params: Sequence[Any]) -> None:
     (a driver error, which would look like an outage), so no store takes it.
     The host refuses such input before it gets here; this is the backstop."""
     for value in params:
-        if type(value) is str and "\x00" in value:
+        if type(value) is list:  # an array parameter (PostgreSQL's one-statement forms)
+            _refuse_nul(value)
+        elif type(value) is str and "\x00" in value:
             raise ValueError("text contains a NUL character (U+0000), which no store can hold")
 
 
@@ -129,13 +138,29 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         # instances seen to exist in this transaction: no deletes happen inside
         # one, so later existence checks for them are skipped
         self._known: set[str] = set()
+        # instances this transaction created (nothing of theirs to delete yet) and
+        # script versions it read (they exist: versions are never deleted)
+        self._created: set[str] = set()
+        self._scripts: set[tuple[str, str]] = set()
         #: change keys to announce after commit (see ``_changes``)
         self.changed: set[str] = set()
+        #: one-statement mode (``SQLStore.read``): statements left before a
+        #: transaction is needed; None outside that mode
+        self._budget: int | None = None
+
+    def one_statement(self, op: Callable[[Any], T]) -> T:
+        """Run the read ``op`` allowing one SELECT (see ``SQLStore.read``)."""
+        self._budget = 1
+        return op(self)
 
     # -- statement helpers (the error-translation boundary) ------------------
-    def _cursor(self) -> Any:
+    def _cursor(self, sql: str = "") -> Any:
         if self.done:
             raise StoreClosedError("transaction already finished")
+        if self._budget is not None:
+            if self._budget == 0 or sql[:6].upper() != "SELECT":
+                raise NeedsTransaction
+            self._budget = 0
         cur = self._cur
         if cur is None:
             cur = self._cur = self.conn.cursor()
@@ -144,7 +169,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count."""
         _refuse_nul(params)
-        cursor = self._cursor()
+        cursor = self._cursor(sql)
         try:
             cursor.execute(self.store.q(sql), tuple(params))
             return int(cursor.rowcount)
@@ -154,7 +179,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         for row in rows:
             _refuse_nul(row)
-        cursor = self._cursor()
+        cursor = self._cursor(sql)
         try:
             cursor.executemany(self.store.q(sql), [tuple(r) for r in rows])
         except self.store.driver_errors as exc:
@@ -162,7 +187,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         _refuse_nul(params)
-        cursor = self._cursor()
+        cursor = self._cursor(sql)
         try:
             cursor.execute(self.store.q(sql), tuple(params))
             return [tuple(row) for row in cursor.fetchall()]
@@ -171,7 +196,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
 
     def insert_id(self, sql: str, params: Sequence[Any], key: str) -> int:
         _refuse_nul(params)
-        cursor = self._cursor()
+        cursor = self._cursor(sql)
         try:
             return self.store.insert_returning_id(cursor, sql, tuple(params), key)
         except self.store.driver_errors as exc:
@@ -224,7 +249,11 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
                 f"SELECT {SCRIPT_COLUMNS} FROM scripts WHERE name = ? AND hash = ?",
                 (name, hash),
             )
-        return script_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        script = script_from_row(rows[0])
+        self._scripts.add((script.name, script.hash))
+        return script
 
     def list_scripts(self, name: str | None = None) -> list[ScriptVersion]:
         where, params = ("WHERE name = ? ", (name,)) if name is not None else ("", ())
@@ -250,7 +279,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
 
     def create_workflow(self, record: WorkflowRecord) -> tuple[WorkflowRecord, bool]:
         record = validate_workflow(record)
-        if not self.query(
+        if (record.script_name, record.script_hash) not in self._scripts and not self.query(
             "SELECT 1 FROM scripts WHERE name = ? AND hash = ?",
             (record.script_name, record.script_hash),
         ):
@@ -277,6 +306,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         created = self.execute(self.store.insert_ignore_sql("workflows", columns, "workflow_id"), params) > 0
         if created:  # what a read would give back, without the read
             self._known.add(record.workflow_id)
+            self._created.add(record.workflow_id)
             self.store.status_hints[record.workflow_id] = (record.status, record.script_hash)
             stored = replace(
                 record,

@@ -114,6 +114,17 @@ class StoreSession(ScheduleSession, ABC):
     def get_workflow(self, workflow_id: str) -> WorkflowRecord | None:
         """The instance, or None."""
 
+    def get_workflow_header(
+        self, workflow_id: str
+    ) -> tuple[WorkflowRecord, list[PendingWait], list[str]] | None:
+        """The instance with its pending waits and its requirements, or None: what
+        an advance reads besides the journal. A backend that can read all three
+        with one statement overrides this (PostgreSQL: one round trip)."""
+        record = self.get_workflow(workflow_id)
+        if record is None:
+            return None
+        return record, self.list_waits(workflow_id), self.get_requirements(workflow_id)
+
     @abstractmethod
     def list_workflows(
         self,
