@@ -160,7 +160,11 @@ def parse_json(raw: bytes) -> Any:
 
 async def model_body(request: Request, model: type[M]) -> M:
     """The body validated as ``model`` (422 with pydantic's errors under ``body``)."""
-    value = await json_body(request)
+    return as_model(await json_body(request), model)
+
+
+def as_model(value: Any, model: type[M]) -> M:
+    """A parsed body validated as ``model`` (422 with pydantic's errors under ``body``)."""
     try:
         return model.model_validate(value)
     except ValidationError as exc:

@@ -1,4 +1,5 @@
-"""The hot paths: event requests answered without FastAPI's per-request machinery.
+"""The hot paths: event, token-resume and hook requests answered without
+FastAPI's per-request machinery.
 
 Why: an event request is the call external systems make most, and its own work
 is one insert (the delivery runs after the reply). Through FastAPI it paid more
@@ -8,6 +9,8 @@ through pydantic), the response model validated and serialized again
 (bench/profile.py: about 1 ms of CPU per request). ``HotPaths`` is a raw ASGI
 middleware in front of the app that answers the common, well-formed request
 itself with plain calls, and hands everything else to the app unchanged.
+``POST /v1/resume`` and ``POST /hooks/{token}`` (204 once the token is consumed)
+take the same path; they still wait for the resume's first journal write.
 
 What stays the app's: the OpenAPI schema (the FastAPI routes are still there and
 still document the endpoints), and every request the hot path has any doubt
@@ -34,8 +37,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jsflow.host import EventReceipt
 
-from ._deps import ServerContext, authorize, check_text, parse_json
+from ._deps import ServerContext, as_model, authorize, check_text, parse_json
 from ._errors import error_reply
+from ._routes_hooks import resume_token, token_owner
+from ._schemas import TokenResumeIn
 from ._settings import Scope as KeyScope
 
 #: the largest body the hot path reads itself (larger ones go through the app,
@@ -46,7 +51,7 @@ MAX_IDEMPOTENCY_KEY = 200
 #: a path segment taken as it is: unreserved and sub-delimiter characters, no
 #: ``%`` (escapes are decoded by the app's rules, ``_http``), nothing JSON escapes
 _PLAIN_SEGMENT = re.compile(rb"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
-#: a path name (``PathName``) is at most this long
+#: a path name (``PathName``) or a hook token is at most this long
 MAX_NAME = 1000
 _JSON = b"application/json"
 
@@ -75,14 +80,20 @@ class HotPaths:
         answers, or None (the app answers it)."""
         raw = scope.get("raw_path") or scope["path"].encode("latin-1")
         parts = raw.split(b"/")
+        max_body = self.max_body
         if len(parts) == 6 and parts[1] == b"v1" and parts[2] == b"workflows" and parts[4] == b"events":
             handler, params = _event, [parts[3], parts[5]]
+        elif len(parts) == 3 and parts[1] == b"hooks":
+            handler, params = _hook, [parts[2]]
+            max_body = min(max_body, self.ctx.settings.hook_max_body)
+        elif raw == b"/v1/resume":
+            handler, params = _token_resume, []
         else:
             return None
-        if not all(_PLAIN_SEGMENT.fullmatch(p) for p in params) or len(params[-1]) > MAX_NAME:
+        if not all(_PLAIN_SEGMENT.fullmatch(p) for p in params) or any(len(p) > MAX_NAME for p in params):
             return None
         headers = _headers(scope)
-        if headers is None or not _plain_body(headers, self.max_body):
+        if headers is None or not _plain_body(headers, max_body):
             return None
         key = headers.get(b"idempotency-key")
         if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
@@ -195,3 +206,51 @@ async def _event(
         await _refuse(ctx, scope, send, exc, has_key)
         return
     await _reply(send, 202, receipt_json(receipt))
+
+
+async def _token_resume(
+    ctx: ServerContext, scope: Scope, receive: Receive, send: Send, headers: dict[bytes, bytes], _: list[str]
+) -> None:
+    """``POST /v1/resume`` without ``?wait``: as ``resume_by_token``."""
+    has_key = False
+    try:
+        address = _address(scope)
+        await authorize(ctx, _authorization(headers), address, KeyScope.RESUME)
+        has_key = True
+        raw = await _read_body(receive)
+        if raw is None:
+            return
+        body = as_model(parse_json(raw), TokenResumeIn)
+        owner = await token_owner(ctx, address, body.token)
+        await resume_token(ctx, owner, body.token, body.payload)
+    except Exception as exc:
+        await _refuse(ctx, scope, send, exc, has_key)
+        return
+    await _no_content(send)
+
+
+async def _hook(
+    ctx: ServerContext, scope: Scope, receive: Receive, send: Send, _: dict[bytes, bytes], params: list[str]
+) -> None:
+    """``POST /hooks/{token}``: as ``resume_hook`` (the token is the credential:
+    the address's limits first, the token looked up before the body is read)."""
+    (token,) = params
+    try:
+        address = _address(scope)
+        await ctx.limiter.check_address(address)
+        await ctx.limiter.check_failures(address)
+        owner = await token_owner(ctx, address, token)
+        raw = await _read_body(receive)
+        if raw is None:
+            return
+        await resume_token(ctx, owner, token, parse_json(raw))
+    except Exception as exc:
+        await _refuse(ctx, scope, send, exc, False)
+        return
+    await _no_content(send)
+
+
+async def _no_content(send: Send) -> None:
+    """204 as Starlette's ``Response(status_code=204)`` sends it: no headers, no body."""
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})

@@ -46,18 +46,18 @@ router = APIRouter(tags=["tokens"])
 Ctx = Annotated[ServerContext, Depends(context)]
 
 
-async def _owner(ctx: ServerContext, request: Request, token: str) -> str:
+async def token_owner(ctx: ServerContext, address: str, token: str) -> str:
     """The id of the instance ``token`` belongs to; an unknown one is a 404 that
-    counts as a failed authentication of the caller's address."""
+    counts as a failed authentication of the caller's ``address``."""
     check_text(token, "token")
     owner = await ctx.runner.token_owner(token)
     if owner is None:
-        await ctx.limiter.record_failure(client_address(request))
+        await ctx.limiter.record_failure(address)
         raise ApiError(404, "TokenNotFoundError", "unknown token")
     return owner
 
 
-async def _resume(ctx: ServerContext, owner: str, token: str, payload: Any) -> None:
+async def resume_token(ctx: ServerContext, owner: str, token: str, payload: Any) -> None:
     """Resume, answering once the token is consumed (or the advance ended)."""
     started = time.perf_counter()
     host = ctx.host
@@ -93,8 +93,8 @@ async def resume_by_token(
 ) -> Response:
     deadline = time.monotonic() + min(wait or 0.0, ctx.settings.max_wait)
     body = await model_body(request, TokenResumeIn)
-    owner = await _owner(ctx, request, body.token)
-    await _resume(ctx, owner, body.token, body.payload)
+    owner = await token_owner(ctx, client_address(request), body.token)
+    await resume_token(ctx, owner, body.token, body.payload)
     if not wait:
         return Response(status_code=204)
     inst, _ = await ctx.runner.settle_id(owner, deadline - time.monotonic())
@@ -118,7 +118,7 @@ async def resume_by_token(
 async def resume_hook(
     token: Annotated[str, Path(min_length=1, max_length=1000)], request: Request, ctx: Ctx
 ) -> Response:
-    owner = await _owner(ctx, request, token)
+    owner = await token_owner(ctx, client_address(request), token)
     payload = parse_json(await read_limited(request, ctx.settings.hook_max_body))
-    await _resume(ctx, owner, token, payload)
+    await resume_token(ctx, owner, token, payload)
     return Response(status_code=204)

@@ -133,3 +133,75 @@ def test_hot_path_rate_limit_counts_once(host: WorkflowHost) -> None:
         with s.client(ADMIN) as c:
             metrics = c.get("/metrics").text
         assert 'jsflow_http_errors_total{status="429"} 2.0' in metrics
+
+
+def _hook_tokens(served: Served, count: int) -> list[str]:
+    tokens = []
+    with served.client() as c:
+        for i in range(count):
+            r = c.post("/v1/workflows", json={"script": "hooked", "args": [i], "workflow_id": f"h{i}"})
+            assert r.status_code == 201
+            tokens.append(str(r.json()["waits"][0]["url"]).rsplit("/", 1)[1])
+    return tokens
+
+
+def _same_reply(hot: httpx.Response, routed: httpx.Response) -> None:
+    assert hot.status_code == routed.status_code, (hot.text, routed.text)
+    assert hot.content == routed.content
+    for name in ("content-type", "content-length", "retry-after", "www-authenticate"):
+        assert hot.headers.get(name) == routed.headers.get(name), name
+
+
+def test_hooks_answered_alike(served: Served, host: WorkflowHost) -> None:
+    one, two, three, four = _hook_tokens(served, 4)
+    with served.client(None) as c:
+        _same_reply(c.post(f"/hooks/{one}", json={"ok": 1}), c.post(f"/hooks/{two}?wait=0", json={"ok": 2}))
+        assert host.get("h0").status == host.get("h1").status  # both consumed
+        _same_reply(c.post(f"/hooks/{one}", json=1), c.post(f"/hooks/{two}?wait=0", json=1))  # used
+        _same_reply(c.post("/hooks/no-such-token", json=1), c.post("/hooks/no-such-token?wait=0", json=1))
+        bad = b"{not json"
+        _same_reply(c.post(f"/hooks/{three}", content=bad), c.post(f"/hooks/{four}?wait=0", content=bad))
+        _same_reply(c.post(f"/hooks/{three}", content=b""), c.post(f"/hooks/{four}?wait=0", content=b""))
+    for wid in ("h0", "h1", "h2", "h3"):
+        deadline = time.monotonic() + 10
+        while host.get(wid).status != "completed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert host.get(wid).status == "completed"
+    assert host.get("h0").value == {"order": 0, "data": {"ok": 1}}
+    assert host.get("h2").value == {"order": 2, "data": None}
+
+
+def test_token_resumes_answered_alike(served: Served, host: WorkflowHost) -> None:
+    one, two = _hook_tokens(served, 2)
+    with served.client(RESUMER) as c, served.client(READER) as reader, served.client(None) as anonymous:
+        for client in (reader, anonymous):
+            body = {"token": one, "payload": 1}
+            _same_reply(client.post("/v1/resume", json=body), client.post("/v1/resume?wait=0", json=body))
+        for body in ({"payload": 1}, {"token": one, "extra": 1}, {"token": ""}, [1], None):
+            _same_reply(c.post("/v1/resume", json=body), c.post("/v1/resume?wait=0", json=body))
+        _same_reply(c.post("/v1/resume", content=b"nope"), c.post("/v1/resume?wait=0", content=b"nope"))
+        unknown = {"token": "no-such-token", "payload": 1}
+        _same_reply(c.post("/v1/resume", json=unknown), c.post("/v1/resume?wait=0", json=unknown))
+        first = c.post("/v1/resume", json={"token": one, "payload": "a"})
+        second = c.post("/v1/resume?wait=0", json={"token": two, "payload": "b"})
+        _same_reply(first, second)
+        assert first.status_code == 204
+        used = {"token": one, "payload": "c"}
+        _same_reply(c.post("/v1/resume", json=used), c.post("/v1/resume?wait=0", json=used))
+    deadline = time.monotonic() + 10
+    while host.get("h0").status != "completed" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert host.get("h0").value == {"order": 0, "data": "a"}
+
+
+def test_rate_limit_window_moves(host: WorkflowHost) -> None:
+    """A refused request is not counted, and the budget comes back as the window moves."""
+    from _server_helpers import serve
+
+    with serve(host, rate_limit="2/second") as s, s.client(RESUMER) as c:
+        assert [c.post("/v1/workflows/nobody/events/x", json=1).status_code for _ in range(2)] == [404, 404]
+        refused = c.post("/v1/workflows/nobody/events/x", json=1)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        time.sleep(1.05)
+        assert c.post("/v1/workflows/nobody/events/x", json=1).status_code == 404
