@@ -1,9 +1,8 @@
 """Rate limits (per API key, per client address on ``/hooks``, failed
 authentications per client address) and the body size limits.
 
-Why the ``limits`` library: moving-window counting with correct reset times
-is easy to get subtly wrong, and it offers shared storage backends (Redis,
-memcached) should several server processes need one budget. Why a raw ASGI
+Rates are parsed by the ``limits`` library (``100/minute``, ``5/second``); the
+moving windows are counted in memory here (``RateLimiter`` says why). Why a raw ASGI
 middleware for bodies: a 60 MiB upload must be refused after at most the
 limit's worth of bytes, whatever the ``Content-Length`` claims (or without
 one, chunked), and before any JSON parser sees it.
@@ -14,11 +13,11 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import deque
 from typing import Any
 
+from limits import RateLimitItem
 from limits import parse as parse_rate
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,42 +36,43 @@ class RateLimiter:
     is refused with 429 before it is even looked up, so guessing keys or
     tokens costs the guesser time, not the server work.
 
-    The asyncio flavour of the ``limits`` memory storage: it expires entries
-    with a task on the event loop, where the synchronous one starts a timer
-    thread every few requests (measured: a thread per two requests, each one
-    competing with the engine threads for the GIL)."""
+    The windows are counted here (``MovingWindows``), the rates parsed by the
+    ``limits`` library. Why not its memory storages: the asyncio one runs an
+    expiry task on almost every hit, and that task hops to a thread per
+    identifier (``asyncio.to_thread``); the synchronous one starts a timer
+    thread every few requests (measured: a thread per two requests). Either
+    costs more than the request it limits."""
 
     def __init__(self, per_key: str, per_address: str, per_failure: str = DEFAULT_FAILURE_LIMIT) -> None:
-        self._storage = MemoryStorage()
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._windows = MovingWindows()
         self._per_key = parse_rate(per_key)
         self._per_address = parse_rate(per_address)
         self._per_failure = parse_rate(per_failure)
         self.hits = 0  # how many requests were refused (for metrics)
 
     async def check_key(self, key_id: str) -> None:
-        await self._check(self._per_key, "key", key_id)
+        self._check(self._per_key, "key", key_id)
 
     async def check_address(self, address: str) -> None:
-        await self._check(self._per_address, "address", address)
+        self._check(self._per_address, "address", address)
 
     async def check_failures(self, address: str) -> None:
         """429 when ``address`` has used up its budget of failed authentications."""
-        if not await self._limiter.test(self._per_failure, "failure", address):
-            await self._refuse(self._per_failure, "failure", address, "failed authentications")
+        retry_after = self._windows.wait(_budget(self._per_failure), ("failure", address), time.monotonic())
+        if retry_after is not None:
+            self._refuse(self._per_failure, retry_after, "failed authentications")
 
     async def record_failure(self, address: str) -> None:
         """Spend one of ``address``'s failed-authentication budget."""
-        await self._limiter.hit(self._per_failure, "failure", address)
+        self._windows.hit(_budget(self._per_failure), ("failure", address), time.monotonic())
 
-    async def _check(self, item: Any, kind: str, ident: str) -> None:
-        if await self._limiter.hit(item, kind, ident):
-            return
-        await self._refuse(item, kind, ident, f"requests per {kind}")
+    def _check(self, item: RateLimitItem, kind: str, ident: str) -> None:
+        retry_after = self._windows.hit(_budget(item), (kind, ident), time.monotonic())
+        if retry_after is not None:
+            self._refuse(item, retry_after, f"requests per {kind}")
 
-    async def _refuse(self, item: Any, kind: str, ident: str, what: str) -> None:
-        stats = await self._limiter.get_window_stats(item, kind, ident)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+    def _refuse(self, item: RateLimitItem, wait: float, what: str) -> None:
+        retry_after = max(1, math.ceil(wait))
         self.hits += 1
         raise ApiError(
             429,
@@ -82,6 +82,62 @@ class RateLimiter:
             limit=str(item),
             retry_after=retry_after,
         )
+
+
+def _budget(item: RateLimitItem) -> tuple[int, float]:
+    return item.amount, float(item.get_expiry())
+
+
+class MovingWindows:
+    """Moving-window counters in memory: per identifier, the times of its hits
+    within the last window. A hit is allowed while fewer than ``amount`` hits
+    fall in the ``window`` seconds before it; a refused hit is not counted.
+    Identifiers idle for a whole window are swept out every ``SWEEP_EVERY``
+    hits, so memory follows the callers of the last window. Event-loop thread only."""
+
+    SWEEP_EVERY = 1024
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, str], tuple[float, deque[float]]] = {}
+        self._since_sweep = 0
+
+    def hit(self, budget: tuple[int, float], ident: tuple[str, str], now: float) -> float | None:
+        """Count a hit at ``now``: None if allowed, else the seconds until one would be."""
+        amount, window = budget
+        times = self._times(ident, window, now)
+        if len(times) >= amount:
+            return times[0] + window - now if times else window
+        times.append(now)
+        self._since_sweep += 1
+        if self._since_sweep >= self.SWEEP_EVERY:
+            self._sweep(now)
+        return None
+
+    def wait(self, budget: tuple[int, float], ident: tuple[str, str], now: float) -> float | None:
+        """Like ``hit`` without counting: None if a hit now would be allowed."""
+        amount, window = budget
+        entry = self._hits.get(ident)
+        if entry is None:
+            return None if amount > 0 else window
+        times = self._times(ident, window, now)
+        if len(times) < amount:
+            return None
+        return times[0] + window - now if times else window
+
+    def _times(self, ident: tuple[str, str], window: float, now: float) -> deque[float]:
+        entry = self._hits.get(ident)
+        if entry is None:
+            entry = self._hits[ident] = (window, deque())
+        times = entry[1]
+        while times and times[0] <= now - window:
+            times.popleft()
+        return times
+
+    def _sweep(self, now: float) -> None:
+        self._since_sweep = 0
+        idle = [k for k, (window, times) in self._hits.items() if not times or times[-1] <= now - window]
+        for key in idle:
+            del self._hits[key]
 
 
 class SignInGate:

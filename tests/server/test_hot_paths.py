@@ -192,3 +192,16 @@ def test_token_resumes_answered_alike(served: Served, host: WorkflowHost) -> Non
     while host.get("h0").status != "completed" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert host.get("h0").value == {"order": 0, "data": "a"}
+
+
+def test_rate_limit_window_moves(host: WorkflowHost) -> None:
+    """A refused request is not counted, and the budget comes back as the window moves."""
+    from _server_helpers import serve
+
+    with serve(host, rate_limit="2/second") as s, s.client(RESUMER) as c:
+        assert [c.post("/v1/workflows/nobody/events/x", json=1).status_code for _ in range(2)] == [404, 404]
+        refused = c.post("/v1/workflows/nobody/events/x", json=1)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        time.sleep(1.05)
+        assert c.post("/v1/workflows/nobody/events/x", json=1).status_code == 404
