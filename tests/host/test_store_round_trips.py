@@ -8,14 +8,23 @@ statements store and return, on every backend.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import Backend
 
-from jsflow.host.store import PendingWait, Store, StoreError, WorkflowRecord, open_store
+from jsflow.host.store import (
+    PendingWait,
+    PostgresStore,
+    Store,
+    StoreError,
+    WorkflowRecord,
+    open_store,
+    workflow_key,
+)
 from jsflow.testing import at, create, each, timer
 
 
@@ -108,3 +117,44 @@ def test_requirements_of_a_new_instance_and_a_replacement(store: Store) -> None:
     assert each(store).get_requirements("wf-1") == ["a", "b"]
     each(store).set_requirements("wf-1", [])
     assert each(store).get_requirements("wf-1") == []
+
+
+def test_deferred_writes_are_read_back_in_their_transaction(store: Store) -> None:
+    create(store, "wf-1")
+    with store.transaction() as tx:
+        tx.append_journal("wf-1", 0, '{"a":1}')
+        tx.replace_waits("wf-1", [timer(1, 10)])
+        tx.append_history("wf-1", "note")  # a history append does not need them sent
+        assert tx.read_journal("wf-1") == ['{"a":1}']
+        assert [w.wait_id for w in tx.list_waits("wf-1")] == [1]
+        tx.append_journal("wf-1", 1, '{"b":2}')
+        tx.clear_recoveries("wf-1")
+    assert each(store).read_journal("wf-1") == ['{"a":1}', '{"b":2}']
+    assert [e.kind for e in each(store).list_history("wf-1")] == ["note"]
+
+
+def test_a_failing_deferred_write_rolls_the_whole_transaction_back(store: Store) -> None:
+    create(store, "wf-1")
+    each(store).append_journal("wf-1", 0, '{"a":1}')
+    with pytest.raises((StoreError, ValueError)), store.transaction() as tx:
+        tx.append_history("wf-1", "lost")
+        tx.replace_waits("wf-1", [timer(1, 10)])
+        tx.append_journal("wf-1", 0, '{"again":1}')  # the row exists: the commit fails
+    assert each(store).read_journal("wf-1") == ['{"a":1}']
+    assert each(store).list_history("wf-1") == [] and each(store).list_waits("wf-1") == []
+    with store.transaction() as tx:  # the connection is usable again
+        tx.append_journal("wf-1", 1, '{"b":2}')
+    assert each(store).read_journal("wf-1") == ['{"a":1}', '{"b":2}']
+
+
+def test_another_process_hears_a_change_when_it_commits(pg_schema: Callable[[], str]) -> None:
+    url = pg_schema()
+    with PostgresStore(url) as writer, PostgresStore(url) as other:
+        create(writer, "wf-1")
+        mark = other.change_marker()
+        started = time.monotonic()
+        with writer.transaction() as tx:
+            tx.enqueue_event("wf-1", "go", "1")
+        assert other.wait_for_change(10, workflow_key("wf-1"), since=mark)
+        assert time.monotonic() - started < 5
+        assert [e.name for e in each(other).pending_events("wf-1")] == ["go"]

@@ -103,7 +103,7 @@ class PostgresSession(SQLSession):
                 column.append(value)
         names = sorted({(w.wait_id, n) for w in checked for n in (w.event_names or ())})
         ids = columns[0]
-        self.execute(
+        self.defer(
             REPLACE_WAITS_SQL,
             (
                 *columns,

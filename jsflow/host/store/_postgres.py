@@ -37,15 +37,24 @@ Indexes used by the claim queries (no ``count(*)`` on any hot path):
 - inbox delivery: ``inbox_pending`` on ``(workflow_id, event_id) WHERE
   delivered_at IS NULL``.
 
-Wake-ups: ``notify`` posts change keys (see ``_changes``) to the in-process
-board and queues them for a notifier thread that sends them with one
-``pg_notify`` per batch on its own autocommit transaction: committing
-transactions never take NOTIFY's global lock, and keys that pile up while a
-send is in flight go out together. A listener thread (started by the first
-``change_marker``/``wait_for_change``) LISTENs and posts what other processes
-sent. Channel: ``jsflow:<schema>``, so stores in different schemas of one
-database do not wake each other. If notifications fail, waiters fall back to
-their timeout (polling).
+Round trips: every statement is one, so the hot paths use fewer (see
+``_pg_session``): writes whose results nobody reads (journal rows, the
+waits, recoveries) are deferred and sent together with COMMIT as one simple
+query (``commit``), and a one-statement read runs without BEGIN/COMMIT
+(``SQLStore.read``).
+
+Wake-ups: a writing transaction that changed keys (see ``_changes``) sends
+them with ``pg_notify`` in its own COMMIT round trip, so other processes hear
+of a change exactly when it commits, with no transaction or WAL flush of its
+own. (NOTIFY takes a global lock at commit, which serialises notifying
+commits; the change keys are few, so that costs less than a second
+transaction per change.) Keys changed outside a transaction (a claim) are
+posted to the in-process board and queued for a notifier thread that sends
+them with one ``pg_notify`` per batch on its own autocommit transaction. A
+listener thread (started by the first ``change_marker``/``wait_for_change``)
+LISTENs and posts what other processes sent. Channel: ``jsflow:<schema>``, so
+stores in different schemas of one database do not wake each other. If
+notifications fail, waiters fall back to their timeout (polling).
 
 psycopg is imported only here, and this module only when a
 ``postgresql://`` URL is opened: ``import jsflow`` never loads it.
@@ -134,6 +143,7 @@ class PostgresStore(SQLStore):
     driver_errors = (psycopg.Error, psycopg_pool.PoolTimeout)
     supports_returning = True
     session_class = PostgresSession
+    defers_writes = True
 
     def __init__(self, url: str, *, clock: Clock | None = None, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = url
@@ -277,6 +287,35 @@ class PostgresStore(SQLStore):
         value = self._single(lambda s: s.query(NEXT_DUE_SQL)[0][0])
         return None if value is None else RowDecoder("waits", "next_due").time("resume_at", value)
 
+    # -- commits -------------------------------------------------------------
+    def commit(self, conn: Any, session: SQLSession) -> None:
+        """The deferred writes, the change notification and COMMIT in one simple
+        query: one round trip. Parameters are bound client-side (libpq's
+        escaping) because only the simple protocol takes several statements.
+        A failing statement skips the rest, COMMIT included: the transaction
+        is then rolled back, as when a statement fails inside it."""
+        parts = []
+        if session.deferred:
+            binder = psycopg.ClientCursor(conn)
+            parts = [binder.mogrify(self.q(sql), params) for sql, params in session.deferred]
+            session.deferred = []
+        if session.changed:
+            # NOTIFY inside the transaction: delivered exactly at commit, with no
+            # transaction (and WAL flush) of its own and no notifier thread hop
+            parts.append(self._wake.notify_sql(sorted(session.changed), conn))
+            session.published = True
+        if not parts:
+            self.run_sql(conn, "COMMIT")
+            return
+        parts.append("COMMIT")
+        self.run_sql(conn, ";\n".join(parts))
+
+    def announce(self, session: SQLSession) -> None:
+        if session.published:
+            self.changes.post(session.changed)  # other processes heard it at commit
+        else:
+            super().announce(session)
+
     # -- wake-ups ------------------------------------------------------------
     def notify(self, *keys: str) -> None:
         super().notify(*keys)
@@ -339,7 +378,7 @@ class _Wakeups:
                 log.warning("PostgreSQL NOTIFY failed; workers fall back to polling", exc_info=True)
                 time.sleep(0.1)
 
-    def _publish(self, keys: list[str]) -> None:
+    def _payloads(self, keys: list[str]) -> list[str]:
         payloads: list[str] = []
         current: list[str] = [self.origin]
         size = len(current[0])
@@ -350,6 +389,16 @@ class _Wakeups:
             current.append(key)
             size += len(key.encode("utf-8")) + 1
         payloads.append("\n".join(current))
+        return payloads
+
+    def notify_sql(self, keys: list[str], conn: psycopg.Connection[Any]) -> str:
+        """``SELECT pg_notify(...)`` for ``keys``, with the values inlined."""
+        channel = sql.Literal(self.store.channel).as_string(conn)
+        calls = (f"pg_notify({channel}, {sql.Literal(p).as_string(conn)})" for p in self._payloads(keys))
+        return f"SELECT {', '.join(calls)}"
+
+    def _publish(self, keys: list[str]) -> None:
+        payloads = self._payloads(keys)
         calls = ", ".join("pg_notify(%s, %s)" for _ in payloads)
         params = [part for payload in payloads for part in (self.store.channel, payload)]
         with self.pool.connection() as conn:  # autocommit: one statement, one round trip

@@ -40,6 +40,10 @@ autocommit mode one statement is its own transaction, so a journal write is
 one round trip instead of three; a failed insert may issue a read that
 explains the failure, which needs no atomicity with it.
 
+Writes whose results nobody reads go through ``SQLSession.defer``: a
+dialect with ``defers_writes`` sends them with the commit (``commit``), the
+others at once; any later statement that might read them sends them first.
+
 Transient failures: a connection that fails to check out or to BEGIN, and a
 one-statement operation that fails on a lost connection, are retried on a
 fresh connection (``Store.retrying``); a failure at COMMIT is marked
@@ -88,6 +92,9 @@ class SQLStore(Store):
     supports_returning = True
     migrations: tuple[str, ...] = MIGRATIONS
     session_class: type[SQLSession] = SQLSession
+    #: whether ``SQLSession.defer`` holds writes until the commit (worth it where
+    #: every statement is a round trip to a server)
+    defers_writes = False
 
     def __init__(self, *, clock: Clock | None = None) -> None:
         super().__init__(clock=clock)
@@ -171,6 +178,16 @@ class SQLStore(Store):
         with suppress(*self.driver_errors):
             conn.close()
 
+    def commit(self, conn: Any, session: SQLSession) -> None:
+        """Send the session's deferred writes, then COMMIT (a dialect may send
+        them all at once, with the change notification: see ``_postgres``)."""
+        session.flush()
+        self.run_sql(conn, "COMMIT")
+
+    def announce(self, session: SQLSession) -> None:
+        """After a commit: tell waiters which keys changed."""
+        self.notify(*session.changed)
+
     def run_sql(self, conn: Any, sql: str) -> None:
         try:
             conn.cursor().execute(sql)
@@ -218,6 +235,7 @@ class SQLStore(Store):
         healthy = False
         try:
             result = op(session)
+            session.flush()
             healthy = True
         except NeedsTransaction:  # nothing ran but a read: the connection is fine
             healthy = True
@@ -411,7 +429,7 @@ class _Transaction:
                 healthy = store.rollback_quietly(conn)
                 return
             try:
-                store.run_sql(conn, "COMMIT")
+                store.commit(conn, self.session)
             except StoreUnavailableError as error:
                 error.at_commit = True  # it may have committed: never repeated blindly
                 raise
@@ -423,7 +441,7 @@ class _Transaction:
             store.thread_state.active = False
             store.checkin(conn, healthy)
         if self.session.changed:
-            store.notify(*self.session.changed)
+            store.announce(self.session)
 
 
 def compile_placeholders(sql: str, mark: str) -> str:

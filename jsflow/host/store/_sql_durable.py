@@ -47,6 +47,9 @@ class SQLDurableSession:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:  # pragma: no cover - provided
         raise NotImplementedError
 
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:  # pragma: no cover - provided
+        raise NotImplementedError
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -61,7 +64,7 @@ class SQLDurableSession:
 
     # -- journal -----------------------------------------------------------------
     def append_journal(self, workflow_id: str, seq: int, entry_json: str) -> None:
-        self.execute(
+        self.defer(
             "INSERT INTO journal (workflow_id, seq, entry) VALUES (?, ?, ?)", (workflow_id, seq, entry_json)
         )
 
@@ -112,7 +115,7 @@ class SQLDurableSession:
         return [row[0] for row in rows]
 
     def trim_journal(self, workflow_id: str, keep: int) -> None:
-        self.execute("DELETE FROM journal WHERE workflow_id = ? AND seq >= ?", (workflow_id, keep))
+        self.defer("DELETE FROM journal WHERE workflow_id = ? AND seq >= ?", (workflow_id, keep))
 
     def bump_workflow(self, workflow_id: str, expected_version: int) -> int:
         now = to_ms(normalize_time(self.store.clock()))
@@ -155,7 +158,7 @@ class SQLDurableSession:
         return int(rows[0][0]) if rows else 0
 
     def clear_recoveries(self, workflow_id: str) -> None:
-        self.execute("DELETE FROM recoveries WHERE workflow_id = ?", (workflow_id,))
+        self.defer("DELETE FROM recoveries WHERE workflow_id = ?", (workflow_id,))
 
     # -- scans ----------------------------------------------------------------------
     def list_stale(

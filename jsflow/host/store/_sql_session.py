@@ -103,6 +103,9 @@ APPEND_HISTORY_SQL = (
     "SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM history WHERE workflow_id = ? "
     "ON CONFLICT (workflow_id, seq) DO NOTHING"
 )
+APPEND_HISTORY_RETURNING_SQL = APPEND_HISTORY_SQL + " RETURNING seq"
+#: statements that never read what ``defer`` postpones (journal, waits, recoveries)
+_INDEPENDENT = frozenset({APPEND_HISTORY_SQL, APPEND_HISTORY_RETURNING_SQL})
 MAX_NUMBERING_ATTEMPTS = 100
 T = TypeVar("T")
 MARK_DELIVERED_SQL = (
@@ -147,6 +150,12 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         #: one-statement mode (``SQLStore.read``): statements left before a
         #: transaction is needed; None outside that mode
         self._budget: int | None = None
+        #: writes whose results nobody reads, sent with the commit where the
+        #: dialect can (``SQLStore.defers_writes``); any later statement but a
+        #: history append sends them first, so every read sees them
+        self.deferred: list[tuple[str, tuple[Any, ...]]] = []
+        #: the change keys went out with the commit itself (PostgreSQL)
+        self.published = False
 
     def one_statement(self, op: Callable[[Any], T]) -> T:
         """Run the read ``op`` allowing one SELECT (see ``SQLStore.read``)."""
@@ -161,10 +170,31 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             if self._budget == 0 or sql[:6].upper() != "SELECT":
                 raise NeedsTransaction
             self._budget = 0
+        if self.deferred and sql not in _INDEPENDENT:
+            self.flush()
         cur = self._cur
         if cur is None:
             cur = self._cur = self.conn.cursor()
         return cur
+
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A write whose result is not needed: sent later (with the commit, on
+        PostgreSQL: no round trip of its own), or now where nothing is gained.
+        A failure then surfaces at commit and rolls the transaction back, as it
+        would have here."""
+        if not self.store.defers_writes or self._budget is not None:
+            self.execute(sql, params)
+            return
+        _refuse_nul(params)
+        if self.done:
+            raise StoreClosedError("transaction already finished")
+        self.deferred.append((sql, tuple(params)))
+
+    def flush(self) -> None:
+        """Send the deferred writes now (a statement that may read them follows)."""
+        pending, self.deferred = self.deferred, []
+        for sql, params in pending:
+            self.execute(sql, params)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the affected row count."""
@@ -501,7 +531,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
         for _ in range(MAX_NUMBERING_ATTEMPTS):
             if self.store.supports_returning:
-                rows = self.query(APPEND_HISTORY_SQL + " RETURNING seq", params)
+                rows = self.query(APPEND_HISTORY_RETURNING_SQL, params)
                 if rows:
                     return HistoryEvent(workflow_id, int(rows[0][0]), at, kind, detail)
             elif self.execute(APPEND_HISTORY_SQL, params):  # SQLite before 3.35: one writer
