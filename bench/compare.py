@@ -145,7 +145,7 @@ def jsflow_rss(url: str, sizes: dict[str, int], warm_runs: int | None = None) ->
         host.start("approval", i)
     out = {"rss_mb": _rss_mb(), "warm_runs": float(len(host.warm))}
     if len(host.warm):
-        out["warm_kb"] = host.warm.quickjs_bytes / len(host.warm) / 1024
+        out["warm_kb"] = host.warm.bytes / len(host.warm) / 1024
     return out
 
 

@@ -25,7 +25,7 @@ from . import _render as out
 from ._errors import CliError
 from ._options import db_option, id_argument, json_option, read_script, registration_options, script_and_args
 from ._session import IssuedToken, Registrations, Session, open_existing, open_session
-from ._store import HostSettings, host_options
+from ._store import HostSettings, host_options, warm_options
 from ._text import safe
 from ._values import parse_value
 
@@ -481,6 +481,7 @@ def upgrade_one(sess: Session, workflow_id: str, source: str, script: str) -> tu
 )
 @registration_options
 @host_options
+@warm_options
 @db_option
 @json_option
 def worker(
@@ -502,7 +503,7 @@ def worker(
 
     \b
         jsflow worker --once
-        jsflow worker --max-time 60 --lease 1m
+        jsflow worker --max-time 60 --lease 1m --warm-bytes 256MiB
     """
     with open_session(db, regs, settings) as sess:
         if once:

@@ -18,6 +18,7 @@ import click
 from ._errors import CliError
 from ._options import db_option, registration_options
 from ._session import Registrations, Session, TokenLog, build_host
+from ._store import HostSettings, warm_options
 
 #: GIL switch interval for the server process (Python's default is 5 ms): the
 #: event loop gives the GIL up on every socket write and queue put, and got it
@@ -61,6 +62,7 @@ SWITCH_INTERVAL = 0.0005
     default=None,
     help="Engine threads (default: CPU count, 2 to 8; raise it for slow steps).",
 )
+@warm_options
 def serve(
     bind: str,
     port: int,
@@ -72,6 +74,7 @@ def serve(
     hook_max_body: str,
     worker: bool,
     threads: int | None,
+    settings: HostSettings,
 ) -> None:
     """Serve the HTTP API: start workflows, send events, resume tokens (/docs has it all).
 
@@ -85,7 +88,7 @@ def serve(
 
     from jsflow.server import ServerSettings, create_app, generate_key, keys_from_env, parse_api_keys
 
-    host = build_host(db, regs, TokenLog())
+    host = build_host(db, regs, TokenLog(), settings=settings)
     try:
         Session(host, regs, TokenLog()).prepare_all()
         try:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -86,11 +86,14 @@ def note_if_new(url: str) -> None:
 
 @dataclass(frozen=True)
 class HostSettings:
-    """``--lease``, ``--max-suspension`` and ``--public-url``; None keeps the host's default."""
+    """``--lease``, ``--max-suspension``, ``--public-url``, ``--warm-runs`` and
+    ``--warm-bytes``; None keeps the host's default."""
 
     lease: timedelta | None = None
     max_suspension: timedelta | None = None
     public_url: str | None = None
+    warm_runs: int | None = None
+    warm_bytes: int | None = None
 
     def host_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {}
@@ -100,6 +103,10 @@ class HostSettings:
             kwargs["max_suspension"] = self.max_suspension
         if self.public_url is not None:
             kwargs["hook_base_url"] = self.public_url.rstrip("/") + "/hooks"
+        if self.warm_runs is not None:
+            kwargs["warm_runs"] = self.warm_runs
+        if self.warm_bytes is not None:
+            kwargs["warm_bytes"] = self.warm_bytes
         return kwargs
 
 
@@ -130,6 +137,64 @@ def _is_number(text: str) -> bool:
 
 
 DURATION = Duration()
+
+
+class Size(click.ParamType):
+    """A byte count: ``0``, ``1048576``, ``512KiB``, ``64MiB``, ``1GiB`` (or KB, MB, GB: powers of 1000)."""
+
+    name = "size"
+    _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+    _UNITS |= {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        digits = text.rstrip("BbKkMmGgIi")
+        unit = self._UNITS.get(text[len(digits) :].lower())
+        if not digits.isdigit() or unit is None:
+            self.fail(f"{text!r} is not a size like 0, 1048576, 512KiB or 64MiB", param, ctx)
+        return int(digits) * unit
+
+
+SIZE = Size()
+
+
+def warm_options(fn: F) -> F:
+    """``--warm-runs`` and ``--warm-bytes`` for the commands that keep running
+    (``worker``, ``serve``): the bounds of the host's warm-run cache, added to
+    the command's ``settings``. Put it below ``host_options``."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any,
+        warm_runs: int | None,
+        warm_bytes: int | None,
+        settings: HostSettings | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        settings = replace(settings or HostSettings(), warm_runs=warm_runs, warm_bytes=warm_bytes)
+        return fn(*args, settings=settings, **kwargs)
+
+    for decorate in (
+        click.option(
+            "--warm-bytes",
+            type=SIZE,
+            metavar="SIZE",
+            envvar="JSFLOW_WARM_BYTES",
+            help="Memory the suspended runs kept live may take (QuickJS's count plus 192 KB a run), "
+            "e.g. 256MiB; 0 turns the cache off (or $JSFLOW_WARM_BYTES; default 12MiB).",
+        ),
+        click.option(
+            "--warm-runs",
+            type=click.IntRange(0),
+            envvar="JSFLOW_WARM_RUNS",
+            help="How many suspended runs to keep live, so their next event needs no replay; 0 turns "
+            "the cache off (or $JSFLOW_WARM_RUNS; default 64).",
+        ),
+    ):
+        wrapper = decorate(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
 def host_options(fn: F) -> F:

@@ -75,7 +75,7 @@ class _Entry:
     key: RunKey
     fingerprint: tuple[Any, ...]
     next_due: datetime | None
-    size: int  # estimated: QuickJS's count plus RUN_OVERHEAD
+    size: int  # QuickJS's own count (the bound adds RUN_OVERHEAD)
 
 
 class WarmRuns:
@@ -89,7 +89,7 @@ class WarmRuns:
         self.max_runs = max_runs
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
-        self._bytes = 0  # estimated memory of the cached runs
+        self._bytes = 0  # QuickJS's own count for the cached runs
         self._lock = threading.Lock()
         #: run -> (journal length, bytes) when it was last measured
         self._measured: weakref.WeakKeyDictionary[LiveRun, tuple[int, int]] = weakref.WeakKeyDictionary()
@@ -105,13 +105,14 @@ class WarmRuns:
 
     @property
     def bytes(self) -> int:
-        """The estimated memory of the cached runs (what ``max_bytes`` bounds)."""
+        """QuickJS's own count of the cached runs' memory."""
         return self._bytes
 
     @property
-    def quickjs_bytes(self) -> int:
-        """QuickJS's own count for the cached runs, without ``RUN_OVERHEAD``."""
-        return self._bytes - RUN_OVERHEAD * len(self._entries)
+    def estimated_bytes(self) -> int:
+        """What the cached runs cost the process, as ``max_bytes`` counts it:
+        ``bytes`` plus ``RUN_OVERHEAD`` per run."""
+        return self._estimate()
 
     def holds(self, workflow_id: str) -> bool:
         """Whether a run for ``workflow_id`` is cached (it may still not match)."""
@@ -141,7 +142,7 @@ class WarmRuns:
             run.close()
             return
         size = self._size(run)
-        if size > self.max_bytes:
+        if size + RUN_OVERHEAD > self.max_bytes:
             run.close()
             return
         entry = _Entry(run, key, self.fingerprint(), next_due, size)
@@ -153,7 +154,7 @@ class WarmRuns:
                 evicted.append(old)
             self._entries[workflow_id] = entry
             self._bytes += size
-            while len(self._entries) > self.max_runs or self._bytes > self.max_bytes:
+            while len(self._entries) > self.max_runs or self._estimate() > self.max_bytes:
                 victim = self._victim()
                 gone = self._entries.pop(victim)
                 self._bytes -= gone.size
@@ -161,13 +162,16 @@ class WarmRuns:
         for gone in evicted:
             gone.run.close()
 
+    def _estimate(self) -> int:
+        return self._bytes + RUN_OVERHEAD * len(self._entries)
+
     def _size(self, run: LiveRun) -> int:
-        """The run's estimated memory, measured again once its journal grew by a quarter."""
+        """The run's memory (QuickJS's count), measured again once its journal grew by a quarter."""
         length = run.journal_length
         seen = self._measured.get(run)
         if seen is not None and length <= seen[0] + max(16, seen[0] // 4):
             return seen[1]
-        size = run.memory_bytes + RUN_OVERHEAD
+        size = run.memory_bytes
         self._measured[run] = (length, size)
         return size
 

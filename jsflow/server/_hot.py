@@ -14,9 +14,10 @@ take the same path; they still wait for the resume's first journal write.
 
 What stays the app's: the OpenAPI schema (the FastAPI routes are still there and
 still document the endpoints), and every request the hot path has any doubt
-about before it starts (a query string such as ``?wait``, a percent-encoded or
-unusual path segment, a body without ``Content-Length`` or over
-``MAX_HOT_BODY``, an ``Idempotency-Key`` over its limit). Those requests reach
+about before it starts (a query string such as ``?wait``, an app mounted under
+a prefix, a percent-encoded or unusual path segment, a body without
+``Content-Length`` or over ``MAX_HOT_BODY``, an ``Idempotency-Key`` over its
+limit). Those requests reach
 the FastAPI routes, which validate and answer them as before. Once the hot
 path takes a request it answers it fully, by the same rules and with the same
 bodies as the routes: ``authorize`` (scopes, rate limits, failed
@@ -67,7 +68,12 @@ class HotPaths:
         self.max_body = min(limit, MAX_HOT_BODY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("query_string"):
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("query_string")
+            and not scope.get("root_path")  # mounted under a prefix: the app routes it
+        ):
             found = self._match(scope)
             if found is not None:
                 handler, headers, params = found
@@ -78,7 +84,7 @@ class HotPaths:
     def _match(self, scope: Scope) -> tuple[Handler, dict[bytes, bytes], list[str]] | None:
         """The handler, headers and path parameters of a request the hot path
         answers, or None (the app answers it)."""
-        raw = scope.get("raw_path") or scope["path"].encode("latin-1")
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         parts = raw.split(b"/")
         max_body = self.max_body
         if len(parts) == 6 and parts[1] == b"v1" and parts[2] == b"workflows" and parts[4] == b"events":

@@ -5,17 +5,21 @@ synchronously; on the event loop it would stall every other request. The
 pool bounds how many advances run at once (each holds a QuickJS runtime and
 a store connection). Reads (a page, an instance, ``?wait``'s look) have a
 pool of their own, so a slow step filling the engine pool never holds up an
-answer. Work a request does not wait for (delivering an event it stored)
-runs as a background task, at most one queued per instance; when the instance
-is idle and an engine thread is free, ``accept`` stores and then delivers in
-one engine job (the reply goes out as soon as the store returns), which saves
-the event loop two thread hops and a task per event. Why a per-instance lock on top of the store's
-optimistic version check: two requests for one instance would both run the
-engine and one would lose the race and run again; serializing them in the
-process means each runs once, and the loser of a single-use token sees
-"already used" at once instead of after a wasted run. The lock is released
-when the thread finishes, not when the request is cancelled (a client that
-hangs up does not let a second advance start beside the first).
+answer.
+
+Events (``accept``): when the instance is idle and an engine thread is free,
+one engine job stores the event and then delivers it (the reply goes out as
+soon as the store returns: two thread hops and a task fewer than storing and
+delivering apart); otherwise one store thread stores it and its delivery is
+queued as a background task, at most one queued per instance.
+
+Why a per-instance lock on top of the store's optimistic version check: two
+requests for one instance would both run the engine and one would lose the
+race and run again; serializing them in the process means each runs once,
+and the loser of a single-use token sees "already used" at once instead of
+after a wasted run. The lock is released when the thread finishes, not when
+the request is cancelled (a client that hangs up does not let a second
+advance start beside the first).
 """
 
 from __future__ import annotations
@@ -38,6 +42,12 @@ log = logging.getLogger("jsflow.server")
 POLL_SECONDS = 0.25
 #: how often a request that waits for its change to be stored looks again
 STORED_POLL_SECONDS = 0.05
+#: threads that store events while their instance or every engine thread is busy.
+#: One: on SQLite writers take turns anyway, and stores running side by side in
+#: the read pool collided with the deliveries' writes (the busy handler sleeps)
+#: and with each other for the GIL (bench/server.py, 8 clients: 260-270 events/s
+#: delivered through the read pool, 380-390 through one store thread)
+STORE_THREADS = 1
 #: how much longer than its ``?wait`` a reply may take to read the state it returns
 WAIT_MARGIN = 0.5
 
@@ -51,6 +61,7 @@ class Runner:
         self.threads = threads
         self._engine_jobs = 0  # submitted to ``pool`` and not finished (event-loop thread only)
         self.reads = ThreadPoolExecutor(max_workers=max(4, 2 * threads), thread_name_prefix="jsflow-read")
+        self.stores = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="jsflow-store")
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._queued: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
@@ -81,10 +92,11 @@ class Runner:
 
         When nothing runs or waits for ``key`` and an engine thread is free, one
         engine job does both (the reply is handed back between the two); else the
-        store runs in the read pool and the delivery is queued (at most one per
-        instance: one ``deliver`` drains every event stored before it starts)."""
+        store runs in the store thread (``STORE_THREADS``) and the delivery is
+        queued (at most one per instance: one ``deliver`` drains every event
+        stored before it starts)."""
         if key in self._queued or key in self._locks or self._engine_jobs >= self.threads:
-            result = await self.run(store)
+            result = await asyncio.get_running_loop().run_in_executor(self.stores, store)
             self.later(key, deliver)
             return result
         loop = asyncio.get_running_loop()
@@ -253,6 +265,7 @@ class Runner:
             task.cancel()
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.reads.shutdown(wait=True, cancel_futures=True)
+        self.stores.shutdown(wait=True, cancel_futures=True)
 
     # -- lock bookkeeping (event-loop thread only) ------------------------------------
     def _acquire_ref(self, key: str) -> asyncio.Lock:

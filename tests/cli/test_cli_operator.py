@@ -366,6 +366,12 @@ def test_host_settings_from_the_command_line(jsflow: Invoke, tmp_path: Path) -> 
     assert 3500 < (expires - created).total_seconds() <= 3600
     bad = jsflow("worker", "--once", "--lease", "soon", ok=False)
     assert bad.exit_code == 2 and "not a duration" in bad.stderr
+    assert jsflow("worker", "--once", "--warm-runs", "8", "--warm-bytes", "64MiB", "--json").exit_code == 0
+    assert jsflow("worker", "--once", "--warm-bytes", "0", "--json").exit_code == 0  # the cache off
+    for command in (["worker", "--once"], ["serve"]):  # serve refuses before it listens
+        for option, value, says in (("--warm-bytes", "lots", "not a size"), ("--warm-runs", "-1", "x>=0")):
+            bad = jsflow(*command, option, value, ok=False)
+            assert bad.exit_code == 2 and says in bad.stderr
 
 
 def test_steps_and_fork_from_a_step(jsflow: Invoke, tmp_path: Path) -> None:

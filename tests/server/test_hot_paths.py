@@ -205,3 +205,42 @@ def test_rate_limit_window_moves(host: WorkflowHost) -> None:
         assert refused.headers["retry-after"] == "1"
         time.sleep(1.05)
         assert c.post("/v1/workflows/nobody/events/x", json=1).status_code == 404
+
+
+def test_mounted_under_a_prefix(host: WorkflowHost) -> None:
+    """An embedder mounts the app under a prefix: its paths are the app's paths
+    below it (the hot path leaves such requests to the app's own routing)."""
+    import threading
+
+    import uvicorn
+    from _server_helpers import COLLECT, free_socket
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from jsflow.server import create_app
+
+    outer = Starlette(routes=[Mount("/jsflow", app=create_app(host, api_keys=[ADMIN], worker=False))])
+    sock = free_socket()
+    server = uvicorn.Server(uvicorn.Config(outer, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}/jsflow"
+        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+            assert c.post("/v1/scripts", json={"name": "collect", "source": COLLECT}).status_code == 201
+            body = {"script": "collect", "args": [1], "workflow_id": "m"}
+            assert c.post("/v1/workflows", json=body).status_code == 201
+            r = c.post("/v1/workflows/m/events/item", json="x")
+            assert r.status_code == 202
+            assert r.json()["workflow_id"] == "m"
+            assert c.post("/hooks/no-such-token", json=1).status_code == 404
+        deadline = time.monotonic() + 10
+        while host.get("m").status != "completed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert host.get("m").value == 1
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        sock.close()
