@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
+from typing import Any
 
 from workloads import EVENT_LOOP, TEN_STEPS
 
@@ -112,6 +113,71 @@ def event_latency(url: str, count: int, every: int = 10) -> list[float]:
     return samples
 
 
+class _Statements:
+    """Counts what this process sends to PostgreSQL (wrapping psycopg's cursor):
+    statements, and commits (BEGIN..COMMIT blocks plus autocommit writes), so
+    the figures below say where the round trips go."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __enter__(self) -> _Statements:
+        import psycopg
+
+        self._execute = execute = psycopg.Cursor.execute
+        sent = self.sent
+
+        def counted(cursor: Any, query: Any, params: Any = None, **kw: Any) -> Any:
+            sent.append(query if isinstance(query, str) else str(query))
+            return execute(cursor, query, params, **kw)
+
+        psycopg.Cursor.execute = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+
+        psycopg.Cursor.execute = self._execute  # type: ignore[method-assign]
+
+    def take(self) -> tuple[int, int]:
+        """(round trips, writing commits) since the last call: a transaction that
+        wrote, an autocommit write, or a notification (a commit of its own)."""
+        trips = commits = 0
+        inside = wrote = False
+        for text in self.sent:
+            head = text.lstrip()[:6].upper()
+            trips += 1
+            writes = head != "SELECT" or "pg_notify" in text
+            if head.startswith("BEGIN"):
+                inside, wrote = True, False
+            elif "COMMIT" in text[-8:].upper():
+                inside, commits = False, commits + (wrote or "\n" in text)  # COMMIT with writes
+            elif inside:
+                wrote = wrote or writes
+            elif writes:
+                commits += 1  # an autocommit write
+        self.sent.clear()
+        return trips, commits
+
+
+def round_trips(url: str) -> dict[str, tuple[int, int]]:
+    """Round trips and commits of one warm send_event and one ten-step workflow."""
+    with _host(url) as host:
+        host.register_script("loop", EVENT_LOOP)
+        host.register_script("ten", TEN_STEPS)
+        wid = f"loop-{uuid.uuid4().hex[:6]}"
+        host.start("loop", workflow_id=wid)
+        for i in range(3):
+            host.send_event(wid, "tick", 1)
+            host.start("ten", i, workflow_id=f"rt-{uuid.uuid4().hex[:8]}")
+        with _Statements() as sent:
+            host.send_event(wid, "tick", 1)
+            event = sent.take()
+            host.start("ten", 1, workflow_id=f"rt-{uuid.uuid4().hex[:8]}")
+            ten = sent.take()
+    return {"send_event (warm)": event, "ten-step workflow": ten}
+
+
 def main(url: str, quick: bool) -> None:
     count = 400 if quick else 2000
     rates = {procs: throughput(url, procs, count) for procs in (1, 2, 4)}
@@ -122,6 +188,9 @@ def main(url: str, quick: bool) -> None:
         print(f"  ten-step workflows, {procs} process{'es' if procs > 1 else ''}: {rate:8.0f} /s")
     print(f"  scaling 1 -> 4 processes:         {rates[4] / rates[1]:8.2f} x")
     print(f"  cross-process event -> next suspension seen: {p50:.2f} ms p50, {p99:.2f} ms p99")
+    for what, (trips, commits) in round_trips(url).items():
+        print(f"  {what}: {trips} round trips, {commits} commits")
+    print(f"  load average: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

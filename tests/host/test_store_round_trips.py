@@ -158,3 +158,20 @@ def test_another_process_hears_a_change_when_it_commits(pg_schema: Callable[[], 
         assert other.wait_for_change(10, workflow_key("wf-1"), since=mark)
         assert time.monotonic() - started < 5
         assert [e.name for e in each(other).pending_events("wf-1")] == ["go"]
+
+
+def test_history_of_an_instance_created_in_the_transaction_is_numbered_in_order(store: Store) -> None:
+    script = each(store).put_script("greet", "async function main() {}")
+    record = WorkflowRecord("wf-1", script.name, script.hash, state="{}", created_at=at(0), updated_at=at(0))
+    with store.transaction() as tx:
+        assert tx.create_workflow(record)[1]
+        assert [tx.append_history("wf-1", k).seq for k in ("started", "note")] == [1, 2]
+        assert [e.kind for e in tx.list_history("wf-1")] == ["started", "note"]
+        assert tx.append_history("wf-1", "third", {"n": 3}).seq == 3
+    assert each(store).append_history("wf-1", "later").seq == 4
+    assert [(e.seq, e.kind) for e in each(store).list_history("wf-1")] == [
+        (1, "started"),
+        (2, "note"),
+        (3, "third"),
+        (4, "later"),
+    ]

@@ -104,6 +104,7 @@ APPEND_HISTORY_SQL = (
     "ON CONFLICT (workflow_id, seq) DO NOTHING"
 )
 APPEND_HISTORY_RETURNING_SQL = APPEND_HISTORY_SQL + " RETURNING seq"
+INSERT_HISTORY_SQL = "INSERT INTO history (workflow_id, seq, at, kind, detail) VALUES (?, ?, ?, ?, ?)"
 #: statements that never read what ``defer`` postpones (journal, waits, recoveries)
 _INDEPENDENT = frozenset({APPEND_HISTORY_SQL, APPEND_HISTORY_RETURNING_SQL})
 MAX_NUMBERING_ATTEMPTS = 100
@@ -144,6 +145,9 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         # instances this transaction created (nothing of theirs to delete yet) and
         # script versions it read (they exist: versions are never deleted)
         self._created: set[str] = set()
+        # history lines numbered so far for each instance created here: nobody
+        # else can append to an instance before its creation commits
+        self._fresh_history: dict[str, int] = {}
         self._scripts: set[tuple[str, str]] = set()
         #: change keys to announce after commit (see ``_changes``)
         self.changed: set[str] = set()
@@ -337,6 +341,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         if created:  # what a read would give back, without the read
             self._known.add(record.workflow_id)
             self._created.add(record.workflow_id)
+            self._fresh_history[record.workflow_id] = 0
             self.store.status_hints[record.workflow_id] = (record.status, record.script_hash)
             stored = replace(
                 record,
@@ -528,6 +533,11 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
         detail = dict(detail or {})
         detail_text = dump_json(detail)
         at = normalize_time(self.store.clock() if at is None else at)
+        fresh = self._fresh_history.get(workflow_id)
+        if fresh is not None:  # created in this transaction: the number is known, no read needed
+            self._fresh_history[workflow_id] = fresh + 1
+            self.defer(INSERT_HISTORY_SQL, (workflow_id, fresh + 1, to_ms(at), kind, detail_text))
+            return HistoryEvent(workflow_id, fresh + 1, at, kind, detail)
         params = (workflow_id, to_ms(at), kind, detail_text, workflow_id)
         for _ in range(MAX_NUMBERING_ATTEMPTS):
             if self.store.supports_returning:
