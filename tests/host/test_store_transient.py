@@ -135,10 +135,17 @@ def _run_all(hosts: list[WorkflowHost], count: int) -> list[BaseException]:
 
     def run(index: int, host: WorkflowHost) -> None:
         for n in range(count):
+            wid = f"wf-{index}-{n}"
             try:
-                host.start("steps", 6, workflow_id=f"wf-{index}-{n}")
+                host.start("steps", 6, workflow_id=wid)
             except StoreUnavailableError:
-                pass  # allowed: the turn was abandoned; recovery carries it on
+                # Allowed: the call failed and says so. The instance may or may
+                # not have been created (the outage can strike before or after
+                # the create committed), so the caller does what a caller
+                # should: starts it again once the store is back. A start with
+                # the same id, script and arguments returns the existing one,
+                # whose abandoned turn recovery carries on.
+                _start_again(host, wid, errors)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -148,6 +155,21 @@ def _run_all(hosts: list[WorkflowHost], count: int) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+def _start_again(host: WorkflowHost, wid: str, errors: list[BaseException]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            host.start("steps", 6, workflow_id=wid)
+            return
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        except BaseException as exc:
+            errors.append(exc)
+            return
 
 
 def test_server_restart_under_load_faults_nothing(own_cluster: str) -> None:
