@@ -112,7 +112,9 @@ def _busy_script(iterations: int) -> str:
 
 
 async def test_js_budget_holds_for_20_concurrent_advances(tmp_path: Path) -> None:
-    """Each run uses about 60% of its JS time budget; twenty at once must all complete."""
+    """Each run uses about 30% of its JS time budget; twenty at once must all complete
+    (a shared budget would be spent six times over; 30%, not more, leaves room for a
+    loaded machine running slower than when the calibration ran)."""
     budget = 0.5
     engine = WorkflowEngine(limits=Limits(time=budget))
     with WorkflowHost(f"sqlite:///{tmp_path / 'b.db'}", engine=engine) as host:
@@ -121,7 +123,7 @@ async def test_js_budget_holds_for_20_concurrent_advances(tmp_path: Path) -> Non
         t0 = time.perf_counter()
         host.start("calibrate")
         per_iteration = (time.perf_counter() - t0) / iterations
-        target = int(0.6 * budget / per_iteration)
+        target = int(0.3 * budget / per_iteration)
         host.register_script("busy", _busy_script(target))
         with serve(host, threads=20) as s:
             async with s.aclient(ADMIN) as c:
