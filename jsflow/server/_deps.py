@@ -101,12 +101,15 @@ def principal_of(request: Request) -> Principal | None:
 
 
 async def by_address(request: Request) -> None:
-    """A dependency for ``/hooks``: the client address's rate limits (requests,
-    then failed token lookups)."""
-    limiter = request.app.state.jsflow.limiter
-    address = client_address(request)
-    await limiter.check_address(address)
-    await limiter.check_failures(address)
+    """A dependency for ``/hooks``: ``address_limits`` of the client's address."""
+    await address_limits(request.app.state.jsflow, client_address(request))
+
+
+async def address_limits(ctx: ServerContext, address: str) -> None:
+    """The limits of a caller without a key (``/hooks``): the address's requests,
+    then its failed token lookups (429 when either is spent)."""
+    await ctx.limiter.check_address(address)
+    await ctx.limiter.check_failures(address)
 
 
 #: longest integer literal Python converts by default (``sys.get_int_max_str_digits``)

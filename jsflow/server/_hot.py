@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jsflow.host import EventReceipt
 
-from ._deps import ServerContext, as_model, authorize, check_text, parse_json
+from ._deps import ServerContext, address_limits, as_model, authorize, check_text, parse_json
 from ._errors import error_reply
 from ._routes_hooks import resume_token, token_owner
 from ._schemas import TokenResumeIn
@@ -243,8 +243,7 @@ async def _hook(
     (token,) = params
     try:
         address = _address(scope)
-        await ctx.limiter.check_address(address)
-        await ctx.limiter.check_failures(address)
+        await address_limits(ctx, address)
         owner = await token_owner(ctx, address, token)
         raw = await _read_body(receive)
         if raw is None:

@@ -8,6 +8,7 @@ A query needs ``read`` and changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Annotated, Any
@@ -96,10 +97,13 @@ async def post_event(
     started = time.perf_counter()
     wid = body.workflow_id
     if body.start is None:  # answered once stored; delivered after the reply
-        receipt = await ctx.runner.run(
-            ctx.host.store_event, wid, body.name, body.payload, idempotency_key=idempotency_key
+        receipt = await ctx.runner.accept(
+            wid,
+            functools.partial(
+                ctx.host.store_event, wid, body.name, body.payload, idempotency_key=idempotency_key
+            ),
+            functools.partial(ctx.host.deliver_events, wid),
         )
-        ctx.runner.later(wid, ctx.host.deliver_events, wid)
     else:
         receipt = await ctx.runner.advance(wid, _start_and_send, ctx, body, idempotency_key)
     ctx.metrics.advances.labels("event").inc()

@@ -135,10 +135,17 @@ def _run_all(hosts: list[WorkflowHost], count: int) -> list[BaseException]:
 
     def run(index: int, host: WorkflowHost) -> None:
         for n in range(count):
+            wid = f"wf-{index}-{n}"
             try:
-                host.start("steps", 6, workflow_id=f"wf-{index}-{n}")
+                host.start("steps", 6, workflow_id=wid)
             except StoreUnavailableError:
-                pass  # allowed: the turn was abandoned; recovery carries it on
+                # Allowed: the call failed and says so. The instance may or may
+                # not have been created (the outage can strike before or after
+                # the create committed), so the caller does what a caller
+                # should: starts it again once the store is back. A start with
+                # the same id, script and arguments returns the existing one,
+                # whose abandoned turn recovery carries on.
+                _start_again(host, wid, errors)
             except BaseException as exc:
                 errors.append(exc)
 
@@ -148,6 +155,21 @@ def _run_all(hosts: list[WorkflowHost], count: int) -> list[BaseException]:
     for t in threads:
         t.join()
     return errors
+
+
+def _start_again(host: WorkflowHost, wid: str, errors: list[BaseException]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            host.start("steps", 6, workflow_id=wid)
+            return
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+        except BaseException as exc:
+            errors.append(exc)
+            return
 
 
 def test_server_restart_under_load_faults_nothing(own_cluster: str) -> None:
@@ -244,3 +266,27 @@ def test_worker_survives_an_outage(own_cluster: str) -> None:
         worker.join(10)
         assert status == "completed"
         assert host.get("nap").value == "woke"
+
+
+def test_listen_outage_is_logged_once_and_the_return_too(own_cluster: str, caplog: Any) -> None:
+    """While the server is down the change listener retries with a growing pause
+    and logs the loss once (with its cause), not a traceback per attempt; when
+    the server is back it says so, and waiters hear changes again."""
+    store = open_store(own_cluster)
+    try:
+        store.wait_for_change(0.01)  # starts the listener
+        with caplog.at_level("INFO", logger="jsflow"):
+            restart(own_cluster, down_seconds=3.0)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(
+                "LISTEN connection back" in r.getMessage() for r in caplog.records
+            ):
+                time.sleep(0.2)
+        lost = [r for r in caplog.records if "LISTEN connection lost" in r.getMessage()]
+        back = [r for r in caplog.records if "LISTEN connection back" in r.getMessage()]
+        assert len(lost) == 1, [r.getMessage() for r in caplog.records]
+        assert lost[0].exc_info is not None
+        assert len(back) == 1
+        assert not [r for r in caplog.records if "still reconnecting" in r.getMessage()]  # < 60 s
+    finally:
+        store.close()

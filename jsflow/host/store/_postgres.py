@@ -96,6 +96,7 @@ TRANSIENT_CLASSES = frozenset({"08", "53", "57", "58"})
 #: seconds to wait for a pooled connection before the retry loop takes over
 POOL_TIMEOUT = 5.0
 IDLE_IN_TRANSACTION_MS = 60_000
+LISTEN_LOG_EVERY = 60.0  # seconds between reminders while the LISTEN connection stays down
 
 # {caps}: the capability filter (``capability_clause``), or nothing. Ordered by
 # resume_at alone, so the scan follows waits_due and stops at the batch size even
@@ -416,6 +417,10 @@ class _Wakeups:
         self._listening.wait(5)
 
     def _listen_loop(self) -> None:
+        # During an outage the loop retries with a growing pause (0.5 s up to
+        # 5 s) and logs the loss once, then a reminder every LISTEN_LOG_EVERY
+        # seconds, not a traceback per attempt; the reconnection is logged too.
+        failures, last_log, pause = 0, 0.0, 0.5
         while not self._stopped:
             try:
                 url = self.store.url
@@ -423,16 +428,27 @@ class _Wakeups:
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.store.channel)))
                     if self._listening.is_set():
                         self.store.changes.post(())  # reconnected: changes may have been missed
+                    if failures:
+                        log.info("PostgreSQL LISTEN connection back after %d failed attempts", failures)
+                    failures, pause = 0, 0.5
                     self._listening.set()
                     while not self._stopped:
                         for note in conn.notifies(timeout=0.25):
                             self._heard(note.payload)
-            except psycopg.Error:
+            except psycopg.Error as exc:
                 if self._stopped:
                     return
-                log.warning("PostgreSQL LISTEN connection lost; reconnecting", exc_info=True)
+                failures += 1
+                now = time.monotonic()
+                if failures == 1:
+                    log.warning("PostgreSQL LISTEN connection lost; reconnecting", exc_info=True)
+                    last_log = now
+                elif now - last_log >= LISTEN_LOG_EVERY:
+                    log.warning("PostgreSQL LISTEN still reconnecting (%d attempts): %s", failures, exc)
+                    last_log = now
                 self._listening.set()  # do not make waiters wait for us: they poll meanwhile
-                time.sleep(0.5)
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     def _heard(self, payload: str) -> None:
         origin, _, rest = payload.partition("\n")
