@@ -8,6 +8,7 @@ statements store and return, on every backend.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -175,3 +176,31 @@ def test_history_of_an_instance_created_in_the_transaction_is_numbered_in_order(
         (3, "third"),
         (4, "later"),
     ]
+
+
+NASTY = ['a"b', "c\\d", "{x,y}", "it's", "NULL", "sp ace", "é✓", "%s", "?", "$1", "a;COMMIT"]
+
+
+def test_waits_and_journal_keep_any_text_exactly(store: Store) -> None:
+    create(store, "wf-1")
+    waits = [
+        PendingWait(
+            wait_id=i + 1,
+            function_name=name,
+            kind="event",
+            event_names=(name, "plain"),
+            arguments_json=json.dumps([name]),
+            detail_json=json.dumps({"where": name}),
+            token_hash=None,
+        )
+        for i, name in enumerate(NASTY)
+    ]
+    with store.transaction() as tx:
+        tx.replace_waits("wf-1", waits)
+        tx.append_journal("wf-1", 0, json.dumps({"text": NASTY}))
+        tx.append_history("wf-1", "note", {"text": NASTY})
+    assert each(store).list_waits("wf-1") == waits
+    assert json.loads(each(store).read_journal("wf-1")[0]) == {"text": NASTY}
+    assert each(store).list_history("wf-1")[0].detail == {"text": NASTY}
+    head = each(store).get_workflow_header("wf-1")
+    assert head is not None and head[1] == waits
