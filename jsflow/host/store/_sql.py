@@ -205,14 +205,6 @@ class SQLStore(Store):
     def transaction(self, *, write: bool = True) -> AbstractContextManager[StoreSession]:
         return _Transaction(self, write)
 
-    def enter_write(self) -> None:
-        """Before a write transaction or a write in autocommit mode begins: a
-        dialect whose database takes one writer at a time queues this
-        process's writers here (see ``_sqlite``); :meth:`leave_write` after."""
-
-    def leave_write(self) -> None:
-        """After the write that :meth:`enter_write` let in has ended."""
-
     def read(self, op: Callable[[StoreSession], T]) -> T:
         """A read that turns out to be one statement runs in autocommit mode: one
         round trip instead of three (BEGIN, the statement, COMMIT), and one
@@ -263,11 +255,7 @@ class SQLStore(Store):
     def append_journal_checked(
         self, workflow_id: str, expected_version: int, seq: int, entry_json: str
     ) -> None:
-        self.enter_write()
-        try:
-            self._single(lambda s: s.append_journal_checked(workflow_id, expected_version, seq, entry_json))
-        finally:
-            self.leave_write()
+        self._single(lambda s: s.append_journal_checked(workflow_id, expected_version, seq, entry_json))
 
     # -- schema --------------------------------------------------------------
     def _migrate(self) -> None:
@@ -424,18 +412,9 @@ class _Transaction:
         store = self.store
         conn = store.checkout()
         store.thread_state.active = True
-        if self.write:
-            try:
-                store.enter_write()
-            except BaseException:
-                store.thread_state.active = False
-                store.checkin(conn, True)
-                raise
         try:
             store.run_sql(conn, store.begin_sql(self.write))
         except BaseException:
-            if self.write:
-                store.leave_write()
             store.thread_state.active = False
             store.checkin(conn, False)
             raise
@@ -459,8 +438,6 @@ class _Transaction:
                 raise
             healthy = True
         finally:
-            if self.write:
-                store.leave_write()
             store.thread_state.active = False
             store.checkin(conn, healthy)
         if self.session.changed:

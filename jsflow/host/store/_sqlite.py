@@ -8,20 +8,11 @@ a read lock, and timer claims are exclusive without row locks;
 ``foreign_keys=ON`` because SQLite leaves it off; ``synchronous=NORMAL`` is
 durable across application crashes in WAL mode (a power cut may lose the
 last transactions, never corrupt the file).
-
-Writers of one process queue on a lock of their own (one per database file,
-shared by every store on it) before they ask SQLite for its write lock: a
-writer that finds SQLite's lock taken sleeps in SQLite's busy handler, whose
-naps grow to 100 ms, so under a few threads writing at once (a server
-storing events while it delivers others) the latency tail was tens of
-milliseconds with the CPU idle. The Python lock hands over as soon as the
-writer before commits. Other processes still meet at SQLite's lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +21,6 @@ from ._errors import StoreClosedError, StoreError, StoreUnavailableError
 from ._sql import SQLStore
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-_WRITE_GATES: dict[str, threading.Lock] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def _write_gate(path: Path) -> threading.Lock:
-    """The one lock this process's writers of ``path`` queue on."""
-    key = str(path.resolve())
-    with _GATES_LOCK:
-        return _WRITE_GATES.setdefault(key, threading.Lock())
 
 
 class SQLiteStore(SQLStore):
@@ -71,7 +53,6 @@ class SQLiteStore(SQLStore):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create directory for {self.path}: {exc}") from exc
-        self._gate = _write_gate(self.path)
         super().__init__(clock=clock)
 
     def __repr__(self) -> str:
@@ -103,14 +84,6 @@ class SQLiteStore(SQLStore):
         except (OSError, UnicodeDecodeError):
             text = ""
         return text or super().initial_hook_secret()
-
-    def enter_write(self) -> None:
-        if not self._gate.acquire(timeout=self.busy_timeout_ms / 1000):
-            held = f"another writer in this process held the database for more than {self.busy_timeout_ms} ms"
-            raise StoreUnavailableError("sqlite", held)
-
-    def leave_write(self) -> None:
-        self._gate.release()
 
     def begin_sql(self, write: bool) -> str:
         return "BEGIN IMMEDIATE" if write else "BEGIN DEFERRED"
