@@ -10,8 +10,10 @@ schema with ``body_spec`` so the OpenAPI document still shows it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from js_runtime import MAX_NESTING, nesting_over
 from jsflow import text_problem
-from jsflow.host import WorkflowHost
+from jsflow.host import EventReceipt, WorkflowHost
 
 from ._auth import KeyRing, Principal
 from ._errors import ApiError
@@ -213,3 +215,20 @@ def check_text(value: str, what: str) -> str:
     if problem is not None:
         raise ApiError(422, "ValidationError", f"{what} {problem}")
     return value
+
+
+async def accept_event(
+    ctx: ServerContext, workflow_id: str, name: str, payload: Any, idempotency_key: str | None
+) -> EventReceipt:
+    """Store an event and have it delivered (``Runner.accept``), counted in the
+    metrics: the one way both the hot path and the route take an event in."""
+    started = time.perf_counter()
+    host = ctx.host
+    receipt = await ctx.runner.accept(
+        workflow_id,
+        functools.partial(host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key),
+        functools.partial(host.deliver_events, workflow_id),
+    )
+    ctx.metrics.advances.labels("event").inc()
+    ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
+    return receipt

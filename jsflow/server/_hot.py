@@ -27,10 +27,8 @@ by ``error_reply``; tests send the same requests both ways and compare.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jsflow.host import EventReceipt
 
-from ._deps import ServerContext, address_limits, as_model, authorize, check_text, parse_json
+from ._deps import ServerContext, accept_event, address_limits, as_model, authorize, check_text, parse_json
 from ._errors import error_reply
 from ._routes_hooks import resume_token, token_owner
 from ._schemas import TokenResumeIn
@@ -199,15 +197,7 @@ async def _event(
         payload = parse_json(raw)
         key = headers.get(b"idempotency-key")
         idempotency_key = key.decode("latin-1") if key is not None else None
-        started = time.perf_counter()
-        host = ctx.host
-        receipt = await ctx.runner.accept(
-            workflow_id,
-            functools.partial(host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key),
-            functools.partial(host.deliver_events, workflow_id),
-        )
-        ctx.metrics.advances.labels("event").inc()
-        ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
+        receipt = await accept_event(ctx, workflow_id, name, payload, idempotency_key)
     except Exception as exc:
         await _refuse(ctx, scope, send, exc, has_key)
         return

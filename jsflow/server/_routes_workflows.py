@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -15,7 +14,16 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from jsflow.host import WAITING_ON, EventReceipt, UnknownWorkflowError, WorkflowInstance
 
 from ._auth import Principal
-from ._deps import ServerContext, body_spec, check_text, context, json_body, model_body, require
+from ._deps import (
+    ServerContext,
+    accept_event,
+    body_spec,
+    check_text,
+    context,
+    json_body,
+    model_body,
+    require,
+)
 from ._errors import ApiError
 from ._render import history_out, instance_out, without_credentials
 from ._routes_common import AUTH, PathName, WaitQuery, WorkflowId, errors
@@ -262,15 +270,7 @@ async def send_event(
     check_text(workflow_id, "workflow id")
     check_text(name, "event name")
     payload = await json_body(request)
-    started = time.perf_counter()
-    host = ctx.host
-    receipt = await ctx.runner.accept(
-        workflow_id,
-        functools.partial(host.store_event, workflow_id, name, payload, idempotency_key=idempotency_key),
-        functools.partial(host.deliver_events, workflow_id),
-    )
-    ctx.metrics.advances.labels("event").inc()
-    ctx.metrics.latency.labels("event").observe(time.perf_counter() - started)
+    receipt = await accept_event(ctx, workflow_id, name, payload, idempotency_key)
     return await receipt_reply(ctx, caller, receipt, wait, deadline)
 
 

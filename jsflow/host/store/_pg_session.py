@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._changes import TIMER_NOTIFY_HORIZON, TIMERS_KEY
-from ._codec import RowDecoder, dump_json, normalize_time, to_ms
+from ._codec import RowDecoder, normalize_time
 from ._records import PendingWait, WorkflowRecord, validate_wait
-from ._sql_rows import WAIT_COLUMNS, WORKFLOW_COLUMNS, wait_from_row, workflow_from_row
+from ._sql_rows import WAIT_COLUMNS, WORKFLOW_COLUMNS, wait_from_row, wait_to_row, workflow_from_row
 from ._sql_session import SQLSession
 
 _WAIT_NAMES = [c.strip() for c in WAIT_COLUMNS.split(",")]
@@ -88,18 +88,7 @@ class PostgresSession(SQLSession):
             self.changed.add(TIMERS_KEY)
         columns: list[list[Any]] = [[] for _ in _TYPES]
         for w in checked:
-            values = (
-                w.wait_id,
-                w.function_name,
-                w.kind,
-                None if w.resume_at is None else to_ms(w.resume_at),
-                None if w.event_names is None else dump_json(list(w.event_names)),
-                int(bool(w.is_retry)),
-                w.token_hash,
-                w.arguments_json,
-                w.detail_json,
-            )
-            for column, value in zip(columns, values, strict=True):
+            for column, value in zip(columns, wait_to_row(w), strict=True):
                 column.append(value)
         names = sorted({(w.wait_id, n) for w in checked for n in (w.event_names or ())})
         ids = columns[0]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ._codec import EPOCH, RowDecoder
+from ._codec import EPOCH, RowDecoder, dump_json, to_ms
 from ._errors import CorruptRecordError
 from ._records import (
     WORKFLOW_STATUSES,
@@ -118,6 +118,21 @@ def wait_from_row(workflow_id: str, row: Sequence[Any]) -> PendingWait:
         token_hash=d.text("token_hash", row[6], optional=True),
         arguments_json=d.json_text("arguments_json", row[7]) or "[]",
         detail_json=d.json_text("detail_json", row[8]),
+    )
+
+
+def wait_to_row(w: PendingWait) -> tuple[Any, ...]:
+    """The values of ``WAIT_COLUMNS`` for ``w``: the inverse of ``wait_from_row``."""
+    return (
+        w.wait_id,
+        w.function_name,
+        w.kind,
+        None if w.resume_at is None else to_ms(w.resume_at),
+        None if w.event_names is None else dump_json(list(w.event_names)),
+        int(bool(w.is_retry)),
+        w.token_hash,
+        w.arguments_json,
+        w.detail_json,
     )
 
 

@@ -68,6 +68,7 @@ from ._sql_rows import (
     script_from_row,
     token_from_row,
     wait_from_row,
+    wait_to_row,
     workflow_from_row,
 )
 from .backend import DEFAULT_LIST_LIMIT, StoreSession
@@ -600,21 +601,7 @@ class SQLSession(SQLDurableSession, SQLScheduleSession, StoreSession):
             self.changed.add(TIMERS_KEY)
         self.executemany(
             f"INSERT INTO waits (workflow_id, {WAIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    workflow_id,
-                    w.wait_id,
-                    w.function_name,
-                    w.kind,
-                    None if w.resume_at is None else to_ms(w.resume_at),
-                    None if w.event_names is None else dump_json(list(w.event_names)),
-                    int(bool(w.is_retry)),
-                    w.token_hash,
-                    w.arguments_json,
-                    w.detail_json,
-                )
-                for w in checked
-            ],
+            [(workflow_id, *wait_to_row(w)) for w in checked],
         )
         names = {(w.wait_id, n) for w in checked for n in (w.event_names or ())}
         if names:
