@@ -34,6 +34,7 @@ from ._parse import CallSite, ScriptEvents, script_events
 from ._payload import validate_payload
 from ._retry import RetryPolicy
 from ._run import JournalWrite
+from ._sizes import parse_size
 from ._state import (
     JournalEntry,
     Limits,
@@ -94,6 +95,7 @@ __all__ = [  # noqa: RUF022 - plain sorted() order, as tests/test_public_api.py 
     "datetime_to_ms",
     "ms_to_datetime",
     "parse_duration",
+    "parse_size",
     "payload_matches",
     "run_sync",
     "script_events",

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from jsflow import parse_duration
+from jsflow import parse_duration, parse_size
 
 from ._errors import CliError
 
@@ -140,21 +140,15 @@ DURATION = Duration()
 
 
 class Size(click.ParamType):
-    """A byte count: ``0``, ``1048576``, ``512KiB``, ``64MiB``, ``1GiB`` (or KB, MB, GB: powers of 1000)."""
+    """A byte count as ``jsflow.parse_size`` reads it: ``0``, ``1048576``, ``512KiB``, ``64MiB``."""
 
     name = "size"
-    _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
-    _UNITS |= {"k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2, "g": 1024**3, "gib": 1024**3}
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        text = str(value).strip()
-        digits = text.rstrip("BbKkMmGgIi")
-        unit = self._UNITS.get(text[len(digits) :].lower())
-        if not digits.isdigit() or unit is None:
-            self.fail(f"{text!r} is not a size like 0, 1048576, 512KiB or 64MiB", param, ctx)
-        return int(digits) * unit
+        try:
+            return parse_size(value)
+        except ValueError:
+            self.fail(f"{str(value).strip()!r} is not a size like 0, 1048576, 512KiB or 64MiB", param, ctx)
 
 
 SIZE = Size()

@@ -9,7 +9,6 @@ before the server listens instead of on the first request.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -17,27 +16,20 @@ from enum import StrEnum
 from limits import parse as parse_rate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jsflow import parse_size as _parse_size
+
 API_KEYS_ENV = "JSFLOW_API_KEYS"
 DEFAULT_RATE_LIMIT = "100/minute"
 #: failed authentications (unknown key or token, refused sign-in) per client address
 DEFAULT_FAILURE_RATE_LIMIT = "20/minute"
 #: the largest body ``POST /hooks/{token}`` reads (callers need no key: kept small)
 DEFAULT_HOOK_MAX_BODY = 1024 * 1024
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*$", re.IGNORECASE)
-_UNITS = {"b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2, "mib": 1024**2}
-_UNITS |= {"g": 1024**3, "gb": 1000**3, "gib": 1024**3}
 
 
 def parse_size(text: str | int) -> int:
-    """A byte count: ``1048576``, ``1MiB``, ``512KiB``, ``2MB`` (powers of 1000),
-    ``1M`` (binary). Refuses anything else, and zero, with ``ValueError``."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        size = text
-    else:
-        match = _SIZE.match(str(text))
-        if match is None:
-            raise ValueError(f"size {text!r} must look like 1048576, 512KiB or 1MiB")
-        size = int(match.group(1)) * _UNITS[(match.group(2) or "b").lower()]
+    """A byte count (``jsflow.parse_size``) that is more than zero: a body limit
+    of nothing would refuse every request."""
+    size = _parse_size(text)
     if size <= 0:
         raise ValueError(f"size {text!r} must be more than 0 bytes")
     return size
