@@ -55,7 +55,7 @@ from ._errors import (
 )
 from ._input import check_text, check_workflow_id
 from ._kinds import WaitKind
-from ._load import Loaded, header_loaded, script_source
+from ._load import Loaded, header_loaded, read_header, script_source
 from ._views import EventReceipt, wait_info
 from .store import IdempotencyKeyConflictError, InboxEvent, InstanceStatus, PendingWait, StoreSession
 
@@ -285,12 +285,8 @@ def _next_delivery(ctx: HostContext, workflow_id: str, after: Advanced | None) -
             return None
 
     def find(tx: StoreSession) -> _Delivery | None:
-        head = tx.get_workflow_header(workflow_id)
-        if head is None:
-            raise UnknownWorkflowError(workflow_id)
-        if head[0].status != InstanceStatus.SUSPENDED:
-            return None
-        return _find_delivery(tx, header_loaded(*head))
+        loaded = read_header(tx, workflow_id)
+        return _find_delivery(tx, loaded) if loaded.record.status == InstanceStatus.SUSPENDED else None
 
     return ctx.store.read(find)
 
